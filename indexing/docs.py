@@ -1,0 +1,38 @@
+"""Enriched row -> Elasticsearch document (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from shopgen.embed import _attr_text
+
+
+def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]:
+    attrs = row.get("attributes")
+    attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
+    emb = row.get("embedding")
+    doc = {
+        "sku": row["sku"],
+        "title": row["title"],
+        "description": row.get("description"),
+        "source_description": row.get("source_description"),
+        "ad_headlines": list(row.get("ad_headlines") or []),
+        "ad_descriptions": list(row.get("ad_descriptions") or []),
+        "ad_text": " ".join(list(row.get("ad_headlines") or []) + list(row.get("ad_descriptions") or [])) or None,
+        "attributes": attrs,
+        "attributes_text": " ; ".join(f"{k.replace('_', ' ')} {_attr_text(v)}" for k, v in attrs.items()) or None,
+        "brand": row.get("brand"),
+        "category": row.get("category"),
+        "locale": row.get("locale"),
+        "currency": row.get("currency"),
+        "price": row.get("price"),
+        "model_version": row.get("model_version"),
+        "prompt_version": row.get("prompt_version"),
+        "content_hash": row.get("content_hash"),
+        "updated_at": row.get("updated_at"),
+        "indexed_at": indexed_at or datetime.now(timezone.utc).isoformat(),
+        "embedding": [float(x) for x in emb] if emb is not None else None,
+    }
+    return {k: v for k, v in doc.items() if v is not None}

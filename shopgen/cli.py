@@ -1,0 +1,175 @@
+"""The `shopgen` launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from shopgen.config import Settings, load_settings
+
+err = Console(stderr=True)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="SHOPGEN_CONFIG",
+              help="YAML config file (default: built-in local defaults; env SHOPGEN_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """shopgen: generate, check, embed and index product copy for a whole catalog."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        ctx.obj = {"settings": load_settings(config_file)}
+    except Exception as e:  # a bad config file or env var is a user error, not a traceback
+        raise click.ClickException(f"invalid configuration: {e}") from None
+
+
+# ---- dev: the embedded local stack ----------------------------------------------------------
+
+@main.group()
+def dev() -> None:
+    """Start, stop and inspect the embedded Elasticsearch-API server (noida-db)."""
+
+
+@dev.command("up")
+@click.pass_context
+def dev_up(ctx: click.Context) -> None:
+    """Start the embedded server on 127.0.0.1 (a free port, recorded under the home folder)."""
+    from shopgen import devstack
+
+    st = devstack.up(_settings(ctx).home)
+    click.echo(f"running at {st['url']} (pid {st['pid']}, data {st['data_dir']})")
+
+
+@dev.command("down")
+@click.pass_context
+def dev_down(ctx: click.Context) -> None:
+    """Stop the embedded server by its pid."""
+    from shopgen import devstack
+
+    click.echo("stopped" if devstack.down(_settings(ctx).home) else "not running")
+
+
+@dev.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def dev_status(ctx: click.Context, as_json: bool) -> None:
+    """Report whether the embedded server runs and where."""
+    from shopgen import devstack
+
+    st = devstack.status(_settings(ctx).home)
+    if as_json:
+        click.echo(json.dumps(st))
+    elif st["running"]:
+        click.echo(f"running at {st['url']} (pid {st['pid']}, reachable={st['reachable']}, data {st['data_dir']})")
+    else:
+        click.echo("not running")
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+@main.group()
+def models() -> None:
+    """Prepare and inspect models."""
+
+
+@models.command("prepare")
+@click.pass_context
+def models_prepare(ctx: click.Context) -> None:
+    """Convert/download the configured generator and embedder into the model cache (once)."""
+    from shopgen import models as m
+
+    for ref in m.prepare_all(_settings(ctx)).values():
+        click.echo(f"{ref.ref}: {ref.path}" + (f" + adapter {ref.adapter_path}" if ref.adapter_path else "")
+                   + f"  [{ref.version}]")
+
+
+# ---- pipeline -------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
+@click.option("--workdir", default=None, help="Where outputs and report.json go (default: <home>/work).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.option("--alias", default=None, help="Elasticsearch alias to swap (default: es.alias, 'products').")
+@click.pass_context
+def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None) -> None:
+    """Run generate -> embed -> index on a catalog, then swap the alias."""
+    from shopgen.pipeline import run_nightly
+
+    s = _settings(ctx)
+    try:
+        rep = run_nightly(catalog, workdir or s.home / "work", s, limit=limit, alias=alias, console=err)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    c = rep["counts"]
+    click.echo(f"indexed {c.get('indexed', 0)} products into alias {rep['alias']!r}; "
+               f"quarantined {c.get('quarantined', 0)}; report {rep['outputs']['report']}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["bm25", "knn", "hybrid"]), default="bm25", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of hits.")
+@click.option("--alias", default=None, help="Alias to query (default: es.alias).")
+@click.option("--category", default=None, help="Filter: exact category.")
+@click.option("--brand", default=None, help="Filter: exact brand.")
+@click.option("--locale", default=None, help="Filter: locale, e.g. en-US.")
+@click.option("--min-price", type=float, default=None, help="Filter: lowest price.")
+@click.option("--max-price", type=float, default=None, help="Filter: highest price.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
+@click.pass_context
+def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None, category: str | None,
+           brand: str | None, locale: str | None, min_price: float | None, max_price: float | None,
+           as_json: bool) -> None:
+    """Search the catalog through the alias: bm25, knn or hybrid (reciprocal-rank fusion)."""
+    from indexing.client import make_client
+    from indexing.search import Filters
+    from indexing.search import search as run_search
+
+    s = _settings(ctx)
+    encoder = None
+    if mode != "bm25":
+        from shopgen import models as m
+        from shopgen.embed import load_encoder
+
+        encoder = load_encoder(m.resolve(s.models.embedder, s).path)
+    es = make_client(s, echo=err.print)
+    try:
+        hits = run_search(es, alias or s.es.alias, query, mode, k, encoder,
+                          Filters(category, brand, locale, min_price, max_price))
+    except LookupError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(hits, ensure_ascii=False))
+        return
+    t = Table(title=f"{mode}: {query}", show_lines=False)
+    for col in ("#", "sku", "score", "title", "description"):
+        t.add_column(col, overflow="fold", max_width=70 if col == "description" else None)
+    for i, h in enumerate(hits, 1):
+        desc = (h.get("description") or "")
+        t.add_row(str(i), h["sku"], f"{h['score']:.4f}", h.get("title") or "", desc[:140] + ("…" if len(desc) > 140 else ""))
+    Console().print(t)
+
+
+@main.group()
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective config as JSON, secrets masked."""
+    click.echo(json.dumps(_settings(ctx).redacted(), indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""One typed config. Defaults run the embedded local stack; production values come from a
+YAML file (--config or SHOPGEN_CONFIG) and SHOPGEN_* environment variables (SHOPGEN_ES__URL=...).
+Precedence: explicit overrides > environment > YAML file > defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ESConfig(_Section):
+    # None means the embedded noida-db server that `shopgen dev up` manages.
+    url: list[str] | str | None = None
+    cloud_id: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = 30.0
+    max_retries: int = 3
+    alias: str = "products"
+    # Bulk writer: chunk limits and retry policy for 429/5xx.
+    bulk_chunk_docs: int = 500
+    bulk_chunk_bytes: int = 10 * 1024 * 1024
+    bulk_max_retries: int = 5
+    bulk_initial_backoff: float = 1.0
+    # Gate before the alias swap: the share of docs the bulk may fail on.
+    max_error_rate: float = 0.0
+    keep_indices: int = 3
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url and not self.cloud_id
+
+
+class S3Config(_Section):
+    endpoint_url: str | None = None
+    region: str | None = None
+    # Credentials normally come from the standard AWS environment/profile chain.
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class ModelsConfig(_Section):
+    # A model reference: a built-in name, a local HF folder, or an s3:// prefix holding one.
+    generator: str = "smollm2-135m-instruct"
+    embedder: str = "all-minilm-l6-v2"
+    cache_dir: Path | None = None  # default: <home>/models
+
+
+class GenerationConfig(_Section):
+    batch_size: int = 32
+    max_tokens: int = 400
+    temperature: float = 0.3
+    top_p: float = 0.9
+    repetition_penalty: float = 1.05
+    seed: int = 0
+    # A row whose output fails the checks is regenerated with a new seed, then quarantined.
+    max_attempts: int = 3
+    dtype: str = "bfloat16"
+    max_model_len: int = 2048
+    kv_cache_gib: int = 2  # CPU only: GiB of RAM reserved for vLLM's KV cache
+    enforce_eager: bool = True
+    gpu_memory_utilization: float = 0.85  # GPU only
+    max_num_seqs: int = 64
+    max_lora_rank: int = 64
+    # Where the engine actor runs: auto = a GPU when the Ray cluster has one, else CPU.
+    accelerator: str = "auto"
+
+
+class EmbeddingConfig(_Section):
+    batch_size: int = 64
+    accelerator: str = "auto"
+
+
+class CatalogLimits(_Section):
+    max_sku_chars: int = 128
+    max_title_chars: int = 500
+    max_text_chars: int = 20_000
+    max_attributes: int = 100
+    max_attribute_chars: int = 2_000
+
+
+class RayConfig(_Section):
+    # None: a local Ray (or the cluster when run under `ray job submit`, via RAY_ADDRESS).
+    address: str | None = None
+    num_cpus: int | None = None
+    object_store_memory_mb: int = 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPGEN_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Field(default=Path(".shopgen"), description="local state: embedded ES, model cache")
+    es: ESConfig = ESConfig()
+    s3: S3Config = S3Config()
+    models: ModelsConfig = ModelsConfig()
+    generation: GenerationConfig = GenerationConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    catalog: CatalogLimits = CatalogLimits()
+    ray: RayConfig = RayConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls), file_secret_settings)
+
+    @property
+    def model_cache(self) -> Path:
+        return Path(self.models.cache_dir or self.home / "models")
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as plain data with every secret masked, safe to print or write to reports."""
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
+    path = config_file or os.environ.get("SHOPGEN_CONFIG")
+    if path and not Path(path).is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})
+
+    return _FromFile(**overrides)
