@@ -149,7 +149,9 @@ def _reason(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         field = ".".join(str(x) for x in e["loc"]) or "row"
-        if e["type"] == "missing" or (e["type"] == "string_too_short" and e["loc"][0] in ("sku", "title")):
+        required_empty = e["loc"] and e["loc"][0] in ("sku", "title") and e["type"] in ("string_too_short", "string_type") \
+            and (e.get("input") is None or not str(e.get("input")).strip())
+        if e["type"] == "missing" or required_empty:
             parts.append(f"missing or empty {field}")
         elif e["type"] == "extra_forbidden":
             parts.append(f"unknown field {field}")

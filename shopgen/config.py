@@ -73,6 +73,7 @@ class GenerationConfig(_Section):
     gpu_memory_utilization: float = 0.85  # GPU only
     max_num_seqs: int = 64
     max_lora_rank: int = 64
+    cpu_threads: int | None = None  # CPU only: threads for vLLM kernels (default: all cores)
     # Where the engine actor runs: auto = a GPU when the Ray cluster has one, else CPU.
     accelerator: str = "auto"
 

@@ -42,8 +42,12 @@ class Embedder:
     """Ray Data callable class: adds an `embedding` column (float32, L2-normalised for cosine)."""
 
     def __init__(self, model_path: str, batch_size: int = 64):
+        import os
+
         import torch
 
+        if not torch.cuda.is_available():
+            torch.set_num_threads(os.cpu_count() or 1)  # Ray pins actors to 1 thread
         self.model = load_encoder(model_path, "cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
 

@@ -128,6 +128,8 @@ class VLLMGenerator:
         self.on_gpu = torch.cuda.is_available()
         if not self.on_gpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen["kv_cache_gib"]))
+            # Ray pins OMP_NUM_THREADS to the actor's 1 CPU; vLLM's CPU kernels should use the node's cores.
+            os.environ["OMP_NUM_THREADS"] = str(gen.get("cpu_threads") or os.cpu_count())
         from vllm import LLM
 
         kwargs: dict[str, Any] = dict(

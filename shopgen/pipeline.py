@@ -65,7 +65,7 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
     table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
     gen = settings.generation
     ds = ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
-        VLLMGenerator, batch_format="pyarrow", batch_size=gen.batch_size, concurrency=1,
+        VLLMGenerator, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
         fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
                                    model_version=model.version, gen=gen.model_dump()),
         **actor_resources(gen.accelerator),
@@ -82,7 +82,8 @@ def embed_stage(generated_dir: Path, model: models.ModelRef, settings: Settings,
     emb = settings.embedding
     ds = (ray.data.read_parquet(str(generated_dir), schema=GENERATED_SCHEMA)
           .map_batches(keep_ok, batch_format="pyarrow")
-          .map_batches(Embedder, batch_format="pyarrow", batch_size=emb.batch_size, concurrency=1,
+          .map_batches(Embedder, batch_format="pyarrow", batch_size=emb.batch_size,
+                       compute=ray.data.ActorPoolStrategy(size=1),
                        fn_constructor_kwargs=dict(model_path=model.path, batch_size=emb.batch_size),
                        **actor_resources(emb.accelerator)))
     ds.write_parquet(str(out_dir))

@@ -1,0 +1,91 @@
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample_catalog.jsonl"
+# Share the converted base model with `make setup` so tests don't convert it again.
+MODEL_CACHE = ROOT / ".shopgen" / "models"
+
+
+@pytest.fixture(scope="session")
+def shopgen_bin() -> str:
+    exe = Path(sys.executable).with_name("shopgen")
+    assert exe.exists(), "shopgen console script missing: run `make setup`"
+    return str(exe)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """An isolated shopgen home (embedded ES data, runs); stops its ES server afterwards."""
+    from shopgen import devstack
+
+    h = tmp_path_factory.mktemp("home")
+    yield h
+    devstack.down(h)
+
+
+@pytest.fixture(scope="module")
+def env(home):
+    e = dict(os.environ)
+    e.update(SHOPGEN_HOME=str(home), SHOPGEN_MODELS__CACHE_DIR=str(MODEL_CACHE), HF_HUB_OFFLINE="1")
+    e.pop("SHOPGEN_CONFIG", None)
+    return e
+
+
+@pytest.fixture(scope="module")
+def settings(home):
+    from shopgen.config import load_settings
+
+    return load_settings(home=home, models={"cache_dir": MODEL_CACHE})
+
+
+@pytest.fixture
+def s3_server():
+    """A real S3 API over HTTP on loopback (moto server)."""
+    from moto.server import ThreadedMotoServer
+
+    from shopgen.devstack import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    old = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def have_shared_data() -> bool:
+    return (ROOT.parent / "shared" / "data" / "magento-luma").is_dir() and shutil.which("true") is not None
+
+
+# Processes that a run of ours may start; any still alive at the end that were not there when the
+# session began are orphans.
+ORPHAN_PATTERNS = ("raylet", "gcs_server", "noida-db", "EngineCore", "VllmWorker", "ray::", "default_worker.py",
+                   "dashboard", "log_monitor.py")
+
+
+def matching_processes() -> dict[int, str]:
+    import psutil
+
+    out = {}
+    for p in psutil.process_iter(["pid", "cmdline", "name"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or []) or (p.info["name"] or "")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(pat in cmd for pat in ORPHAN_PATTERNS) and p.pid != os.getpid():
+            out[p.pid] = cmd[:200]
+    return out
+
+
+PREEXISTING = set(matching_processes())

@@ -1,0 +1,144 @@
+"""End to end on the real stack: a real local Ray, vLLM (CPU build), the real SmolLM2 and MiniLM
+models, and a real Elasticsearch-API server (noida-db) on loopback, driven through the CLI."""
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+
+from conftest import SAMPLE
+
+pytestmark = pytest.mark.slow
+
+N = 20
+BAD_ROWS = [
+    b'{"sku": "", "title": "Empty sku"}',
+    b'{"sku": "SG-BAD-2", "price": 10}',
+    b'{"sku": "SG-BAD-3", "title": "Priced in words", "price": "twelve"}',
+    b'{"sku": "SG-BAD-4", "title": "Bad bytes \xff\xfe here"}',
+    b'{"sku": "SG-BAD-5", "title": "' + b"x" * 700 + b'"}',
+    b'{"sku": "SG-BAD-6", "title": 42}',
+    b"this is not json",
+]
+
+
+def _pick(lines: list[bytes]) -> list[dict]:
+    """N en-US products across categories, so copy and searches differ."""
+    rows = [json.loads(l) for l in lines]
+    by_cat: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["locale"] == "en-US":
+            by_cat.setdefault(r["category"], []).append(r)
+    picked, i = [], 0
+    while len(picked) < N:
+        for cat in sorted(by_cat):
+            if i < len(by_cat[cat]) and len(picked) < N:
+                picked.append(by_cat[cat][i])
+        i += 1
+    return picked
+
+
+def _distinctive(products: list[dict]) -> list[tuple[str, str]]:
+    """(sku, value) where a string attribute value occurs in exactly one of the products."""
+    counts = Counter(str(v).lower() for p in products for v in p["attributes"].values() if isinstance(v, str))
+    out = []
+    for p in products:
+        for v in p["attributes"].values():
+            if isinstance(v, str) and counts[v.lower()] == 1 and len(v) > 3 and not any(
+                    v.lower() in q["title"].lower() for q in products):
+                out.append((p["sku"], v))
+                break
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, env, shopgen_bin):
+    tmp = tmp_path_factory.mktemp("e2e")
+    products = _pick(SAMPLE.read_bytes().splitlines())
+    duplicate = json.dumps({**products[0], "title": "Duplicate"}).encode()
+    catalog = tmp / "catalog.jsonl"
+    catalog.write_bytes(b"\n".join([json.dumps(p).encode() for p in products] + BAD_ROWS + [duplicate]) + b"\n")
+    work = tmp / "work"
+    proc = subprocess.run([shopgen_bin, "nightly", "--catalog", str(catalog), "--workdir", str(work)],
+                          env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return {"products": products, "work": work, "proc": proc}
+
+
+def _search(shopgen_bin, env, query, mode="bm25", k=3):
+    p = subprocess.run([shopgen_bin, "search", query, "--mode", mode, "-k", str(k), "--json"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+def test_report_and_outputs(run):
+    work: Path = run["work"]
+    report = json.loads((work / "report.json").read_text())
+    assert report["status"] == "succeeded"
+    c = report["counts"]
+    assert c["valid"] == N and c["invalid"] == len(BAD_ROWS) + 1
+    assert c["indexed"] + c["generation_failed"] == N and c["indexed"] >= N - 2
+    for stage in ("validate", "generate", "embed", "index"):
+        assert report["stages"][stage]["seconds"] > 0 or stage == "validate"
+    assert report["stages"]["generate"]["tokens_per_s"] > 0 and report["stages"]["embed"]["docs_per_s"] > 0
+    assert report["stages"]["index"]["swapped"] is True
+
+    table = pads.dataset(str(work / "enriched"), format="parquet").to_table()
+    for col in ("sku", "title", "description", "ad_headlines", "ad_descriptions", "model_version",
+                "content_hash", "embedding"):
+        assert col in table.column_names
+    rows = table.to_pylist()
+    assert len(rows) == c["indexed"]
+    for r in rows:
+        assert r["description"].strip() and len(r["embedding"]) == 384
+        assert r["model_version"].startswith("smollm2-135m-instruct@")
+        assert 3 <= len(r["ad_headlines"]) and all(len(h) <= 30 for h in r["ad_headlines"])
+        assert 2 <= len(r["ad_descriptions"]) and all(len(d) <= 90 for d in r["ad_descriptions"])
+
+
+def test_every_quarantined_row_has_a_reason(run):
+    lines = (run["work"] / "quarantine.jsonl").read_text(encoding="utf-8").splitlines()
+    q = [json.loads(l) for l in lines]
+    validate = [x for x in q if x["stage"] == "validate"]
+    assert len(validate) == len(BAD_ROWS) + 1
+    assert all(x["reason"] and x["raw"] is not None for x in q)
+    reasons = " | ".join(x["reason"] for x in validate)
+    for needle in ("missing or empty sku", "missing or empty title", "price", "invalid UTF-8", "oversize field title",
+                   "wrong type or value for title", "invalid JSON", "duplicate sku"):
+        assert needle in reasons, (needle, reasons)
+
+
+def test_search_finds_distinctive_attribute_in_top3(run, env, shopgen_bin):
+    cases = _distinctive(run["products"])
+    assert len(cases) >= 5
+    indexed = {r["sku"] for r in pads.dataset(str(run["work"] / "enriched")).to_table(columns=["sku"]).to_pylist()}
+    checked = 0
+    for sku, value in cases[:8]:
+        if sku not in indexed:
+            continue
+        hits = _search(shopgen_bin, env, value)
+        assert sku in [h["sku"] for h in hits], (value, sku, hits)
+        checked += 1
+    assert checked >= 5
+
+
+def test_every_indexed_doc_has_generated_description(run, settings):
+    from elasticsearch import helpers
+
+    from indexing.client import make_client
+
+    es = make_client(settings)
+    docs = [h["_source"] for h in helpers.scan(es, index=settings.es.alias, query={"query": {"match_all": {}}})]
+    assert len(docs) == json.loads((run["work"] / "report.json").read_text())["counts"]["indexed"]
+    assert all(d.get("description", "").strip() for d in docs)
+
+
+@pytest.mark.parametrize("mode", ["knn", "hybrid"])
+def test_semantic_modes_return_described_hits(run, env, shopgen_bin, mode):
+    hits = _search(shopgen_bin, env, "something to keep me dry in the rain", mode=mode, k=5)
+    assert len(hits) == 5
+    assert all({"sku", "score", "title", "description"} <= h.keys() and h["description"] for h in hits)
