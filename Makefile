@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.shopgen-setup
+DEMO_LIMIT ?= 60
 
 .PHONY: setup demo test test-fast clean dev-down
 
@@ -20,15 +21,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/shopgen models prepare
 	touch $(STAMP)
 
+# The embedded search server is stopped on the way out, also when a step fails.
 demo: setup
-	$(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/demo --limit $${DEMO_LIMIT:-60}
-	$(BIN)/shopgen search "waterproof hiking backpack"
-	$(BIN)/shopgen search "titanium camping cookware" --mode hybrid
-	$(BIN)/shopgen search "merino wool" --mode knn
-	@echo
-	@echo "Demo indexed a $${DEMO_LIMIT:-60}-product subset. Full catalog (about 15 min on 2 cores):"
-	@echo "  $(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/full"
-	$(BIN)/shopgen dev down
+	@set -e; trap '$(BIN)/shopgen dev down' EXIT; \
+	$(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/demo --limit $(DEMO_LIMIT); \
+	$(BIN)/shopgen search "waterproof rain jacket" -k 5; \
+	$(BIN)/shopgen search "damascus steel chef knife" --mode hybrid -k 5; \
+	$(BIN)/shopgen search "something to keep me dry on a rainy hike" --mode knn -k 5; \
+	echo; \
+	echo "The demo indexed the first $(DEMO_LIMIT) of 324 products (5 per category). The full catalog takes roughly 5x as long:"; \
+	echo "  $(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/full"; \
+	echo "Search it again later: $(BIN)/shopgen search \"cork yoga mat\" --json  (starts the embedded server)"
 
 test: setup
 	$(BIN)/python -m pytest -v

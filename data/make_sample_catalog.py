@@ -892,22 +892,29 @@ def main():
     en_idx = [i for i, r in enumerate(rows) if r["locale"] == "en-US"]
     with_desc = set(rng.sample(en_idx, len(en_idx) // 2))
 
+    outs = []
+    for i, r in enumerate(rows):
+        d = r.pop("_desc")
+        if r["locale"] == "zh-CN":
+            description = d
+        elif i in with_desc:
+            description = build_description(*d)
+        else:
+            description = None
+        outs.append({
+            "sku": r["sku"], "title": r["title"], "category": r["category"],
+            "brand": r["brand"], "attributes": r["attributes"],
+            "price": r["price"], "currency": r["currency"],
+            "locale": r["locale"], "description": description,
+            "updated_at": r["updated_at"],
+        })
+    # Interleave categories round-robin so any prefix (a demo's --limit) spans every category.
+    by_cat = {}
+    for o in outs:
+        by_cat.setdefault(o["category"], []).append(o)
+    ordered = [col[i] for i in range(max(map(len, by_cat.values()))) for col in by_cat.values() if i < len(col)]
     with OUT.open("w", encoding="utf-8", newline="\n") as fh:
-        for i, r in enumerate(rows):
-            d = r.pop("_desc")
-            if r["locale"] == "zh-CN":
-                description = d
-            elif i in with_desc:
-                description = build_description(*d)
-            else:
-                description = None
-            out = {
-                "sku": r["sku"], "title": r["title"], "category": r["category"],
-                "brand": r["brand"], "attributes": r["attributes"],
-                "price": r["price"], "currency": r["currency"],
-                "locale": r["locale"], "description": description,
-                "updated_at": r["updated_at"],
-            }
+        for out in ordered:
             fh.write(json.dumps(out, ensure_ascii=False) + "\n")
     print(f"wrote {len(rows)} products to {OUT}")
 

@@ -1,5 +1,4 @@
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -62,10 +61,6 @@ def s3_server():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-
-
-def have_shared_data() -> bool:
-    return (ROOT.parent / "shared" / "data" / "magento-luma").is_dir() and shutil.which("true") is not None
 
 
 # Processes that a run of ours may start; any still alive at the end that were not there when the
