@@ -25,11 +25,11 @@ def ray_session(settings: Settings) -> Iterator[None]:
         os.environ.setdefault(k, v)
     address = settings.ray.address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, runtime_env={"env_vars": WORKER_ENV})
+        # No runtime_env here: under `ray job submit` it would replace the job's (working_dir).
+        ray.init(address=address)
     else:
         ray.init(num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=False,
-                 object_store_memory=settings.ray.object_store_memory_mb * 1024 * 1024,
-                 runtime_env={"env_vars": WORKER_ENV})
+                 object_store_memory=settings.ray.object_store_memory_mb * 1024 * 1024)
     try:
         yield
     finally:
@@ -43,6 +43,8 @@ def actor_resources(accelerator: str) -> dict[str, Any]:
     if accelerator not in ("auto", "gpu", "cpu"):
         raise ValueError(f"accelerator must be auto, gpu or cpu, not {accelerator!r}")
     has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+    # Actor-level env_vars merge with the job's runtime_env instead of replacing it.
+    env = {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
     if accelerator == "gpu" or (accelerator == "auto" and has_gpu):
-        return {"num_gpus": 1}
-    return {"num_cpus": 1}
+        return {"num_gpus": 1, **env}
+    return {"num_cpus": 1, **env}
