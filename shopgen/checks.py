@@ -137,6 +137,8 @@ def _attr_key_units(p: Product) -> set[str]:
 def check_faithfulness(texts: Sequence[str], p: Product, brands: Iterable[str] = (),
                        materials: Sequence[str] = MATERIALS, colors: Sequence[str] = COLORS) -> CheckResult:
     """Every number, unit, material, colour, size and brand in the output must be in the input."""
+    # "1. ..." or "- ..." enumerators in bullets are layout, not facts.
+    texts = [re.sub(r"^\s*(\d{1,2}[.)、．]\s*|[-*•]\s+)", "", t) for t in texts]
     src, out = norm(product_text(p)), norm(" \n ".join(texts))
     src_nums, src_units = _numbers_units(src)
     src_units |= _attr_key_units(p)

@@ -94,24 +94,61 @@ def models_prepare(ctx: click.Context) -> None:
 
 # ---- pipeline -------------------------------------------------------------------------------
 
+CONTENT_OPTION = click.option(
+    "--content", default=None,
+    help="Comma-separated content types: description, bullets, seo_title, ad_copy, faq "
+         "(default: generation.content, i.e. description,ad_copy,bullets).")
+MODEL_OPTION = click.option(
+    "--model", default=None, help="Model reference: built-in name, HF folder, adapter folder or s3:// prefix "
+                                  "(default: models.generator).")
+
 @main.command()
 @click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
 @click.option("--workdir", default=None, help="Where outputs and report.json go (default: <home>/work).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
 @click.option("--alias", default=None, help="Elasticsearch alias to swap (default: es.alias, 'products').")
+@CONTENT_OPTION
+@MODEL_OPTION
 @click.pass_context
-def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None) -> None:
+def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
+            content: str | None, model: str | None) -> None:
     """Run generate -> embed -> index on a catalog, then swap the alias."""
-    from shopgen.pipeline import run_nightly
-
-    s = _settings(ctx)
-    try:
-        rep = run_nightly(catalog, workdir or s.home / "work", s, limit=limit, alias=alias, console=err)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+    rep = _run(ctx, catalog, workdir, limit, alias, content, model, index=True)
     c = rep["counts"]
     click.echo(f"indexed {c.get('indexed', 0)} products into alias {rep['alias']!r}; "
                f"quarantined {c.get('quarantined', 0)}; report {rep['outputs']['report']}")
+
+
+@main.command()
+@click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
+@click.option("--out", "out", required=True, help="Output folder: enriched/, quarantine.jsonl, report.json.")
+@CONTENT_OPTION
+@MODEL_OPTION
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.pass_context
+def generate(ctx: click.Context, catalog: str, out: str, content: str | None, model: str | None,
+             limit: int | None) -> None:
+    """Generate and check copy without indexing (same outputs as nightly, minus embeddings)."""
+    rep = _run(ctx, catalog, out, limit, None, content, model, index=False)
+    c = rep["counts"]
+    click.echo(f"generated {c.get('enriched', 0)} products; quarantined {c.get('quarantined', 0)}; "
+               f"report {rep['outputs']['report']}")
+
+
+def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
+         content: str | None, model: str | None, index: bool) -> dict:
+    from shopgen.content import parse_content
+    from shopgen.pipeline import run_nightly
+
+    s = _settings(ctx)
+    if model:
+        s = s.model_copy(update={"models": s.models.model_copy(update={"generator": model})})
+    try:
+        types = parse_content(content) if content else None
+        return run_nightly(catalog, workdir or s.home / "work", s, limit=limit, alias=alias, console=err,
+                           content=types, index=index)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
 
 
 @main.command()

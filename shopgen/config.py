@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from shopgen.checks import DEFAULT_BANNED
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -58,6 +60,8 @@ class ModelsConfig(_Section):
 
 
 class GenerationConfig(_Section):
+    # Content types generated when --content is not given.
+    content: list[str] = Field(default_factory=lambda: ["description", "ad_copy", "bullets"])
     batch_size: int = 32
     max_tokens: int = 400
     temperature: float = 0.3
@@ -76,6 +80,13 @@ class GenerationConfig(_Section):
     cpu_threads: int | None = None  # CPU only: threads for vLLM kernels (default: all cores)
     # Where the engine actor runs: auto = a GPU when the Ray cluster has one, else CPU.
     accelerator: str = "auto"
+
+
+class QAConfig(_Section):
+    # Banned-claim patterns by category (regexes, case-insensitive). Replace the whole mapping to customise.
+    banned_claims: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_BANNED.items()})
+    # Jaccard similarity (word 3-shingles) at which copy for two SKUs counts as a near-duplicate.
+    near_duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
 
 
 class EmbeddingConfig(_Section):
@@ -106,6 +117,7 @@ class Settings(BaseSettings):
     s3: S3Config = S3Config()
     models: ModelsConfig = ModelsConfig()
     generation: GenerationConfig = GenerationConfig()
+    qa: QAConfig = QAConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     catalog: CatalogLimits = CatalogLimits()
     ray: RayConfig = RayConfig()

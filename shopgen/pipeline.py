@@ -13,11 +13,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shopgen import models
 from shopgen.catalog import load_catalog
+from shopgen.checks import near_duplicates
+from shopgen.content import parse_content
 from shopgen.config import Settings
 from shopgen.generate import GENERATED_SCHEMA, PRODUCT_SCHEMA, VLLMGenerator, product_row
 from shopgen.embed import Embedder
@@ -59,7 +62,8 @@ def _blocks(table: pa.Table, size: int) -> list[pa.Table]:
     return [table.slice(i, size) for i in range(0, table.num_rows, size)] or [table]
 
 
-def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path) -> None:
+def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path,
+                   content: tuple[str, ...]) -> None:
     import ray
 
     table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
@@ -67,7 +71,9 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
     ds = ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
         VLLMGenerator, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
         fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
-                                   model_version=model.version, gen=gen.model_dump()),
+                                   model_version=model.version, gen=gen.model_dump(), content=content,
+                                   brands=sorted({p.brand for p in products if p.brand}),
+                                   banned=settings.qa.banned_claims),
         **actor_resources(gen.accelerator),
     )
     ds.write_parquet(str(out_dir))
@@ -87,6 +93,29 @@ def embed_stage(generated_dir: Path, model: models.ModelRef, settings: Settings,
                        fn_constructor_kwargs=dict(model_path=model.path, batch_size=emb.batch_size),
                        **actor_resources(emb.accelerator)))
     ds.write_parquet(str(out_dir))
+
+
+def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Pass rate of each check over every (product, content type) of the last attempt, the
+    unsupported-attribute findings, and near-duplicate copy across SKUs."""
+    stats: dict[str, dict[str, int]] = {}
+    unsupported = 0
+    for r in rows:
+        for per_type in json.loads(r["qa"] or "{}").values():
+            for c in per_type["checks"]:
+                st = stats.setdefault(c["check"], {"checked": 0, "passed": 0})
+                st["checked"] += 1
+                st["passed"] += int(c["passed"])
+                if c["check"] == "faithfulness":
+                    unsupported += len(c["details"])
+    for st in stats.values():
+        st["pass_rate"] = round(st["passed"] / st["checked"], 4) if st["checked"] else None
+    texts = [(r["sku"], " ".join(filter(None, [r.get("description"), r.get("seo_title"), *(r.get("bullets") or [])])))
+             for r in rows if r["gen_ok"]]
+    dups = near_duplicates(texts, threshold)
+    return {"checks": stats, "unsupported_attribute_findings": unsupported,
+            "near_duplicates": [{"sku": a, "duplicate_of": b} for a, b in dups.items()],
+            "rows_passed": sum(1 for r in rows if r["gen_ok"]), "rows_failed": sum(1 for r in rows if not r["gen_ok"])}
 
 
 def _read_rows(folder: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
@@ -135,8 +164,12 @@ def index_stage(enriched_dir: Path, dims: int, settings: Settings, alias: str, s
 
 
 def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: int | None = None,
-                alias: str | None = None, console: Console | None = None) -> dict[str, Any]:
+                alias: str | None = None, console: Console | None = None,
+                content: str | list[str] | None = None, index: bool = True) -> dict[str, Any]:
+    """The whole job; with index=False (shopgen generate) it stops after generation and writes the
+    passed rows, without embeddings, as the enriched Parquet."""
     console = console or Console(stderr=True)
+    types = parse_content(content or settings.generation.content)
     alias = alias or settings.es.alias
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -146,7 +179,8 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
     qpath, rpath = work / "quarantine.jsonl", work / "report.json"
     qpath.write_text("")
     started = datetime.now(timezone.utc)
-    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job="nightly", catalog=str(catalog),
+    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job="nightly" if index else "generate",
+                 content=list(types), catalog=str(catalog),
                  workdir=str(work.resolve()), started_at=started.isoformat(), alias=alias,
                  prompt_version=PROMPT_VERSION, limit=limit, config=settings.redacted(),
                  outputs={"enriched": str(enriched_dir.resolve()), "quarantine": str(qpath.resolve()),
@@ -166,17 +200,29 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
             raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
         with ray_session(settings):
             with rep.stage("generate", console) as st:
-                generate_stage(products, gen_model, settings, gen_dir)
-                rows = _read_rows(gen_dir, ["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts"])
+                generate_stage(products, gen_model, settings, gen_dir, types)
+                rows = _read_rows(gen_dir, ["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa",
+                                            "description", "seo_title", "bullets"])
                 failed = [r for r in rows if not r["gen_ok"]]
                 by_sku = {p.sku: p for p in products}
-                _append_quarantine(qpath, [Quarantined(stage="generate", sku=r["sku"], reason="; ".join(r["gen_errors"]),
-                                                       raw=by_sku[r["sku"]].model_dump()) for r in failed])
+                _append_quarantine(qpath, [Quarantined(
+                    stage="generate", sku=r["sku"], reason="; ".join(r["gen_errors"]),
+                    raw={**by_sku[r["sku"]].model_dump(),
+                         "failed_outputs": {t: q.get("raw") for t, q in json.loads(r["qa"]).items() if not q["passed"]}},
+                ) for r in failed])
                 tokens = sum(r["gen_tokens"] for r in rows)
                 st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=tokens,
                           attempts=sum(r["gen_attempts"] for r in rows))
                 counts.update(generated=len(rows) - len(failed), generation_failed=len(failed))
             st["tokens_per_s"] = round(tokens / st["seconds"], 2) if st.get("seconds") else None
+            rep.data["qa"] = qa_summary(rows, settings.qa.near_duplicate_threshold)
+            if not index:
+                ok = pads.dataset(str(gen_dir), format="parquet").to_table().filter(pc.field("gen_ok"))
+                enriched_dir.mkdir(parents=True, exist_ok=True)
+                pq.write_table(ok.drop_columns(list(ENRICHED_DROP)), enriched_dir / "part-0.parquet")
+                counts["enriched"] = ok.num_rows
+                rep.data["status"] = "succeeded"
+                return rep.data
             with rep.stage("embed", console) as st:
                 embed_stage(gen_dir, emb_model, settings, enriched_dir)
                 n = pads.dataset(str(enriched_dir), format="parquet").count_rows() if counts["generated"] else 0

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shopgen.content import ContentType
 from shopgen.records import Product
 
-PROMPT_VERSION = "copy-v1"
+# Version of the shared system prompt and product block; each content type adds its own version.
+PROMPT_VERSION = "copy-v2"
 
 SYSTEM = {
     "en-US": (
@@ -23,22 +25,6 @@ SYSTEM = {
         "只用 JSON 回答，所有文案都用简体中文。"
     ),
 }
-
-TASK = {
-    "en-US": (
-        "Write in English for this product:\n"
-        "- description: 80 to 150 words of plain prose\n"
-        "- ad_headlines: 3 to 5 search-ad headlines, each at most 30 characters\n"
-        "- ad_descriptions: 2 to 4 search-ad descriptions, each at most 90 characters"
-    ),
-    "zh-CN": (
-        "为这个商品用简体中文撰写：\n"
-        "- description：80 到 200 字的商品描述\n"
-        "- ad_headlines：3 到 5 条搜索广告标题，每条最多 30 个字符\n"
-        "- ad_descriptions：2 到 4 条搜索广告描述，每条最多 90 个字符"
-    ),
-}
-
 
 def locale_key(locale: str) -> str:
     return "zh-CN" if locale.lower().startswith("zh") else "en-US"
@@ -56,12 +42,18 @@ def product_data(p: Product) -> dict[str, Any]:
     return data
 
 
-def build_messages(p: Product) -> list[dict[str, str]]:
+def prompt_version(ct: ContentType) -> str:
+    return f"{PROMPT_VERSION}/{ct.version}"
+
+
+def build_messages(p: Product, ct: ContentType) -> list[dict[str, str]]:
+    """System prompt, then the product, then the task: requests for one product share a prefix,
+    which vLLM's prefix cache reuses across content types."""
     loc = locale_key(p.locale)
     blob = json.dumps(product_data(p), ensure_ascii=False, indent=None)
     # JSON-encoding escapes any '<' tricks only partly, so also neutralise a closing tag in seller text.
     blob = blob.replace("</product>", "<\\/product>")
     return [
         {"role": "system", "content": SYSTEM[loc]},
-        {"role": "user", "content": f"<product>\n{blob}\n</product>\n\n{TASK[loc]}"},
+        {"role": "user", "content": f"<product>\n{blob}\n</product>\n\n{ct.task[loc]}"},
     ]

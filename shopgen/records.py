@@ -57,30 +57,3 @@ class Quarantined(BaseModel):
     source: str | None = None
     line: int | None = None
     raw: Any = None
-
-
-Headline = Annotated[str, StringConstraints(min_length=1, max_length=30)]
-AdDescription = Annotated[str, StringConstraints(min_length=1, max_length=90)]
-
-
-class GeneratedCopy(BaseModel):
-    """The LLM's output. Its JSON schema is what vLLM's structured output is asked for, and the
-    same model validates the result, so the request and the check cannot drift apart."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    description: Annotated[str, StringConstraints(min_length=20, max_length=1000)]
-    ad_headlines: Annotated[list[Headline], Field(min_length=3, max_length=5)]
-    ad_descriptions: Annotated[list[AdDescription], Field(min_length=2, max_length=4)]
-
-    @field_validator("description", "ad_headlines", "ad_descriptions", mode="after")
-    @classmethod
-    def _no_blank(cls, v: Any) -> Any:
-        items = v if isinstance(v, list) else [v]
-        if any(not s.strip() for s in items):
-            raise ValueError("blank text")
-        return v
-
-
-def generated_schema() -> dict[str, Any]:
-    return GeneratedCopy.model_json_schema()

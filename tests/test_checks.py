@@ -108,3 +108,17 @@ def test_content_types_and_limits():
         {"faq": [{"question": "Q1?", "answer": "A1."}, {"question": "Q2?", "answer": "A2."}]})
     assert CONTENT_TYPES["faq"].texts(faq) == ["Q1?", "A1.", "Q2?", "A2."]
     assert json.dumps(CONTENT_TYPES["faq"].json_schema())
+
+
+def test_schema_sent_to_vllm_carries_the_limits():
+    s = CONTENT_TYPES["ad_copy"].json_schema()["properties"]
+    assert s["ad_headlines"]["items"]["maxLength"] == 30 and s["ad_headlines"]["maxItems"] == 15
+    assert s["ad_descriptions"]["items"]["maxLength"] == 90
+    assert CONTENT_TYPES["seo_title"].json_schema()["properties"]["seo_title"]["maxLength"] == 60
+
+
+def test_bullet_enumerators_are_not_facts_and_description_asks_a_minimum_length():
+    assert check_faithfulness(["1. Sleeps three", "2) Aluminum poles", "- Nylon floor", "4、三人帐篷"], TENT).passed
+    en = CONTENT_TYPES["description"].json_schema("en-US")["properties"]["description"]
+    assert en["minLength"] >= 400 and en["maxLength"] <= 1200
+    assert CONTENT_TYPES["description"].json_schema("zh-CN")["properties"]["description"]["minLength"] < 200
