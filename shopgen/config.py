@@ -70,6 +70,8 @@ class GenerationConfig(_Section):
     seed: int = 0
     # A row whose output fails the checks is regenerated with a new seed, then quarantined.
     max_attempts: int = 3
+    # Restarts of a generator whose vLLM engine died (each retries the batch), before the run fails.
+    engine_restarts: int = 2
     dtype: str = "bfloat16"
     max_model_len: int = 2048
     kv_cache_gib: int = 2  # CPU only: GiB of RAM reserved for vLLM's KV cache

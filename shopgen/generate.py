@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,16 +91,45 @@ class Outcome:
 Engine = Callable[[Sequence[list[dict[str, str]]], Sequence[ContentType], int], list[tuple[str, int]]]
 
 
+def fit_messages(p: Product, ct: ContentType, count: Callable[[list[dict[str, str]]], int] | None,
+                 budget: int) -> tuple[list[dict[str, str]] | None, int]:
+    """The prompt, with the seller description shortened until it fits the token budget.
+    Returns (None, tokens) when even the shortest prompt does not fit."""
+    msgs = build_messages(p, ct)
+    n = count(msgs) if count else 0
+    if count is None or n <= budget:
+        return msgs, n
+    desc = p.description or ""
+    for frac in (0.5, 0.25, 0.0):
+        q = p.model_copy(update={"description": desc[: int(len(desc) * frac)] or None})
+        msgs = build_messages(q, ct)
+        if (n := count(msgs)) <= budget:
+            return msgs, n
+    return None, n
+
+
 def generate_with_retries(products: Sequence[Product], types: Sequence[str], engine: Engine, max_attempts: int,
-                          brands: Sequence[str] = (), banned: dict[str, list[str]] | None = None) -> list[Outcome]:
-    """One request per (product, content type); only failed requests are asked again, up to max_attempts."""
+                          brands: Sequence[str] = (), banned: dict[str, list[str]] | None = None,
+                          count: Callable[[list[dict[str, str]]], int] | None = None,
+                          budget: int = 0) -> list[Outcome]:
+    """One request per (product, content type); only failed requests are asked again, up to max_attempts.
+    A prompt too long for the model even after shortening fails its row instead of the batch."""
     outcomes = [Outcome() for _ in products]
-    pending = [(i, t) for i in range(len(products)) for t in types]
+    pending = []
+    prompts: dict[tuple[int, str], list[dict[str, str]]] = {}
+    for i in range(len(products)):
+        for t in types:
+            msgs, n = fit_messages(products[i], CONTENT_TYPES[t], count, budget)
+            if msgs is None:
+                outcomes[i].checks[t] = [CheckResult("prompt_length", False, [f"prompt has {n} tokens > {budget}"])]
+            else:
+                prompts[(i, t)] = msgs
+                pending.append((i, t))
     for attempt in range(max_attempts):
         if not pending:
             break
         cts = [CONTENT_TYPES[t] for _, t in pending]
-        results = engine([build_messages(products[i], ct) for (i, _), ct in zip(pending, cts)], cts, attempt)
+        results = engine([prompts[k] for k in pending], cts, attempt)
         still = []
         for (i, t), ct, (text, ntok) in zip(pending, cts, results):
             o = outcomes[i]
@@ -172,6 +202,9 @@ class VLLMGenerator:
             kwargs.update(enable_lora=True, max_lora_rank=gen.get("max_lora_rank", 64), max_loras=1)
             self.lora = LoRARequest(os.path.basename(adapter_path.rstrip("/")) or "adapter", 1, adapter_path)
         self.llm = LLM(**kwargs)
+        tok = self.llm.get_tokenizer()
+        self.count = lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True))
+        self.budget = gen["max_model_len"] - gen["max_tokens"]
 
     def _params(self, cts: Sequence[ContentType], locales: Sequence[str], attempt: int) -> list[Any]:
         from vllm import SamplingParams
@@ -190,14 +223,23 @@ class VLLMGenerator:
 
     def _engine(self, messages: Sequence[list[dict[str, str]]], cts: Sequence[ContentType],
                 attempt: int) -> list[tuple[str, int]]:
+        from vllm.v1.engine.exceptions import EngineDeadError
+
         locales = [locale_key_of(m) for m in messages]
-        outs = self.llm.chat(list(messages), self._params(cts, locales, attempt), use_tqdm=False,
-                             lora_request=self.lora)
+        try:
+            outs = self.llm.chat(list(messages), self._params(cts, locales, attempt), use_tqdm=False,
+                                 lora_request=self.lora)
+        except EngineDeadError as e:
+            # This actor can no longer generate. Exiting makes Ray Data restart it (a fresh engine) and
+            # retry the batch, up to generation.engine_restarts; then the run fails with this error.
+            print(f"shopgen: vLLM engine died during a batch of {len(messages)} requests ({e}); "
+                  "restarting the generator and retrying the batch", file=sys.stderr, flush=True)
+            os._exit(3)
         return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
         outcomes = generate_with_retries([row_product(r) for r in rows], self.content, self._engine,
-                                         self.gen["max_attempts"], self.brands, self.banned)
+                                         self.gen["max_attempts"], self.brands, self.banned, self.count, self.budget)
         out = [generated_row(r, o, self.content, self.model_version) for r, o in zip(rows, outcomes)]
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)

@@ -74,6 +74,8 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
                                    model_version=model.version, gen=gen.model_dump(), content=content,
                                    brands=sorted({p.brand for p in products if p.brand}),
                                    banned=settings.qa.banned_claims),
+        # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.
+        max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts,
         **actor_resources(gen.accelerator),
     )
     ds.write_parquet(str(out_dir))

@@ -10,7 +10,7 @@ from indexing.search import Filters, bm25_body, knn_body, rrf
 from shopgen.config import load_settings
 from shopgen.embed import embedding_text
 from shopgen.content import CONTENT_TYPES
-from shopgen.generate import evaluate, generate_with_retries, product_row, row_product
+from shopgen.generate import evaluate, fit_messages, generate_with_retries, product_row, row_product
 from shopgen.prompts import build_messages
 from shopgen.records import Product
 
@@ -137,3 +137,21 @@ def test_config_yaml_env_precedence_and_secrets(tmp_path, monkeypatch):
         load_settings(f)
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "missing.yaml")
+
+
+def test_long_prompt_is_shortened_or_fails_its_row_only():
+    long_desc = Product(**{**P.model_dump(), "sku": "L", "description": "word " * 2000})
+    huge_title = Product(sku="H", title="x " * 3000)
+    count = lambda msgs: sum(len(m["content"].split()) for m in msgs)  # a word counts as a token here
+    msgs, n = fit_messages(long_desc, AD, count, 300)
+    assert msgs is not None and n <= 300 and msgs[1]["content"].count("word") < 2000
+    seen = []
+
+    def engine(messages, cts, attempt):
+        seen.append(len(messages))
+        return [(OK, 5)] * len(messages)
+
+    out = generate_with_retries([P, long_desc, huge_title], ["ad_copy"], engine, 2, count=count, budget=300)
+    assert seen == [2]  # the oversize prompt never reached the engine
+    assert "ad_copy" in out[0].outputs and "ad_copy" in out[1].outputs
+    assert out[2].outputs == {} and out[2].errors()[0].startswith("ad_copy/prompt_length: prompt has")
