@@ -66,8 +66,9 @@ class AdCopyOut(_Out):
 
 
 class QA(_Out):
-    question: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    answer: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    # Bounded so four pairs fit the token budget.
+    question: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    answer: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class FaqOut(_Out):
@@ -108,7 +109,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
     ContentType("description", "description-v1", DescriptionOut, {
         "en-US": "Write `description`: 80 to 200 words of plain English prose about this product.",
         "zh-CN": "撰写 `description`：80 到 200 字的简体中文商品描述。",
-    }, char_bounds={"en-US": {"description": (480, 1100)}, "zh-CN": {"description": (90, 220)}}),
+    }, char_bounds={"en-US": {"description": (560, 1000)}, "zh-CN": {"description": (100, 200)}}),
     ContentType("bullets", "bullets-v1", BulletsOut, {
         "en-US": "Write `bullets`: 3 to 6 short English bullet points, one product fact each.",
         "zh-CN": "撰写 `bullets`：3 到 6 条简短的简体中文卖点，每条一个商品事实。",
