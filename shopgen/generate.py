@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,9 +203,52 @@ class VLLMGenerator:
             kwargs.update(enable_lora=True, max_lora_rank=gen.get("max_lora_rank", 64), max_loras=1)
             self.lora = LoRARequest(os.path.basename(adapter_path.rstrip("/")) or "adapter", 1, adapter_path)
         self.llm = LLM(**kwargs)
+        self._busy = False
+        self._watch_engine()
         tok = self.llm.get_tokenizer()
         self.count = lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True))
         self.budget = gen["max_model_len"] - gen["max_tokens"]
+
+    def _watch_engine(self) -> None:
+        """vLLM runs its engine in child processes. If one dies while a batch is in flight, the
+        client can wait forever; this watchdog turns that into a fast, loud actor exit instead."""
+        import threading
+
+        import psutil
+
+        def is_engine(p: psutil.Process) -> bool:
+            try:
+                return "VLLM" in p.name() or "EngineCore" in " ".join(p.cmdline())
+            except psutil.Error:
+                return False
+
+        procs = [p for p in psutil.Process().children(recursive=True) if is_engine(p)]
+
+        def dead() -> list[int]:
+            out = []
+            for p in procs:
+                try:
+                    if p.status() == psutil.STATUS_ZOMBIE:
+                        out.append(p.pid)
+                except psutil.NoSuchProcess:
+                    out.append(p.pid)
+            return out
+
+        def loop() -> None:
+            while True:
+                time.sleep(1.0)
+                if self._busy and (gone := dead()):
+                    self._die(f"engine process(es) {gone} exited")
+
+        if procs:
+            threading.Thread(target=loop, name="vllm-engine-watchdog", daemon=True).start()
+
+    def _die(self, why: str) -> None:
+        # This actor can no longer generate. Exiting makes Ray Data restart it (a fresh engine) and
+        # retry the batch, up to generation.engine_restarts; then the run fails.
+        print(f"shopgen: vLLM engine died ({why}); restarting the generator and retrying its batch",
+              file=sys.stderr, flush=True)
+        os._exit(3)
 
     def _params(self, cts: Sequence[ContentType], locales: Sequence[str], attempt: int) -> list[Any]:
         from vllm import SamplingParams
@@ -226,15 +270,14 @@ class VLLMGenerator:
         from vllm.v1.engine.exceptions import EngineDeadError
 
         locales = [locale_key_of(m) for m in messages]
+        self._busy = True
         try:
             outs = self.llm.chat(list(messages), self._params(cts, locales, attempt), use_tqdm=False,
                                  lora_request=self.lora)
         except EngineDeadError as e:
-            # This actor can no longer generate. Exiting makes Ray Data restart it (a fresh engine) and
-            # retry the batch, up to generation.engine_restarts; then the run fails with this error.
-            print(f"shopgen: vLLM engine died during a batch of {len(messages)} requests ({e}); "
-                  "restarting the generator and retrying the batch", file=sys.stderr, flush=True)
-            os._exit(3)
+            self._die(f"{type(e).__name__}: {e}")
+        finally:
+            self._busy = False
         return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
