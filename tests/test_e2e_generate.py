@@ -45,7 +45,7 @@ def test_every_row_passes_or_is_quarantined_with_reasons(gen):
     assert isinstance(report["qa"]["unsupported_attribute_findings"], int)
     for r in ok:
         assert r["qa_status"] == "passed" and "embedding" not in r
-        assert r["prompt_version"].count("-v") == len(TYPES)
+        assert [v.split("/")[1] for v in r["prompt_version"].split(",")] == [f"{t}-v1" for t in TYPES]
 
 
 LIMITS = {
