@@ -13,6 +13,7 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
     attrs = row.get("attributes")
     attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
     emb = row.get("embedding")
+    faq = [dict(q) for q in (row.get("faq") or [])]
     doc = {
         "sku": row["sku"],
         "title": row["title"],
@@ -21,6 +22,10 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "ad_headlines": list(row.get("ad_headlines") or []),
         "ad_descriptions": list(row.get("ad_descriptions") or []),
         "ad_text": " ".join(list(row.get("ad_headlines") or []) + list(row.get("ad_descriptions") or [])) or None,
+        "bullets": list(row.get("bullets") or []) or None,
+        "seo_title": row.get("seo_title"),
+        "faq": faq or None,
+        "faq_text": " ".join(f"{q.get('question', '')} {q.get('answer', '')}" for q in faq) or None,
         "attributes": attrs,
         "attributes_text": " ; ".join(f"{k.replace('_', ' ')} {_attr_text(v)}" for k, v in attrs.items()) or None,
         "brand": row.get("brand"),
@@ -30,7 +35,9 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "price": row.get("price"),
         "model_version": row.get("model_version"),
         "prompt_version": row.get("prompt_version"),
+        "embedding_model": row.get("embedding_model"),
         "content_hash": row.get("content_hash"),
+        "related_skus": list(row.get("related_skus") or []) or None,
         "updated_at": row.get("updated_at"),
         "indexed_at": indexed_at or datetime.now(timezone.utc).isoformat(),
         "embedding": [float(x) for x in emb] if emb is not None else None,

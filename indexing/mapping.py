@@ -1,44 +1,82 @@
-"""Index settings and mappings (pure): text per locale, keywords for filters, price, and a
-dense_vector whose dims come from the embedding model."""
+"""Index templates (pure): a settings component, a mappings component, and an index template that
+composes them for `<alias>-*`. Text has an English analyzer plus a Chinese sub-field; keywords for
+filters; price; a dense_vector whose dims come from the embedding model."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-TEXT_FIELDS = ("title", "description", "ad_text", "attributes_text", "source_description")
+from shopgen.config import ESConfig
+
+# Searchable text fields; each also gets a `.zh` sub-field with the Chinese analyzer.
+TEXT_FIELDS = ("title", "description", "bullets", "seo_title", "ad_text", "faq_text", "attributes_text",
+               "source_description")
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+# Analyzer name per Chinese plugin, in order of preference.
+CHINESE_PLUGINS = {"analysis-smartcn": "smartcn", "analysis-ik": "ik_smart"}
 
 
-def index_body(dims: int, shards: int = 1, replicas: int = 0, hnsw_m: int = 16, ef_construction: int = 100) -> dict[str, Any]:
-    text = {"type": "text", "analyzer": "english"}
+def chinese_analyzer(choice: str, plugins: set[str]) -> str:
+    """auto: the best analyzer the cluster has; otherwise the configured one (ik means ik_smart)."""
+    if choice == "auto":
+        return next((a for p, a in CHINESE_PLUGINS.items() if p in plugins), "cjk")
+    return "ik_smart" if choice == "ik" else choice
+
+
+def template_names(alias: str) -> dict[str, str]:
+    return {"settings": f"shopgen-{alias}-settings", "mappings": f"shopgen-{alias}-mappings",
+            "index": f"shopgen-{alias}"}
+
+
+def settings_component(cfg: ESConfig) -> dict[str, Any]:
+    return {"settings": {"number_of_shards": cfg.shards, "number_of_replicas": cfg.replicas,
+                         "refresh_interval": cfg.refresh_interval}}
+
+
+def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk") -> dict[str, Any]:
     keyword = {"type": "keyword"}
-    return {
-        "settings": {"number_of_shards": shards, "number_of_replicas": replicas},
-        "mappings": {
-            "dynamic": "strict",
-            "properties": {
-                "sku": keyword,
-                "title": {**text, "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
-                "description": text,
-                "source_description": text,
-                "ad_headlines": text,
-                "ad_descriptions": text,
-                "ad_text": text,
-                "attributes_text": text,
-                "attributes": {"type": "object", "enabled": False},
-                "brand": keyword,
-                "category": keyword,
-                "locale": keyword,
-                "currency": keyword,
-                "price": {"type": "double"},
-                "model_version": keyword,
-                "prompt_version": keyword,
-                "content_hash": keyword,
-                "updated_at": {"type": "date", "ignore_malformed": True},
-                "indexed_at": {"type": "date"},
-                "embedding": {
-                    "type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine",
-                    "index_options": {"type": "int8_hnsw", "m": hnsw_m, "ef_construction": ef_construction},
-                },
-            },
-        },
-    }
+
+    def text(**extra: Any) -> dict[str, Any]:
+        return {"type": "text", "analyzer": "english",
+                "fields": {"zh": {"type": "text", "analyzer": zh_analyzer}, **extra}}
+
+    vec: dict[str, Any] = {"type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine",
+                           "index_options": {"type": cfg.vector_index_type}}
+    if "hnsw" in cfg.vector_index_type:
+        vec["index_options"].update(m=cfg.hnsw_m, ef_construction=cfg.hnsw_ef_construction)
+    props: dict[str, Any] = {f: text() for f in TEXT_FIELDS}
+    props["title"] = text(raw={"type": "keyword", "ignore_above": 512})
+    props.update({
+        "sku": keyword,
+        # Keywords for filters, with an analysed sub-field so "tent" also matches the category "Tents".
+        "brand": {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": "english"}}},
+        "category": {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": "english"}}},
+        "locale": keyword,
+        "currency": keyword,
+        "price": {"type": "double"},
+        "ad_headlines": {"type": "text", "analyzer": "english"},
+        "ad_descriptions": {"type": "text", "analyzer": "english"},
+        "faq": {"type": "object", "enabled": False},
+        "attributes": {"type": "object", "enabled": False},
+        "model_version": keyword,
+        "prompt_version": keyword,
+        "embedding_model": keyword,
+        "content_hash": keyword,
+        "related_skus": keyword,
+        "updated_at": {"type": "date", "ignore_malformed": True},
+        "indexed_at": {"type": "date"},
+        "embedding": vec,
+    })
+    return {"mappings": {"dynamic": "strict", "properties": props}}
+
+
+def index_template(alias: str) -> dict[str, Any]:
+    names = template_names(alias)
+    # A longer alias is more specific: `products-eu-*` must win over `products-*`.
+    return {"index_patterns": [f"{alias}-*"], "composed_of": [names["settings"], names["mappings"]],
+            "priority": 100 + len(alias), "_meta": {"managed_by": "shopgen", "alias": alias}}
+
+
+# The bulk-load settings a new index is created with; the template's values are restored afterwards.
+BUILD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}

@@ -1,4 +1,5 @@
-"""Search over the alias: query builders and rank fusion are pure; `search` runs them."""
+"""Search over an alias (or one index): query builders and rank fusion are pure; `search` runs them.
+hybrid uses Elasticsearch's RRF retriever when the cluster allows it, else the same fusion here."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
+
+from indexing.mapping import CJK
 
 MODES = ("bm25", "knn", "hybrid")
-BM25_FIELDS = ["title^3", "attributes_text^2", "brand^2", "category^1.5", "description", "ad_text",
-               "source_description"]
+# Boosts: the title and the shop's structured fields say what a product is; generated copy adds
+# vocabulary (use cases, synonyms) but also filler, so it counts for less.
+EN_FIELDS = ["title^3", "category.text^2", "brand.text^2", "attributes_text^1.5", "bullets^1.5", "seo_title^1.5",
+             "description", "source_description", "ad_text^0.5", "faq_text^0.5"]
+ZH_FIELDS = [f.replace("^", ".zh^", 1) if "^" in f and not f.startswith(("category", "brand")) else
+             (f + ".zh" if "^" not in f else f) for f in EN_FIELDS]
 _SOURCE = {"excludes": ["embedding"]}
 
 
@@ -31,17 +38,34 @@ class Filters:
         return out
 
 
+def bm25_query(text: str, filters: Filters = Filters()) -> dict[str, Any]:
+    fields = ZH_FIELDS if CJK.search(text) else EN_FIELDS
+    mm = {"multi_match": {"query": text, "fields": fields, "type": "best_fields", "tie_breaker": 0.3}}
+    return {"bool": {"must": [mm], "filter": filters.clauses()}}
+
+
 def bm25_body(text: str, k: int, filters: Filters = Filters()) -> dict[str, Any]:
-    mm = {"multi_match": {"query": text, "fields": BM25_FIELDS, "type": "best_fields", "tie_breaker": 0.3}}
-    return {"query": {"bool": {"must": [mm], "filter": filters.clauses()}}, "size": k, "_source": _SOURCE}
+    return {"query": bm25_query(text, filters), "size": k, "_source": _SOURCE}
+
+
+def knn_spec(vector: Sequence[float], k: int, filters: Filters = Filters()) -> dict[str, Any]:
+    knn: dict[str, Any] = {"field": "embedding", "query_vector": list(map(float, vector)), "k": k,
+                           "num_candidates": max(100, 2 * k)}
+    if filters.clauses():
+        knn["filter"] = filters.clauses()
+    return knn
 
 
 def knn_body(vector: Sequence[float], k: int, filters: Filters = Filters()) -> dict[str, Any]:
-    knn: dict[str, Any] = {"field": "embedding", "query_vector": list(map(float, vector)), "k": k,
-                           "num_candidates": max(100, 10 * k)}
-    if filters.clauses():
-        knn["filter"] = filters.clauses()
-    return {"knn": knn, "size": k, "_source": _SOURCE}
+    return {"knn": knn_spec(vector, k, filters), "size": k, "_source": _SOURCE}
+
+
+def rrf_body(text: str, vector: Sequence[float], k: int, filters: Filters = Filters(), window: int = 100,
+             rank_constant: int = 60) -> dict[str, Any]:
+    window = max(window, k)
+    return {"retriever": {"rrf": {
+        "retrievers": [{"standard": {"query": bm25_query(text, filters)}}, {"knn": knn_spec(vector, window, filters)}],
+        "rank_window_size": window, "rank_constant": rank_constant}}, "size": k, "_source": _SOURCE}
 
 
 def rrf(rankings: Sequence[Sequence[dict[str, Any]]], k: int, rank_constant: int = 60) -> list[dict[str, Any]]:
@@ -60,20 +84,50 @@ def to_hit(h: dict[str, Any]) -> dict[str, Any]:
     s = h.get("_source", {})
     return {"sku": s.get("sku", h["_id"]), "score": h["_score"], "title": s.get("title"),
             "description": s.get("description"), "brand": s.get("brand"), "category": s.get("category"),
-            "price": s.get("price"), "model_version": s.get("model_version")}
+            "price": s.get("price"), "locale": s.get("locale"), "model_version": s.get("model_version"),
+            "related_skus": s.get("related_skus")}
 
 
-def search(es: Elasticsearch, alias: str, text: str, mode: str = "bm25", k: int = 10,
-           encoder: Any = None, filters: Filters = Filters()) -> list[dict[str, Any]]:
+# Clusters (by client id) whose license or version refused the RRF retriever; we fuse here for them.
+_NO_SERVER_RRF: set[int] = set()
+
+
+def _rrf_refused(e: ApiError) -> bool:
+    msg = str(e).lower()
+    return e.status_code == 403 or "licen" in msg or "retriever" in msg or "unknown key" in msg or "rrf" in msg
+
+
+def hybrid_hits(es: Elasticsearch, target: str, text: str, vector: Sequence[float], k: int, filters: Filters,
+                how: str = "auto", window: int = 100, rank_constant: int = 60) -> tuple[list[dict[str, Any]], str]:
+    """Returns the fused hits and which fusion ran ("server" or "client")."""
+    if how == "server" or (how == "auto" and id(es) not in _NO_SERVER_RRF):
+        try:
+            return es.search(index=target, **rrf_body(text, vector, k, filters, window, rank_constant))["hits"]["hits"], "server"
+        except ApiError as e:
+            if how == "server" or not _rrf_refused(e):
+                raise
+            _NO_SERVER_RRF.add(id(es))
+    window = max(window, k)
+    bm25 = es.search(index=target, **bm25_body(text, window, filters))["hits"]["hits"]
+    knn = es.search(index=target, **knn_body(vector, window, filters))["hits"]["hits"]
+    return rrf([bm25, knn], k, rank_constant), "client"
+
+
+def search(es: Elasticsearch, target: str, text: str, mode: str = "bm25", k: int = 10,
+           encoder: Any = None, filters: Filters = Filters(), hybrid: str = "auto", window: int = 100,
+           rank_constant: int = 60) -> list[dict[str, Any]]:
+    """`target` is an alias or one index (the gate searches a new index before it goes live)."""
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-    if not es.indices.exists_alias(name=alias):
-        raise LookupError(f"alias {alias!r} does not exist yet: run `shopgen nightly` first")
-    bm25 = knn = None
-    if mode in ("bm25", "hybrid"):
-        bm25 = es.search(index=alias, **bm25_body(text, k if mode == "bm25" else 2 * k, filters))["hits"]["hits"]
-    if mode in ("knn", "hybrid"):
+    if not es.indices.exists(index=target):
+        raise LookupError(f"alias or index {target!r} does not exist yet: run `shopgen nightly` or "
+                          "`shopgen index build` first")
+    if mode == "bm25":
+        hits = es.search(index=target, **bm25_body(text, k, filters))["hits"]["hits"]
+    else:
         vec = encoder.encode([text], normalize_embeddings=True)[0]
-        knn = es.search(index=alias, **knn_body(vec, k if mode == "knn" else 2 * k, filters))["hits"]["hits"]
-    hits = bm25 if mode == "bm25" else knn if mode == "knn" else rrf([bm25, knn], k)
+        if mode == "knn":
+            hits = es.search(index=target, **knn_body(vec, k, filters))["hits"]["hits"]
+        else:
+            hits, _ = hybrid_hits(es, target, text, vec, k, filters, hybrid, window, rank_constant)
     return [to_hit(h) for h in hits[:k]]

@@ -1,17 +1,21 @@
-"""Writes documents into a new versioned index and swaps the alias atomically."""
+"""The bulk writer and alias operations. Bulk windows are retried with exponential backoff on
+429/502/503/504 and connection errors; what still fails is captured per item, never dropped."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
 
-from indexing.docs import es_doc
-from indexing.mapping import index_body
 from shopgen.config import ESConfig
+
+RETRYABLE = {429, 502, 503, 504}
 
 
 def new_index_name(alias: str, now: datetime | None = None) -> str:
@@ -19,40 +23,105 @@ def new_index_name(alias: str, now: datetime | None = None) -> str:
     return f"{alias}-{now:%Y%m%d-%H%M%S-%f}"
 
 
-def create_index(es: Elasticsearch, name: str, dims: int) -> None:
-    body = index_body(dims)
-    es.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+def is_versioned(alias: str, name: str) -> bool:
+    """True for indices shopgen built for this alias (not for `products-eu-...` of alias `products`)."""
+    return re.fullmatch(rf"{re.escape(alias)}-\d{{8}}-\d{{6}}-\d{{6}}", name) is not None
 
 
 @dataclass
 class BulkResult:
-    ok: int = 0
+    ok: int = 0            # indexed or deleted
+    skipped: int = 0       # external-version conflicts: the index already holds this or a newer version
+    retries: int = 0       # windows re-sent after a retryable failure
     errors: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def attempted(self) -> int:
+        return self.ok + self.skipped + len(self.errors)
 
-def bulk_index(es: Elasticsearch, index: str, rows: Iterable[dict[str, Any]], cfg: ESConfig,
-               progress: Callable[[int], None] | None = None) -> BulkResult:
-    """streaming_bulk with explicit _ids; 429s are retried with backoff by the helper, transport
-    errors (502/503/504, connection) by the client; what still fails is captured per item."""
-    now = datetime.now(timezone.utc).isoformat()
-    actions = ({"_index": index, "_id": r["sku"], "_source": es_doc(r, now)} for r in rows)
+
+def _windows(it: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(it)
+    while window := list(islice(it, size)):
+        yield window
+
+
+def _reason(info: dict[str, Any]) -> str:
+    err = info.get("error")
+    if isinstance(err, dict):
+        return f"{err.get('type', 'error')}: {err.get('reason') or err}"
+    return str(err) if err is not None else str(info.get("result"))
+
+
+def _send(es: Elasticsearch, actions: list[dict[str, Any]], cfg: ESConfig, res: BulkResult,
+          progress: Callable[[int], None] | None) -> tuple[list[dict[str, Any]], str]:
+    """One pass over a window: returns the actions to retry and the last retryable reason."""
+    retry: list[dict[str, Any]] = []
+    last, done = "", 0
+    try:
+        # Results come back in action order (chunk by chunk), so position i is actions[i].
+        for i, (ok, item) in enumerate(helpers.streaming_bulk(
+            es, actions, chunk_size=cfg.bulk_chunk_docs, max_chunk_bytes=cfg.bulk_chunk_bytes, max_retries=0,
+            raise_on_error=False, raise_on_exception=False, yield_ok=True,
+        )):
+            done = i + 1
+            op, info = next(iter(item.items()))
+            status, action = info.get("status"), actions[i]
+            if ok or (op == "delete" and status == 404):
+                res.ok += 1
+            elif status == 409 and action.get("version_type") == "external":
+                res.skipped += 1
+            elif status in RETRYABLE or not isinstance(status, int):
+                retry.append(action)
+                last = f"{status}: {_reason(info)}"
+                continue
+            else:
+                res.errors.append({"sku": info.get("_id"), "op": op, "status": status, "reason": _reason(info)})
+            if progress:
+                progress(1)
+    except (TransportError, ApiError) as e:  # connection refused/reset, timeouts: the rest of the window
+        retry.extend(actions[done:])
+        last = f"{type(e).__name__}: {e}"
+    return retry, last
+
+
+def bulk_write(es: Elasticsearch, actions: Iterable[dict[str, Any]], cfg: ESConfig,
+               progress: Callable[[int], None] | None = None,
+               sleep: Callable[[float], None] = time.sleep) -> BulkResult:
+    """streaming_bulk over bounded windows; each window is retried until every action either
+    landed or failed for a reason retrying cannot fix, or the retries ran out."""
+    # Our backoff governs 429/5xx; the client still fails over between nodes on connection errors.
+    es = es.options(retry_on_status=())
     res = BulkResult()
-    for ok, item in helpers.streaming_bulk(
-        es, actions, chunk_size=cfg.bulk_chunk_docs, max_chunk_bytes=cfg.bulk_chunk_bytes,
-        max_retries=cfg.bulk_max_retries, initial_backoff=cfg.bulk_initial_backoff, max_backoff=60,
-        raise_on_error=False, raise_on_exception=False, yield_ok=True,
-    ):
-        info = next(iter(item.values()))
-        if ok:
-            res.ok += 1
-        else:
-            err = info.get("error")
-            res.errors.append({"sku": info.get("_id"), "status": info.get("status"),
-                               "reason": err if isinstance(err, str) else (err or {}).get("reason") or str(err)})
-        if progress:
-            progress(1)
-    es.indices.refresh(index=index)
+    for window in _windows(actions, cfg.bulk_chunk_docs * 4):
+        pending, last = _send(es, window, cfg, res, progress)
+        attempt = 0
+        while pending and attempt < cfg.bulk_max_retries:
+            attempt += 1
+            res.retries += 1
+            sleep(min(cfg.bulk_initial_backoff * 2 ** (attempt - 1), cfg.bulk_max_backoff))
+            pending, last = _send(es, pending, cfg, res, progress)
+        for a in pending:
+            res.errors.append({"sku": a["_id"], "op": a.get("_op_type", "index"), "status": "gave_up",
+                               "reason": f"gave up after {attempt} retries: {last}"})
+            if progress:
+                progress(1)
     return res
+
+
+def index_actions(index: str, docs: Iterable[dict[str, Any]], version: Callable[[dict[str, Any]], int] | None = None
+                  ) -> Iterator[dict[str, Any]]:
+    """Index ops with explicit _ids (the SKU); with `version`, external versioning (upsert if newer)."""
+    for d in docs:
+        a = {"_op_type": "index", "_index": index, "_id": d["sku"], "_source": d}
+        if version is not None:
+            a.update(version=version(d), version_type="external")
+        yield a
+
+
+def delete_actions(index: str, skus: Iterable[str], version: int) -> Iterator[dict[str, Any]]:
+    for s in skus:
+        yield {"_op_type": "delete", "_index": index, "_id": s, "version": version, "version_type": "external"}
 
 
 def alias_targets(es: Elasticsearch, alias: str) -> list[str]:
@@ -72,11 +141,19 @@ def swap_alias(es: Elasticsearch, alias: str, new_index: str) -> list[str]:
     return old
 
 
+def versioned_indices(es: Elasticsearch, alias: str) -> list[str]:
+    """This alias's versioned indices, newest first."""
+    try:
+        names = es.indices.get(index=f"{alias}-*", expand_wildcards="open").keys()
+    except NotFoundError:
+        return []
+    return sorted((n for n in names if is_versioned(alias, n)), reverse=True)
+
+
 def prune_indices(es: Elasticsearch, alias: str, keep: int) -> list[str]:
     """Delete all but the newest `keep` versioned indices of alias that the alias does not use."""
     live = set(alias_targets(es, alias))
-    names = sorted(es.indices.get(index=f"{alias}-*", expand_wildcards="open").keys(), reverse=True)
-    doomed = [n for n in names[keep:] if n not in live]
+    doomed = [n for n in versioned_indices(es, alias)[keep:] if n not in live]
     for n in doomed:
         es.indices.delete(index=n)
     return doomed

@@ -166,22 +166,21 @@ def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | Non
 def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None, category: str | None,
            brand: str | None, locale: str | None, min_price: float | None, max_price: float | None,
            as_json: bool) -> None:
-    """Search the catalog through the alias: bm25, knn or hybrid (reciprocal-rank fusion)."""
+    """Search the catalog through the alias: bm25, knn or hybrid (reciprocal-rank fusion).
+
+    hybrid uses Elasticsearch's RRF retriever when the cluster allows it (es.hybrid=auto), else the
+    same fusion client-side."""
     from indexing.client import make_client
     from indexing.search import Filters
     from indexing.search import search as run_search
 
     s = _settings(ctx)
-    encoder = None
-    if mode != "bm25":
-        from shopgen import models as m
-        from shopgen.embed import load_encoder
-
-        encoder = load_encoder(m.resolve(s.models.embedder, s).path)
+    encoder = _encoder(s) if mode != "bm25" else None
     es = make_client(s, echo=err.print)
     try:
         hits = run_search(es, alias or s.es.alias, query, mode, k, encoder,
-                          Filters(category, brand, locale, min_price, max_price))
+                          Filters(category, brand, locale, min_price, max_price), hybrid=s.es.hybrid,
+                          window=s.es.rrf_window, rank_constant=s.es.rrf_rank_constant)
     except LookupError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
@@ -194,6 +193,149 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
         desc = (h.get("description") or "")
         t.add_row(str(i), h["sku"], f"{h['score']:.4f}", h.get("title") or "", desc[:140] + ("…" if len(desc) > 140 else ""))
     Console().print(t)
+
+
+def _encoder(s: Settings):
+    from shopgen import models as m
+    from shopgen.embed import load_encoder
+
+    return load_encoder(m.resolve(s.models.embedder, s).path)
+
+
+# ---- index: lifecycle of the Elasticsearch side ---------------------------------------------
+
+@main.group()
+def index() -> None:
+    """Build, list and roll back the versioned indices behind an alias."""
+
+
+ALIAS_OPTION = click.option("--alias", default=None, help="Elasticsearch alias (default: es.alias, 'products').")
+
+
+@index.command("build")
+@click.option("--input", "source", required=True,
+              help="A raw catalog (.jsonl/.csv/.parquet) or `shopgen generate` output (its enriched/ folder or "
+                   "a .parquet file); local path or s3:// URI.")
+@ALIAS_OPTION
+@click.option("--workdir", default=None, help="Where stage outputs and report.json go (default: <home>/index-build).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.option("--incremental", is_flag=True,
+              help="Upsert into the live index (external versions) and delete SKUs missing from the input, "
+                   "instead of building a new index.")
+@click.option("--version-from", type=click.Choice(["updated_at", "run"]), default="updated_at", show_default=True,
+              help="--incremental: the external version of a doc is its updated_at (else the run's epoch), or "
+                   "always the run's epoch.")
+@click.option("--keep-missing", is_flag=True, help="--incremental: do not delete SKUs missing from the input.")
+@click.pass_context
+def index_build(ctx: click.Context, source: str, alias: str | None, workdir: str | None, limit: int | None,
+                incremental: bool, version_from: str, keep_missing: bool) -> None:
+    """Embed and index a catalog, run the gate, then swap the alias (or upsert with --incremental)."""
+    import time
+
+    from shopgen.pipeline import run_index_build
+
+    s = _settings(ctx)
+    inc = ({"run_epoch": int(time.time() * 1000), "version_from": version_from, "delete_missing": not keep_missing}
+           if incremental else None)
+    try:
+        rep = run_index_build(source, workdir or s.home / "index-build", s, alias=alias, limit=limit, console=err,
+                              incremental=inc)
+    except (FileNotFoundError, ValueError, RuntimeError, LookupError) as e:
+        raise click.ClickException(str(e)) from None
+    st, c = rep["stages"]["index"], rep["counts"]
+    if incremental:
+        click.echo(f"upserted {st['upserted']} (unchanged {st['unchanged']}), deleted {st.get('deleted', 0)} in "
+                   f"{st['index']} behind alias {rep['alias']!r}; report {rep['outputs']['report']}")
+    else:
+        click.echo(f"indexed {c.get('indexed', 0)} products into {st['index']}; alias {rep['alias']!r} -> "
+                   f"{st['index']}; quarantined {c.get('quarantined', 0)}; report {rep['outputs']['report']}")
+
+
+@index.command("list")
+@ALIAS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def index_list(ctx: click.Context, alias: str | None, as_json: bool) -> None:
+    """Show the alias's indices (newest first), which one is live, doc counts and model versions."""
+    from indexing.client import make_client
+    from indexing.lifecycle import list_indices
+
+    s = _settings(ctx)
+    rows = list_indices(make_client(s, echo=err.print), alias or s.es.alias)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    t = Table(title=f"indices of alias {alias or s.es.alias!r}")
+    for col in ("index", "live", "docs", "model_version", "embedding_model", "created_at"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["index"], "yes" if r["live"] else "", str(r["docs"]), r["model_version"] or "-",
+                  r["embedding_model"] or "-", r["created_at"] or "-")
+    Console().print(t)
+
+
+@index.command("rollback")
+@ALIAS_OPTION
+@click.option("--to", "to", default=None, help="The index to point the alias at (default: the previous one).")
+@click.pass_context
+def index_rollback(ctx: click.Context, alias: str | None, to: str | None) -> None:
+    """Swap the alias back to the previous index, atomically."""
+    from indexing.client import make_client
+    from indexing.lifecycle import rollback
+
+    s = _settings(ctx)
+    try:
+        old, new = rollback(make_client(s, echo=err.print), alias or s.es.alias, to)
+    except LookupError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"alias {alias or s.es.alias!r}: {', '.join(old) or '(none)'} -> {new}")
+
+
+@index.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the check as JSON.")
+@click.pass_context
+def index_check(ctx: click.Context, as_json: bool) -> None:
+    """Startup check: server version, Chinese analyzer plugins, whether the RRF retriever is licensed."""
+    from indexing.client import make_client, server_check
+
+    s = _settings(ctx)
+    info = server_check(make_client(s, echo=err.print), s.es)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"server: {info['distribution']} {info['version']} (cluster {info['cluster']})")
+    click.echo(f"chinese analyzer: {info['chinese_analyzer']} (plugins: {', '.join(info['chinese_plugins']) or 'none'})")
+    click.echo(f"RRF retriever: {info['rrf_detail']}; hybrid search fuses on the {info['hybrid']} side")
+
+
+@main.command("eval-search")
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False),
+              help="CSV with columns query,sku,grade (grade >= 0; 0 = irrelevant).")
+@click.option("--mode", type=click.Choice(["bm25", "knn", "hybrid"]), default="hybrid", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="NDCG cut-off.")
+@ALIAS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: ndcg@10, recall@100, mrr, queries.")
+@click.pass_context
+def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, alias: str | None, as_json: bool) -> None:
+    """Measure ranking quality on judged queries: NDCG@10, recall@100, MRR."""
+    from indexing.client import make_client
+    from indexing.evaluate import load_judgments
+    from indexing.lifecycle import evaluate_target
+
+    s = _settings(ctx)
+    try:
+        j = load_judgments(judgments)
+        res = evaluate_target(make_client(s, echo=err.print), alias or s.es.alias, j, mode, s,
+                              lambda: _encoder(s), k=k)
+    except (FileNotFoundError, ValueError, LookupError) as e:
+        raise click.ClickException(str(e)) from None
+    res.pop("per_query", None)
+    res = {"mode": mode, "alias": alias or s.es.alias, **res}
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    for key, v in res.items():
+        click.echo(f"{key:>12}: {v}")
 
 
 @main.group()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -25,6 +25,9 @@ class ESConfig(_Section):
     api_key: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None
+    # Secrets may also come from files (e.g. mounted Kubernetes/Docker secrets); the file wins.
+    api_key_file: Path | None = None
+    password_file: Path | None = None
     ca_certs: str | None = None
     verify_certs: bool = True
     request_timeout: float = 30.0
@@ -35,13 +38,51 @@ class ESConfig(_Section):
     bulk_chunk_bytes: int = 10 * 1024 * 1024
     bulk_max_retries: int = 5
     bulk_initial_backoff: float = 1.0
+    # Retries of a bulk window on 429/502/503/504 and connection errors, with exponential backoff.
+    bulk_max_backoff: float = 60.0
     # Gate before the alias swap: the share of docs the bulk may fail on.
-    max_error_rate: float = 0.0
-    keep_indices: int = 3
+    max_error_rate: float = Field(default=0.0, ge=0, le=1)
+    keep_indices: int = Field(default=3, ge=1)
+    # Settings the index gets once the bulk load is done (it is built with 0 replicas, refresh -1).
+    shards: int = Field(default=1, ge=1)
+    replicas: int = Field(default=1, ge=0)
+    refresh_interval: str = "1s"
+    health_status: Literal["green", "yellow"] = "yellow"  # waited for after the build
+    health_timeout: str = "60s"
+    # Chinese text analyzer: auto picks smartcn or ik when the cluster has the plugin, else cjk.
+    chinese_analyzer: Literal["auto", "smartcn", "ik", "cjk", "standard"] = "auto"
+    vector_index_type: Literal["int8_hnsw", "hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat"] = "int8_hnsw"
+    hnsw_m: int = Field(default=16, ge=2)
+    hnsw_ef_construction: int = Field(default=100, ge=4)
+    # hybrid search: server = the RRF retriever, client = fusion in shopgen, auto = server when licensed.
+    hybrid: Literal["auto", "server", "client"] = "auto"
+    rrf_rank_constant: int = Field(default=60, ge=1)
+    rrf_window: int = Field(default=100, ge=1)
 
     @property
     def embedded(self) -> bool:
         return not self.url and not self.cloud_id
+
+
+class GateConfig(_Section):
+    """Checks a freshly built index must pass before the alias moves to it."""
+
+    # Largest allowed drop in doc count against the live index (0.1 = 10%).
+    max_doc_drop: float = Field(default=0.10, ge=0, le=1)
+    # Queries that must each return at least one hit; empty = a few product titles from the input.
+    smoke_queries: list[str] = Field(default_factory=list)
+    smoke_samples: int = Field(default=5, ge=0)
+    # A query,sku,grade CSV: the new index's NDCG@10 may not fall below the live one's by more than the tolerance.
+    judgments: str | None = None
+    judgments_mode: Literal["bm25", "knn", "hybrid"] = "hybrid"
+    ndcg_tolerance: float = Field(default=0.02, ge=0)
+
+
+class RelatedConfig(_Section):
+    # Top-K most similar products stored as related_skus (0 turns the stage off).
+    k: int = Field(default=8, ge=0, le=100)
+    # Attributes naming a product's variant group (same group = not related); first present wins.
+    variant_keys: list[str] = Field(default_factory=lambda: ["parent_sku", "variant_of", "group_id", "style"])
 
 
 class S3Config(_Section):
@@ -92,7 +133,13 @@ class QAConfig(_Section):
 
 
 class EmbeddingConfig(_Section):
-    batch_size: int = 64
+    # Rows per Ray Data batch handed to one embedding actor.
+    batch_size: int = Field(default=512, ge=1)
+    # Encoder batch size; "auto" measures a few sizes on the first real batches and keeps the fastest.
+    encode_batch_size: int | Literal["auto"] = "auto"
+    # Vectors are cached by (embedding-text hash, model version) under <home>/cache/embeddings.
+    cache: bool = True
+    cache_dir: Path | None = None
     accelerator: str = "auto"
 
 
@@ -121,6 +168,8 @@ class Settings(BaseSettings):
     generation: GenerationConfig = GenerationConfig()
     qa: QAConfig = QAConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
+    gate: GateConfig = GateConfig()
+    related: RelatedConfig = RelatedConfig()
     catalog: CatalogLimits = CatalogLimits()
     ray: RayConfig = RayConfig()
 
@@ -138,6 +187,10 @@ class Settings(BaseSettings):
     @property
     def model_cache(self) -> Path:
         return Path(self.models.cache_dir or self.home / "models")
+
+    @property
+    def embedding_cache(self) -> Path:
+        return Path(self.embedding.cache_dir or self.home / "cache" / "embeddings")
 
     def redacted(self) -> dict[str, Any]:
         """The config as plain data with every secret masked, safe to print or write to reports."""

@@ -23,7 +23,7 @@ from shopgen.checks import near_duplicates
 from shopgen.content import parse_content
 from shopgen.config import Settings
 from shopgen.generate import GENERATED_SCHEMA, PRODUCT_SCHEMA, VLLMGenerator, product_row
-from shopgen.embed import Embedder
+from shopgen.embed import Embedder, cache_folder, write_cache
 from shopgen.prompts import PROMPT_VERSION
 from shopgen.raysupport import actor_resources, ray_session
 from shopgen.records import Product, Quarantined
@@ -46,7 +46,8 @@ class Report:
         finally:
             st["seconds"] = round(time.perf_counter() - t, 3)
             console.print(f"[green]{name}[/] done in {st['seconds']:.1f}s "
-                          + " ".join(f"{k}={v}" for k, v in st.items() if k != "seconds"))
+                          + " ".join(f"{k}={v}" for k, v in st.items()
+                                    if k != "seconds" and isinstance(v, (str, int, float, bool))))
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.data, indent=2, default=str))
@@ -81,20 +82,65 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
     ds.write_parquet(str(out_dir))
 
 
-def embed_stage(generated_dir: Path, model: models.ModelRef, settings: Settings, out_dir: Path) -> None:
+def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_dir: Path,
+                schema: pa.Schema | None = None, ok_only: bool = False) -> None:
     import ray
 
     def keep_ok(t: pa.Table) -> pa.Table:
         return t.filter(pc.field("gen_ok")).drop_columns(list(ENRICHED_DROP))
 
     emb = settings.embedding
-    ds = (ray.data.read_parquet(str(generated_dir), schema=GENERATED_SCHEMA)
-          .map_batches(keep_ok, batch_format="pyarrow")
-          .map_batches(Embedder, batch_format="pyarrow", batch_size=emb.batch_size,
-                       compute=ray.data.ActorPoolStrategy(size=1),
-                       fn_constructor_kwargs=dict(model_path=model.path, batch_size=emb.batch_size),
-                       **actor_resources(emb.accelerator)))
+    ds = ray.data.read_parquet(str(src_dir), schema=schema)
+    if ok_only:
+        ds = ds.map_batches(keep_ok, batch_format="pyarrow")
+    cache = cache_folder(settings.embedding_cache, model.version) if emb.cache else None
+    ds = ds.map_batches(Embedder, batch_format="pyarrow", batch_size=emb.batch_size,
+                        compute=ray.data.ActorPoolStrategy(size=1),
+                        fn_constructor_kwargs=dict(model_path=model.path, model_version=model.version,
+                                                   encode_batch_size=emb.encode_batch_size,
+                                                   cache_dir=str(cache) if cache else None),
+                        **actor_resources(emb.accelerator))
     ds.write_parquet(str(out_dir))
+
+
+def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, settings: Settings, rep: Report,
+                       console: Console, schema: pa.Schema | None = None, ok_only: bool = False) -> Path:
+    """embed (with the vector cache) -> related products; returns the enriched folder."""
+    from shopgen.related import related_stage
+
+    embedded, enriched = work / "stages" / "embedded", work / "enriched"
+    for d in (embedded, enriched):
+        shutil.rmtree(d, ignore_errors=True)
+    counts = rep.data["counts"]
+    with rep.stage("embed", console) as st:
+        embed_stage(src_dir, emb_model, settings, embedded, schema, ok_only)
+        t = pads.dataset(str(embedded), format="parquet").to_table(
+            columns=["embedding_hash", "embedding", "embedding_cached"]) if any(embedded.glob("*.parquet")) else None
+        n = t.num_rows if t is not None else 0
+        cached = sum(t["embedding_cached"].to_pylist()) if n else 0
+        added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), t, rep.data["run_id"]) \
+            if n and settings.embedding.cache else 0
+        st.update(docs=n, computed=n - cached, cached=cached, cache_added=added)
+        counts.update(embedded=n, embeddings_reused=cached)
+    st["docs_per_s"] = round(n / st["seconds"], 2) if st.get("seconds") else None
+    if not n:
+        return embedded
+    k = settings.related.k
+    if k == 0:
+        embedded.rename(enriched)
+        return enriched
+    with rep.stage("related", console) as st:
+        related_stage(embedded, enriched, k, settings.related.variant_keys)
+        st.update(k=k, docs=n)
+    return enriched
+
+
+def _smoke_samples(table: pa.Table, n: int) -> list[tuple[str, str]]:
+    if not n or not table.num_rows:
+        return []
+    step = max(1, table.num_rows // n)
+    skus, titles = table["sku"].to_pylist(), table["title"].to_pylist()
+    return [(skus[i], titles[i]) for i in range(0, table.num_rows, step)][:n]
 
 
 def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
@@ -126,43 +172,83 @@ def _read_rows(folder: Path, columns: list[str] | None = None) -> list[dict[str,
     return pads.dataset(str(folder), format="parquet").to_table(columns=columns).to_pylist()
 
 
-def index_stage(enriched_dir: Path, dims: int, settings: Settings, alias: str, st: dict[str, Any],
-                console: Console) -> list[Quarantined]:
-    from indexing.client import make_client
-    from indexing.writer import bulk_index, create_index, new_index_name, prune_indices, swap_alias
+def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str, Any], console: Console,
+                meta: dict[str, Any], emb_model: models.ModelRef, incremental: dict[str, Any] | None = None,
+                ) -> list[Quarantined]:
+    """A full build (new index, gate, swap) or, with `incremental`, an upsert into the live index."""
+    from indexing import lifecycle
+    from indexing.client import make_client, server_check
+    from indexing.docs import es_doc
 
     es = make_client(settings, echo=console.print)
+    server = server_check(es, settings.es)
+    st["server"] = {k: server[k] for k in ("version", "chinese_analyzer", "rrf_retriever", "hybrid")}
+    console.print(f"Elasticsearch {server['version']}: chinese analyzer {server['chinese_analyzer']}, "
+                  f"RRF retriever {'yes' if server['rrf_retriever'] else 'no'}")
     dataset = pads.dataset(str(enriched_dir), format="parquet")
     total = dataset.count_rows()
-    index = new_index_name(alias)
-    create_index(es, index, dims)
-    st["index"], st["alias"] = index, alias
-    rows = (r for batch in dataset.to_batches() for r in batch.to_pylist())
+    dims = len(dataset.head(1, columns=["embedding"])["embedding"][0])
+    now = datetime.now(timezone.utc).isoformat()
+    docs = (es_doc(r, now) for batch in dataset.to_batches() for r in batch.to_pylist())
+    encoder = _encoder_factory(emb_model)
     with Progress(TextColumn("index"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as prog:
         task = prog.add_task("bulk", total=total)
-        res = bulk_index(es, index, rows, settings.es, progress=lambda n: prog.advance(task, n))
-    count = es.count(index=index)["count"]
-    rate = len(res.errors) / total if total else 0.0
-    st.update(docs=res.ok, errors=len(res.errors), doc_count=count)
-    # Minimal gate until the full one (#4): every good doc landed, the error rate is within bounds.
-    reasons = []
-    if count != res.ok:
-        reasons.append(f"doc count {count} != bulk successes {res.ok}")
-    if rate > settings.es.max_error_rate:
-        reasons.append(f"bulk error rate {rate:.2%} > {settings.es.max_error_rate:.2%}")
-    if total and count == 0:
-        reasons.append("index is empty")
-    st["gate"] = {"passed": not reasons, "reasons": reasons}
-    if reasons:
-        st["swapped"] = False
-        console.print(f"[red]alias {alias!r} NOT swapped to {index}:[/] " + "; ".join(reasons))
-    else:
-        st["previous"] = swap_alias(es, alias, index)
-        st["swapped"] = True
-        st["pruned"] = prune_indices(es, alias, settings.es.keep_indices)
-        console.print(f"alias [bold]{alias}[/] -> {index}")
-    return [Quarantined(stage="index", reason=f"bulk {e['status']}: {e['reason']}", sku=e["sku"]) for e in res.errors]
+        advance = lambda n: prog.advance(task, n)  # noqa: E731
+        if incremental is not None:
+            res = lifecycle.incremental(es, alias, docs, settings, progress=advance, dims=dims, **incremental)
+            errors = res.pop("bulk_errors")
+            st.update(res)
+            st["docs"] = res["upserted"]
+            reasons = [f"bulk error rate {len(errors) / max(total, 1):.2%} > {settings.es.max_error_rate:.2%}"] \
+                if len(errors) / max(total, 1) > settings.es.max_error_rate else []
+            st["gate"] = {"passed": not reasons, "reasons": reasons}
+            st["swapped"] = False
+        else:
+            samples = _smoke_samples(dataset.to_table(columns=["sku", "title"]), settings.gate.smoke_samples)
+            rec, bulk = lifecycle.build(es, alias, docs, total, dims, settings, server["chinese_analyzer"], meta,
+                                        expected=total, samples=samples, progress=advance, encoder=encoder)
+            st.update(rec)
+            errors = bulk.errors
+    if st["gate"]["passed"] and incremental is None:
+        console.print(f"alias [bold]{alias}[/] -> {st['index']}")
+    elif not st["gate"]["passed"]:
+        console.print(f"[red]gate refused {st['index']}:[/] " + "; ".join(st["gate"]["reasons"]))
+    return [Quarantined(stage="index", reason=f"bulk {e['op']} {e['status']}: {e['reason']}", sku=e["sku"])
+            for e in errors]
+
+
+def _encoder_factory(model: models.ModelRef):
+    cache: list[Any] = []
+
+    def get():
+        if not cache:
+            from shopgen.embed import load_encoder
+
+            cache.append(load_encoder(model.path))
+        return cache[0]
+
+    return get
+
+
+def _index_meta(rep: Report, emb_model: models.ModelRef, source: str) -> dict[str, Any]:
+    return {"managed_by": "shopgen", "run_id": rep.data["run_id"], "created_at": datetime.now(timezone.utc).isoformat(),
+            "model_version": rep.data.get("model_version"), "embedding_model": emb_model.version, "input": source}
+
+
+def _run_index(rep: Report, enriched: Path, settings: Settings, alias: str, console: Console, qpath: Path,
+               emb_model: models.ModelRef, source: str, incremental: dict[str, Any] | None = None) -> None:
+    counts = rep.data["counts"]
+    with rep.stage("index", console) as st:
+        q = index_stage(enriched, settings, alias, st, console, _index_meta(rep, emb_model, source), emb_model,
+                        incremental)
+        _append_quarantine(qpath, q)
+        counts["indexed"] = st["docs"]
+        if incremental is not None:
+            counts["deleted"] = st.get("deleted", 0)
+    st["docs_per_s"] = round(st["docs"] / st["seconds"], 2) if st.get("seconds") else None
+    if not st["gate"]["passed"]:
+        raise RuntimeError("index gate refused: " + "; ".join(st["gate"]["reasons"]))
 
 
 def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: int | None = None,
@@ -174,21 +260,13 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
     types = parse_content(content or settings.generation.content)
     alias = alias or settings.es.alias
     work = Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
     gen_dir, enriched_dir = work / "stages" / "generated", work / "enriched"
     for d in (gen_dir, enriched_dir):
         shutil.rmtree(d, ignore_errors=True)
-    qpath, rpath = work / "quarantine.jsonl", work / "report.json"
-    qpath.write_text("")
-    started = datetime.now(timezone.utc)
-    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job="nightly" if index else "generate",
-                 content=list(types), catalog=str(catalog),
-                 workdir=str(work.resolve()), started_at=started.isoformat(), alias=alias,
-                 prompt_version=PROMPT_VERSION, limit=limit, config=settings.redacted(),
-                 outputs={"enriched": str(enriched_dir.resolve()), "quarantine": str(qpath.resolve()),
-                          "report": str(rpath.resolve())})
+    rep, qpath, rpath = _start("nightly" if index else "generate", work, settings, content=list(types),
+                               catalog=str(catalog), alias=alias, prompt_version=PROMPT_VERSION, limit=limit)
     counts = rep.data["counts"]
-    try:
+    with _running(rep, qpath, rpath, console):
         with rep.stage("validate", console) as st:
             products, bad = load_catalog(catalog, settings.catalog, settings.s3, limit)
             _append_quarantine(qpath, bad)
@@ -225,31 +303,97 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
                 counts["enriched"] = ok.num_rows
                 rep.data["status"] = "succeeded"
                 return rep.data
-            with rep.stage("embed", console) as st:
-                embed_stage(gen_dir, emb_model, settings, enriched_dir)
-                n = pads.dataset(str(enriched_dir), format="parquet").count_rows() if counts["generated"] else 0
-                st["docs"] = n
-                counts["embedded"] = n
-            st["docs_per_s"] = round(n / st["seconds"], 2) if st.get("seconds") else None
-        if counts["embedded"]:
-            dims = len(pads.dataset(str(enriched_dir), format="parquet").head(1)["embedding"][0])
-            with rep.stage("index", console) as st:
-                q = index_stage(enriched_dir, dims, settings, alias, st, console)
-                _append_quarantine(qpath, q)
-                counts["indexed"] = st["docs"]
-            st["docs_per_s"] = round(st["docs"] / st["seconds"], 2) if st.get("seconds") else None
-            if not st["swapped"]:
-                raise RuntimeError("index gate refused the alias swap: " + "; ".join(st["gate"]["reasons"]))
-        else:
-            raise RuntimeError("no product passed generation; alias left unchanged (see quarantine.jsonl)")
+            if not counts["generated"]:
+                raise RuntimeError("no product passed generation; alias left unchanged (see quarantine.jsonl)")
+            enriched = _embed_then_relate(gen_dir, work, emb_model, settings, rep, console, GENERATED_SCHEMA,
+                                          ok_only=True)
+        _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(catalog))
         rep.data["status"] = "succeeded"
+    return rep.data
+
+
+@contextmanager
+def _running(rep: Report, qpath: Path, rpath: Path, console: Console):
+    """Whatever happens, the report is written with the status, the error and the quarantine count."""
+    try:
+        yield
     except Exception as e:
         rep.data["status"] = "failed"
         rep.data["errors"].append(f"{type(e).__name__}: {e}")
         raise
     finally:
-        counts["quarantined"] = sum(1 for _ in qpath.open(encoding="utf-8"))
+        rep.data["counts"]["quarantined"] = sum(1 for _ in qpath.open(encoding="utf-8"))
         rep.data["finished_at"] = datetime.now(timezone.utc).isoformat()
         rep.write(rpath)
         console.print(f"report: {rpath.resolve()}")
+
+
+def _start(job: str, work: Path, settings: Settings, **head: Any) -> tuple[Report, Path, Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    qpath, rpath = work / "quarantine.jsonl", work / "report.json"
+    qpath.write_text("")
+    started = datetime.now(timezone.utc)
+    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job=job, workdir=str(work.resolve()),
+                 started_at=started.isoformat(), **head, config=settings.redacted(),
+                 outputs={"enriched": str((work / "enriched").resolve()), "quarantine": str(qpath.resolve()),
+                          "report": str(rpath.resolve())})
+    return rep, qpath, rpath
+
+
+def is_enriched(uri: str, settings: Settings) -> bool:
+    """Output of `shopgen generate` (Parquet with generated columns), as opposed to a raw catalog."""
+    from shopgen.storage import resolve
+
+    if not (uri.endswith(".parquet") or Path(uri).is_dir()):
+        return False
+    fs, path = resolve(uri, settings.s3)
+    names = pads.dataset(path, format="parquet", filesystem=fs).schema.names
+    return "model_version" in names and "prompt_version" in names
+
+
+def run_index_build(source: str, workdir: str | Path, settings: Settings, alias: str | None = None,
+                    limit: int | None = None, console: Console | None = None,
+                    incremental: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`shopgen index build`: a raw catalog or `shopgen generate` output -> embed -> related -> index
+    (gate, swap), or with `incremental` an upsert of the live index plus deletion of missing SKUs."""
+    from shopgen.storage import resolve
+
+    console = console or Console(stderr=True)
+    alias = alias or settings.es.alias
+    work = Path(workdir)
+    in_dir = work / "stages" / "input"
+    shutil.rmtree(in_dir, ignore_errors=True)
+    in_dir.mkdir(parents=True)
+    rep, qpath, rpath = _start("index", work, settings, input=str(source), alias=alias, limit=limit,
+                               mode="incremental" if incremental is not None else "full")
+    counts = rep.data["counts"]
+    with _running(rep, qpath, rpath, console):
+        with rep.stage("validate", console) as st:
+            if is_enriched(str(source), settings):
+                fs, path = resolve(str(source), settings.s3)
+                table = pads.dataset(path, format="parquet", filesystem=fs).to_table()
+                drop = [c for c in ("embedding", "embedding_hash", "embedding_cached", "embedding_model",
+                                    "related_skus", *ENRICHED_DROP) if c in table.column_names]
+                table = table.drop_columns(drop)
+                table = table.slice(0, limit) if limit else table
+                st["kind"] = "enriched"
+                rep.data["model_version"] = (table["model_version"][0].as_py() if table.num_rows else None)
+                bad: list[Quarantined] = []
+            else:
+                products, bad = load_catalog(str(source), settings.catalog, settings.s3, limit)
+                table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
+                st["kind"] = "catalog"
+            _append_quarantine(qpath, bad)
+            counts.update(valid=table.num_rows, invalid=len(bad))
+            st.update(valid=table.num_rows, invalid=len(bad))
+        if not table.num_rows:
+            raise RuntimeError("no valid products in the input; see quarantine.jsonl")
+        pq.write_table(table, in_dir / "part-0.parquet")
+        with rep.stage("models", console):
+            emb_model = models.resolve(settings.models.embedder, settings)
+            rep.data["embedding_model"] = emb_model.version
+        with ray_session(settings):
+            enriched = _embed_then_relate(in_dir, work, emb_model, settings, rep, console)
+        _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(source), incremental)
+        rep.data["status"] = "succeeded"
     return rep.data

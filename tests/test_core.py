@@ -5,7 +5,7 @@ import json
 import pytest
 
 from indexing.docs import es_doc
-from indexing.mapping import index_body
+from indexing.mapping import chinese_analyzer, index_template, mappings_component
 from indexing.search import Filters, bm25_body, knn_body, rrf
 from shopgen.config import load_settings
 from shopgen.embed import embedding_text
@@ -101,9 +101,29 @@ def test_embedding_text_and_es_doc():
 
 
 def test_mapping_has_vector_dims_and_keywords():
-    m = index_body(384)["mappings"]["properties"]
+    from shopgen.config import ESConfig
+
+    m = mappings_component(384, ESConfig(hnsw_m=24), "smartcn")["mappings"]["properties"]
     assert m["embedding"]["dims"] == 384 and m["embedding"]["similarity"] == "cosine"
-    assert all(m[f]["type"] == "keyword" for f in ("sku", "brand", "category", "locale"))
+    assert m["embedding"]["index_options"] == {"type": "int8_hnsw", "m": 24, "ef_construction": 100}
+    assert all(m[f]["type"] == "keyword" for f in ("sku", "brand", "category", "locale", "related_skus"))
+    assert m["price"]["type"] == "double" and m["description"]["analyzer"] == "english"
+    assert m["description"]["fields"]["zh"]["analyzer"] == "smartcn"
+    flat = mappings_component(8, ESConfig(vector_index_type="flat"))["mappings"]["properties"]["embedding"]
+    assert flat["index_options"] == {"type": "flat"}
+
+
+def test_chinese_analyzer_follows_plugins():
+    assert chinese_analyzer("auto", set()) == "cjk"
+    assert chinese_analyzer("auto", {"analysis-ik"}) == "ik_smart"
+    assert chinese_analyzer("auto", {"analysis-ik", "analysis-smartcn"}) == "smartcn"
+    assert chinese_analyzer("standard", {"analysis-smartcn"}) == "standard"
+
+
+def test_index_template_prefers_the_longer_alias():
+    a, b = index_template("products"), index_template("products-eu")
+    assert a["index_patterns"] == ["products-*"] and b["priority"] > a["priority"]
+    assert a["composed_of"] == ["shopgen-products-settings", "shopgen-products-mappings"]
 
 
 def test_query_builders_apply_filters():

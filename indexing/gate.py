@@ -1,0 +1,52 @@
+"""The gate a new index must pass before the alias moves to it. Each check is a pure function
+returning {check, passed, detail}; `decide` turns them into a verdict with reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _check(name: str, passed: bool, detail: str, **figures: Any) -> dict[str, Any]:
+    return {"check": name, "passed": bool(passed), "detail": detail, **figures}
+
+
+def doc_count(count: int, expected: int) -> dict[str, Any]:
+    return _check("doc_count", count == expected,
+                  f"{count} docs in the new index, {expected} expected (input minus quarantined)",
+                  count=count, expected=expected)
+
+
+def doc_drop(count: int, live_count: int | None, max_drop: float) -> dict[str, Any]:
+    if not live_count:
+        return _check("doc_drop", True, "no live index to compare with", count=count, live_count=live_count)
+    drop = 1 - count / live_count
+    return _check("doc_drop", drop <= max_drop,
+                  f"{count} docs vs {live_count} live: {'drop' if drop >= 0 else 'growth'} of {abs(drop):.1%} "
+                  f"(max drop {max_drop:.1%})", count=count, live_count=live_count, drop=round(drop, 4))
+
+
+def error_rate(errors: int, attempted: int, max_rate: float) -> dict[str, Any]:
+    rate = errors / attempted if attempted else 0.0
+    return _check("bulk_error_rate", rate <= max_rate,
+                  f"{errors} of {attempted} bulk items failed ({rate:.2%}, max {max_rate:.2%})",
+                  errors=errors, attempted=attempted, rate=round(rate, 4))
+
+
+def smoke(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """results: {query, hits, expect_sku (optional), found}; each query needs a hit (and its SKU, if named)."""
+    bad = [r for r in results if not r["hits"] or (r.get("expect_sku") and not r["found"])]
+    detail = (f"{len(results) - len(bad)}/{len(results)} smoke queries passed"
+              + ("; failed: " + ", ".join(repr(r["query"]) for r in bad[:5]) if bad else ""))
+    return _check("smoke_queries", not bad, detail, queries=results)
+
+
+def ndcg(new: float, live: float | None, tolerance: float) -> dict[str, Any]:
+    if live is None:
+        return _check("ndcg@10", True, f"NDCG@10 {new:.4f}; no live index to compare with", new=new, live=None)
+    return _check("ndcg@10", new >= live - tolerance,
+                  f"NDCG@10 {new:.4f} vs live {live:.4f} (tolerance {tolerance})", new=new, live=live)
+
+
+def decide(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    reasons = [f"{c['check']}: {c['detail']}" for c in checks if not c["passed"]]
+    return {"passed": not reasons, "reasons": reasons, "checks": checks}

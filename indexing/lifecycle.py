@@ -1,0 +1,213 @@
+"""Index lifecycle: templates -> a new `<alias>-<timestamp>` index built with 0 replicas and no
+refresh -> settings restored, health awaited -> gate -> atomic alias swap -> retention. Also the
+incremental upsert into the live index, rollback, and the listing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch, NotFoundError, helpers
+
+from indexing import gate
+from indexing.mapping import BUILD_SETTINGS, index_template, mappings_component, settings_component, template_names
+from indexing.search import search
+from indexing.writer import (BulkResult, alias_targets, bulk_write, delete_actions, index_actions, new_index_name,
+                             prune_indices, swap_alias, versioned_indices)
+from shopgen.config import Settings
+
+
+def put_templates(es: Elasticsearch, alias: str, dims: int, settings: Settings, zh_analyzer: str) -> dict[str, str]:
+    names = template_names(alias)
+    es.cluster.put_component_template(name=names["settings"], template=settings_component(settings.es))
+    es.cluster.put_component_template(name=names["mappings"],
+                                      template=mappings_component(dims, settings.es, zh_analyzer))
+    es.indices.put_index_template(name=names["index"], **index_template(alias))
+    return names
+
+
+def create_build_index(es: Elasticsearch, alias: str, meta: dict[str, Any]) -> str:
+    """A new versioned index from the alias's template, with bulk-load settings."""
+    name = new_index_name(alias)
+    es.indices.create(index=name, settings=BUILD_SETTINGS, mappings={"_meta": meta})
+    return name
+
+
+def finish_build(es: Elasticsearch, index: str, settings: Settings) -> dict[str, Any]:
+    """Restore the template's replicas and refresh interval, refresh, and wait for health."""
+    cfg = settings.es
+    es.indices.put_settings(index=index, settings={"number_of_replicas": cfg.replicas,
+                                                   "refresh_interval": cfg.refresh_interval})
+    es.indices.refresh(index=index)
+    h = es.cluster.health(index=index, wait_for_status=cfg.health_status, timeout=cfg.health_timeout)
+    if h.get("timed_out"):
+        raise RuntimeError(f"index {index} did not reach {cfg.health_status} health within {cfg.health_timeout} "
+                           f"(status {h.get('status')}); replicas={cfg.replicas} may exceed the cluster's data nodes")
+    return {"health": h.get("status")}
+
+
+def count(es: Elasticsearch, target: str) -> int | None:
+    try:
+        return int(es.count(index=target)["count"])
+    except NotFoundError:
+        return None
+
+
+def smoke_results(es: Elasticsearch, index: str, queries: list[str], samples: list[tuple[str, str]]) -> list[dict]:
+    """Configured queries need a hit; a sampled product title must find that product in the top 10."""
+    out = []
+    for q in queries:
+        hits = search(es, index, q, "bm25", 10)
+        out.append({"query": q, "hits": len(hits)})
+    for sku, title in samples:
+        hits = search(es, index, title, "bm25", 10)
+        out.append({"query": title, "hits": len(hits), "expect_sku": sku, "found": sku in {h["sku"] for h in hits}})
+    return out
+
+
+def run_gate(es: Elasticsearch, index: str, alias: str, settings: Settings, expected: int, bulk: BulkResult,
+             samples: list[tuple[str, str]], encoder: Callable[[], Any] | None = None) -> dict[str, Any]:
+    g = settings.gate
+    live = alias_targets(es, alias)
+    live_count = count(es, alias) if live else None
+    n = count(es, index) or 0
+    checks = [
+        gate.doc_count(n, expected),
+        gate.doc_drop(n, live_count, g.max_doc_drop),
+        gate.error_rate(len(bulk.errors), bulk.attempted, settings.es.max_error_rate),
+        gate.smoke(smoke_results(es, index, g.smoke_queries, samples)),
+    ]
+    if g.judgments:
+        from indexing.evaluate import load_judgments
+
+        judgments = load_judgments(g.judgments)
+        new = evaluate_target(es, index, judgments, g.judgments_mode, settings, encoder)
+        old = evaluate_target(es, alias, judgments, g.judgments_mode, settings, encoder) if live else None
+        checks.append(gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance))
+    return gate.decide(checks)
+
+
+def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, settings: Settings,
+                    encoder: Callable[[], Any] | None, k: int = 10) -> dict[str, Any]:
+    from indexing.evaluate import evaluate
+
+    enc = encoder() if mode != "bm25" and encoder else None
+
+    def run(query: str, size: int) -> list[str]:
+        return [h["sku"] for h in search(es, target, query, mode, size, enc, hybrid=settings.es.hybrid,
+                                         window=max(settings.es.rrf_window, size),
+                                         rank_constant=settings.es.rrf_rank_constant)]
+
+    return evaluate(run, judgments, k=k)
+
+
+def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: int, dims: int, settings: Settings,
+          zh_analyzer: str, meta: dict[str, Any], expected: int, samples: list[tuple[str, str]],
+          progress: Callable[[int], None] | None = None, encoder: Callable[[], Any] | None = None,
+          ) -> tuple[dict[str, Any], BulkResult]:
+    """The full lifecycle for one new index. Returns the stage record and the bulk result; the alias
+    moves only when the gate passed."""
+    put_templates(es, alias, dims, settings, zh_analyzer)
+    index = create_build_index(es, alias, meta)
+    st: dict[str, Any] = {"index": index, "alias": alias, "zh_analyzer": zh_analyzer}
+    res = bulk_write(es, index_actions(index, docs), settings.es, progress)
+    st.update(docs=res.ok, errors=len(res.errors), bulk_retries=res.retries)
+    st.update(finish_build(es, index, settings))
+    verdict = run_gate(es, index, alias, settings, expected, res, samples, encoder)
+    st["gate"] = verdict
+    st["doc_count"] = count(es, index)
+    if verdict["passed"]:
+        st["previous"] = swap_alias(es, alias, index)
+        st["swapped"] = True
+        st["pruned"] = prune_indices(es, alias, settings.es.keep_indices)
+    else:
+        st["swapped"] = False
+    return st, res
+
+
+def epoch_ms(ts: str | None, default: int) -> int:
+    if not ts:
+        return default
+    try:
+        return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return default
+
+
+def live_index(es: Elasticsearch, alias: str) -> str:
+    targets = alias_targets(es, alias)
+    if len(targets) != 1:
+        raise LookupError(f"alias {alias!r} points at {len(targets)} indices; incremental mode needs exactly one "
+                          "(run a full `shopgen index build` first)")
+    return targets[0]
+
+
+def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], settings: Settings,
+                run_epoch: int, version_from: str = "updated_at", delete_missing: bool = True,
+                progress: Callable[[int], None] | None = None, dims: int | None = None) -> dict[str, Any]:
+    """Upsert into the live index with external versions (updated_at, or the run's epoch, in ms), so
+    an older write never overwrites a newer one; then delete the SKUs the input no longer has."""
+    index = live_index(es, alias)
+    if dims is not None:
+        live_dims = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]["embedding"].get("dims")
+        if live_dims != dims:
+            raise ValueError(f"the live index {index} has {live_dims}-dim vectors but the embedder gives {dims}; "
+                             "a new embedding model needs a full build")
+    seen: set[str] = set()
+
+    def version(d: dict[str, Any]) -> int:
+        return run_epoch if version_from == "run" else epoch_ms(d.get("updated_at"), run_epoch)
+
+    def tracked(it: Iterable[dict[str, Any]]):
+        for d in it:
+            seen.add(d["sku"])
+            yield d
+
+    up = bulk_write(es, index_actions(index, tracked(docs), version), settings.es, progress)
+    st: dict[str, Any] = {"index": index, "alias": alias, "mode": "incremental", "upserted": up.ok,
+                          "unchanged": up.skipped, "errors": len(up.errors), "bulk_retries": up.retries}
+    removed: list[str] = []
+    if delete_missing:
+        es.indices.refresh(index=index)
+        removed = sorted(h["_id"] for h in helpers.scan(es, index=index, _source=False, query={"match_all": {}})
+                         if h["_id"] not in seen)
+        dl = bulk_write(es, delete_actions(index, removed, run_epoch), settings.es)
+        st.update(deleted=dl.ok, errors=st["errors"] + len(dl.errors))
+        up.errors.extend(dl.errors)
+    es.indices.refresh(index=index)
+    st["doc_count"] = count(es, index)
+    st["deleted_skus"] = removed[:100]
+    st["bulk_errors"] = up.errors
+    return st
+
+
+def rollback(es: Elasticsearch, alias: str, to: str | None = None) -> tuple[list[str], str]:
+    """Point the alias back at the previous index (the newest one older than the live one), or `to`."""
+    live = alias_targets(es, alias)
+    names = versioned_indices(es, alias)
+    if to:
+        if to not in names:
+            raise LookupError(f"{to!r} is not one of alias {alias!r}'s indices: {', '.join(names) or 'none'}")
+        target = to
+    else:
+        older = [n for n in names if live and n < min(live)]
+        if not older:
+            raise LookupError(f"no index older than {', '.join(live) or 'none'} to roll alias {alias!r} back to")
+        target = older[0]
+    if target in live:
+        raise LookupError(f"alias {alias!r} already points at {target}")
+    swap_alias(es, alias, target)
+    return live, target
+
+
+def list_indices(es: Elasticsearch, alias: str) -> list[dict[str, Any]]:
+    live = set(alias_targets(es, alias))
+    out = []
+    for name in versioned_indices(es, alias):
+        meta = es.indices.get_mapping(index=name)[name]["mappings"].get("_meta", {})
+        out.append({"index": name, "live": name in live, "aliases": [alias] if name in live else [],
+                    "docs": count(es, name), "model_version": meta.get("model_version"),
+                    "embedding_model": meta.get("embedding_model"), "created_at": meta.get("created_at"),
+                    "run_id": meta.get("run_id")})
+    return out

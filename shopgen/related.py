@@ -1,0 +1,82 @@
+"""Related products: the top-K most similar SKUs by embedding, within a locale, never the product
+itself or its own variants. Exact cosine kNN (vectors are L2-normalised), in batches on Ray Data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+
+def variant_group(sku: str, attributes: str | dict | None, keys: list[str]) -> str:
+    """Products sharing a group are variants of one another (same style in another colour/size)."""
+    attrs = json.loads(attributes) if isinstance(attributes, str) else (attributes or {})
+    for k in keys:
+        if attrs.get(k) not in (None, ""):
+            return f"{k}={attrs[k]}"
+    return f"sku={sku}"
+
+
+def top_related(queries: np.ndarray, query_groups: list[str], matrix: np.ndarray, skus: list[str],
+                groups: list[str], k: int) -> list[list[str]]:
+    """Pure: for each query vector, the k most similar rows of matrix outside its own group."""
+    if k <= 0 or not len(skus):
+        return [[] for _ in range(len(queries))]
+    sims = queries @ matrix.T
+    group_ids = {g: i for i, g in enumerate(sorted(set(groups) | set(query_groups)))}
+    row_g = np.array([group_ids[g] for g in groups])
+    q_g = np.array([group_ids[g] for g in query_groups])
+    sims[q_g[:, None] == row_g[None, :]] = -np.inf
+    kk = min(k, len(skus))
+    top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+    out = []
+    for i, cand in enumerate(top):
+        cand = cand[np.argsort(-sims[i, cand], kind="stable")]
+        out.append([skus[j] for j in cand if np.isfinite(sims[i, j])])
+    return out
+
+
+def build_index(table: pa.Table, variant_keys: list[str]) -> dict[str, tuple[np.ndarray, list[str], list[str]]]:
+    """Per locale: (vectors, skus, variant groups)."""
+    out: dict[str, tuple[np.ndarray, list[str], list[str]]] = {}
+    locales = table["locale"].to_pylist()
+    skus = table["sku"].to_pylist()
+    attrs = table["attributes"].to_pylist()
+    vecs = table["embedding"].to_pylist()
+    for loc in sorted(set(locales)):
+        idx = [i for i, x in enumerate(locales) if x == loc]
+        out[loc] = (np.asarray([vecs[i] for i in idx], dtype="float32"), [skus[i] for i in idx],
+                    [variant_group(skus[i], attrs[i], variant_keys) for i in idx])
+    return out
+
+
+def add_related(batch: pa.Table, index: list[Any], k: int, variant_keys: list[str]) -> pa.Table:
+    """Ray Data batch function: appends `related_skus`. `index` wraps the ObjectRef of build_index's result."""
+    import ray
+
+    by_locale = ray.get(index[0])
+    rows = batch.select(["sku", "locale", "attributes", "embedding"]).to_pylist()
+    related: list[list[str]] = [[] for _ in rows]
+    for loc in {r["locale"] for r in rows}:
+        pos = [i for i, r in enumerate(rows) if r["locale"] == loc]
+        matrix, skus, groups = by_locale[loc]
+        q = np.asarray([rows[i]["embedding"] for i in pos], dtype="float32")
+        qg = [variant_group(rows[i]["sku"], rows[i]["attributes"], variant_keys) for i in pos]
+        for i, rel in zip(pos, top_related(q, qg, matrix, skus, groups, k)):
+            related[i] = rel
+    return batch.append_column("related_skus", pa.array(related, type=pa.list_(pa.string())))
+
+
+def related_stage(in_dir: Path, out_dir: Path, k: int, variant_keys: list[str], batch_size: int = 1024) -> None:
+    import ray
+
+    table = pads.dataset(str(in_dir), format="parquet").to_table(columns=["sku", "locale", "attributes", "embedding"])
+    ref = ray.put(build_index(table, variant_keys))
+    (ray.data.read_parquet(str(in_dir))
+     .map_batches(add_related, batch_format="pyarrow", batch_size=batch_size,
+                  fn_kwargs=dict(index=[ref], k=k, variant_keys=variant_keys))
+     .write_parquet(str(out_dir)))
