@@ -111,7 +111,9 @@ def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: 
     put_templates(es, alias, dims, settings, zh_analyzer)
     index = create_build_index(es, alias, meta)
     st: dict[str, Any] = {"index": index, "alias": alias, "zh_analyzer": zh_analyzer}
-    res = bulk_write(es, index_actions(index, docs), settings.es, progress)
+    # External versions from the start, so a later incremental run only overwrites with newer data.
+    run_epoch = int(datetime.now().timestamp() * 1000)
+    res = bulk_write(es, index_actions(index, docs, doc_version("updated_at", run_epoch)), settings.es, progress)
     st.update(docs=res.ok, errors=len(res.errors), bulk_retries=res.retries)
     st.update(finish_build(es, index, settings))
     verdict = run_gate(es, index, alias, settings, expected, res, samples, encoder)
@@ -135,6 +137,12 @@ def epoch_ms(ts: str | None, default: int) -> int:
         return default
 
 
+def doc_version(version_from: str, run_epoch: int) -> Callable[[dict[str, Any]], int]:
+    if version_from not in ("updated_at", "run"):
+        raise ValueError(f"version_from must be updated_at or run, not {version_from!r}")
+    return lambda d: run_epoch if version_from == "run" else epoch_ms(d.get("updated_at"), run_epoch)
+
+
 def live_index(es: Elasticsearch, alias: str) -> str:
     targets = alias_targets(es, alias)
     if len(targets) != 1:
@@ -155,9 +163,7 @@ def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], s
             raise ValueError(f"the live index {index} has {live_dims}-dim vectors but the embedder gives {dims}; "
                              "a new embedding model needs a full build")
     seen: set[str] = set()
-
-    def version(d: dict[str, Any]) -> int:
-        return run_epoch if version_from == "run" else epoch_ms(d.get("updated_at"), run_epoch)
+    version = doc_version(version_from, run_epoch)
 
     def tracked(it: Iterable[dict[str, Any]]):
         for d in it:
@@ -170,7 +176,7 @@ def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], s
     removed: list[str] = []
     if delete_missing:
         es.indices.refresh(index=index)
-        removed = sorted(h["_id"] for h in helpers.scan(es, index=index, _source=False, query={"match_all": {}})
+        removed = sorted(h["_id"] for h in helpers.scan(es, index=index, _source=False, query={"query": {"match_all": {}}})
                          if h["_id"] not in seen)
         dl = bulk_write(es, delete_actions(index, removed, run_epoch), settings.es)
         st.update(deleted=dl.ok, errors=st["errors"] + len(dl.errors))

@@ -72,9 +72,11 @@ def _send(es: Elasticsearch, actions: list[dict[str, Any]], cfg: ESConfig, res: 
             elif status == 409 and action.get("version_type") == "external":
                 res.skipped += 1
             elif status in RETRYABLE or not isinstance(status, int):
-                retry.append(action)
+                # The cluster pushes back: stop sending and re-send the rest after a backoff. Ops
+                # carry explicit _ids, so re-sending one that landed is harmless.
+                retry.extend(actions[i:])
                 last = f"{status}: {_reason(info)}"
-                continue
+                break
             else:
                 res.errors.append({"sku": info.get("_id"), "op": op, "status": status, "reason": _reason(info)})
             if progress:
@@ -90,8 +92,9 @@ def bulk_write(es: Elasticsearch, actions: Iterable[dict[str, Any]], cfg: ESConf
                sleep: Callable[[float], None] = time.sleep) -> BulkResult:
     """streaming_bulk over bounded windows; each window is retried until every action either
     landed or failed for a reason retrying cannot fix, or the retries ran out."""
-    # Our backoff governs 429/5xx; the client still fails over between nodes on connection errors.
-    es = es.options(retry_on_status=())
+    # Our backoff owns every retry; the client's own are immediate. A retried window still goes to
+    # another node when the pool has marked this one dead.
+    es = es.options(max_retries=0)
     res = BulkResult()
     for window in _windows(actions, cfg.bulk_chunk_docs * 4):
         pending, last = _send(es, window, cfg, res, progress)

@@ -1,0 +1,251 @@
+"""The Elasticsearch side against the real embedded ES-API server (noida-db): index build from the
+sample catalog (real embeddings), related products, the gate, rollback, retention, incremental
+upsert/delete, throttling and outages (through a fault-injecting proxy), hybrid RRF and eval-search."""
+
+import json
+import subprocess
+from collections import Counter
+from datetime import datetime, timezone
+
+import pyarrow.dataset as pads
+import pytest
+from elasticsearch import Elasticsearch
+
+from conftest import SAMPLE
+from esproxy import FaultProxy
+
+from indexing import lifecycle
+from indexing.docs import es_doc
+from indexing.search import Filters, hybrid_hits
+from indexing.writer import alias_targets, versioned_indices
+
+pytestmark = pytest.mark.slow
+JUDGMENTS = SAMPLE.parent / "judgments.csv"
+
+
+@pytest.fixture(scope="module")
+def built(home, settings, tmp_path_factory):
+    """`index build` of the whole raw sample catalog: real Ray Data embedding, related, gate, swap."""
+    from shopgen.pipeline import run_index_build
+
+    work = tmp_path_factory.mktemp("build")
+    rep = run_index_build(str(SAMPLE), work, settings)
+    rows = pads.dataset(str(work / "enriched"), format="parquet").to_table().to_pylist()
+    return {"report": rep, "rows": rows, "work": work}
+
+
+@pytest.fixture(scope="module")
+def es(built, settings):
+    from indexing.client import make_client
+
+    return make_client(settings)
+
+
+def _with(settings, **es_kw):
+    return settings.model_copy(update={"es": settings.es.model_copy(update=es_kw)})
+
+
+def _build(es, settings, docs, alias, expected=None, **kw):
+    return lifecycle.build(es, alias, iter(docs), len(docs), 384, settings, "cjk", {"run_id": "test"},
+                           expected=len(docs) if expected is None else expected, samples=kw.pop("samples", []), **kw)
+
+
+def _docs(built):
+    now = datetime.now(timezone.utc).isoformat()
+    return [es_doc(r, now) for r in built["rows"]]
+
+
+def test_index_build_end_to_end(built, es, settings, env, shopgen_bin):
+    rep, rows = built["report"], built["rows"]
+    st = rep["stages"]["index"]
+    assert rep["status"] == "succeeded" and st["swapped"] and st["gate"]["passed"]
+    assert rep["counts"]["indexed"] == 324 == es.count(index="products")["count"]
+    assert alias_targets(es, "products") == [st["index"]]
+    assert {c["check"] for c in st["gate"]["checks"]} >= {"doc_count", "doc_drop", "bulk_error_rate", "smoke_queries"}
+    mapping = es.indices.get_mapping(index=st["index"])[st["index"]]["mappings"]
+    assert mapping["_meta"]["embedding_model"].startswith("all-minilm-l6-v2@")
+    assert mapping["properties"]["embedding"]["index_options"]["type"] == "int8_hnsw"
+    assert es.indices.get_settings(index=st["index"])[st["index"]]["settings"]["index"]["refresh_interval"] == "1s"
+    assert all(len(r["related_skus"]) == 8 for r in rows)
+    out = subprocess.run([shopgen_bin, "index", "list", "--json"], env=env, capture_output=True, text=True, check=True)
+    listed = json.loads(out.stdout)
+    assert listed[0]["index"] == st["index"] and listed[0]["live"] and listed[0]["docs"] == 324
+    chk = json.loads(subprocess.run([shopgen_bin, "index", "check", "--json"], env=env, capture_output=True,
+                                    text=True, check=True).stdout)
+    assert chk["version"] and chk["chinese_analyzer"] == "cjk" and chk["rrf_retriever"] is True
+
+
+def test_embeddings_are_cached_by_text_and_model(built, settings, tmp_path):
+    """A second build of the same catalog computes no vector."""
+    from shopgen.pipeline import run_index_build
+
+    rep = run_index_build(str(SAMPLE), tmp_path, settings, alias="cached", limit=40)
+    assert rep["stages"]["embed"]["cached"] == 40 and rep["stages"]["embed"]["computed"] == 0
+
+
+def test_related_products_share_a_category_more_than_chance(built):
+    rows = built["rows"]
+    by_sku = {r["sku"]: r for r in rows}
+    pairs = [(r, by_sku[s]) for r in rows for s in r["related_skus"]]
+    assert all(a["sku"] != b["sku"] and a["locale"] == b["locale"] for a, b in pairs)
+    same = sum(a["category"] == b["category"] for a, b in pairs) / len(pairs)
+    sizes = Counter(r["category"] for r in rows)
+    chance = sum((n / len(rows)) ** 2 for n in sizes.values())
+    assert same > 3 * chance, (same, chance)
+
+
+def test_gate_refuses_a_big_drop_and_keeps_the_alias(built, es, settings):
+    live = alias_targets(es, "products")
+    docs = _docs(built)
+    st, res = _build(es, settings, docs[:200], "products")
+    assert not st["swapped"] and not st["gate"]["passed"]
+    assert any(r.startswith("doc_drop") for r in st["gate"]["reasons"]), st["gate"]["reasons"]
+    assert alias_targets(es, "products") == live and es.count(index="products")["count"] == 324
+
+
+def test_gate_refuses_a_worse_ranking_by_ndcg(built, es, settings):
+    """Same doc count, but the titles and copy are gone: NDCG@10 drops and the gate says so."""
+    s = settings.model_copy(update={"gate": settings.gate.model_copy(
+        update={"judgments": str(JUDGMENTS), "judgments_mode": "bm25"})})
+    live = alias_targets(es, "products")
+    worse = [{**d, "title": d["sku"], "description": None, "source_description": None, "attributes_text": None,
+              "category": "x", "brand": "x"} for d in _docs(built)]
+    st, _ = _build(es, s, [{k: v for k, v in d.items() if v is not None} for d in worse], "products")
+    ndcg = next(c for c in st["gate"]["checks"] if c["check"] == "ndcg@10")
+    assert not ndcg["passed"] and ndcg["new"] < ndcg["live"] - 0.02, ndcg
+    assert alias_targets(es, "products") == live
+
+
+def test_rollback_and_retention(built, es, settings, env, shopgen_bin):
+    s = _with(settings, keep_indices=2)
+    docs = _docs(built)[:50]
+    names = [_build(es, s, docs, "shop-rb")[0]["index"] for _ in range(3)]
+    assert alias_targets(es, "shop-rb") == [names[2]]
+    assert versioned_indices(es, "shop-rb") == [names[2], names[1]]  # the oldest was pruned
+    out = subprocess.run([shopgen_bin, "index", "rollback", "--alias", "shop-rb"], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    assert alias_targets(es, "shop-rb") == [names[1]]
+    again = subprocess.run([shopgen_bin, "index", "rollback", "--alias", "shop-rb"], env=env, capture_output=True,
+                           text=True)
+    assert again.returncode != 0 and "no index older" in again.stderr
+    # An alias whose name is a prefix of another's never touches the other's indices.
+    assert all(n.startswith("shop-rb-") for n in versioned_indices(es, "shop-rb"))
+
+
+def test_429s_and_503s_are_retried_with_backoff(built, es, settings):
+    proxy = FaultProxy(es.transport.node_pool.get().base_url)
+    try:
+        proxy.bulk_statuses = [429, 429, 503, 429, 502]
+        s = _with(settings, bulk_chunk_docs=40, bulk_initial_backoff=0.05, bulk_max_retries=6)
+        docs = _docs(built)
+        st, res = _build(Elasticsearch(proxy.url), s, docs, "shop-429")
+        assert proxy.injected == 5 and res.retries >= 5
+        assert st["swapped"] and res.ok == len(docs) and not res.errors
+        assert es.count(index="shop-429")["count"] == len(docs)
+    finally:
+        proxy.close()
+
+
+def test_outage_mid_bulk_loses_nothing(built, es, settings):
+    proxy = FaultProxy(es.transport.node_pool.get().base_url)
+    try:
+        proxy.drop_bulk_after, proxy.drop_for = 2, 1.0
+        s = _with(settings, bulk_chunk_docs=25, bulk_initial_backoff=0.1, bulk_max_retries=8)
+        docs = _docs(built)
+        st, res = _build(Elasticsearch(proxy.url, max_retries=1), s, docs, "shop-outage")
+        assert proxy.injected > 0 and res.retries > 0
+        assert st["swapped"] and not res.errors
+        assert es.count(index="shop-outage")["count"] == len(docs)
+    finally:
+        proxy.close()
+
+
+def test_failed_bulk_never_swaps_and_accounts_for_every_doc(built, es, settings):
+    proxy = FaultProxy(es.transport.node_pool.get().base_url)
+    try:
+        _build(es, settings, _docs(built)[:30], "shop-down")
+        live = alias_targets(es, "shop-down")
+        proxy.drop_bulk_after = 3  # and never back
+        s = _with(settings, bulk_chunk_docs=25, bulk_initial_backoff=0.01, bulk_max_retries=2)
+        docs = _docs(built)
+        st, res = _build(Elasticsearch(proxy.url, max_retries=0), s, docs, "shop-down")
+        assert not st["swapped"] and alias_targets(es, "shop-down") == live
+        assert any(r.startswith("bulk_error_rate") for r in st["gate"]["reasons"])
+        failed = {e["sku"] for e in res.errors}
+        assert all("gave up after 2 retries" in e["reason"] for e in res.errors)
+        from elasticsearch import helpers
+
+        landed = {h["_id"] for h in helpers.scan(es, index=st["index"], _source=False)}
+        assert landed | failed == {d["sku"] for d in docs} and not landed & failed
+    finally:
+        proxy.close()
+
+
+def test_incremental_upserts_newer_skips_older_and_deletes_missing(built, es, settings):
+    docs = _docs(built)[:60]
+    for d in docs:
+        d["updated_at"] = "2026-01-01T00:00:00Z"
+    _build(es, settings, docs, "shop-inc")
+    changed = {**docs[0], "title": "Renamed Trail Tent", "updated_at": "2026-06-01T00:00:00Z"}
+    stale = {**docs[1], "title": "An older write", "updated_at": "2025-01-01T00:00:00Z"}
+    new_input = [changed, stale] + docs[2:50]  # docs[50:] were removed from the catalog
+    st = lifecycle.incremental(es, "shop-inc", iter(new_input), settings, run_epoch=1_800_000_000_000, dims=384)
+    assert st["upserted"] == 1 and st["unchanged"] == 49 and st["deleted"] == 10 and not st["bulk_errors"]
+    assert es.count(index="shop-inc")["count"] == 50
+    assert es.get(index="shop-inc", id=docs[0]["sku"])["_source"]["title"] == "Renamed Trail Tent"
+    assert es.get(index="shop-inc", id=docs[1]["sku"])["_source"]["title"] == docs[1]["title"]
+    assert not es.exists(index="shop-inc", id=docs[55]["sku"])
+
+
+def test_hybrid_server_rrf_matches_client_fusion(built, es, settings):
+    from shopgen import models
+    from shopgen.embed import load_encoder
+
+    enc = load_encoder(models.resolve(settings.models.embedder, settings).path)
+    for q, f in [("waterproof tent", Filters()), ("warm sleeping bag", Filters(max_price=300)),
+                 ("cast iron pan", Filters(locale="en-US")), ("睡袋", Filters())]:
+        vec = enc.encode([q], normalize_embeddings=True)[0]
+        server, how_s = hybrid_hits(es, "products", q, vec, 10, f, "server")
+        client, how_c = hybrid_hits(es, "products", q, vec, 10, f, "client")
+        assert (how_s, how_c) == ("server", "client")
+        assert [h["_id"] for h in server] == [h["_id"] for h in client], q
+        assert [round(h["_score"], 6) for h in server] == [round(h["_score"], 6) for h in client]
+
+
+def test_eval_search_cli(built, env, shopgen_bin):
+    res = {}
+    for mode in ("bm25", "knn", "hybrid"):
+        out = subprocess.run([shopgen_bin, "eval-search", "--judgments", str(JUDGMENTS), "--mode", mode, "--json"],
+                             env=env, capture_output=True, text=True, check=True)
+        res[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        assert {"ndcg@10", "recall@100", "mrr", "queries"} <= res[mode].keys() and res[mode]["queries"] == 43
+        assert 0.3 < res[mode]["ndcg@10"] <= 1
+    bad = subprocess.run([shopgen_bin, "eval-search", "--judgments", str(SAMPLE), "--mode", "bm25"], env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "query,sku,grade" in bad.stderr or "column" in bad.stderr
+
+
+def test_hybrid_finds_an_attribute_only_in_the_generated_description(built, env, shopgen_bin, tmp_path):
+    """`index build` of `shopgen generate`-style output: a term only the generated copy has is found."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shopgen.generate import GENERATED_SCHEMA
+
+    rows = [{k: r.get(k) for k in GENERATED_SCHEMA.names} for r in built["rows"][:40]]
+    for r in rows:
+        r.update(model_version="m@1", prompt_version="p", qa_status="passed", gen_ok=True, gen_errors=[])
+    target = rows[7]
+    target["description"] = ("Seams are sealed with a thermoplastic polyurethane tape, so the fabric "
+                             "stays dry on long wet days.")
+    assert "thermoplastic" not in (target["title"] + target["attributes"]).lower()
+    pq.write_table(pa.Table.from_pylist(rows, schema=GENERATED_SCHEMA), tmp_path / "enriched.parquet")
+    out = subprocess.run([shopgen_bin, "index", "build", "--input", str(tmp_path / "enriched.parquet"),
+                          "--alias", "shop-gen", "--workdir", str(tmp_path / "w")], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    hits = json.loads(subprocess.run([shopgen_bin, "search", "thermoplastic polyurethane seam tape", "--mode",
+                                      "hybrid", "--alias", "shop-gen", "-k", "5", "--json"], env=env,
+                                     capture_output=True, text=True, check=True).stdout)
+    assert target["sku"] in [h["sku"] for h in hits]
