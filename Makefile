@@ -28,6 +28,7 @@ demo: setup
 	$(BIN)/shopgen search "waterproof rain jacket" -k 5; \
 	$(BIN)/shopgen search "damascus steel chef knife" --mode hybrid -k 5; \
 	$(BIN)/shopgen search "something to keep me dry on a rainy hike" --mode knn -k 5; \
+	$(BIN)/shopgen index list; \
 	echo; \
 	echo "The demo indexed the first $(DEMO_LIMIT) of 324 products (5 per category). The full catalog takes roughly 5x as long:"; \
 	echo "  $(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/full"; \

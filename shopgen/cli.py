@@ -170,13 +170,12 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
 
     hybrid uses Elasticsearch's RRF retriever when the cluster allows it (es.hybrid=auto), else the
     same fusion client-side."""
-    from indexing.client import make_client
     from indexing.search import Filters
     from indexing.search import search as run_search
 
     s = _settings(ctx)
     encoder = _encoder(s) if mode != "bm25" else None
-    es = make_client(s, echo=err.print)
+    es = _client(s)
     try:
         hits = run_search(es, alias or s.es.alias, query, mode, k, encoder,
                           Filters(category, brand, locale, min_price, max_price), hybrid=s.es.hybrid,
@@ -193,6 +192,15 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
         desc = (h.get("description") or "")
         t.add_row(str(i), h["sku"], f"{h['score']:.4f}", h.get("title") or "", desc[:140] + ("…" if len(desc) > 140 else ""))
     Console().print(t)
+
+
+def _client(s: Settings):
+    from indexing.client import make_client
+
+    try:
+        return make_client(s, echo=err.print)
+    except ValueError as e:  # e.g. an unreadable secret file
+        raise click.ClickException(str(e)) from None
 
 
 def _encoder(s: Settings):
@@ -257,11 +265,10 @@ def index_build(ctx: click.Context, source: str, alias: str | None, workdir: str
 @click.pass_context
 def index_list(ctx: click.Context, alias: str | None, as_json: bool) -> None:
     """Show the alias's indices (newest first), which one is live, doc counts and model versions."""
-    from indexing.client import make_client
     from indexing.lifecycle import list_indices
 
     s = _settings(ctx)
-    rows = list_indices(make_client(s, echo=err.print), alias or s.es.alias)
+    rows = list_indices(_client(s), alias or s.es.alias)
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -280,12 +287,11 @@ def index_list(ctx: click.Context, alias: str | None, as_json: bool) -> None:
 @click.pass_context
 def index_rollback(ctx: click.Context, alias: str | None, to: str | None) -> None:
     """Swap the alias back to the previous index, atomically."""
-    from indexing.client import make_client
     from indexing.lifecycle import rollback
 
     s = _settings(ctx)
     try:
-        old, new = rollback(make_client(s, echo=err.print), alias or s.es.alias, to)
+        old, new = rollback(_client(s), alias or s.es.alias, to)
     except LookupError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"alias {alias or s.es.alias!r}: {', '.join(old) or '(none)'} -> {new}")
@@ -296,10 +302,10 @@ def index_rollback(ctx: click.Context, alias: str | None, to: str | None) -> Non
 @click.pass_context
 def index_check(ctx: click.Context, as_json: bool) -> None:
     """Startup check: server version, Chinese analyzer plugins, whether the RRF retriever is licensed."""
-    from indexing.client import make_client, server_check
+    from indexing.client import server_check
 
     s = _settings(ctx)
-    info = server_check(make_client(s, echo=err.print), s.es)
+    info = server_check(_client(s), s.es)
     if as_json:
         click.echo(json.dumps(info))
         return
@@ -318,14 +324,13 @@ def index_check(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, alias: str | None, as_json: bool) -> None:
     """Measure ranking quality on judged queries: NDCG@10, recall@100, MRR."""
-    from indexing.client import make_client
     from indexing.evaluate import load_judgments
     from indexing.lifecycle import evaluate_target
 
     s = _settings(ctx)
     try:
         j = load_judgments(judgments)
-        res = evaluate_target(make_client(s, echo=err.print), alias or s.es.alias, j, mode, s,
+        res = evaluate_target(_client(s), alias or s.es.alias, j, mode, s,
                               lambda: _encoder(s), k=k)
     except (FileNotFoundError, ValueError, LookupError) as e:
         raise click.ClickException(str(e)) from None

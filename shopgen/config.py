@@ -134,7 +134,7 @@ class QAConfig(_Section):
 
 class EmbeddingConfig(_Section):
     # Rows per Ray Data batch handed to one embedding actor.
-    batch_size: int = Field(default=512, ge=1)
+    batch_size: int = Field(default=4096, ge=1)
     # Encoder batch size; "auto" measures a few sizes on the first real batches and keeps the fastest.
     encode_batch_size: int | Literal["auto"] = "auto"
     # Vectors are cached by (embedding-text hash, model version) under <home>/cache/embeddings.

@@ -175,3 +175,21 @@ def test_long_prompt_is_shortened_or_fails_its_row_only():
     assert seen == [2]  # the oversize prompt never reached the engine
     assert "ad_copy" in out[0].outputs and "ad_copy" in out[1].outputs
     assert out[2].outputs == {} and out[2].errors()[0].startswith("ad_copy/prompt_length: prompt has")
+
+
+def test_client_reads_secrets_from_files_and_warns_without_tls_checks(tmp_path):
+    from indexing.client import make_client
+    from shopgen.config import load_settings
+
+    key = tmp_path / "api_key"
+    key.write_text("c2VjcmV0LWtleQ==\n")
+    s = load_settings(es={"url": ["https://es1:9200", "https://es2:9200"], "api_key_file": str(key),
+                          "verify_certs": False})
+    said: list[str] = []
+    es = make_client(s, echo=said.append)
+    assert es.transport.node_pool.all()[0].base_url == "https://es1:9200" and len(es.transport.node_pool.all()) == 2
+    assert es._headers["authorization"] == "ApiKey c2VjcmV0LWtleQ=="
+    assert said and "verification is OFF" in said[0] and "c2VjcmV0" not in json.dumps(s.redacted())
+    missing = load_settings(es={"url": "https://es1:9200", "username": "u", "password_file": str(tmp_path / "nope")})
+    with pytest.raises(ValueError, match="es.password_file"):
+        make_client(missing)

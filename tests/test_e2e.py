@@ -148,3 +148,24 @@ def test_semantic_modes_return_described_hits(run, env, shopgen_bin, mode):
     hits = _search(shopgen_bin, env, "something to keep me dry in the rain", mode=mode, k=3)
     assert len(hits) == 3
     assert all({"sku", "score", "title", "description"} <= h.keys() and h["description"] for h in hits)
+
+
+def test_hybrid_finds_a_term_only_the_generated_description_has(run, env, shopgen_bin):
+    """The rarest word of a generated description that the product's own data lacks (title,
+    attributes, brand, category, seller text) still finds the product in hybrid mode."""
+    import re
+
+    rows = pads.dataset(str(run["work"] / "enriched")).to_table().to_pylist()
+    words = lambda t: set(re.findall(r"[a-z]{6,}", (t or "").lower()))  # noqa: E731
+    df = Counter(w for r in rows for w in words(r["description"]) | words(r["title"]) | words(r["attributes"]))
+    cases = []
+    for r in rows:
+        own = words(" ".join(filter(None, [r["title"], r["attributes"], r["brand"], r["category"],
+                                           r["source_description"]])))
+        only_generated = sorted((w for w in words(r["description"]) - own if df[w] == 1), key=len, reverse=True)
+        if only_generated:
+            cases.append((r["sku"], only_generated[0]))
+    assert cases, "no generated description has a word of its own"
+    for sku, word in cases[:3]:
+        hits = _search(shopgen_bin, env, word, mode="hybrid", k=10)
+        assert sku in [h["sku"] for h in hits], (word, sku, hits)
