@@ -5,7 +5,7 @@ incremental upsert into the live index, rollback, and the listing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
@@ -28,10 +28,31 @@ def put_templates(es: Elasticsearch, alias: str, dims: int, settings: Settings, 
 
 
 def create_build_index(es: Elasticsearch, alias: str, meta: dict[str, Any]) -> str:
-    """A new versioned index from the alias's template, with bulk-load settings."""
+    """A new versioned index from the alias's template, with bulk-load settings. Its `_meta.gate`
+    stays "pending" until the gate passes, so a crashed or refused build is never rolled back to."""
     name = new_index_name(alias)
-    es.indices.create(index=name, settings=BUILD_SETTINGS, mappings={"_meta": meta})
+    es.indices.create(index=name, settings=BUILD_SETTINGS, mappings={"_meta": {**meta, "gate": "pending"}})
     return name
+
+
+def index_meta(es: Elasticsearch, name: str) -> dict[str, Any]:
+    return es.indices.get_mapping(index=name)[name]["mappings"].get("_meta", {})
+
+
+def set_gate(es: Elasticsearch, name: str, verdict: str) -> None:
+    es.indices.put_mapping(index=name, meta={**index_meta(es, name), "gate": verdict})
+
+
+def is_good(meta: dict[str, Any]) -> bool:
+    return meta.get("gate", "passed") == "passed"  # indices from before the gate count as good
+
+
+def _seconds(t: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for u in ("ms", "s", "m", "h"):
+        if t.endswith(u) and t[: -len(u)].replace(".", "", 1).isdigit():
+            return float(t[: -len(u)]) * units[u]
+    raise ValueError(f"es.health_timeout must look like 60s or 2m, not {t!r}")
 
 
 def finish_build(es: Elasticsearch, index: str, settings: Settings) -> dict[str, Any]:
@@ -40,7 +61,9 @@ def finish_build(es: Elasticsearch, index: str, settings: Settings) -> dict[str,
     es.indices.put_settings(index=index, settings={"number_of_replicas": cfg.replicas,
                                                    "refresh_interval": cfg.refresh_interval})
     es.indices.refresh(index=index)
-    h = es.cluster.health(index=index, wait_for_status=cfg.health_status, timeout=cfg.health_timeout)
+    # A health wait that times out answers 408; the client must wait at least that long.
+    h = es.options(request_timeout=_seconds(cfg.health_timeout) + 10, ignore_status=408).cluster.health(
+        index=index, wait_for_status=cfg.health_status, timeout=cfg.health_timeout)
     if h.get("timed_out"):
         raise RuntimeError(f"index {index} did not reach {cfg.health_status} health within {cfg.health_timeout} "
                            f"(status {h.get('status')}); replicas={cfg.replicas} may exceed the cluster's data nodes")
@@ -82,9 +105,17 @@ def run_gate(es: Elasticsearch, index: str, alias: str, settings: Settings, expe
         from indexing.evaluate import load_judgments
 
         judgments = load_judgments(g.judgments)
-        new = evaluate_target(es, index, judgments, g.judgments_mode, settings, encoder)
-        old = evaluate_target(es, alias, judgments, g.judgments_mode, settings, encoder) if live else None
-        checks.append(gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance))
+        mode = g.judgments_mode
+        # The query encoder is the new index's; on a live index embedded by another model its
+        # vectors mean nothing, so both sides are then compared on bm25.
+        if live and mode != "bm25" and any(index_meta(es, i).get("embedding_model") !=
+                                           index_meta(es, index).get("embedding_model") for i in live):
+            mode = "bm25"
+        new = evaluate_target(es, index, judgments, mode, settings, encoder)
+        old = evaluate_target(es, alias, judgments, mode, settings, encoder) if live else None
+        chk = gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance)
+        chk.update(mode=mode)
+        checks.append(chk)
     return gate.decide(checks)
 
 
@@ -116,13 +147,15 @@ def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: 
     res = bulk_write(es, index_actions(index, docs, doc_version("updated_at", run_epoch)), settings.es, progress)
     st.update(docs=res.ok, errors=len(res.errors), bulk_retries=res.retries)
     st.update(finish_build(es, index, settings))
-    verdict = run_gate(es, index, alias, settings, expected, res, samples, encoder)
+    # Docs the bulk could not write are quarantined; the error-rate check judges how many.
+    verdict = run_gate(es, index, alias, settings, expected - len(res.errors), res, samples, encoder)
     st["gate"] = verdict
     st["doc_count"] = count(es, index)
+    set_gate(es, index, "passed" if verdict["passed"] else "refused")
     if verdict["passed"]:
         st["previous"] = swap_alias(es, alias, index)
         st["swapped"] = True
-        st["pruned"] = prune_indices(es, alias, settings.es.keep_indices)
+        st["pruned"] = prune_indices(es, alias, settings.es.keep_indices, lambda n: is_good(index_meta(es, n)))
     else:
         st["swapped"] = False
     return st, res
@@ -132,9 +165,12 @@ def epoch_ms(ts: str | None, default: int) -> int:
     if not ts:
         return default
     try:
-        return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+        t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:
         return default
+    if t.tzinfo is None:  # the same version on every host, whatever its time zone
+        t = t.replace(tzinfo=timezone.utc)
+    return max(0, int(t.timestamp() * 1000))
 
 
 def doc_version(version_from: str, run_epoch: int) -> Callable[[dict[str, Any]], int]:
@@ -151,33 +187,51 @@ def live_index(es: Elasticsearch, alias: str) -> str:
     return targets[0]
 
 
+FINGERPRINT = ("content_hash", "model_version", "prompt_version", "embedding_model", "related_skus", "description")
+
+
 def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], settings: Settings,
                 run_epoch: int, version_from: str = "updated_at", delete_missing: bool = True,
-                progress: Callable[[int], None] | None = None, dims: int | None = None) -> dict[str, Any]:
-    """Upsert into the live index with external versions (updated_at, or the run's epoch, in ms), so
-    an older write never overwrites a newer one; then delete the SKUs the input no longer has."""
+                progress: Callable[[int], None] | None = None, dims: int | None = None,
+                embedding_model: str | None = None, keep: Iterable[str] = (), skus: Iterable[str] | None = None,
+                ) -> dict[str, Any]:
+    """Upsert into the live index with external versions, so an older write never overwrites a
+    newer one; then delete the SKUs the input no longer has (`skus`: the input's SKUs when `docs` is
+    a stream; never those in `keep`, e.g. rows quarantined tonight). A doc whose content, model or related products changed while its
+    updated_at did not is versioned with the run's epoch, so the change still lands."""
     index = live_index(es, alias)
-    if dims is not None:
-        live_dims = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]["embedding"].get("dims")
-        if live_dims != dims:
-            raise ValueError(f"the live index {index} has {live_dims}-dim vectors but the embedder gives {dims}; "
-                             "a new embedding model needs a full build")
-    seen: set[str] = set()
-    version = doc_version(version_from, run_epoch)
+    mapping = es.indices.get_mapping(index=index)[index]["mappings"]
+    live_dims = mapping["properties"]["embedding"].get("dims")
+    live_model = mapping.get("_meta", {}).get("embedding_model")
+    if dims is not None and live_dims != dims:
+        raise ValueError(f"the live index {index} has {live_dims}-dim vectors but the embedder gives {dims}; "
+                         "a new embedding model needs a full build")
+    if embedding_model and live_model and live_model != embedding_model:
+        raise ValueError(f"the live index {index} was embedded by {live_model}, not {embedding_model}; "
+                         "a new embedding model needs a full build")
+    es.indices.refresh(index=index)
+    live = {h["_id"]: tuple(str(h["_source"].get(k)) for k in FINGERPRINT)
+            for h in helpers.scan(es, index=index, _source_includes=list(FINGERPRINT),
+                                  query={"query": {"match_all": {}}})}
+    by_time = doc_version(version_from, run_epoch)
 
-    def tracked(it: Iterable[dict[str, Any]]):
-        for d in it:
-            seen.add(d["sku"])
-            yield d
+    def version(d: dict[str, Any]) -> int:
+        changed = live.get(d["sku"]) not in (None, tuple(str(d.get(k)) for k in FINGERPRINT))
+        return max(by_time(d), run_epoch) if changed else by_time(d)
 
-    up = bulk_write(es, index_actions(index, tracked(docs), version), settings.es, progress)
-    st: dict[str, Any] = {"index": index, "alias": alias, "mode": "incremental", "upserted": up.ok,
-                          "unchanged": up.skipped, "errors": len(up.errors), "bulk_retries": up.retries}
-    removed: list[str] = []
-    if delete_missing:
-        es.indices.refresh(index=index)
-        removed = sorted(h["_id"] for h in helpers.scan(es, index=index, _source=False, query={"query": {"match_all": {}}})
-                         if h["_id"] not in seen)
+    if skus is None:
+        docs = list(docs)
+        skus = {d["sku"] for d in docs}
+    removed = sorted(set(live) - set(skus) - set(keep)) if delete_missing else []
+    # A truncated input must not empty the live index: the deletions are checked before any write.
+    drop = len(removed) / len(live) if live else 0.0
+    if drop > settings.gate.max_doc_drop:
+        raise RuntimeError(f"incremental update refused before any write: it would delete {len(removed)} of "
+                           f"{len(live)} live docs ({drop:.1%} > gate.max_doc_drop {settings.gate.max_doc_drop:.1%})")
+    st: dict[str, Any] = {"index": index, "alias": alias, "mode": "incremental"}
+    up = bulk_write(es, index_actions(index, docs, version), settings.es, progress)
+    st.update(upserted=up.ok, unchanged=up.skipped, errors=len(up.errors), bulk_retries=up.retries, deleted=0)
+    if removed:
         dl = bulk_write(es, delete_actions(index, removed, run_epoch), settings.es)
         st.update(deleted=dl.ok, errors=st["errors"] + len(dl.errors))
         up.errors.extend(dl.errors)
@@ -195,9 +249,11 @@ def rollback(es: Elasticsearch, alias: str, to: str | None = None) -> tuple[list
     if to:
         if to not in names:
             raise LookupError(f"{to!r} is not one of alias {alias!r}'s indices: {', '.join(names) or 'none'}")
+        if not is_good(index_meta(es, to)):
+            raise LookupError(f"{to} did not pass the gate (_meta.gate = {index_meta(es, to).get('gate')})")
         target = to
     else:
-        older = [n for n in names if live and n < min(live)]
+        older = [n for n in names if live and n < min(live) and is_good(index_meta(es, n))]
         if not older:
             raise LookupError(f"no index older than {', '.join(live) or 'none'} to roll alias {alias!r} back to")
         target = older[0]
@@ -211,8 +267,9 @@ def list_indices(es: Elasticsearch, alias: str) -> list[dict[str, Any]]:
     live = set(alias_targets(es, alias))
     out = []
     for name in versioned_indices(es, alias):
-        meta = es.indices.get_mapping(index=name)[name]["mappings"].get("_meta", {})
+        meta = index_meta(es, name)
         out.append({"index": name, "live": name in live, "aliases": [alias] if name in live else [],
+                    "gate": meta.get("gate", "passed"),
                     "docs": count(es, name), "model_version": meta.get("model_version"),
                     "embedding_model": meta.get("embedding_model"), "created_at": meta.get("created_at"),
                     "run_id": meta.get("run_id")})

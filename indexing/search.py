@@ -88,25 +88,31 @@ def to_hit(h: dict[str, Any]) -> dict[str, Any]:
             "related_skus": s.get("related_skus")}
 
 
-# Clusters (by client id) whose license or version refused the RRF retriever; we fuse here for them.
-_NO_SERVER_RRF: set[int] = set()
+# Clusters (by their node URLs) whose license or version refused the RRF retriever; we fuse here for them.
+_NO_SERVER_RRF: set[tuple[str, ...]] = set()
+
+
+def _cluster_key(es: Elasticsearch) -> tuple[str, ...]:
+    return tuple(sorted(n.base_url for n in es.transport.node_pool.all()))
 
 
 def _rrf_refused(e: ApiError) -> bool:
+    """A license refusal, or a version that does not know the retriever (not any other bad request)."""
     msg = str(e).lower()
-    return e.status_code == 403 or "licen" in msg or "retriever" in msg or "unknown key" in msg or "rrf" in msg
+    return (e.status_code == 403 and "licen" in msg) or "non-compliant" in msg or (
+        e.status_code == 400 and ("unknown" in msg or "parsing" in msg) and ("retriever" in msg or "rrf" in msg))
 
 
 def hybrid_hits(es: Elasticsearch, target: str, text: str, vector: Sequence[float], k: int, filters: Filters,
                 how: str = "auto", window: int = 100, rank_constant: int = 60) -> tuple[list[dict[str, Any]], str]:
     """Returns the fused hits and which fusion ran ("server" or "client")."""
-    if how == "server" or (how == "auto" and id(es) not in _NO_SERVER_RRF):
+    if how == "server" or (how == "auto" and _cluster_key(es) not in _NO_SERVER_RRF):
         try:
             return es.search(index=target, **rrf_body(text, vector, k, filters, window, rank_constant))["hits"]["hits"], "server"
         except ApiError as e:
             if how == "server" or not _rrf_refused(e):
                 raise
-            _NO_SERVER_RRF.add(id(es))
+            _NO_SERVER_RRF.add(_cluster_key(es))
     window = max(window, k)
     bm25 = es.search(index=target, **bm25_body(text, window, filters))["hits"]["hits"]
     knn = es.search(index=target, **knn_body(vector, window, filters))["hits"]["hits"]

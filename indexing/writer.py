@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, SerializationError, TransportError, helpers
 
 from shopgen.config import ESConfig
 
@@ -53,9 +53,18 @@ def _reason(info: dict[str, Any]) -> str:
     return str(err) if err is not None else str(info.get("result"))
 
 
+def _serializable(es: Elasticsearch, action: dict[str, Any]) -> bool:
+    try:
+        es.transport.serializers.get_serializer("application/json").dumps(action.get("_source", {}))
+        return True
+    except SerializationError:
+        return False
+
+
 def _send(es: Elasticsearch, actions: list[dict[str, Any]], cfg: ESConfig, res: BulkResult,
-          progress: Callable[[int], None] | None) -> tuple[list[dict[str, Any]], str]:
-    """One pass over a window: returns the actions to retry and the last retryable reason."""
+          progress: Callable[[int], None] | None, resent: set[str]) -> tuple[list[dict[str, Any]], str]:
+    """One pass over a window: returns the actions to retry and the last retryable reason.
+    `resent` holds the _ids sent before: a version conflict on one of those is our own earlier write."""
     retry: list[dict[str, Any]] = []
     last, done = "", 0
     try:
@@ -70,7 +79,10 @@ def _send(es: Elasticsearch, actions: list[dict[str, Any]], cfg: ESConfig, res: 
             if ok or (op == "delete" and status == 404):
                 res.ok += 1
             elif status == 409 and action.get("version_type") == "external":
-                res.skipped += 1
+                if action["_id"] in resent:
+                    res.ok += 1
+                else:
+                    res.skipped += 1
             elif status in RETRYABLE or not isinstance(status, int):
                 # The cluster pushes back: stop sending and re-send the rest after a backoff. Ops
                 # carry explicit _ids, so re-sending one that landed is harmless.
@@ -81,6 +93,16 @@ def _send(es: Elasticsearch, actions: list[dict[str, Any]], cfg: ESConfig, res: 
                 res.errors.append({"sku": info.get("_id"), "op": op, "status": status, "reason": _reason(info)})
             if progress:
                 progress(1)
+    except SerializationError:  # a doc that cannot be JSON: only it fails, the rest goes again
+        for a in actions[done:]:
+            if _serializable(es, a):
+                retry.append(a)
+            else:
+                res.errors.append({"sku": a["_id"], "op": a.get("_op_type", "index"), "status": "serialization",
+                                   "reason": "the document cannot be serialized to JSON"})
+                if progress:
+                    progress(1)
+        last = "serialization error"
     except (TransportError, ApiError) as e:  # connection refused/reset, timeouts: the rest of the window
         retry.extend(actions[done:])
         last = f"{type(e).__name__}: {e}"
@@ -97,13 +119,15 @@ def bulk_write(es: Elasticsearch, actions: Iterable[dict[str, Any]], cfg: ESConf
     es = es.options(max_retries=0)
     res = BulkResult()
     for window in _windows(actions, cfg.bulk_chunk_docs * 4):
-        pending, last = _send(es, window, cfg, res, progress)
+        resent: set[str] = set()
+        pending, last = _send(es, window, cfg, res, progress, resent)
         attempt = 0
         while pending and attempt < cfg.bulk_max_retries:
             attempt += 1
             res.retries += 1
             sleep(min(cfg.bulk_initial_backoff * 2 ** (attempt - 1), cfg.bulk_max_backoff))
-            pending, last = _send(es, pending, cfg, res, progress)
+            resent.update(a["_id"] for a in pending)
+            pending, last = _send(es, pending, cfg, res, progress, resent)
         for a in pending:
             res.errors.append({"sku": a["_id"], "op": a.get("_op_type", "index"), "status": "gave_up",
                                "reason": f"gave up after {attempt} retries: {last}"})
@@ -153,10 +177,16 @@ def versioned_indices(es: Elasticsearch, alias: str) -> list[str]:
     return sorted((n for n in names if is_versioned(alias, n)), reverse=True)
 
 
-def prune_indices(es: Elasticsearch, alias: str, keep: int) -> list[str]:
-    """Delete all but the newest `keep` versioned indices of alias that the alias does not use."""
+def prune_indices(es: Elasticsearch, alias: str, keep: int, good: Callable[[str], bool] = lambda name: True
+                  ) -> list[str]:
+    """Keep the newest `keep` good indices of alias and the live one; failed builds (not `good`)
+    go too, except those newer than the live index, kept for inspection."""
     live = set(alias_targets(es, alias))
-    doomed = [n for n in versioned_indices(es, alias)[keep:] if n not in live]
+    newest_live = max(live) if live else ""
+    names = versioned_indices(es, alias)
+    good_names = [n for n in names if good(n)]
+    doomed = [n for n in names if n not in live and
+              (n in good_names[keep:] or (n not in good_names and n < newest_live))]
     for n in doomed:
         es.indices.delete(index=n)
     return doomed

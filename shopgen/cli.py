@@ -26,10 +26,15 @@ def _settings(ctx: click.Context) -> Settings:
 def main(ctx: click.Context, config_file: str | None) -> None:
     """shopgen: generate, check, embed and index product copy for a whole catalog."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pydantic import ValidationError
+
     try:
         ctx.obj = {"settings": load_settings(config_file)}
+    except ValidationError as e:  # never echo the offending value: it may be a misplaced secret
+        msgs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors(include_input=False))
+        raise click.ClickException(f"invalid configuration: {msgs}") from None
     except Exception as e:  # a bad config file or env var is a user error, not a traceback
-        raise click.ClickException(f"invalid configuration: {e}") from None
+        raise click.ClickException(f"invalid configuration: {type(e).__name__}: {e}") from None
 
 
 # ---- dev: the embedded local stack ----------------------------------------------------------
@@ -143,12 +148,16 @@ def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | Non
     s = _settings(ctx)
     if model:
         s = s.model_copy(update={"models": s.models.model_copy(update={"generator": model})})
+    from elasticsearch import ApiError, TransportError
+
     try:
         types = parse_content(content) if content else None
         return run_nightly(catalog, workdir or s.home / "work", s, limit=limit, alias=alias, console=err,
                            content=types, index=index)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
+    except (ApiError, TransportError) as e:
+        raise click.ClickException(f"Elasticsearch: {e}") from None
 
 
 @main.command()
@@ -242,7 +251,12 @@ def index_build(ctx: click.Context, source: str, alias: str | None, workdir: str
 
     from shopgen.pipeline import run_index_build
 
+    from elasticsearch import ApiError, TransportError
+
     s = _settings(ctx)
+    if incremental and limit and not keep_missing:
+        raise click.UsageError("--incremental with --limit would delete every live SKU past the limit; "
+                               "add --keep-missing")
     inc = ({"run_epoch": int(time.time() * 1000), "version_from": version_from, "delete_missing": not keep_missing}
            if incremental else None)
     try:
@@ -250,6 +264,8 @@ def index_build(ctx: click.Context, source: str, alias: str | None, workdir: str
                               incremental=inc)
     except (FileNotFoundError, ValueError, RuntimeError, LookupError) as e:
         raise click.ClickException(str(e)) from None
+    except (ApiError, TransportError) as e:
+        raise click.ClickException(f"Elasticsearch: {e}") from None
     st, c = rep["stages"]["index"], rep["counts"]
     if incremental:
         click.echo(f"upserted {st['upserted']} (unchanged {st['unchanged']}), deleted {st.get('deleted', 0)} in "

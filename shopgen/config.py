@@ -5,6 +5,7 @@ Precedence: explicit overrides > environment > YAML file > defaults."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,7 +83,7 @@ class RelatedConfig(_Section):
     # Top-K most similar products stored as related_skus (0 turns the stage off).
     k: int = Field(default=8, ge=0, le=100)
     # Attributes naming a product's variant group (same group = not related); first present wins.
-    variant_keys: list[str] = Field(default_factory=lambda: ["parent_sku", "variant_of", "group_id", "style"])
+    variant_keys: list[str] = Field(default_factory=lambda: ["parent_sku", "variant_of", "group_id"])
 
 
 class S3Config(_Section):
@@ -194,7 +195,15 @@ class Settings(BaseSettings):
 
     def redacted(self) -> dict[str, Any]:
         """The config as plain data with every secret masked, safe to print or write to reports."""
-        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        data = self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        urls = data["es"]["url"]
+        if urls:  # credentials inside a URL (https://user:pass@host) are masked too
+            masked = [re.sub(r"//[^/@]*@", "//**********@", u) for u in ([urls] if isinstance(urls, str) else urls)]
+            data["es"]["url"] = masked[0] if isinstance(urls, str) else masked
+        for k in ("endpoint_url",):
+            if data["s3"][k]:
+                data["s3"][k] = re.sub(r"//[^/@]*@", "//**********@", data["s3"][k])
+        return data
 
 
 def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:

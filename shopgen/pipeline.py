@@ -196,12 +196,16 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
         task = prog.add_task("bulk", total=total)
         advance = lambda n: prog.advance(task, n)  # noqa: E731
         if incremental is not None:
-            res = lifecycle.incremental(es, alias, docs, settings, progress=advance, dims=dims, **incremental)
+            skus = dataset.to_table(columns=["sku"])["sku"].to_pylist()
+            res = lifecycle.incremental(es, alias, docs, settings, progress=advance, dims=dims,
+                                        embedding_model=emb_model.version, skus=skus, **incremental)
             errors = res.pop("bulk_errors")
             st.update(res)
             st["docs"] = res["upserted"]
-            reasons = [f"bulk error rate {len(errors) / max(total, 1):.2%} > {settings.es.max_error_rate:.2%}"] \
-                if len(errors) / max(total, 1) > settings.es.max_error_rate else []
+            # The live index was written either way: this verdict fails the run, it cannot undo it.
+            reasons = [f"applied to the live index, but {len(errors)} of {total} docs failed "
+                       f"({len(errors) / max(total, 1):.2%} > es.max_error_rate {settings.es.max_error_rate:.2%}); "
+                       "see quarantine.jsonl"] if len(errors) / max(total, 1) > settings.es.max_error_rate else []
             st["gate"] = {"passed": not reasons, "reasons": reasons}
             st["swapped"] = False
         else:
@@ -213,7 +217,8 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
     if st["gate"]["passed"] and incremental is None:
         console.print(f"alias [bold]{alias}[/] -> {st['index']}")
     elif not st["gate"]["passed"]:
-        console.print(f"[red]gate refused {st['index']}:[/] " + "; ".join(st["gate"]["reasons"]))
+        what = "incremental update of" if incremental is not None else "gate refused"
+        console.print(f"[red]{what} {st['index']}:[/] " + "; ".join(st["gate"]["reasons"]))
     return [Quarantined(stage="index", reason=f"bulk {e['op']} {e['status']}: {e['reason']}", sku=e["sku"])
             for e in errors]
 
@@ -248,7 +253,8 @@ def _run_index(rep: Report, enriched: Path, settings: Settings, alias: str, cons
             counts["deleted"] = st.get("deleted", 0)
     st["docs_per_s"] = round(st["docs"] / st["seconds"], 2) if st.get("seconds") else None
     if not st["gate"]["passed"]:
-        raise RuntimeError("index gate refused: " + "; ".join(st["gate"]["reasons"]))
+        what = "incremental update" if incremental is not None else "index gate refused the swap"
+        raise RuntimeError(f"{what}: " + "; ".join(st["gate"]["reasons"]))
 
 
 def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: int | None = None,
@@ -344,9 +350,11 @@ def is_enriched(uri: str, settings: Settings) -> bool:
     """Output of `shopgen generate` (Parquet with generated columns), as opposed to a raw catalog."""
     from shopgen.storage import resolve
 
-    if not (uri.endswith(".parquet") or Path(uri).is_dir()):
-        return False
+    import pyarrow.fs as pafs
+
     fs, path = resolve(uri, settings.s3)
+    if not (uri.endswith(".parquet") or fs.get_file_info(path).type == pafs.FileType.Directory):
+        return False
     names = pads.dataset(path, format="parquet", filesystem=fs).schema.names
     return "model_version" in names and "prompt_version" in names
 
@@ -394,6 +402,9 @@ def run_index_build(source: str, workdir: str | Path, settings: Settings, alias:
             rep.data["embedding_model"] = emb_model.version
         with ray_session(settings):
             enriched = _embed_then_relate(in_dir, work, emb_model, settings, rep, console)
+        if incremental is not None:
+            # A product quarantined tonight keeps its last good doc instead of disappearing.
+            incremental = {**incremental, "keep": [q.sku for q in bad if q.sku]}
         _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(source), incremental)
         rep.data["status"] = "succeeded"
     return rep.data

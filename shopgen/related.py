@@ -13,12 +13,13 @@ import pyarrow.dataset as pads
 
 
 def variant_group(sku: str, attributes: str | dict | None, keys: list[str]) -> str:
-    """Products sharing a group are variants of one another (same style in another colour/size)."""
+    """Products sharing a group are variants of one another. The group is the parent's SKU (or the
+    group id) a variant names, else the product's own SKU, so a parent and its variants match."""
     attrs = json.loads(attributes) if isinstance(attributes, str) else (attributes or {})
     for k in keys:
         if attrs.get(k) not in (None, ""):
-            return f"{k}={attrs[k]}"
-    return f"sku={sku}"
+            return str(attrs[k])
+    return sku
 
 
 def top_related(queries: np.ndarray, query_groups: list[str], matrix: np.ndarray, skus: list[str],
@@ -43,15 +44,23 @@ def top_related(queries: np.ndarray, query_groups: list[str], matrix: np.ndarray
 def build_index(table: pa.Table, variant_keys: list[str]) -> dict[str, tuple[np.ndarray, list[str], list[str]]]:
     """Per locale: (vectors, skus, variant groups)."""
     out: dict[str, tuple[np.ndarray, list[str], list[str]]] = {}
-    locales = table["locale"].to_pylist()
+    locales = [x or "" for x in table["locale"].to_pylist()]
     skus = table["sku"].to_pylist()
     attrs = table["attributes"].to_pylist()
-    vecs = table["embedding"].to_pylist()
+    vecs = _matrix(table["embedding"])
     for loc in sorted(set(locales)):
         idx = [i for i, x in enumerate(locales) if x == loc]
-        out[loc] = (np.asarray([vecs[i] for i in idx], dtype="float32"), [skus[i] for i in idx],
-                    [variant_group(skus[i], attrs[i], variant_keys) for i in idx])
+        out[loc] = (vecs[idx], [skus[i] for i in idx], [variant_group(skus[i], attrs[i], variant_keys) for i in idx])
     return out
+
+
+def _matrix(col: pa.ChunkedArray) -> np.ndarray:
+    """list<float> column -> (n, dims) float32 without a Python float per element."""
+    import pyarrow.compute as pc
+
+    n = len(col)
+    flat = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype("float32", copy=False)
+    return flat.reshape(n, -1) if n else np.zeros((0, 0), dtype="float32")
 
 
 def add_related(batch: pa.Table, index: list[Any], k: int, variant_keys: list[str]) -> pa.Table:
@@ -59,12 +68,13 @@ def add_related(batch: pa.Table, index: list[Any], k: int, variant_keys: list[st
     import ray
 
     by_locale = ray.get(index[0])
-    rows = batch.select(["sku", "locale", "attributes", "embedding"]).to_pylist()
+    rows = batch.select(["sku", "locale", "attributes"]).to_pylist()
+    vecs = _matrix(batch["embedding"])
     related: list[list[str]] = [[] for _ in rows]
-    for loc in {r["locale"] for r in rows}:
-        pos = [i for i, r in enumerate(rows) if r["locale"] == loc]
+    for loc in {r["locale"] or "" for r in rows}:
+        pos = [i for i, r in enumerate(rows) if (r["locale"] or "") == loc]
         matrix, skus, groups = by_locale[loc]
-        q = np.asarray([rows[i]["embedding"] for i in pos], dtype="float32")
+        q = vecs[pos]
         qg = [variant_group(rows[i]["sku"], rows[i]["attributes"], variant_keys) for i in pos]
         for i, rel in zip(pos, top_related(q, qg, matrix, skus, groups, k)):
             related[i] = rel

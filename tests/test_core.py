@@ -187,9 +187,24 @@ def test_client_reads_secrets_from_files_and_warns_without_tls_checks(tmp_path):
                           "verify_certs": False})
     said: list[str] = []
     es = make_client(s, echo=said.append)
-    assert es.transport.node_pool.all()[0].base_url == "https://es1:9200" and len(es.transport.node_pool.all()) == 2
+    assert {n.base_url for n in es.transport.node_pool.all()} == {"https://es1:9200", "https://es2:9200"}
     assert es._headers["authorization"] == "ApiKey c2VjcmV0LWtleQ=="
     assert said and "verification is OFF" in said[0] and "c2VjcmV0" not in json.dumps(s.redacted())
     missing = load_settings(es={"url": "https://es1:9200", "username": "u", "password_file": str(tmp_path / "nope")})
     with pytest.raises(ValueError, match="es.password_file"):
         make_client(missing)
+
+
+def test_related_products_skip_self_variants_and_other_locales():
+    import numpy as np
+
+    from shopgen.related import top_related, variant_group
+
+    keys = ["parent_sku"]
+    assert variant_group("P1", "{}", keys) == variant_group("P1-red", '{"parent_sku": "P1"}', keys) == "P1"
+    m = np.array([[1, 0], [0.99, 0.14], [0.9, 0.43], [0, 1]], dtype="float32")
+    skus, groups = ["P1", "P1-red", "Q", "R"], ["P1", "P1", "Q", "R"]
+    out = top_related(m[:1], ["P1"], m, skus, groups, 5)
+    assert out == [["Q", "R"]]  # itself and its variant are masked; k larger than what is left
+    assert top_related(m[3:], ["R"], m, skus, groups, 1) == [["Q"]]
+    assert top_related(m[:1], ["P1"], m[:1], ["P1"], ["P1"], 3) == [[]]

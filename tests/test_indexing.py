@@ -122,6 +122,10 @@ def test_rollback_and_retention(built, es, settings, env, shopgen_bin):
     names = [_build(es, s, docs, "shop-rb")[0]["index"] for _ in range(3)]
     assert alias_targets(es, "shop-rb") == [names[2]]
     assert versioned_indices(es, "shop-rb") == [names[2], names[1]]  # the oldest was pruned
+    refused = _build(es, s, docs[:10], "shop-rb")[0]
+    assert not refused["swapped"] and lifecycle.index_meta(es, refused["index"])["gate"] == "refused"
+    listed = {r["index"]: r for r in lifecycle.list_indices(es, "shop-rb")}
+    assert listed[refused["index"]]["gate"] == "refused" and listed[names[2]]["live"]
     out = subprocess.run([shopgen_bin, "index", "rollback", "--alias", "shop-rb"], env=env, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stderr
@@ -190,12 +194,23 @@ def test_incremental_upserts_newer_skips_older_and_deletes_missing(built, es, se
     changed = {**docs[0], "title": "Renamed Trail Tent", "updated_at": "2026-06-01T00:00:00Z"}
     stale = {**docs[1], "title": "An older write", "updated_at": "2025-01-01T00:00:00Z"}
     new_input = [changed, stale] + docs[2:50]  # docs[50:] were removed from the catalog
-    st = lifecycle.incremental(es, "shop-inc", iter(new_input), settings, run_epoch=1_800_000_000_000, dims=384)
-    assert st["upserted"] == 1 and st["unchanged"] == 49 and st["deleted"] == 10 and not st["bulk_errors"]
-    assert es.count(index="shop-inc")["count"] == 50
+    with pytest.raises(RuntimeError, match="refused before any write: it would delete 10 of 60"):
+        lifecycle.incremental(es, "shop-inc", iter(new_input), settings, run_epoch=1_800_000_000_000, dims=384)
+    assert es.count(index="shop-inc")["count"] == 60
+    s = settings.model_copy(update={"gate": settings.gate.model_copy(update={"max_doc_drop": 0.2})})
+    st = lifecycle.incremental(es, "shop-inc", iter(new_input), s, run_epoch=1_800_000_000_000, dims=384,
+                               keep=[docs[59]["sku"]])
+    assert st["upserted"] == 1 and st["unchanged"] == 49 and st["deleted"] == 9 and not st["bulk_errors"]
+    assert es.count(index="shop-inc")["count"] == 51
     assert es.get(index="shop-inc", id=docs[0]["sku"])["_source"]["title"] == "Renamed Trail Tent"
     assert es.get(index="shop-inc", id=docs[1]["sku"])["_source"]["title"] == docs[1]["title"]
-    assert not es.exists(index="shop-inc", id=docs[55]["sku"])
+    assert not es.exists(index="shop-inc", id=docs[55]["sku"]) and es.exists(index="shop-inc", id=docs[59]["sku"])
+    # New generated copy under an unchanged updated_at still lands: the content fingerprint moved.
+    recopied = [{**d, "description": "Fresh copy from a new model."} for d in docs[2:50]]
+    st = lifecycle.incremental(es, "shop-inc", iter(recopied), s, run_epoch=1_800_000_000_001, dims=384,
+                               keep=[docs[0]["sku"], docs[1]["sku"], docs[59]["sku"]])
+    assert st["upserted"] == 48 and st["unchanged"] == 0
+    assert es.get(index="shop-inc", id=docs[2]["sku"])["_source"]["description"] == "Fresh copy from a new model."
 
 
 def test_hybrid_server_rrf_matches_client_fusion(built, es, settings):
