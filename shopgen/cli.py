@@ -288,13 +288,12 @@ def index_list(ctx: click.Context, alias: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows))
         return
-    t = Table(title=f"indices of alias {alias or s.es.alias!r}")
-    for col in ("index", "live", "docs", "model_version", "embedding_model", "created_at"):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(r["index"], "yes" if r["live"] else "", str(r["docs"]), r["model_version"] or "-",
-                  r["embedding_model"] or "-", r["created_at"] or "-")
-    Console().print(t)
+    if not rows:
+        click.echo(f"alias {alias or s.es.alias!r} has no indices yet")
+    for r in rows:  # one line per index, readable at any terminal width
+        click.echo(f"{r['index']}  {'LIVE' if r['live'] else '    '}  gate={r['gate']}  docs={r['docs']}  "
+                   f"model={r['model_version'] or '-'}  embedder={r['embedding_model'] or '-'}  "
+                   f"created={(r['created_at'] or '-')[:19]}")
 
 
 @index.command("rollback")
