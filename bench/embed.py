@@ -32,12 +32,13 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
+    import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
     from shopgen import models
     from shopgen.catalog import load_catalog
     from shopgen.config import load_settings
-    from shopgen.embed import embedding_text, load_encoder
+    from shopgen.embed import cache_folder, embedding_text, load_encoder, write_cache
     from shopgen.generate import PRODUCT_SCHEMA, product_row
     from shopgen.pipeline import embed_stage
     from shopgen.raysupport import ray_session
@@ -67,9 +68,6 @@ def main() -> None:
             embed_stage(src, model, no_cache, Path(tmp) / "out1")
             stage_s = time.perf_counter() - t
             # Fill the cache from that output, then time a run where every vector is a cache hit.
-            from shopgen.embed import cache_folder, write_cache
-            import pyarrow.dataset as pads
-
             out = pads.dataset(str(Path(tmp) / "out1"), format="parquet").to_table(
                 columns=["embedding_hash", "embedding", "embedding_cached"])
             write_cache(cache_folder(s.embedding_cache, model.version), out, "bench")

@@ -106,7 +106,7 @@ def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_d
 def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, settings: Settings, rep: Report,
                        console: Console, schema: pa.Schema | None = None, ok_only: bool = False) -> Path:
     """embed (with the vector cache) -> related products; returns the enriched folder."""
-    from shopgen.related import related_stage
+    from shopgen.related import INDEX_COLUMNS, related_stage
 
     embedded, enriched = work / "stages" / "embedded", work / "enriched"
     for d in (embedded, enriched):
@@ -114,8 +114,9 @@ def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, se
     counts = rep.data["counts"]
     with rep.stage("embed", console) as st:
         embed_stage(src_dir, emb_model, settings, embedded, schema, ok_only)
+        # Read once: the cache takes the new vectors, the related stage all of them.
         t = pads.dataset(str(embedded), format="parquet").to_table(
-            columns=["embedding_hash", "embedding", "embedding_cached"]) if any(embedded.glob("*.parquet")) else None
+            columns=[*INDEX_COLUMNS, "embedding_hash", "embedding_cached"]) if any(embedded.glob("*.parquet")) else None
         n = t.num_rows if t is not None else 0
         cached = sum(t["embedding_cached"].to_pylist()) if n else 0
         added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), t, rep.data["run_id"]) \
@@ -130,7 +131,7 @@ def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, se
         embedded.rename(enriched)
         return enriched
     with rep.stage("related", console) as st:
-        related_stage(embedded, enriched, k, settings.related.variant_keys)
+        related_stage(embedded, enriched, k, settings.related.variant_keys, table=t.select(INDEX_COLUMNS))
         st.update(k=k, docs=n)
     return enriched
 
@@ -176,7 +177,7 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
                 meta: dict[str, Any], emb_model: models.ModelRef, incremental: dict[str, Any] | None = None,
                 ) -> list[Quarantined]:
     """A full build (new index, gate, swap) or, with `incremental`, an upsert into the live index."""
-    from indexing import lifecycle
+    from indexing import gate, lifecycle
     from indexing.client import make_client, server_check
     from indexing.docs import es_doc
 
@@ -203,10 +204,9 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
             st.update(res)
             st["docs"] = res["upserted"]
             # The live index was written either way: this verdict fails the run, it cannot undo it.
-            reasons = [f"applied to the live index, but {len(errors)} of {total} docs failed "
-                       f"({len(errors) / max(total, 1):.2%} > es.max_error_rate {settings.es.max_error_rate:.2%}); "
-                       "see quarantine.jsonl"] if len(errors) / max(total, 1) > settings.es.max_error_rate else []
-            st["gate"] = {"passed": not reasons, "reasons": reasons}
+            verdict = gate.decide([gate.error_rate(len(errors), total, settings.es.max_error_rate)])
+            verdict["reasons"] = [f"applied to the live index, but {r}; see quarantine.jsonl" for r in verdict["reasons"]]
+            st["gate"] = verdict
             st["swapped"] = False
         else:
             samples = _smoke_samples(dataset.to_table(columns=["sku", "title"]), settings.gate.smoke_samples)

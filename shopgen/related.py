@@ -81,10 +81,16 @@ def add_related(batch: pa.Table, index: list[Any], k: int, variant_keys: list[st
     return batch.append_column("related_skus", pa.array(related, type=pa.list_(pa.string())))
 
 
-def related_stage(in_dir: Path, out_dir: Path, k: int, variant_keys: list[str], batch_size: int = 1024) -> None:
+INDEX_COLUMNS = ["sku", "locale", "attributes", "embedding"]
+
+
+def related_stage(in_dir: Path, out_dir: Path, k: int, variant_keys: list[str], batch_size: int = 1024,
+                  table: pa.Table | None = None) -> None:
+    """`table` (with INDEX_COLUMNS) saves reading the vectors again when the caller already has them."""
     import ray
 
-    table = pads.dataset(str(in_dir), format="parquet").to_table(columns=["sku", "locale", "attributes", "embedding"])
+    if table is None:
+        table = pads.dataset(str(in_dir), format="parquet").to_table(columns=INDEX_COLUMNS)
     ref = ray.put(build_index(table, variant_keys))
     (ray.data.read_parquet(str(in_dir))
      .map_batches(add_related, batch_format="pyarrow", batch_size=batch_size,
