@@ -81,9 +81,21 @@ def dev_status(ctx: click.Context, as_json: bool) -> None:
 
 # ---- models ---------------------------------------------------------------------------------
 
+REGISTRY_OPTION = click.option("--registry", default=None,
+                               help="Model registry: a folder or s3:// prefix (default: models.registry, "
+                                    "i.e. <home>/registry).")
+
+
 @main.group()
-def models() -> None:
-    """Prepare and inspect models."""
+@REGISTRY_OPTION
+@click.pass_context
+def models(ctx: click.Context, registry: str | None) -> None:
+    """Prepare models; list, show and promote fine-tuned versions in the registry."""
+    ctx.obj["registry"] = registry
+
+
+def _with_registry(s: Settings, registry: str | None) -> Settings:
+    return s.model_copy(update={"models": s.models.model_copy(update={"registry": registry})}) if registry else s
 
 
 @models.command("prepare")
@@ -97,6 +109,121 @@ def models_prepare(ctx: click.Context) -> None:
                    + f"  [{ref.version}]")
 
 
+def _registry(ctx: click.Context, registry: str | None):
+    from shopgen.registry import Registry
+
+    s = _with_registry(_settings(ctx), registry or ctx.obj.get("registry"))
+    return Registry(s.registry_uri, s.s3)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v)
+
+
+@models.command("list")
+@REGISTRY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list: version, status, base, metrics, ...")
+@click.pass_context
+def models_list(ctx: click.Context, registry: str | None, as_json: bool) -> None:
+    """List the registry's fine-tuned versions, oldest first, with base vs fine-tuned test metrics."""
+    rows = _registry(ctx, registry).versions()
+    if as_json:
+        click.echo(json.dumps([{k: r.get(k) for k in ("version", "status", "base", "method", "created_at",
+                                                      "data_hash", "run", "metrics", "gate")} for r in rows]))
+        return
+    if not rows:
+        click.echo("no versions registered")
+        return
+    t = Table("version", "status", "base", "method", "ROUGE-L base→ft", "unsupported base→ft", "gate")
+    for r in rows:
+        b, f = (r.get("metrics") or {}).get("base") or {}, (r.get("metrics") or {}).get("finetuned") or {}
+        t.add_row(r["version"], r["status"], r["base"], r["method"],
+                  f"{_fmt(b.get('rouge_l'))} → {_fmt(f.get('rouge_l'))}",
+                  f"{_fmt(b.get('unsupported_rate'))} → {_fmt(f.get('unsupported_rate'))}",
+                  "pass" if (r.get("gate") or {}).get("passed") else "fail")
+    Console().print(t)
+
+
+@models.command("show")
+@click.argument("version")
+@REGISTRY_OPTION
+@click.pass_context
+def models_show(ctx: click.Context, version: str, registry: str | None) -> None:
+    """Print one version's manifest (base, data hash, config, metrics, created_at) as JSON."""
+    try:
+        click.echo(json.dumps(_registry(ctx, registry).get(version), indent=2))
+    except KeyError as e:
+        raise click.ClickException(e.args[0]) from None
+
+
+@models.command("promote")
+@click.argument("version")
+@REGISTRY_OPTION
+@click.option("--force", is_flag=True, help="Promote even when the gate refuses (recorded in promoted.json).")
+@click.pass_context
+def models_promote(ctx: click.Context, version: str, registry: str | None, force: bool) -> None:
+    """Make VERSION the default for generate/nightly. The gate: it must beat the base on test ROUGE-L
+    and must not raise the unsupported-attribute rate."""
+    try:
+        ok, reasons = _registry(ctx, registry).promote(version, force=force)
+    except KeyError as e:
+        raise click.ClickException(e.args[0]) from None
+    if not ok:
+        raise click.ClickException(f"gate refused {version}: " + "; ".join(reasons) + " (--force overrides)")
+    click.echo(f"promoted {version}" + (f" despite the gate: {'; '.join(reasons)}" if reasons else ""))
+
+
+@main.command()
+@click.option("--catalog", required=True, help="Catalog with human-written copy: .jsonl/.csv/.parquet, local or s3://.")
+@click.option("--base", default="base", show_default=True,
+              help="Model to fine-tune: 'base' (models.generator), a built-in, an HF folder or s3:// prefix.")
+@click.option("--method", type=click.Choice(["lora", "full"]), default=None, help="Default: finetune.method (lora).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Ray Train workers (DDP).")
+@click.option("--gpu", is_flag=True, default=None, help="One GPU per worker, bf16.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Optimizer steps (overrides epochs).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: finetune.epochs).")
+@click.option("--registry", "--out", "registry", default=None,
+              help="Registry to register the result in: a folder or s3:// prefix (default: models.registry).")
+@click.option("--name", default=None, help="Run name; re-running with the same name resumes its checkpoints "
+                                           "(default: derived from the data and config hashes).")
+@click.option("--storage", default=None, help="Ray Train storage for checkpoints: folder or s3:// "
+                                              "(default: finetune.storage_path, i.e. <home>/finetune).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.option("--promote", is_flag=True, default=None, help="Promote the new version if it passes the gate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.pass_context
+def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, workers: int | None, gpu: bool | None,
+             max_steps: int | None, epochs: int | None, registry: str | None, name: str | None, storage: str | None,
+             limit: int | None, promote: bool | None, as_json: bool) -> None:
+    """Fine-tune the generator on the catalog's own copy with Ray Train; register a candidate version."""
+    from shopgen.finetune import run_finetune
+
+    if max_steps and epochs:
+        raise click.UsageError("give --max-steps or --epochs, not both")
+    s = _with_registry(_settings(ctx), registry)
+    upd = {k: v for k, v in dict(method=method, workers=workers, gpu=gpu, max_steps=max_steps, epochs=epochs,
+                                 storage_path=storage).items() if v is not None}
+    if epochs:
+        upd["max_steps"] = None
+    s = s.model_copy(update={"finetune": s.finetune.model_copy(update=upd)})
+    try:
+        rep = run_finetune(catalog, s, base=base, name=name, limit=limit, promote=promote, console=err)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(rep))
+        return
+    m = rep.get("metrics") or {}
+    for who in ("base", "finetuned"):
+        if m.get(who):
+            click.echo(f"test {who:9s}: " + "  ".join(f"{k}={_fmt(v)}" for k, v in m[who].items()))
+    if rep.get("gate"):
+        g = rep["gate"]
+        click.echo("gate: " + ("pass" if g["passed"] else "fail: " + "; ".join(g["reasons"])))
+    click.echo(f"version {rep['version']} ({'promoted' if rep.get('promoted') else 'candidate'}) in {rep['registry']}"
+               + (f"; report {rep['report']}" if rep.get("report") else ""))
+
+
 # ---- pipeline -------------------------------------------------------------------------------
 
 CONTENT_OPTION = click.option(
@@ -104,8 +231,9 @@ CONTENT_OPTION = click.option(
     help="Comma-separated content types: description, bullets, seo_title, ad_copy, faq "
          "(default: generation.content, i.e. description,ad_copy,bullets).")
 MODEL_OPTION = click.option(
-    "--model", default=None, help="Model reference: built-in name, HF folder, adapter folder or s3:// prefix "
-                                  "(default: models.generator).")
+    "--model", default=None, help="Model reference: 'base', a registry version, a built-in name, an HF or "
+                                  "adapter folder, or an s3:// prefix (default: the registry's promoted "
+                                  "version, else models.generator).")
 
 @main.command()
 @click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
@@ -114,11 +242,12 @@ MODEL_OPTION = click.option(
 @click.option("--alias", default=None, help="Elasticsearch alias to swap (default: es.alias, 'products').")
 @CONTENT_OPTION
 @MODEL_OPTION
+@REGISTRY_OPTION
 @click.pass_context
 def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
-            content: str | None, model: str | None) -> None:
+            content: str | None, model: str | None, registry: str | None) -> None:
     """Run generate -> embed -> index on a catalog, then swap the alias."""
-    rep = _run(ctx, catalog, workdir, limit, alias, content, model, index=True)
+    rep = _run(ctx, catalog, workdir, limit, alias, content, model, index=True, registry=registry)
     c = rep["counts"]
     click.echo(f"indexed {c.get('indexed', 0)} products into alias {rep['alias']!r}; "
                f"quarantined {c.get('quarantined', 0)}; report {rep['outputs']['report']}")
@@ -129,25 +258,26 @@ def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | 
 @click.option("--out", "out", required=True, help="Output folder: enriched/, quarantine.jsonl, report.json.")
 @CONTENT_OPTION
 @MODEL_OPTION
+@REGISTRY_OPTION
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
 @click.pass_context
 def generate(ctx: click.Context, catalog: str, out: str, content: str | None, model: str | None,
-             limit: int | None) -> None:
+             registry: str | None, limit: int | None) -> None:
     """Generate and check copy without indexing (same outputs as nightly, minus embeddings)."""
-    rep = _run(ctx, catalog, out, limit, None, content, model, index=False)
+    rep = _run(ctx, catalog, out, limit, None, content, model, index=False, registry=registry)
     c = rep["counts"]
     click.echo(f"generated {c.get('enriched', 0)} products; quarantined {c.get('quarantined', 0)}; "
                f"report {rep['outputs']['report']}")
 
 
 def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
-         content: str | None, model: str | None, index: bool) -> dict:
+         content: str | None, model: str | None, index: bool, registry: str | None = None) -> dict:
     from shopgen.content import parse_content
     from shopgen.pipeline import run_nightly
 
-    s = _settings(ctx)
-    if model:
-        s = s.model_copy(update={"models": s.models.model_copy(update={"generator": model})})
+    s = _with_registry(_settings(ctx), registry)
+    if model:  # an explicit model wins over the registry's promoted version
+        s = s.model_copy(update={"models": s.models.model_copy(update={"generator": model, "use_promoted": False})})
     from elasticsearch import ApiError, TransportError
 
     try:

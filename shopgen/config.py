@@ -99,6 +99,10 @@ class ModelsConfig(_Section):
     generator: str = "smollm2-135m-instruct"
     embedder: str = "all-minilm-l6-v2"
     cache_dir: Path | None = None  # default: <home>/models
+    # Model registry: a local folder or an s3:// prefix (default: <home>/registry).
+    registry: str | None = None
+    # Generate with the registry's promoted version when there is one (--model turns this off).
+    use_promoted: bool = True
 
 
 class GenerationConfig(_Section):
@@ -144,6 +148,50 @@ class EmbeddingConfig(_Section):
     accelerator: str = "auto"
 
 
+class FinetuneConfig(_Section):
+    """Supervised fine-tuning on the shop's own copy (shopgen finetune)."""
+
+    method: Literal["lora", "full"] = "lora"
+    # Content types trained; a product contributes a pair per type whose human-written target it has.
+    content: list[str] = Field(default_factory=lambda: ["description"])
+    # Pairs whose target states facts missing from the input: drop them, or keep and flag them.
+    unsupported: Literal["drop", "flag"] = "drop"
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    test_fraction: float = Field(default=0.1, ge=0, lt=1)
+    split_seed: int = 0
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    learning_rate: float | None = Field(default=None, gt=0)  # default: 2e-4 for LoRA, 2e-5 for full
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=4, ge=1)  # per worker
+    max_seq_len: int = Field(default=512, ge=32)
+    epochs: int = Field(default=3, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)  # overrides epochs
+    seed: int = 0
+    # Validation (loss, plus ROUGE-L / coverage / unsupported rate on a fixed sample) every N steps.
+    eval_every: int = Field(default=50, ge=1)
+    eval_samples: int = Field(default=8, ge=0)
+    test_samples: int = Field(default=32, ge=0)  # test-split products scored for base and fine-tuned
+    max_new_tokens: int = Field(default=256, ge=8)
+    # Early stopping: evaluations without improvement of select_metric before training stops.
+    patience: int = Field(default=3, ge=1)
+    select_metric: Literal["val_loss", "rouge_l"] = "val_loss"
+    keep_checkpoints: int = Field(default=2, ge=1)
+    max_failures: int = Field(default=3, ge=0)  # worker failures Ray Train recovers from
+    # Ray Train storage for checkpoints: a folder or s3:// prefix (default: <home>/finetune).
+    storage_path: str | None = None
+    workers: int = Field(default=1, ge=1)
+    gpu: bool = False
+    cpu_threads: int | None = None  # per CPU worker (default: cores / workers)
+    merge: bool = False  # also register LoRA weights merged into the base
+    # Promote the new version right away when it passes the gate (beats base ROUGE-L, no more unsupported).
+    auto_promote: bool = False
+
+
 class CatalogLimits(_Section):
     max_sku_chars: int = 128
     max_title_chars: int = 500
@@ -171,6 +219,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingConfig = EmbeddingConfig()
     gate: GateConfig = GateConfig()
     related: RelatedConfig = RelatedConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     catalog: CatalogLimits = CatalogLimits()
     ray: RayConfig = RayConfig()
 
@@ -188,6 +237,14 @@ class Settings(BaseSettings):
     @property
     def model_cache(self) -> Path:
         return Path(self.models.cache_dir or self.home / "models")
+
+    @property
+    def registry_uri(self) -> str:
+        return str(self.models.registry or self.home / "registry")
+
+    @property
+    def finetune_storage(self) -> str:
+        return str(self.finetune.storage_path or (self.home / "finetune").absolute())
 
     @property
     def embedding_cache(self) -> Path:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopgen.config import Settings
+from shopgen.registry import VERSION_RE, Registry
 from shopgen.storage import download_dir, is_s3
 
 SMOLLM2 = "smollm2-135m-instruct"
@@ -112,6 +113,17 @@ def _local_folder(ref: str, settings: Settings) -> Path:
 
 
 def resolve(ref: str, settings: Settings, prepare: bool = True) -> ModelRef:
+    if ref == "base":  # the configured base generator, whatever the registry promotes
+        if settings.models.generator == "base":
+            raise ValueError("models.generator may not be 'base'; name a built-in, folder or s3:// prefix")
+        return resolve(settings.models.generator, settings, prepare)
+    if VERSION_RE.match(ref):
+        reg = Registry(settings.registry_uri, settings.s3)
+        if not reg.has(ref):
+            raise FileNotFoundError(f"model version {ref!r} is not in registry {settings.registry_uri}")
+        inner = resolve(reg.model_folder(ref), settings, prepare)
+        base_version = inner.version.split("+lora:")[0] if inner.adapter_path else inner.version
+        return ModelRef(ref, inner.path, inner.adapter_path, f"{base_version}+{ref}")
     if ref in BUILTIN:
         path = builtin_path(ref, settings, prepare)
         return ModelRef(ref, str(path), None, f"{ref}@{fingerprint(path)}")
@@ -122,6 +134,15 @@ def resolve(ref: str, settings: Settings, prepare: bool = True) -> ModelRef:
         base = resolve(base_ref, settings, prepare)
         return ModelRef(ref, base.path, str(folder), f"{base.version}+lora:{folder.name}@{fingerprint(folder)}")
     return ModelRef(ref, str(folder), None, f"{folder.name}@{fingerprint(folder)}")
+
+
+def generation_ref(settings: Settings) -> str:
+    """The generator reference a run uses: the registry's promoted version, else models.generator."""
+    if settings.models.use_promoted:
+        promoted = Registry(settings.registry_uri, settings.s3).promoted()
+        if promoted:
+            return promoted
+    return settings.models.generator
 
 
 def prepare_all(settings: Settings) -> dict[str, ModelRef]:

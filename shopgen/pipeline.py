@@ -279,7 +279,7 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
             counts.update(valid=len(products), invalid=len(bad))
             st.update(valid=len(products), invalid=len(bad))
         with rep.stage("models", console):
-            gen_model = models.resolve(settings.models.generator, settings)
+            gen_model = models.resolve(models.generation_ref(settings), settings)
             emb_model = models.resolve(settings.models.embedder, settings)
             rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
         if not products:

@@ -15,7 +15,8 @@ WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_LOGGING_
 
 
 @contextmanager
-def ray_session(settings: Settings) -> Iterator[None]:
+def ray_session(settings: Settings, dashboard: bool = False) -> Iterator[None]:
+    """dashboard: Ray Train's placement-group cleaner polls the state API, which the dashboard serves."""
     import ray
 
     if ray.is_initialized():
@@ -28,7 +29,7 @@ def ray_session(settings: Settings) -> Iterator[None]:
         # No runtime_env here: under `ray job submit` it would replace the job's (working_dir).
         ray.init(address=address)
     else:
-        ray.init(num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=False,
+        ray.init(num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=dashboard,
                  object_store_memory=settings.ray.object_store_memory_mb * 1024 * 1024)
     try:
         yield
