@@ -276,8 +276,9 @@ def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | Non
     from shopgen.pipeline import run_nightly
 
     s = _with_registry(_settings(ctx), registry)
-    if model:  # an explicit model wins over the registry's promoted version
-        s = s.model_copy(update={"models": s.models.model_copy(update={"generator": model, "use_promoted": False})})
+    if model:  # an explicit model wins over the registry's promoted version; 'base' is models.generator
+        upd = {"use_promoted": False} | ({} if model == "base" else {"generator": model})
+        s = s.model_copy(update={"models": s.models.model_copy(update=upd)})
     from elasticsearch import ApiError, TransportError
 
     try:
