@@ -279,3 +279,21 @@ def test_checkpoints_and_registry_on_s3(tmp_path, env, shopgen_bin, tiny_model, 
     body = s3.get_object(Bucket="shop-ml", Key=f"registry/versions/{v}/model/model.safetensors")["Body"].read()
     assert Path(ref.path, "model.safetensors").read_bytes() == body
     assert ref.adapter_path is None and ref.version.endswith(f"+{v}")
+
+
+def test_finetune_bad_input_is_a_clear_error(tmp_path, env, shopgen_bin):
+    def ft(*args):
+        return subprocess.run([shopgen_bin, "finetune", *args, "--registry", str(tmp_path / "reg")], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    p = ft("--catalog", str(tmp_path / "missing.jsonl"))
+    assert p.returncode == 1 and "missing.jsonl" in p.stderr and "Traceback" not in p.stderr
+    no_copy = tmp_path / "no_copy.jsonl"
+    no_copy.write_text(json.dumps({"sku": "A1", "title": "Plain mug", "attributes": {"color": "white"}}) + "\n")
+    p = ft("--catalog", str(no_copy))
+    assert p.returncode == 1 and "no training pairs" in p.stderr
+    p = ft("--catalog", str(SAMPLE), "--max-steps", "2", "--epochs", "1")
+    assert p.returncode == 2 and "not both" in p.stderr
+    p = ft("--catalog", str(SAMPLE), "--base", str(tmp_path / "nope"))
+    assert p.returncode == 1 and "nope" in p.stderr
+    assert not (tmp_path / "reg").exists()  # nothing registered on bad input
