@@ -63,7 +63,9 @@ def _raw_in_worker(config: dict) -> None:
     import ray.train
 
     r = raw_loop(config["base_path"], config["rows"], config["steps"], config["bs"], config["cfg"])
-    ray.train.report({"tokens_per_s": r["tok_s"]})
+    with tempfile.TemporaryDirectory() as d:  # Result.metrics holds only metrics reported with a checkpoint
+        Path(d, "tok_s.json").write_text(json.dumps(r))
+        ray.train.report({"tokens_per_s": r["tok_s"]}, checkpoint=ray.train.Checkpoint.from_directory(d))
 
 
 def raw_in_ray_train(settings, base_path: str, rows: list[dict], steps: int, bs: int, cfg: dict) -> dict:

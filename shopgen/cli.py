@@ -141,7 +141,8 @@ def models_list(ctx: click.Context, registry: str | None, as_json: bool) -> None
                   f"{_fmt(b.get('rouge_l'))} → {_fmt(f.get('rouge_l'))}",
                   f"{_fmt(b.get('unsupported_rate'))} → {_fmt(f.get('unsupported_rate'))}",
                   "pass" if (r.get("gate") or {}).get("passed") else "fail")
-    Console().print(t)
+    # Piped output has no terminal width; keep version ids whole instead of folding them at 80.
+    Console(width=None if sys.stdout.isatty() else 160).print(t)
 
 
 @models.command("show")
