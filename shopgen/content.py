@@ -94,15 +94,19 @@ class ContentType:
 
     def texts(self, out: _Out) -> list[str]:
         """Every piece of generated text in an output, for the text checks."""
-        d = out.model_dump()
-        vals: list[str] = []
-        for v in d.values():
-            if isinstance(v, str):
-                vals.append(v)
-            elif isinstance(v, list):
-                for x in v:
-                    vals.extend(x.values() if isinstance(x, dict) else [x])
-        return vals
+        return texts_of(out.model_dump())
+
+
+def texts_of(fields: dict[str, Any]) -> list[str]:
+    """The text pieces of an output-shaped dict: strings, list items, and FAQ question/answer values."""
+    vals: list[str] = []
+    for v in fields.values():
+        if isinstance(v, str):
+            vals.append(v)
+        elif isinstance(v, list):
+            for x in v:
+                vals.extend(map(str, x.values()) if isinstance(x, dict) else [str(x)])
+    return vals
 
 
 CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [

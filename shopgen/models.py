@@ -118,10 +118,11 @@ def resolve(ref: str, settings: Settings, prepare: bool = True) -> ModelRef:
             raise ValueError("models.generator may not be 'base'; name a built-in, folder or s3:// prefix")
         return resolve(settings.models.generator, settings, prepare)
     if VERSION_RE.match(ref):
-        reg = Registry(settings.registry_uri, settings.s3)
-        if not reg.has(ref):
-            raise FileNotFoundError(f"model version {ref!r} is not in registry {settings.registry_uri}")
-        inner = resolve(reg.model_folder(ref), settings, prepare)
+        try:
+            folder = Registry(settings.registry_uri, settings.s3).model_folder(ref)
+        except KeyError:
+            raise FileNotFoundError(f"model version {ref!r} is not in registry {settings.registry_uri}") from None
+        inner = resolve(folder, settings, prepare)
         base_version = inner.version.split("+lora:")[0] if inner.adapter_path else inner.version
         return ModelRef(ref, inner.path, inner.adapter_path, f"{base_version}+{ref}")
     if ref in BUILTIN:

@@ -91,13 +91,6 @@ class Registry:
             raise KeyError(f"no version {version!r} in registry {self.uri}")
         return {**m, "status": "promoted" if version == self.promoted() else "candidate"}
 
-    def has(self, version: str) -> bool:
-        try:
-            self.get(version)
-            return True
-        except KeyError:
-            return False
-
     def find_run(self, run: str, data_hash: str) -> dict[str, Any] | None:
         """The version an earlier, finished run of this name and data already registered."""
         return next((m for m in self.versions() if m.get("run") == run and m.get("data_hash") == data_hash), None)

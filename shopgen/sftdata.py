@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shopgen.checks import check_faithfulness
-from shopgen.content import CONTENT_TYPES, word_count
+from shopgen.content import CONTENT_TYPES, texts_of, word_count
 from shopgen.prompts import build_messages, prompt_version
 from shopgen.records import Product
 from shopgen.related import variant_group
@@ -92,17 +92,6 @@ def input_product(p: Product) -> Product:
                                 "attributes": {k: v for k, v in p.attributes.items() if k not in drop}})
 
 
-def target_texts(target: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for v in target.values():
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, list):
-            for x in v:
-                out.extend(map(str, x.values()) if isinstance(x, dict) else [str(x)])
-    return out
-
-
 def build_examples(products: Iterable[Product], content: Iterable[str], val_fraction: float = 0.1,
                    test_fraction: float = 0.1, seed: int = 0,
                    variant_keys: list[str] | None = None) -> list[Example]:
@@ -122,7 +111,7 @@ def build_examples(products: Iterable[Product], content: Iterable[str], val_frac
             tgt = target_of(p, c)
             if tgt is None:
                 continue
-            texts = target_texts(tgt)
+            texts = texts_of(tgt)
             found = check_faithfulness(texts, src)
             flags = [f"unsupported {d}" for d in found.details]
             out.append(Example(

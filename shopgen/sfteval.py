@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shopgen.checks import check_faithfulness, norm
-from shopgen.content import CONTENT_TYPES
+from shopgen.content import CONTENT_TYPES, texts_of
 from shopgen.records import Product
 
 # Hand-written rather than rouge-score: its tokenizer drops every non-ASCII character, which
@@ -70,9 +70,7 @@ def parse_output(raw: str, content: str) -> tuple[list[str], bool]:
     try:
         data = json.loads(raw)
         if isinstance(data, dict):
-            from shopgen.sftdata import target_texts
-
-            return target_texts(data), False
+            return texts_of(data), False
     except ValueError:
         pass
     # Cut off at max_new_tokens: take the string values that made it out.
