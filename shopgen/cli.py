@@ -238,20 +238,64 @@ MODEL_OPTION = click.option(
 
 @main.command()
 @click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
-@click.option("--workdir", default=None, help="Where outputs and report.json go (default: <home>/work).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
-@click.option("--alias", default=None, help="Elasticsearch alias to swap (default: es.alias, 'products').")
+@click.option("--workdir", default=None, help="Local folder for stage outputs, report.json and report.html "
+                                              "(default: <home>/work).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Take only the first N valid products (they are the catalog: later SKUs count as deleted).")
+@click.option("--alias", default=None, help="Elasticsearch alias to build or update (default: es.alias, 'products').")
+@click.option("--state", "state", default=None,
+              help="State prefix, a folder or s3:// URI: per-SKU hashes, committed outputs, run reports, the lock "
+                   "(default: nightly.state, else <workdir>/state). One sub-prefix per alias.")
+@click.option("--full", is_flag=True, help="Regenerate and re-embed every product and build a new index (gate + swap).")
+@click.option("--force-unlock", is_flag=True, help="Clear the run lock first (only when its holder is known dead).")
 @CONTENT_OPTION
 @MODEL_OPTION
 @REGISTRY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print report.json's content instead of a summary line.")
 @click.pass_context
 def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
-            content: str | None, model: str | None, registry: str | None) -> None:
-    """Run generate -> embed -> index on a catalog, then swap the alias."""
-    rep = _run(ctx, catalog, workdir, limit, alias, content, model, index=True, registry=registry)
+            state: str | None, full: bool, force_unlock: bool, content: str | None, model: str | None,
+            registry: str | None, as_json: bool) -> None:
+    """Incremental nightly run: regenerate, re-embed and re-index only new and changed products.
+
+    Unchanged products reuse their stored outputs, deleted SKUs leave the index, and a run that died
+    is resumed from its committed batches. One run per alias and state at a time (a lock in the state
+    store). The first run, --full, or a large change builds a new index behind the alias (gate + swap)."""
+    from shopgen import nightly as job
+    from shopgen.state import LockedError
+
+    rep = _guard(lambda s: job.run(catalog, workdir or s.home / "work", s, state=state, alias=alias, full=full,
+                                   limit=limit, content=_content(content), force_unlock=force_unlock, console=err),
+                 _model_settings(ctx, model, registry), LockedError)
+    if as_json:
+        click.echo(json.dumps(rep, default=str))
+        return
     c = rep["counts"]
-    click.echo(f"indexed {c.get('indexed', 0)} products into alias {rep['alias']!r}; "
-               f"quarantined {c.get('quarantined', 0)}; report {rep['outputs']['report']}")
+    click.echo(f"{rep.get('mode', '?')} run {rep['run_id']}: new {c.get('new', 0)}, changed {c.get('changed', 0)}, "
+               f"unchanged {c.get('unchanged', 0)}, deleted {c.get('deleted', 0)}, quarantined "
+               f"{c.get('quarantined', 0)}; regenerated {c.get('regenerated', 0)}; indexed {c.get('indexed', 0)} "
+               f"into alias {rep['alias']!r}; report {rep['outputs']['report']}")
+
+
+@main.command("report")
+@click.argument("run", default="latest")
+@click.option("--state", "state", default=None, help="State prefix the run used (default: nightly.state, else "
+                                                     "<home>/work/state).")
+@click.option("--alias", default=None, help="Alias whose runs to look in (default: es.alias).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report.json.")
+@click.pass_context
+def report(ctx: click.Context, run: str, state: str | None, alias: str | None, as_json: bool) -> None:
+    """Summarise a run: RUN is a run id, 'latest', a run folder, or a report.json path or s3:// URI."""
+    from shopgen.nightly import state_prefix
+    from shopgen.report import find_report, summary
+
+    s = _settings(ctx)
+    prefix = state_prefix(s, s.home / "work", state, alias or s.es.alias)
+    try:
+        rep = find_report(run, [prefix], s.s3)
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps(rep, indent=2, default=str) if as_json else summary(rep))
 
 
 @main.command()
@@ -265,31 +309,48 @@ def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | 
 def generate(ctx: click.Context, catalog: str, out: str, content: str | None, model: str | None,
              registry: str | None, limit: int | None) -> None:
     """Generate and check copy without indexing (same outputs as nightly, minus embeddings)."""
-    rep = _run(ctx, catalog, out, limit, None, content, model, index=False, registry=registry)
+    rep = _run(ctx, catalog, out, limit, content, model, registry=registry)
     c = rep["counts"]
     click.echo(f"generated {c.get('enriched', 0)} products; quarantined {c.get('quarantined', 0)}; "
                f"report {rep['outputs']['report']}")
 
 
-def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
-         content: str | None, model: str | None, index: bool, registry: str | None = None) -> dict:
-    from shopgen.content import parse_content
-    from shopgen.pipeline import run_nightly
-
+def _model_settings(ctx: click.Context, model: str | None, registry: str | None) -> Settings:
     s = _with_registry(_settings(ctx), registry)
     if model:  # an explicit model wins over the registry's promoted version; 'base' is models.generator
         upd = {"use_promoted": False} | ({} if model == "base" else {"generator": model})
         s = s.model_copy(update={"models": s.models.model_copy(update=upd)})
+    return s
+
+
+def _content(content: str | None):
+    from shopgen.content import parse_content
+
+    try:
+        return parse_content(content) if content else None
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _guard(fn, s: Settings, *more: type[Exception]):
+    """Runs a job; user-facing failures become one clear error line."""
     from elasticsearch import ApiError, TransportError
 
     try:
-        types = parse_content(content) if content else None
-        return run_nightly(catalog, workdir or s.home / "work", s, limit=limit, alias=alias, console=err,
-                           content=types, index=index)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        return fn(s)
+    except (FileNotFoundError, ValueError, RuntimeError, *more) as e:
         raise click.ClickException(str(e)) from None
     except (ApiError, TransportError) as e:
         raise click.ClickException(f"Elasticsearch: {e}") from None
+
+
+def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, content: str | None,
+         model: str | None, registry: str | None = None) -> dict:
+    from shopgen.pipeline import run_nightly
+
+    return _guard(lambda s: run_nightly(catalog, workdir or s.home / "work", s, limit=limit, console=err,
+                                        content=_content(content), index=False),
+                  _model_settings(ctx, model, registry))
 
 
 @main.command()

@@ -192,6 +192,18 @@ class FinetuneConfig(_Section):
     auto_promote: bool = False
 
 
+class NightlyConfig(_Section):
+    """Incremental nightly runs (shopgen nightly)."""
+
+    # Where per-SKU state, committed outputs and run reports live: a folder or s3:// prefix
+    # (default: <workdir>/state); one sub-prefix per alias.
+    state: str | None = None
+    # The run lock expires this long after its last heartbeat (heartbeats every third of it).
+    lock_ttl_s: float = Field(default=900.0, ge=5)
+    # Regenerating more than this share of the catalog builds a new index (gate + swap) instead of upserting.
+    rebuild_fraction: float = Field(default=0.5, ge=0, le=1)
+
+
 class CatalogLimits(_Section):
     max_sku_chars: int = 128
     max_title_chars: int = 500
@@ -220,6 +232,7 @@ class Settings(BaseSettings):
     gate: GateConfig = GateConfig()
     related: RelatedConfig = RelatedConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    nightly: NightlyConfig = NightlyConfig()
     catalog: CatalogLimits = CatalogLimits()
     ray: RayConfig = RayConfig()
 
@@ -263,8 +276,18 @@ class Settings(BaseSettings):
         return data
 
 
+CONFIG_TEXT_ENV = "SHOPGEN_CONFIG_YAML"
+
+
 def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
     path = config_file or os.environ.get("SHOPGEN_CONFIG")
+    if not path and os.environ.get(CONFIG_TEXT_ENV):
+        # `shopgen submit --config FILE` ships the file's text to the cluster in this variable.
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="shopgen-config-", suffix=".yaml")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(os.environ[CONFIG_TEXT_ENV])
     if path and not Path(path).is_file():
         raise FileNotFoundError(f"config file not found: {path}")
 

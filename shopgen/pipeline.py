@@ -63,6 +63,15 @@ def _blocks(table: pa.Table, size: int) -> list[pa.Table]:
     return [table.slice(i, size) for i in range(0, table.num_rows, size)] or [table]
 
 
+def generation_quarantine(failed: list[dict[str, Any]], by_sku: dict[str, Product]) -> list[Quarantined]:
+    """Rows that failed generation, with the product and each failed raw output kept."""
+    return [Quarantined(
+        stage="generate", sku=r["sku"], reason="; ".join(r["gen_errors"]),
+        raw={**by_sku[r["sku"]].model_dump(),
+             "failed_outputs": {t: q.get("raw") for t, q in json.loads(r["qa"] or "{}").items() if not q["passed"]}},
+    ) for r in failed]
+
+
 def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path,
                    content: tuple[str, ...]) -> None:
     import ray
@@ -106,7 +115,7 @@ def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_d
 def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, settings: Settings, rep: Report,
                        console: Console, schema: pa.Schema | None = None, ok_only: bool = False) -> Path:
     """embed (with the vector cache) -> related products; returns the enriched folder."""
-    from shopgen.related import INDEX_COLUMNS, related_stage
+    from shopgen.related import INDEX_COLUMNS
 
     embedded, enriched = work / "stages" / "embedded", work / "enriched"
     for d in (embedded, enriched):
@@ -126,13 +135,21 @@ def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, se
     st["docs_per_s"] = round(n / st["seconds"], 2) if st.get("seconds") else None
     if not n:
         return embedded
+    return relate(embedded, enriched, t.select(INDEX_COLUMNS), settings, rep, console)
+
+
+def relate(embedded: Path, enriched: Path, table: pa.Table, settings: Settings, rep: Report,
+           console: Console) -> Path:
+    """Adds related_skus (top-K similar products) to every embedded row; returns the enriched folder."""
+    from shopgen.related import related_stage
+
     k = settings.related.k
     if k == 0:
         embedded.rename(enriched)
         return enriched
     with rep.stage("related", console) as st:
-        related_stage(embedded, enriched, k, settings.related.variant_keys, table=t.select(INDEX_COLUMNS))
-        st.update(k=k, docs=n)
+        related_stage(embedded, enriched, k, settings.related.variant_keys, table=table)
+        st.update(k=k, docs=table.num_rows)
     return enriched
 
 
@@ -188,7 +205,7 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
                   f"RRF retriever {'yes' if server['rrf_retriever'] else 'no'}")
     dataset = pads.dataset(str(enriched_dir), format="parquet")
     total = dataset.count_rows()
-    dims = len(dataset.head(1, columns=["embedding"])["embedding"][0])
+    dims = len(dataset.head(1, columns=["embedding"])["embedding"][0]) if total else None
     now = datetime.now(timezone.utc).isoformat()
     docs = (es_doc(r, now) for batch in dataset.to_batches() for r in batch.to_pylist())
     encoder = _encoder_factory(emb_model)
@@ -197,7 +214,11 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
         task = prog.add_task("bulk", total=total)
         advance = lambda n: prog.advance(task, n)  # noqa: E731
         if incremental is not None:
-            skus = dataset.to_table(columns=["sku"])["sku"].to_pylist()
+            # The caller may upsert only the docs that changed while `skus` names every doc to keep.
+            incremental = dict(incremental)
+            skus = incremental.pop("skus", None)
+            if skus is None:
+                skus = dataset.to_table(columns=["sku"])["sku"].to_pylist() if total else []
             res = lifecycle.incremental(es, alias, docs, settings, progress=advance, dims=dims,
                                         embedding_model=emb_model.version, skus=skus, **incremental)
             errors = res.pop("bulk_errors")
@@ -290,12 +311,7 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
                 rows = _read_rows(gen_dir, ["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa",
                                             "description", "seo_title", "bullets"])
                 failed = [r for r in rows if not r["gen_ok"]]
-                by_sku = {p.sku: p for p in products}
-                _append_quarantine(qpath, [Quarantined(
-                    stage="generate", sku=r["sku"], reason="; ".join(r["gen_errors"]),
-                    raw={**by_sku[r["sku"]].model_dump(),
-                         "failed_outputs": {t: q.get("raw") for t, q in json.loads(r["qa"]).items() if not q["passed"]}},
-                ) for r in failed])
+                _append_quarantine(qpath, generation_quarantine(failed, {p.sku: p for p in products}))
                 tokens = sum(r["gen_tokens"] for r in rows)
                 st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=tokens,
                           attempts=sum(r["gen_attempts"] for r in rows))
@@ -339,7 +355,8 @@ def _start(job: str, work: Path, settings: Settings, **head: Any) -> tuple[Repor
     qpath, rpath = work / "quarantine.jsonl", work / "report.json"
     qpath.write_text("")
     started = datetime.now(timezone.utc)
-    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job=job, workdir=str(work.resolve()),
+    run_id = head.pop("run_id", None) or started.strftime("%Y%m%dT%H%M%S%fZ")
+    rep = Report(run_id=run_id, job=job, workdir=str(work.resolve()),
                  started_at=started.isoformat(), **head, config=settings.redacted(),
                  outputs={"enriched": str((work / "enriched").resolve()), "quarantine": str(qpath.resolve()),
                           "report": str(rpath.resolve())})

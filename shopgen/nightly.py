@@ -1,0 +1,380 @@
+"""The nightly recipe: catalog -> plan against the state -> generate what changed (committed in
+batches) -> embed what changed -> related -> index (full build + gate + swap, or upsert + delete)
+-> fold the state -> report.
+
+One run at a time per state prefix and alias (shopgen.state.Lock). A run that dies is resumed by
+running it again: every committed batch is reused (shopgen.state.load_journal)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from shopgen import models
+from shopgen.catalog import load_catalog
+from shopgen.config import Settings
+from shopgen.content import parse_content
+from shopgen.embed import embedding_key, embedding_text
+from shopgen.generate import GENERATED_SCHEMA, PRODUCT_SCHEMA, VLLMGenerator, product_row
+from shopgen.pipeline import (ENRICHED_DROP, Report, _append_quarantine, _blocks, _run_index, _running, _start,
+                              embed_stage, generation_quarantine, qa_summary, relate)
+from shopgen.prompts import PROMPT_VERSION
+from shopgen.raysupport import actor_resources, ray_session
+from shopgen.records import Product, Quarantined, content_hash
+from shopgen.related import INDEX_COLUMNS
+from shopgen import state as st8
+
+ROW_SCHEMA = pa.schema([f for f in GENERATED_SCHEMA if f.name not in ENRICHED_DROP])
+EMBEDDED_SCHEMA = pa.schema(list(ROW_SCHEMA) + [
+    ("embedding", pa.list_(pa.float32())), ("embedding_hash", pa.string()), ("embedding_cached", pa.bool_()),
+    ("embedding_model", pa.string())])
+STARTUP_META = b"shopgen_engine_start_s"
+
+
+def state_prefix(settings: Settings, workdir: Path, state: str | None, alias: str) -> str:
+    root = state or settings.nightly.state or str((workdir / "state").absolute())
+    return f"{root.rstrip('/')}/{alias}"
+
+
+def doc_hash(row: dict[str, Any]) -> str:
+    """Fingerprint of the document a row becomes (indexed_at excluded), to upsert only what changed."""
+    from indexing.docs import es_doc
+
+    doc = es_doc(row, indexed_at="-")
+    doc.pop("indexed_at", None)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class _Timed(VLLMGenerator):
+    """The generator, reporting its engine start-up once so the report can separate fixed cost."""
+
+    def __init__(self, *a: Any, **kw: Any):
+        t = time.perf_counter()
+        super().__init__(*a, **kw)
+        self._start_s: float | None = time.perf_counter() - t
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = super().__call__(batch)
+        if self._start_s is not None:
+            out = out.replace_schema_metadata({STARTUP_META: str(round(self._start_s, 3)).encode()})
+            self._start_s = None
+        return out
+
+
+def generate_committed(products: list[Product], model: models.ModelRef, settings: Settings, types: tuple[str, ...],
+                       store: st8.StateStore, run_id: str, keys: dict[str, str], lock: st8.Lock,
+                       console: Console, brands: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Streams the products through the generator actor; each output batch is committed to the state
+    (Parquet, then its manifest) as soon as it arrives. Returns the state rows and figures."""
+    import ray
+
+    gen = settings.generation
+    table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
+    ds = ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
+        _Timed, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
+        fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
+                                   model_version=model.version, gen=gen.model_dump(), content=types,
+                                   brands=brands, banned=settings.qa.banned_claims),
+        max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts,
+        **actor_resources(gen.accelerator))
+    rows: list[dict[str, Any]] = []
+    fig: dict[str, Any] = {"batches": 0, "tokens": 0, "attempts": 0, "engine_start_s": None, "qa_rows": []}
+    t0 = time.perf_counter()
+    with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as prog:
+        task = prog.add_task("rows", total=len(products))
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+            if not batch.num_rows:
+                continue
+            lock.check()
+            meta = batch.schema.metadata or {}
+            if STARTUP_META in meta and fig["engine_start_s"] is None:
+                fig["engine_start_s"] = float(meta[STARTUP_META])
+            if fig["batches"] == 0:
+                fig["first_batch_s"] = round(time.perf_counter() - t0, 3)
+            batch = batch.replace_schema_metadata(None).cast(GENERATED_SCHEMA)
+            recs = batch.select(["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa", "description",
+                                 "seo_title", "bullets"]).to_pylist()
+            entries = [{"sku": r["sku"], "key": keys[r["sku"]], "status": "ok" if r["gen_ok"] else "quarantined",
+                        "reason": "; ".join(r["gen_errors"]) or None} for r in recs]
+            uri = st8.commit_batch(store, run_id, fig["batches"], batch, entries)
+            rows.extend({**e, "output_uri": uri, "run_id": run_id} for e in entries)
+            fig["batches"] += 1
+            fig["tokens"] += sum(r["gen_tokens"] for r in recs)
+            fig["attempts"] += sum(r["gen_attempts"] for r in recs)
+            fig["qa_rows"].extend(recs)
+            prog.advance(task, batch.num_rows)
+    fig["seconds"] = time.perf_counter() - t0
+    return rows, fig
+
+
+def _read_ok_rows(store: st8.StateStore, where: dict[str, str], out: Path) -> int:
+    """Copies the generated rows of the given SKUs from their batch files into a local folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for i, t in enumerate(st8.read_rows(store, where)):
+        t = t.select(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+        if t.num_rows:
+            pq.write_table(t, out / f"part-{i:05d}.parquet")
+            n += t.num_rows
+    return n
+
+
+def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict[str, dict[str, Any]],
+                         emb_version: str, store: st8.StateStore) -> tuple[dict[str, str], dict[str, str]]:
+    """Rows whose embedding text and model match the last run keep their stored vector (written to
+    `reused` with it); the others go to `to_embed`. Returns sku -> embedding hash of every row, and
+    sku -> the file of each reused vector."""
+    hashes: dict[str, str] = {}
+    keep: dict[str, str] = {}
+    for d in (to_embed, reused):
+        d.mkdir(parents=True, exist_ok=True)
+    ds = pads.dataset(str(src), format="parquet")
+    todo: list[pa.Table] = []
+    kept: list[pa.Table] = []
+    for b in ds.to_batches():
+        t = pa.Table.from_batches([b])
+        if not t.num_rows:
+            continue
+        hs = [embedding_key(embedding_text(r)) for r in t.to_pylist()]
+        mask = []
+        for sku, h in zip(t["sku"].to_pylist(), hs):
+            hashes[sku] = h
+            prev = previous.get(sku) or {}
+            ok = (prev.get("embedding_hash") == h and prev.get("embedding_model") == emb_version
+                  and prev.get("embedding_uri"))
+            mask.append(bool(ok))
+            if ok:
+                keep[sku] = prev["embedding_uri"]
+        m = pa.array(mask)
+        todo.append(t.filter(pa.compute.invert(m)))
+        kept.append(t.filter(m))
+    if todo and sum(x.num_rows for x in todo):
+        pq.write_table(pa.concat_tables(todo), to_embed / "part-0.parquet")
+    if keep:
+        vec: dict[str, list[float]] = {}
+        for t in st8.read_rows(store, keep, columns=["sku", "embedding"]):
+            vec.update(zip(t["sku"].to_pylist(), t["embedding"].to_pylist()))
+        k = pa.concat_tables(kept)
+        skus = k["sku"].to_pylist()
+        k = (k.append_column("embedding", pa.array([vec[s] for s in skus], pa.list_(pa.float32())))
+             .append_column("embedding_hash", pa.array([hashes[s] for s in skus], pa.string()))
+             .append_column("embedding_cached", pa.array([True] * len(skus)))
+             .append_column("embedding_model", pa.array([emb_version] * len(skus), pa.string())))
+        pq.write_table(k.cast(EMBEDDED_SCHEMA), reused / "part-reused.parquet")
+    return hashes, keep
+
+
+def _live_index(settings: Settings, alias: str) -> str | None:
+    from indexing.client import make_client
+    from indexing.writer import alias_targets
+
+    targets = alias_targets(make_client(settings), alias)
+    return targets[0] if len(targets) == 1 else None
+
+
+def run(catalog: str, workdir: str | Path, settings: Settings, *, state: str | None = None, alias: str | None = None,
+        full: bool = False, limit: int | None = None, content: str | list[str] | None = None,
+        force_unlock: bool = False, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    types = parse_content(content or settings.generation.content)
+    alias = alias or settings.es.alias
+    work = Path(workdir)
+    store = st8.StateStore(state_prefix(settings, work, state, alias), settings.s3)
+    if force_unlock:
+        held = st8.force_unlock(store)
+        console.print(f"--force-unlock: removed the lock of run {held.get('run_id')} on {held.get('host')} "
+                      f"pid {held.get('pid')}" if held else "--force-unlock: there was no lock")
+    # The lock comes before anything touches the workdir, which a running run may be using.
+    lock = st8.Lock(store, {"catalog": str(catalog), "alias": alias}, settings.nightly.lock_ttl_s, console.print)
+    lock.owner["run_id"] = run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    taken = lock.acquire()
+    try:
+        return _run_locked(catalog, work, settings, store, lock, run_id, alias, full, limit, types, console, taken)
+    finally:
+        lock.release()
+
+
+def _run_locked(catalog: str, work: Path, settings: Settings, store: st8.StateStore, lock: st8.Lock, run_id: str,
+                alias: str, full: bool, limit: int | None, types: tuple[str, ...], console: Console,
+                taken: dict[str, Any] | None) -> dict[str, Any]:
+    stages = work / "stages"
+    shutil.rmtree(stages, ignore_errors=True)
+    shutil.rmtree(work / "enriched", ignore_errors=True)
+    rep, qpath, rpath = _start("nightly", work, settings, content=list(types), catalog=str(catalog), alias=alias,
+                               prompt_version=PROMPT_VERSION, limit=limit, state=store.prefix, full=full,
+                               run_id=run_id)
+    run_prefix = store.uri(f"runs/{run_id}")
+    rep.data["outputs"].update(report_html=str((work / "report.html").resolve()), run_prefix=run_prefix,
+                               state=store.prefix)
+    if taken:
+        rep.data["lock_taken_over"] = {k: taken.get(k) for k in ("run_id", "host", "pid", "heartbeat_at")}
+    try:
+        with _running(rep, qpath, rpath, console):
+            _body(catalog, work, settings, store, lock, rep, qpath, alias, full, limit, types, console)
+    finally:
+        _publish(rep, work, store, run_prefix, qpath, console)
+    return rep.data
+
+
+def _publish(rep: Report, work: Path, store: st8.StateStore, run_prefix: str, qpath: Path, console: Console) -> None:
+    """report.html next to report.json, and all three under the run's prefix in the state store."""
+    from shopgen.report import render_html
+
+    try:
+        html = render_html(rep.data)
+        (work / "report.html").write_text(html, encoding="utf-8")
+        rel = run_prefix[len(store.prefix) + 1:]
+        store.write(f"{rel}/report.json", json.dumps(rep.data, indent=2, default=str).encode())
+        store.write(f"{rel}/report.html", html.encode())
+        store.write(f"{rel}/quarantine.jsonl", qpath.read_bytes())
+        console.print(f"run report: {run_prefix}/report.html")
+    except Exception as e:  # the run's own outcome matters more than its copy
+        console.print(f"[red]could not publish the report to {run_prefix}: {type(e).__name__}: {e}")
+
+
+def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, lock: st8.Lock, rep: Report,
+          qpath: Path, alias: str, full: bool, limit: int | None, types: tuple[str, ...], console: Console) -> None:
+    counts = rep.data["counts"]
+    stages = work / "stages"
+    run_id = rep.data["run_id"]
+    with rep.stage("validate", console) as st:
+        products, bad = load_catalog(catalog, settings.catalog, settings.s3, limit)
+        _append_quarantine(qpath, bad)
+        counts.update(valid=len(products), invalid=len(bad))
+        st.update(valid=len(products), invalid=len(bad))
+    if not products:
+        raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
+    with rep.stage("models", console):
+        gen_model = models.resolve(models.generation_ref(settings), settings)
+        emb_model = models.resolve(settings.models.embedder, settings)
+        rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
+    by_sku = {p.sku: p for p in products}
+    with rep.stage("plan", console) as st:
+        sh = st8.settings_hash(types, settings.generation.model_dump(), settings.qa.banned_claims)
+        keys = {p.sku: st8.generation_key(content_hash(p), PROMPT_VERSION, gen_model.version, sh) for p in products}
+        previous = st8.load_state(store)
+        journal, jnames = st8.load_journal(store)
+        pl = st8.plan(keys, previous, journal, full, present=[q.sku for q in bad if q.sku])
+        counts.update(pl.counts())
+        st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames))
+    if pl.resumed:
+        console.print(f"resuming: {len(pl.resumed)} products come from committed batches of an unfinished run")
+    with ray_session(settings):
+        final: dict[str, dict[str, Any]] = dict(pl.reuse)
+        with rep.stage("generate", console) as st:
+            qa_rows: list[dict[str, Any]] = []
+            if pl.regenerate:
+                todo = [by_sku[s] for s in pl.regenerate]
+                rows, fig = generate_committed(todo, gen_model, settings, types, store, run_id, keys, lock, console,
+                                               sorted({p.brand for p in products if p.brand}))
+                final.update({r["sku"]: r for r in rows})
+                qa_rows = fig.pop("qa_rows")
+                failed = [r for r in qa_rows if not r["gen_ok"]]
+                _append_quarantine(qpath, generation_quarantine(failed, by_sku))
+                st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=fig["tokens"],
+                          attempts=fig["attempts"], batches=fig["batches"], startup_s=fig["engine_start_s"],
+                          first_batch_s=fig.get("first_batch_s"))
+            else:
+                st.update(rows=0, skipped="nothing new or changed")
+        if qa_rows:
+            st["tokens_per_s"] = round(st["tokens"] / st["seconds"], 2) if st.get("seconds") else None
+            rep.data["qa"] = qa_summary(qa_rows, settings.qa.near_duplicate_threshold)
+        # Reused products that were quarantined stay quarantined until they change.
+        _append_quarantine(qpath, [Quarantined(stage="generate", sku=s, raw=by_sku[s].model_dump(),
+                                               reason=f"unchanged since run {r.get('run_id')}, which quarantined it: "
+                                                      f"{r.get('reason')}")
+                                   for s, r in sorted(pl.reuse.items()) if r["status"] != "ok"])
+        ok = {s: r["output_uri"] for s, r in final.items() if r["status"] == "ok"}
+        counts.update(generated=len(ok), generation_failed=len(final) - len(ok))
+        if not ok:
+            raise RuntimeError("no product passed generation; index left unchanged (see quarantine.jsonl)")
+
+        current = stages / "current"
+        _read_ok_rows(store, ok, current)
+        to_embed, embedded = stages / "to_embed", stages / "embedded"
+        ehash, emb_kept = _split_for_embedding(current, to_embed, embedded, {} if full else previous, emb_model.version, store)
+        with rep.stage("embed", console) as st:
+            n_new = pads.dataset(str(to_embed), format="parquet").count_rows() if any(to_embed.glob("*.parquet")) else 0
+            emb_uri = None
+            if n_new:
+                tmp = stages / "embedded_new"
+                embed_stage(to_embed, emb_model, settings, tmp, schema=ROW_SCHEMA)
+                new = pads.dataset(str(tmp), format="parquet").to_table()
+                new = new.select(EMBEDDED_SCHEMA.names).cast(EMBEDDED_SCHEMA)
+                emb_uri = store.write_table(f"outputs/emb/{run_id}.parquet",
+                                            new.select(["sku", "embedding_hash", "embedding"]))
+                pq.write_table(new, embedded / "part-new.parquet")
+            st.update(docs=len(ok), computed=n_new, reused=len(ok) - n_new)
+            counts.update(embedded=n_new, embeddings_reused=len(ok) - n_new)
+        if st.get("seconds") and n_new:
+            st["docs_per_s"] = round(n_new / st["seconds"], 2)
+        table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
+        enriched = relate(embedded, work / "enriched", table, settings, rep, console)
+
+    rows = pads.dataset(str(enriched), format="parquet").to_table()
+    hashes = {r["sku"]: doc_hash(r) for r in rows.to_pylist()}
+    live = _live_index(settings, alias)
+    was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == live}
+    rebuild_reason = ("--full" if full else "no live index behind the alias" if live is None
+                      else "no previous state" if not previous
+                      else f"the live index {live} is not the one this state last wrote" if not was_indexed
+                      else "a new embedding model" if any(r.get("embedding_model") not in (None, emb_model.version)
+                                                          for r in previous.values())
+                      else f"{len(pl.regenerate)} of {len(keys)} products regenerated (> nightly.rebuild_fraction "
+                           f"{settings.nightly.rebuild_fraction})"
+                      if len(pl.regenerate) > settings.nightly.rebuild_fraction * len(keys) else None)
+    rep.data["mode"] = "full" if rebuild_reason else "incremental"
+    if rebuild_reason:
+        console.print(f"full index build: {rebuild_reason}")
+        rep.data["rebuild_reason"] = rebuild_reason
+        _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(catalog))
+        index_name = rep.data["stages"]["index"]["index"]
+    else:
+        upsert = stages / "upsert"
+        upsert.mkdir(parents=True)
+        changed = [s for s, h in hashes.items() if s not in was_indexed or previous[s].get("doc_hash") != h]
+        removed = sorted(was_indexed - set(hashes))
+        if changed:
+            pq.write_table(rows.filter(pa.compute.field("sku").isin(changed)), upsert / "part-0.parquet")
+        if changed or removed:
+            inc = {"run_epoch": int(time.time() * 1000), "version_from": "run", "delete_missing": True,
+                   "skus": sorted(hashes)}
+            _run_index(rep, upsert, settings, alias, console, qpath, emb_model, str(catalog), inc)
+        else:
+            with rep.stage("index", console) as st:
+                st.update(index=live, docs=0, skipped="no document changed")
+            counts["indexed"] = 0
+        index_name = live
+    counts["deleted"] = len(pl.deleted)
+    errors = {q["sku"] for q in map(json.loads, qpath.read_text().splitlines()) if q.get("stage") == "index"}
+    lock.check()
+    with rep.stage("state", console) as st:
+        new_rows = []
+        for sku, r in final.items():
+            p = by_sku[sku]
+            ok_row = r["status"] == "ok"
+            new_rows.append({
+                "sku": sku, "key": keys[sku], "content_hash": content_hash(p), "prompt_version": PROMPT_VERSION,
+                "model_version": gen_model.version, "status": r["status"], "reason": r.get("reason"),
+                "output_uri": r["output_uri"], "run_id": r.get("run_id"),
+                "embedding_hash": ehash.get(sku) if ok_row else None,
+                "embedding_uri": (emb_kept.get(sku) or emb_uri) if ok_row else None,
+                "embedding_model": emb_model.version if ok_row else None,
+                "doc_hash": hashes.get(sku) if ok_row and sku not in errors else None,
+                "indexed_version": index_name if ok_row and sku not in errors else None,
+            })
+        _, names = st8.load_journal(store)
+        st.update(st8.save_state(store, new_rows, names))
+    rep.data["status"] = "succeeded"

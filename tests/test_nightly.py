@@ -1,0 +1,234 @@
+"""Incremental nightly runs against the real stack: change and delete propagation, resume after the
+driver is killed (on S3, moto server), the run lock, and the pure planning core."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE
+
+# seo_title is the cheapest content type to generate, which keeps these runs short.
+CONTENT = "seo_title"
+
+
+def _products(n: int, step: int = 7) -> list[dict]:
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    return [json.loads(lines[i * step]) for i in range(n)]
+
+
+def _write(path: Path, products: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(p) + "\n" for p in products), encoding="utf-8")
+    return path
+
+
+def _nightly(shopgen_bin: str, env: dict, catalog: str, work: Path, state: str, *extra: str,
+             ok: bool = True) -> tuple[subprocess.CompletedProcess, dict]:
+    p = subprocess.run([shopgen_bin, "nightly", "--catalog", catalog, "--workdir", str(work), "--state", state,
+                        "--content", CONTENT, *extra], env=env, capture_output=True, text=True, timeout=900)
+    if ok:
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-6000:]
+    rep = json.loads((work / "report.json").read_text()) if (work / "report.json").exists() else {}
+    return p, rep
+
+
+def _docs(settings, alias: str) -> list[dict]:
+    from elasticsearch import helpers
+
+    from indexing.client import make_client
+
+    es = make_client(settings)
+    es.indices.refresh(index=alias)
+    return [h["_source"] for h in helpers.scan(es, index=alias, query={"query": {"match_all": {}}},
+                                               _source_includes=["sku", "price", "seo_title"])]
+
+
+def _state(prefix: str, settings=None) -> dict[str, dict]:
+    from shopgen.state import StateStore, load_state
+
+    return load_state(StateStore(prefix, settings.s3 if settings else None))
+
+
+# ---- pure core --------------------------------------------------------------------------------
+
+def test_plan_classifies_and_reuses():
+    from shopgen.state import plan
+
+    prev = {"a": {"key": "1", "output_uri": "f1", "status": "ok"},
+            "b": {"key": "2", "output_uri": "f1", "status": "quarantined"},
+            "c": {"key": "3", "output_uri": "f1", "status": "ok"},
+            "gone": {"key": "4", "output_uri": "f1", "status": "ok"},
+            "bad_now": {"key": "5", "output_uri": "f1", "status": "ok"}}
+    keys = {"a": "1", "b": "2", "c": "3-new", "d": "9", "e": "10"}
+    journal = {"d": {"key": "9", "output_uri": "j1", "status": "ok"}, "e": {"key": "old", "output_uri": "j1"}}
+    p = plan(keys, prev, journal, present=["bad_now"])
+    assert (p.new, p.changed, p.unchanged, p.deleted) == (["d", "e"], ["c"], ["a", "b"], ["gone"])
+    # unchanged ones are reused, quarantined included; a committed batch with the same key resumes
+    assert sorted(p.reuse) == ["a", "b", "d"] and p.resumed == ["d"]
+    assert sorted(p.regenerate) == ["c", "e"]
+    assert p.counts()["regenerated"] == 2 and p.counts()["deleted"] == 1
+    full = plan(keys, prev, {}, full=True)
+    assert sorted(full.regenerate) == sorted(keys) and not full.reuse
+
+
+def test_generation_key_depends_on_prompt_model_and_settings():
+    from shopgen.state import generation_key, settings_hash
+
+    sh = settings_hash(["seo_title"], {"temperature": 0.3, "max_tokens": 10}, {})
+    base = generation_key("c", "p1", "m1", sh)
+    assert base == generation_key("c", "p1", "m1", sh)
+    assert len({base, generation_key("c2", "p1", "m1", sh), generation_key("c", "p2", "m1", sh),
+                generation_key("c", "p1", "m2", sh),
+                generation_key("c", "p1", "m1", settings_hash(["bullets"], {"temperature": 0.3}, {}))}) == 5
+
+
+def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
+    from shopgen.state import Lock, LockedError, StateStore, force_unlock
+
+    store = StateStore(str(tmp_path / "state"))
+    a = Lock(store, {"run_id": "A", "catalog": "c", "alias": "x"}, ttl_s=60)
+    assert a.acquire() is None
+    b = Lock(store, {"run_id": "B", "catalog": "c", "alias": "x"}, ttl_s=60)
+    with pytest.raises(LockedError, match="run A"):
+        b.acquire()
+    a.release()
+    assert b.acquire() is None
+    # B's process "dies": its pid is gone on this host, so the next run takes the lock over
+    held = json.loads(store.read("lock.json"))
+    store.write("lock.json", json.dumps({**held, "pid": 2 ** 22 + 12345}).encode())
+    b._stop.set()
+    c = Lock(store, {"run_id": "C"}, ttl_s=60)
+    assert c.acquire()["run_id"] == "B"
+    # an expired TTL on another host is stale too; --force-unlock clears a live one
+    c.release()
+    store.write("lock.json", json.dumps({"run_id": "D", "host": "elsewhere", "pid": 1,
+                                         "expires_at_epoch": time.time() - 1}).encode())
+    assert Lock(store, {"run_id": "E"}, ttl_s=60).acquire()["run_id"] == "D"
+    assert force_unlock(store)["run_id"] == "E" and not store.exists("lock.json")
+
+
+def test_second_concurrent_run_is_refused(tmp_path, env, shopgen_bin):
+    """A run holding the lock (another host, fresh heartbeat) makes a second run exit before any work."""
+    state = tmp_path / "state"
+    (state / "products").mkdir(parents=True)
+    (state / "products" / "lock.json").write_text(json.dumps(
+        {"run_id": "20261129T010000000000Z", "catalog": "cat.jsonl", "alias": "products", "host": "other-host",
+         "pid": 4242, "acquired_at": "2026-11-29T01:00:00+00:00", "heartbeat_at": "now",
+         "expires_at_epoch": time.time() + 600}))
+    work = tmp_path / "work"
+    p = subprocess.run([shopgen_bin, "nightly", "--catalog", str(SAMPLE), "--workdir", str(work), "--state",
+                        str(state)], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert "another nightly run holds the lock" in p.stderr and "20261129T010000000000Z" in p.stderr
+    assert "--force-unlock" in p.stderr
+    assert not work.exists()  # refused before touching anything
+    assert json.loads((state / "products" / "lock.json").read_text())["host"] == "other-host"
+
+
+# ---- real stack -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_path, env, shopgen_bin, settings):
+    products = _products(5)
+    env = {**env, "SHOPGEN_GATE__MAX_DOC_DROP": "0.5"}
+    state, work = str(tmp_path / "state"), tmp_path / "work"
+    catalog = tmp_path / "catalog.jsonl"
+
+    _, r1 = _nightly(shopgen_bin, env, str(_write(catalog, products)), work, state)
+    c1 = r1["counts"]
+    assert r1["mode"] == "full" and (c1["new"], c1["regenerated"], c1["deleted"]) == (5, 5, 0)
+    s1 = _state(f"{state}/products")
+    ok1 = {s for s, r in s1.items() if r["status"] == "ok"}
+    assert ok1 and {d["sku"] for d in _docs(settings, "products")} == ok1
+    assert (work / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+    # one product changes (its price), one disappears from the feed
+    changed = next(p for p in products if p["sku"] in ok1)
+    deleted = next(p for p in products if p["sku"] in ok1 and p is not changed) if len(ok1) > 1 else products[-1]
+    products2 = [({**p, "price": round(p["price"] + 1.5, 2)} if p is changed else p) for p in products
+                 if p is not deleted]
+    p2, r2 = _nightly(shopgen_bin, env, str(_write(catalog, products2)), work, state)
+    c2 = r2["counts"]
+    assert (c2["new"], c2["changed"], c2["unchanged"], c2["deleted"]) == (0, 1, 3, 1)
+    assert c2["regenerated"] == 1 and c2["reused"] == 3 and r2["mode"] == "incremental"
+    assert r2["stages"]["generate"]["rows"] == 1
+    s2 = _state(f"{state}/products")
+    assert deleted["sku"] not in s2 and set(s2) == {p["sku"] for p in products2}
+    docs = {d["sku"]: d for d in _docs(settings, "products")}
+    assert deleted["sku"] not in docs
+    assert set(docs) == {s for s, r in s2.items() if r["status"] == "ok"}
+    if s2[changed["sku"]]["status"] == "ok":
+        assert docs[changed["sku"]]["price"] == pytest.approx(changed["price"] + 1.5)
+    # unchanged products keep the output (and batch file) of the first run
+    for p in products2:
+        if p["sku"] != changed["sku"]:
+            assert s2[p["sku"]]["output_uri"] == s1[p["sku"]]["output_uri"]
+    assert "incremental run" in p2.stdout and "regenerated 1" in p2.stdout
+
+    # nothing changed: nothing goes to the LLM and no document is rewritten
+    _, r3 = _nightly(shopgen_bin, env, str(catalog), work, state)
+    c3 = r3["counts"]
+    assert (c3["regenerated"], c3["changed"], c3["new"], c3["deleted"], c3["unchanged"]) == (0, 0, 0, 0, 4)
+    assert r3["stages"]["index"].get("skipped") and r3["stages"]["embed"]["computed"] == 0
+
+    rep = subprocess.run([shopgen_bin, "report", "latest", "--state", state], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    assert r3["run_id"] in rep.stdout and "regenerated" in rep.stdout
+
+
+@pytest.mark.slow
+def test_resume_after_the_driver_is_killed_on_s3(tmp_path, env, shopgen_bin, settings, s3_server):
+    """Catalog, state, outputs and reports on S3 (moto). The driver dies mid-generation; the rerun
+    reuses every committed batch and the index ends with each valid SKU exactly once."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_server)
+    for b in ("shop-in", "shop-state"):
+        s3.create_bucket(Bucket=b)
+    products = _products(6, step=11)
+    s3.put_object(Bucket="shop-in", Key="feeds/catalog.jsonl",
+                  Body="".join(json.dumps(p) + "\n" for p in products).encode())
+    env = {**env, "SHOPGEN_S3__ENDPOINT_URL": s3_server, "SHOPGEN_GENERATION__BATCH_SIZE": "2",
+           "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    catalog, state, alias = "s3://shop-in/feeds/catalog.jsonl", "s3://shop-state/nightly", "resume"
+    work = tmp_path / "work"
+    cmd = [shopgen_bin, "nightly", "--catalog", catalog, "--workdir", str(work), "--state", state,
+           "--content", CONTENT, "--alias", alias]
+
+    def journal() -> list[str]:
+        r = s3.list_objects_v2(Bucket="shop-state", Prefix=f"nightly/{alias}/journal/")
+        return [o["Key"] for o in r.get("Contents", [])]
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    while not journal() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert journal(), f"no batch was committed (rc {proc.poll()})"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    proc.wait(timeout=60)
+    committed = len(journal())
+    assert committed < 3, "the run finished before it could be killed"
+    assert s3.get_object(Bucket="shop-state", Key=f"nightly/{alias}/lock.json")  # left behind by the dead run
+
+    p, rep = _nightly(shopgen_bin, env, catalog, work, state, "--alias", alias)
+    c = rep["counts"]
+    assert c["new"] == 6 and c["resumed"] >= 2 * committed - 1 and c["resumed"] >= 2
+    assert c["regenerated"] == 6 - c["resumed"]
+    assert rep["lock_taken_over"]["pid"] and "taking over the lock" in p.stderr
+    st = _state(f"{state}/{alias}", settings.model_copy(update={"s3": settings.s3.model_copy(
+        update={"endpoint_url": s3_server})}))
+    ok = {s for s, r in st.items() if r["status"] == "ok"}
+    docs = [d["sku"] for d in _docs(settings, alias)]
+    assert sorted(docs) == sorted(ok) and len(docs) == len(set(docs)) == c["indexed"]
+    assert not journal()  # folded into the state
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="shop-state", Prefix=f"nightly/{alias}/runs/")["Contents"]}
+    for name in ("report.json", "report.html", "quarantine.jsonl"):
+        assert f"nightly/{alias}/runs/{rep['run_id']}/{name}" in keys
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket="shop-state", Key=f"nightly/{alias}/lock.json")  # released
