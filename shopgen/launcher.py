@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shlex
@@ -29,6 +30,7 @@ EXCLUDES = [".venv", ".shopgen", ".git", "__pycache__", "*.pyc", ".pytest_cache"
 # The driver's defaults match the CLI's (it sets HF_HUB_OFFLINE); unbuffered so tailed logs keep pace.
 DEFAULT_ENV = {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 HINT = "start one with `ray start --head` or `ray up cluster.yaml`"
+_CHATTY = ("ray._private.runtime_env.packaging", "ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -148,6 +150,8 @@ def connect(address: str, timeout: float = 10.0):
         with _without_env("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
             return JobSubmissionClient(address, headers=_local_token_header(address))
     except Exception as e:
+        if "Authentication" in str(e):  # Ray's own message says where the token goes
+            raise LauncherError(f"the Ray job API at {address} refused the request: {e}") from None
         raise LauncherError(f"cannot reach the Ray job API at {address}: {e} ({HINT})") from None
 
 
@@ -185,6 +189,8 @@ def submit(client, job: str, *, config_text: str | None = None, env: dict[str, s
     root = root or project_root()
     ep = entrypoint(job, config_text is not None, extra_args, root)
     renv = runtime_env(root, config_text, env)
+    for name in _CHATTY:  # a line per ignored file otherwise; warnings still show
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return client.submit_job(entrypoint=ep, runtime_env=renv, submission_id=submission_id,
                                  metadata={"shopgen_job": job_name(job)})

@@ -131,11 +131,11 @@ class StateStore:
     def write(self, rel: str, data: bytes) -> None:
         """Whole-object write: atomic on S3; on a local disk a temporary file renamed into place."""
         path = self._path(rel)
-        self.fs.create_dir(os.path.dirname(path), recursive=True)
-        if is_s3(self.prefix):
+        if is_s3(self.prefix):  # no folders on S3: creating markers would only cost requests
             with self.fs.open_output_stream(path) as f:
                 f.write(data)
             return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         with open(tmp, "wb") as f:
             f.write(data)

@@ -202,7 +202,7 @@ def test_resume_after_the_driver_is_killed_on_s3(tmp_path, env, shopgen_bin, set
 
     def journal() -> list[str]:
         r = s3.list_objects_v2(Bucket="shop-state", Prefix=f"nightly/{alias}/journal/")
-        return [o["Key"] for o in r.get("Contents", [])]
+        return [o["Key"] for o in r.get("Contents", []) if o["Key"].endswith(".json")]
 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
