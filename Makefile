@@ -29,9 +29,11 @@ demo: setup
 	$(BIN)/shopgen search "damascus steel chef knife" --mode hybrid -k 5; \
 	$(BIN)/shopgen search "something to keep me dry on a rainy hike" --mode knn -k 5; \
 	$(BIN)/shopgen index list; \
+	$(BIN)/shopgen report latest --state .shopgen/demo/state; \
 	echo; \
 	echo "The demo indexed the first $(DEMO_LIMIT) of 324 products (5 per category). The full catalog takes roughly 5x as long:"; \
 	echo "  $(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/full"; \
+	echo "Run it again: only new or changed products are regenerated (the state is in .shopgen/demo/state)."; \
 	echo "Search it again later: $(BIN)/shopgen search \"cork yoga mat\" --json  (starts the embedded server)"
 
 test: setup

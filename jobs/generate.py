@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from shopgen.config import load_settings
-from shopgen.pipeline import run_nightly
+from shopgen.pipeline import run_generate
 
 DEFAULT_CATALOG = Path(__file__).resolve().parents[1] / "data" / "sample_catalog.jsonl"
 
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.model:  # as in the CLI: an explicit model wins over the promoted version; 'base' is models.generator
         upd = {"use_promoted": False} | ({} if a.model == "base" else {"generator": a.model})
         settings = settings.model_copy(update={"models": settings.models.model_copy(update=upd)})
-    report = run_nightly(a.catalog, a.out or settings.home / "generate", settings, limit=a.limit,
-                         content=a.content, index=False)
+    report = run_generate(a.catalog, a.out or settings.home / "generate", settings, limit=a.limit,
+                          content=a.content)
     print(f"report: {report['outputs']['report']}")
     return 0 if report["status"] == "succeeded" else 1
 

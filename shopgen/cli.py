@@ -346,10 +346,10 @@ def _guard(fn, s: Settings, *more: type[Exception]):
 
 def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, content: str | None,
          model: str | None, registry: str | None = None) -> dict:
-    from shopgen.pipeline import run_nightly
+    from shopgen.pipeline import run_generate
 
-    return _guard(lambda s: run_nightly(catalog, workdir or s.home / "work", s, limit=limit, console=err,
-                                        content=_content(content), index=False),
+    return _guard(lambda s: run_generate(catalog, workdir or s.home / "work", s, limit=limit, console=err,
+                                         content=_content(content)),
                   _model_settings(ctx, model, registry))
 
 
@@ -561,6 +561,12 @@ def config() -> None:
 def config_show(ctx: click.Context) -> None:
     """Print the effective config as JSON, secrets masked."""
     click.echo(json.dumps(_settings(ctx).redacted(), indent=2))
+
+
+from shopgen.cli_jobs import jobs, submit  # noqa: E402  (the launcher's commands live beside their adapter)
+
+main.add_command(submit)
+main.add_command(jobs)
 
 
 if __name__ == "__main__":

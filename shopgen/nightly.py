@@ -271,7 +271,9 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames))
     if pl.resumed:
         console.print(f"resuming: {len(pl.resumed)} products come from committed batches of an unfinished run")
+    t_ray = time.perf_counter()
     with ray_session(settings):
+        rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3)}
         final: dict[str, dict[str, Any]] = dict(pl.reuse)
         with rep.stage("generate", console) as st:
             qa_rows: list[dict[str, Any]] = []
@@ -286,6 +288,7 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
                 st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=fig["tokens"],
                           attempts=fig["attempts"], batches=fig["batches"], startup_s=fig["engine_start_s"],
                           first_batch_s=fig.get("first_batch_s"))
+                rep.data["startup"]["engine_start_s"] = fig["engine_start_s"]
             else:
                 st.update(rows=0, skipped="nothing new or changed")
         if qa_rows:

@@ -1,4 +1,5 @@
-"""The nightly job: catalog -> validate -> generate -> embed -> index (+ alias swap) -> report."""
+"""Pipeline stages shared by the jobs (generate, embed, related, index), `shopgen generate` and
+`shopgen index build`; the nightly recipe built on them is shopgen.nightly."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from shopgen.catalog import load_catalog
 from shopgen.checks import near_duplicates
 from shopgen.content import parse_content
 from shopgen.config import Settings
-from shopgen.generate import GENERATED_SCHEMA, PRODUCT_SCHEMA, VLLMGenerator, product_row
+from shopgen.generate import PRODUCT_SCHEMA, VLLMGenerator, product_row
 from shopgen.embed import Embedder, cache_folder, write_cache
 from shopgen.prompts import PROMPT_VERSION
 from shopgen.raysupport import actor_resources, ray_session
@@ -92,16 +93,11 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
 
 
 def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_dir: Path,
-                schema: pa.Schema | None = None, ok_only: bool = False) -> None:
+                schema: pa.Schema | None = None) -> None:
     import ray
-
-    def keep_ok(t: pa.Table) -> pa.Table:
-        return t.filter(pc.field("gen_ok")).drop_columns(list(ENRICHED_DROP))
 
     emb = settings.embedding
     ds = ray.data.read_parquet(str(src_dir), schema=schema)
-    if ok_only:
-        ds = ds.map_batches(keep_ok, batch_format="pyarrow")
     cache = cache_folder(settings.embedding_cache, model.version) if emb.cache else None
     ds = ds.map_batches(Embedder, batch_format="pyarrow", batch_size=emb.batch_size,
                         compute=ray.data.ActorPoolStrategy(size=1),
@@ -113,7 +109,7 @@ def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_d
 
 
 def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, settings: Settings, rep: Report,
-                       console: Console, schema: pa.Schema | None = None, ok_only: bool = False) -> Path:
+                       console: Console) -> Path:
     """embed (with the vector cache) -> related products; returns the enriched folder."""
     from shopgen.related import INDEX_COLUMNS
 
@@ -122,7 +118,7 @@ def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, se
         shutil.rmtree(d, ignore_errors=True)
     counts = rep.data["counts"]
     with rep.stage("embed", console) as st:
-        embed_stage(src_dir, emb_model, settings, embedded, schema, ok_only)
+        embed_stage(src_dir, emb_model, settings, embedded)
         # Read once: the cache takes the new vectors, the related stage all of them.
         t = pads.dataset(str(embedded), format="parquet").to_table(
             columns=[*INDEX_COLUMNS, "embedding_hash", "embedding_cached"]) if any(embedded.glob("*.parquet")) else None
@@ -278,20 +274,18 @@ def _run_index(rep: Report, enriched: Path, settings: Settings, alias: str, cons
         raise RuntimeError(f"{what}: " + "; ".join(st["gate"]["reasons"]))
 
 
-def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: int | None = None,
-                alias: str | None = None, console: Console | None = None,
-                content: str | list[str] | None = None, index: bool = True) -> dict[str, Any]:
-    """The whole job; with index=False (shopgen generate) it stops after generation and writes the
-    passed rows, without embeddings, as the enriched Parquet."""
+def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: int | None = None,
+                 console: Console | None = None, content: str | list[str] | None = None) -> dict[str, Any]:
+    """`shopgen generate`: catalog -> validate -> generate and check; the passed rows, without
+    embeddings, go to <workdir>/enriched (the nightly job is shopgen.nightly)."""
     console = console or Console(stderr=True)
     types = parse_content(content or settings.generation.content)
-    alias = alias or settings.es.alias
     work = Path(workdir)
     gen_dir, enriched_dir = work / "stages" / "generated", work / "enriched"
     for d in (gen_dir, enriched_dir):
         shutil.rmtree(d, ignore_errors=True)
-    rep, qpath, rpath = _start("nightly" if index else "generate", work, settings, content=list(types),
-                               catalog=str(catalog), alias=alias, prompt_version=PROMPT_VERSION, limit=limit)
+    rep, qpath, rpath = _start("generate", work, settings, content=list(types), catalog=str(catalog),
+                               prompt_version=PROMPT_VERSION, limit=limit)
     counts = rep.data["counts"]
     with _running(rep, qpath, rpath, console):
         with rep.stage("validate", console) as st:
@@ -301,8 +295,7 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
             st.update(valid=len(products), invalid=len(bad))
         with rep.stage("models", console):
             gen_model = models.resolve(models.generation_ref(settings), settings)
-            emb_model = models.resolve(settings.models.embedder, settings)
-            rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
+            rep.data.update(model_version=gen_model.version)
         if not products:
             raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
         with ray_session(settings):
@@ -318,18 +311,10 @@ def run_nightly(catalog: str, workdir: str | Path, settings: Settings, limit: in
                 counts.update(generated=len(rows) - len(failed), generation_failed=len(failed))
             st["tokens_per_s"] = round(tokens / st["seconds"], 2) if st.get("seconds") else None
             rep.data["qa"] = qa_summary(rows, settings.qa.near_duplicate_threshold)
-            if not index:
-                ok = pads.dataset(str(gen_dir), format="parquet").to_table().filter(pc.field("gen_ok"))
-                enriched_dir.mkdir(parents=True, exist_ok=True)
-                pq.write_table(ok.drop_columns(list(ENRICHED_DROP)), enriched_dir / "part-0.parquet")
-                counts["enriched"] = ok.num_rows
-                rep.data["status"] = "succeeded"
-                return rep.data
-            if not counts["generated"]:
-                raise RuntimeError("no product passed generation; alias left unchanged (see quarantine.jsonl)")
-            enriched = _embed_then_relate(gen_dir, work, emb_model, settings, rep, console, GENERATED_SCHEMA,
-                                          ok_only=True)
-        _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(catalog))
+        ok = pads.dataset(str(gen_dir), format="parquet").to_table().filter(pc.field("gen_ok"))
+        enriched_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(ok.drop_columns(list(ENRICHED_DROP)), enriched_dir / "part-0.parquet")
+        counts["enriched"] = ok.num_rows
         rep.data["status"] = "succeeded"
     return rep.data
 
