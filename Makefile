@@ -37,7 +37,7 @@ demo: setup
 	echo "Search it again later: $(BIN)/shopgen search \"cork yoga mat\" --json  (starts the embedded server)"
 
 test: setup
-	$(BIN)/python -m pytest -v
+	$(BIN)/python -m pytest -v --durations=30
 
 test-fast: setup
 	$(BIN)/python -m pytest -v -m "not slow"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from rich.console import Console
@@ -158,7 +159,7 @@ def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict
             if ok:
                 keep[sku] = prev["embedding_uri"]
         m = pa.array(mask)
-        todo.append(t.filter(pa.compute.invert(m)))
+        todo.append(t.filter(pc.invert(m)))
         kept.append(t.filter(m))
     if todo and sum(x.num_rows for x in todo):
         pq.write_table(pa.concat_tables(todo), to_embed / "part-0.parquet")
@@ -326,8 +327,8 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
         enriched = relate(embedded, work / "enriched", table, settings, rep, console)
 
-    rows = pads.dataset(str(enriched), format="parquet").to_table()
-    hashes = {r["sku"]: doc_hash(r) for r in rows.to_pylist()}
+    enriched_ds = pads.dataset(str(enriched), format="parquet")
+    hashes = {r["sku"]: doc_hash(r) for b in enriched_ds.to_batches() for r in b.to_pylist()}
     live = _live_index(settings, alias)
     was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == live}
     rebuild_reason = ("--full" if full else "no live index behind the alias" if live is None
@@ -350,7 +351,8 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         changed = [s for s, h in hashes.items() if s not in was_indexed or previous[s].get("doc_hash") != h]
         removed = sorted(was_indexed - set(hashes))
         if changed:
-            pq.write_table(rows.filter(pa.compute.field("sku").isin(changed)), upsert / "part-0.parquet")
+            pq.write_table(enriched_ds.to_table(filter=pc.field("sku").isin(changed)),
+                           upsert / "part-0.parquet")
         if changed or removed:
             inc = {"run_epoch": int(time.time() * 1000), "version_from": "run", "delete_missing": True,
                    "skus": sorted(hashes)}
