@@ -84,6 +84,8 @@ class RelatedConfig(_Section):
     k: int = Field(default=8, ge=0, le=100)
     # Attributes naming a product's variant group (same group = not related); first present wins.
     variant_keys: list[str] = Field(default_factory=lambda: ["parent_sku", "variant_of", "group_id"])
+    # Up to this many products the driver computes them in-process instead of a Ray Data pipeline.
+    local_max_rows: int = Field(default=20000, ge=0)
 
 
 class S3Config(_Section):

@@ -60,10 +60,13 @@ def doc_hash(row: dict[str, Any]) -> str:
 class _Timed(VLLMGenerator):
     """The generator, reporting its engine start-up once so the report can separate fixed cost."""
 
-    def __init__(self, *a: Any, **kw: Any):
-        t = time.perf_counter()
+    def __init__(self, *a: Any, stage_started: float, **kw: Any):
+        import psutil
+
         super().__init__(*a, **kw)
-        self._start_s: float | None = time.perf_counter() - t
+        # From the worker process's start (imports included), or the stage's start for a reused worker.
+        began = max(psutil.Process().create_time(), stage_started)
+        self._start_s: float | None = time.time() - began
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         out = super().__call__(batch)
@@ -86,7 +89,7 @@ def generate_committed(products: list[Product], model: models.ModelRef, settings
         _Timed, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
         fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
                                    model_version=model.version, gen=gen.model_dump(), content=types,
-                                   brands=brands, banned=settings.qa.banned_claims),
+                                   brands=brands, banned=settings.qa.banned_claims, stage_started=time.time()),
         max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts,
         **actor_resources(gen.accelerator))
     rows: list[dict[str, Any]] = []

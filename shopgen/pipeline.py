@@ -144,7 +144,8 @@ def relate(embedded: Path, enriched: Path, table: pa.Table, settings: Settings, 
         embedded.rename(enriched)
         return enriched
     with rep.stage("related", console) as st:
-        related_stage(embedded, enriched, k, settings.related.variant_keys, table=table)
+        related_stage(embedded, enriched, k, settings.related.variant_keys, table=table,
+                      local_max_rows=settings.related.local_max_rows)
         st.update(k=k, docs=table.num_rows)
     return enriched
 

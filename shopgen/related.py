@@ -67,7 +67,12 @@ def add_related(batch: pa.Table, index: list[Any], k: int, variant_keys: list[st
     """Ray Data batch function: appends `related_skus`. `index` wraps the ObjectRef of build_index's result."""
     import ray
 
-    by_locale = ray.get(index[0])
+    return with_related(batch, ray.get(index[0]), k, variant_keys)
+
+
+def with_related(batch: pa.Table, by_locale: dict[str, tuple[np.ndarray, list[str], list[str]]], k: int,
+                 variant_keys: list[str]) -> pa.Table:
+    """Appends `related_skus` to a batch (pure)."""
     rows = batch.select(["sku", "locale", "attributes"]).to_pylist()
     vecs = _matrix(batch["embedding"])
     related: list[list[str]] = [[] for _ in rows]
@@ -85,13 +90,24 @@ INDEX_COLUMNS = ["sku", "locale", "attributes", "embedding"]
 
 
 def related_stage(in_dir: Path, out_dir: Path, k: int, variant_keys: list[str], batch_size: int = 1024,
-                  table: pa.Table | None = None) -> None:
-    """`table` (with INDEX_COLUMNS) saves reading the vectors again when the caller already has them."""
+                  table: pa.Table | None = None, local_max_rows: int = 0) -> None:
+    """`table` (with INDEX_COLUMNS) saves reading the vectors again when the caller already has them.
+    Up to `local_max_rows` rows the driver does it in-process: the matrix is in its memory anyway, and
+    a Ray Data pipeline costs seconds of fixed overhead, which dominates a small nightly run."""
     import ray
 
     if table is None:
         table = pads.dataset(str(in_dir), format="parquet").to_table(columns=INDEX_COLUMNS)
-    ref = ray.put(build_index(table, variant_keys))
+    index = build_index(table, variant_keys)
+    if table.num_rows <= local_max_rows:
+        import pyarrow.parquet as pq
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for i, b in enumerate(pads.dataset(str(in_dir), format="parquet").to_batches(batch_size=batch_size)):
+            pq.write_table(with_related(pa.Table.from_batches([b]), index, k, variant_keys),
+                           out_dir / f"part-{i:05d}.parquet")
+        return
+    ref = ray.put(index)
     (ray.data.read_parquet(str(in_dir))
      .map_batches(add_related, batch_format="pyarrow", batch_size=batch_size,
                   fn_kwargs=dict(index=[ref], k=k, variant_keys=variant_keys))

@@ -232,3 +232,33 @@ def test_resume_after_the_driver_is_killed_on_s3(tmp_path, env, shopgen_bin, set
         assert f"nightly/{alias}/runs/{rep['run_id']}/{name}" in keys
     with pytest.raises(s3.exceptions.ClientError):
         s3.head_object(Bucket="shop-state", Key=f"nightly/{alias}/lock.json")  # released
+
+
+@pytest.mark.slow
+def test_related_products_are_the_same_in_process_and_on_ray_data(tmp_path, settings):
+    """Small catalogs skip the Ray Data pipeline for related products; both paths agree."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    from shopgen.raysupport import ray_session
+    from shopgen.related import related_stage
+
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(12, 8)).astype("float32")
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    table = pa.table({"sku": [f"S{i}" for i in range(12)], "locale": ["en-US"] * 8 + ["zh-CN"] * 4,
+                      "attributes": [json.dumps({"parent_sku": "P1"} if i < 2 else {}) for i in range(12)],
+                      "embedding": pa.array(vecs.tolist(), pa.list_(pa.float32()))})
+    (tmp_path / "in").mkdir()
+    pq.write_table(table, tmp_path / "in" / "part-0.parquet")
+    out = {}
+    with ray_session(settings):
+        for name, local in (("ray", 0), ("local", 100)):
+            related_stage(tmp_path / "in", tmp_path / name, 3, ["parent_sku"], batch_size=5, local_max_rows=local)
+            rows = pads.dataset(str(tmp_path / name), format="parquet").to_table().to_pylist()
+            out[name] = {r["sku"]: r["related_skus"] for r in rows}
+    assert out["ray"] == out["local"] and len(out["local"]) == 12
+    assert "S1" not in out["local"]["S0"] and "S0" not in out["local"]["S1"]  # same variant group
+    assert set(out["local"]["S9"]) <= {"S8", "S10", "S11"}  # the same locale only
