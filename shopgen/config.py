@@ -204,6 +204,8 @@ class NightlyConfig(_Section):
     lock_ttl_s: float = Field(default=900.0, ge=5)
     # Regenerating more than this share of the catalog builds a new index (gate + swap) instead of upserting.
     rebuild_fraction: float = Field(default=0.5, ge=0, le=1)
+    # An unchanged product that was quarantined keeps its verdict (false), or is generated again (true).
+    retry_quarantined: bool = False
 
 
 class CatalogLimits(_Section):

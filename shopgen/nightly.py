@@ -270,7 +270,10 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         keys = {p.sku: st8.generation_key(content_hash(p), PROMPT_VERSION, gen_model.version, sh) for p in products}
         previous = st8.load_state(store)
         journal, jnames = st8.load_journal(store)
-        pl = st8.plan(keys, previous, journal, full, present=[q.sku for q in bad if q.sku])
+        # SKUs whose row failed validation tonight: not deleted, they keep their last state and doc.
+        invalid = sorted({q.sku for q in bad if q.sku} & set(previous) - set(keys))
+        pl = st8.plan(keys, previous, journal, full, present=invalid,
+                      retry_quarantined=settings.nightly.retry_quarantined)
         counts.update(pl.counts())
         st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames))
     if pl.resumed:
@@ -343,6 +346,7 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
                            f"{settings.nightly.rebuild_fraction})"
                       if len(pl.regenerate) > settings.nightly.rebuild_fraction * len(keys) else None)
     rep.data["mode"] = "full" if rebuild_reason else "incremental"
+    lock.check()
     if rebuild_reason:
         console.print(f"full index build: {rebuild_reason}")
         rep.data["rebuild_reason"] = rebuild_reason
@@ -358,7 +362,7 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
                            upsert / "part-0.parquet")
         if changed or removed:
             inc = {"run_epoch": int(time.time() * 1000), "version_from": "run", "delete_missing": True,
-                   "skus": sorted(hashes)}
+                   "skus": sorted(hashes), "keep": invalid}
             _run_index(rep, upsert, settings, alias, console, qpath, emb_model, str(catalog), inc)
         else:
             with rep.stage("index", console) as st:
@@ -369,7 +373,9 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
     errors = {q["sku"] for q in map(json.loads, qpath.read_text().splitlines()) if q.get("stage") == "index"}
     lock.check()
     with rep.stage("state", console) as st:
-        new_rows = []
+        # Invalid tonight: the last good state carries over (in the index only if it was kept there).
+        new_rows = [{**previous[s], "doc_hash": None, "indexed_version": None} if rebuild_reason else previous[s]
+                    for s in invalid]
         for sku, r in final.items():
             p = by_sku[sku]
             ok_row = r["status"] == "ok"

@@ -81,10 +81,11 @@ class Plan:
 
 
 def plan(keys: dict[str, str], previous: dict[str, dict[str, Any]], journal: dict[str, dict[str, Any]],
-         full: bool = False, present: Iterable[str] = ()) -> Plan:
+         full: bool = False, present: Iterable[str] = (), retry_quarantined: bool = False) -> Plan:
     """keys: sku -> generation key of tonight's valid products. previous: the last finished run's
     state rows. journal: rows committed by a run that did not finish. present: SKUs in the catalog
-    that failed validation (quarantined, not deleted)."""
+    that failed validation (quarantined, not deleted). retry_quarantined: an unchanged product
+    that was quarantined goes to the LLM again instead of keeping its verdict."""
     p = Plan()
     for sku, key in keys.items():
         prev = previous.get(sku)
@@ -93,7 +94,8 @@ def plan(keys: dict[str, str], previous: dict[str, dict[str, Any]], journal: dic
         if done is not None and done["key"] == key:
             p.reuse[sku] = done
             p.resumed.append(sku)
-        elif not full and prev is not None and prev["key"] == key and prev.get("output_uri"):
+        elif (not full and prev is not None and prev["key"] == key and prev.get("output_uri")
+              and not (retry_quarantined and prev.get("status") != "ok")):
             p.reuse[sku] = prev
         else:
             p.regenerate.append(sku)
@@ -144,14 +146,15 @@ class StateStore:
         os.replace(tmp, path)
 
     def write_table(self, rel: str, table: pa.Table) -> str:
+        """Returns rel: the state refers to its files relative to the prefix, so a moved or
+        re-spelled prefix still finds them."""
         buf = io.BytesIO()
         pq.write_table(table, buf)
         self.write(rel, buf.getvalue())
-        return self.uri(rel)
+        return rel
 
-    def read_table(self, rel_or_uri: str, **kw: Any) -> pa.Table:
-        path = rel_or_uri[len(self.prefix) + 1:] if rel_or_uri.startswith(self.prefix + "/") else rel_or_uri
-        return pq.read_table(self._path(path), filesystem=self.fs, **kw)
+    def read_table(self, rel: str, **kw: Any) -> pa.Table:
+        return pq.read_table(self._path(rel), filesystem=self.fs, **kw)
 
     def list(self, rel: str) -> list[str]:
         """Relative names of the files directly under a folder (sorted); [] when it does not exist."""
@@ -194,12 +197,17 @@ class StateStore:
                 raise
         path = self._path(rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        # Written aside, then hard-linked into place: the link is the atomic create, and a reader
+        # never sees a half-written lock.
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        with open(tmp, "wb") as f:
+            f.write(data)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(tmp, path)
         except FileExistsError:
             return None
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        finally:
+            os.unlink(tmp)
         return hashlib.md5(data).hexdigest()
 
     def replace_if(self, rel: str, data: bytes, token: str) -> str | None:
@@ -215,10 +223,15 @@ class StateStore:
                                                                  "ConditionalRequestConflict"):
                     return None
                 raise
-        cur = self.read(rel)
-        if cur is None or hashlib.md5(cur).hexdigest() != token:
-            return None
-        self.write(rel, data)
+        import fcntl
+
+        path = self._path(rel)
+        with open(f"{path}.guard", "a+") as guard:  # compare-and-swap under a host-wide file lock
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            cur = self.read(rel)
+            if cur is None or hashlib.md5(cur).hexdigest() != token:
+                return None
+            self.write(rel, data)
         return hashlib.md5(data).hexdigest()
 
     def token(self, rel: str) -> tuple[bytes, str] | None:
@@ -263,10 +276,11 @@ def load_journal(store: StateStore) -> tuple[dict[str, dict[str, Any]], list[str
 def commit_batch(store: StateStore, run_id: str, seq: int, table: pa.Table, rows: list[dict[str, Any]]) -> str:
     """Writes one batch of generated rows, then its manifest (the commit point)."""
     name = f"{run_id}-{seq:06d}"
-    uri = store.write_table(f"outputs/gen/{name}.parquet", table)
-    manifest = {"batch": name, "run_id": run_id, "output_uri": uri, "committed_at": _now(), "rows": rows}
+    rel = f"outputs/gen/{name}.parquet"
+    store.write_table(rel, table)
+    manifest = {"batch": name, "run_id": run_id, "output_uri": rel, "committed_at": _now(), "rows": rows}
     store.write(f"journal/{name}.json", json.dumps(manifest).encode())
-    return uri
+    return rel
 
 
 def save_state(store: StateStore, rows: Iterable[dict[str, Any]], journal_names: list[str]) -> dict[str, int]:
@@ -276,12 +290,15 @@ def save_state(store: StateStore, rows: Iterable[dict[str, Any]], journal_names:
         [{k: r.get(k) for k in STATE_SCHEMA.names} for r in rows], schema=STATE_SCHEMA))
     for name in journal_names:
         store.delete(f"journal/{name}")
-    live = {r.get("output_uri") for r in rows} | {r.get("embedding_uri") for r in rows}
-    _, still = load_journal(store)  # a concurrent writer cannot exist (the lock), but stay safe
+    # Files a manifest still names stay too: the lock should rule out another writer, but a GC
+    # must never break a resume.
+    pending, still = load_journal(store)
+    live = ({r.get("output_uri") for r in rows} | {r.get("embedding_uri") for r in rows}
+            | {r.get("output_uri") for r in pending.values()})
     removed = 0
     for sub in ("outputs/gen", "outputs/emb"):
         for name in store.list(sub):
-            if store.uri(f"{sub}/{name}") not in live:
+            if f"{sub}/{name}" not in live:
                 store.delete(f"{sub}/{name}")
                 removed += 1
     return {"state_rows": len(rows), "outputs_removed": removed, "journal_left": len(still)}
@@ -330,6 +347,7 @@ class Lock:
         self.owner = {**owner, "host": socket.gethostname(), "pid": os.getpid()}
         self.token: str | None = None
         self.lost = False
+        self.beat_at = 0.0  # monotonic time of the last successful write of the lock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -377,22 +395,31 @@ class Lock:
                 break
         if not self.token:
             raise LockedError(f"could not take the lock {self.store.uri(self.NAME)}: another run raced for it")
+        self.beat_at = time.monotonic()
         self._thread = threading.Thread(target=self._beat, name="shopgen-lock-heartbeat", daemon=True)
         self._thread.start()
         return taken
 
     def _beat(self) -> None:
         while not self._stop.wait(max(1.0, self.ttl / 3)):
-            tok = self.store.replace_if(self.NAME, self._body(), self.token) if self.token else None
+            try:
+                tok = self.store.replace_if(self.NAME, self._body(), self.token) if self.token else None
+            except Exception as e:  # a flaky store: try again next beat; check() stops the run if it lasts
+                self.echo(f"[yellow]lock heartbeat failed ({type(e).__name__}: {e}); retrying[/]")
+                continue
             if tok is None:
                 self.lost = True
                 self.echo("[red]lost the nightly lock: another run took it over[/]")
                 return
-            self.token = tok
+            self.token, self.beat_at = tok, time.monotonic()
 
     def check(self) -> None:
+        """Raises when another run may hold the lock by now: taken over, or not renewed for a TTL."""
         if self.lost:
             raise LockedError("another run took over this run's lock; stopping before writing more state")
+        if self.token and time.monotonic() - self.beat_at > self.ttl:
+            raise LockedError(f"this run's lock was not renewed for {self.ttl:.0f}s (nightly.lock_ttl_s), so "
+                              "another run may hold it; stopping before writing more state")
 
     def release(self) -> None:
         self._stop.set()

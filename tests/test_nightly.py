@@ -73,6 +73,30 @@ def test_plan_classifies_and_reuses():
     assert p.counts()["regenerated"] == 2 and p.counts()["deleted"] == 1
     full = plan(keys, prev, {}, full=True)
     assert sorted(full.regenerate) == sorted(keys) and not full.reuse
+    retry = plan(keys, prev, {}, retry_quarantined=True)
+    assert "b" in retry.regenerate and "a" in retry.reuse
+
+
+def test_state_survives_a_moved_prefix_and_gc_spares_pending_batches(tmp_path):
+    import pyarrow as pa
+
+    from shopgen.state import StateStore, commit_batch, load_journal, load_state, read_rows, save_state
+
+    store = StateStore(str(tmp_path / "a"))
+    t = pa.table({"sku": ["x", "y"], "v": [1, 2]})
+    rel = commit_batch(store, "r1", 0, t, [{"sku": "x", "key": "k", "status": "ok"},
+                                          {"sku": "y", "key": "k", "status": "ok"}])
+    stale = store.write_table("outputs/gen/old.parquet", t)
+    journal, names = load_journal(store)
+    save_state(store, [{"sku": "x", **journal["x"]}], names)
+    assert not store.exists(stale) and store.exists(rel)  # unreferenced output removed
+    pending = commit_batch(store, "r2", 0, t, [{"sku": "y", "key": "k2", "status": "ok"}])
+    save_state(store, [{"sku": "x", **journal["x"]}], [])  # a GC with a manifest still pending
+    assert store.exists(pending)
+    (tmp_path / "a").rename(tmp_path / "b")
+    moved = StateStore(str(tmp_path / "b"))
+    row = load_state(moved)["x"]
+    assert [r.to_pylist() for r in read_rows(moved, {"x": row["output_uri"]})] == [[{"sku": "x", "v": 1}]]
 
 
 def test_generation_key_depends_on_prompt_model_and_settings():
