@@ -301,10 +301,10 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         if qa_rows:
             st["tokens_per_s"] = round(st["tokens"] / st["seconds"], 2) if st.get("seconds") else None
             rep.data["qa"] = qa_summary(qa_rows, settings.qa.near_duplicate_threshold)
-        # Reused products that were quarantined stay quarantined until they change.
+        # Reused outputs that were quarantined stay quarantined until the product changes.
         _append_quarantine(qpath, [Quarantined(stage="generate", sku=s, raw=by_sku[s].model_dump(),
-                                               reason=f"unchanged since run {r.get('run_id')}, which quarantined it: "
-                                                      f"{r.get('reason')}")
+                                               reason=f"output reused from run {r.get('run_id')}, which quarantined "
+                                                      f"it: {r.get('reason')}")
                                    for s, r in sorted(pl.reuse.items()) if r["status"] != "ok"])
         ok = {s: r["output_uri"] for s, r in final.items() if r["status"] == "ok"}
         counts.update(generated=len(ok), generation_failed=len(final) - len(ok))
