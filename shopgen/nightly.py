@@ -27,11 +27,11 @@ from shopgen.catalog import load_catalog
 from shopgen.config import Settings
 from shopgen.content import parse_content
 from shopgen.embed import embedding_key, embedding_text
-from shopgen.generate import GENERATED_SCHEMA, PRODUCT_SCHEMA, VLLMGenerator, product_row
-from shopgen.pipeline import (ENRICHED_DROP, Report, _append_quarantine, _blocks, _run_index, _running, _start,
-                              embed_stage, generation_quarantine, qa_summary, relate)
+from shopgen.generate import GENERATED_SCHEMA, VLLMGenerator
+from shopgen.pipeline import (ENRICHED_DROP, QA_COLUMNS, Report, _append_quarantine, _run_index, _running, _start,
+                              embed_stage, generation_quarantine, generator_dataset, qa_summary, relate)
 from shopgen.prompts import PROMPT_VERSION
-from shopgen.raysupport import actor_resources, ray_session
+from shopgen.raysupport import ray_session
 from shopgen.records import Product, Quarantined, content_hash
 from shopgen.related import INDEX_COLUMNS
 from shopgen import state as st8
@@ -81,17 +81,7 @@ def generate_committed(products: list[Product], model: models.ModelRef, settings
                        console: Console, brands: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Streams the products through the generator actor; each output batch is committed to the state
     (Parquet, then its manifest) as soon as it arrives. Returns the state rows and figures."""
-    import ray
-
-    gen = settings.generation
-    table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
-    ds = ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
-        _Timed, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
-        fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
-                                   model_version=model.version, gen=gen.model_dump(), content=types,
-                                   brands=brands, banned=settings.qa.banned_claims, stage_started=time.time()),
-        max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts,
-        **actor_resources(gen.accelerator))
+    ds = generator_dataset(products, model, settings, types, brands, _Timed, stage_started=time.time())
     rows: list[dict[str, Any]] = []
     fig: dict[str, Any] = {"batches": 0, "tokens": 0, "attempts": 0, "engine_start_s": None, "qa_rows": []}
     t0 = time.perf_counter()
@@ -108,8 +98,7 @@ def generate_committed(products: list[Product], model: models.ModelRef, settings
             if fig["batches"] == 0:
                 fig["first_batch_s"] = round(time.perf_counter() - t0, 3)
             batch = batch.replace_schema_metadata(None).cast(GENERATED_SCHEMA)
-            recs = batch.select(["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa", "description",
-                                 "seo_title", "bullets"]).to_pylist()
+            recs = batch.select(QA_COLUMNS).to_pylist()
             entries = [{"sku": r["sku"], "key": keys[r["sku"]], "status": "ok" if r["gen_ok"] else "quarantined",
                         "reason": "; ".join(r["gen_errors"]) or None} for r in recs]
             uri = st8.commit_batch(store, run_id, fig["batches"], batch, entries)
@@ -178,6 +167,24 @@ def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict
              .append_column("embedding_model", pa.array([emb_version] * len(skus), pa.string())))
         pq.write_table(k.cast(EMBEDDED_SCHEMA), reused / "part-reused.parquet")
     return hashes, keep
+
+
+def rebuild_reason(full: bool, live: str | None, previous: dict[str, dict[str, Any]], was_indexed: set[str],
+                   embedding_model: str, regenerated: int, total: int, fraction: float) -> str | None:
+    """Why tonight needs a new index (gate + swap) instead of an in-place update; None when it does not."""
+    if full:
+        return "--full"
+    if live is None:
+        return "no live index behind the alias"
+    if not previous:
+        return "no previous state"
+    if not was_indexed:
+        return f"the live index {live} is not the one this state last wrote"
+    if any(r.get("embedding_model") not in (None, embedding_model) for r in previous.values()):
+        return "a new embedding model"
+    if regenerated > fraction * total:
+        return f"{regenerated} of {total} products regenerated (> nightly.rebuild_fraction {fraction})"
+    return None
 
 
 def _live_index(settings: Settings, alias: str) -> str | None:
@@ -337,19 +344,13 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
     hashes = {r["sku"]: doc_hash(r) for b in enriched_ds.to_batches() for r in b.to_pylist()}
     live = _live_index(settings, alias)
     was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == live}
-    rebuild_reason = ("--full" if full else "no live index behind the alias" if live is None
-                      else "no previous state" if not previous
-                      else f"the live index {live} is not the one this state last wrote" if not was_indexed
-                      else "a new embedding model" if any(r.get("embedding_model") not in (None, emb_model.version)
-                                                          for r in previous.values())
-                      else f"{len(pl.regenerate)} of {len(keys)} products regenerated (> nightly.rebuild_fraction "
-                           f"{settings.nightly.rebuild_fraction})"
-                      if len(pl.regenerate) > settings.nightly.rebuild_fraction * len(keys) else None)
-    rep.data["mode"] = "full" if rebuild_reason else "incremental"
+    reason = rebuild_reason(full, live, previous, was_indexed, emb_model.version, len(pl.regenerate), len(keys),
+                            settings.nightly.rebuild_fraction)
+    rep.data["mode"] = "full" if reason else "incremental"
     lock.check()
-    if rebuild_reason:
-        console.print(f"full index build: {rebuild_reason}")
-        rep.data["rebuild_reason"] = rebuild_reason
+    if reason:
+        console.print(f"full index build: {reason}")
+        rep.data["rebuild_reason"] = reason
         _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(catalog))
         index_name = rep.data["stages"]["index"]["index"]
     else:
@@ -374,7 +375,7 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
     lock.check()
     with rep.stage("state", console) as st:
         # Invalid tonight: the last good state carries over (in the index only if it was kept there).
-        new_rows = [{**previous[s], "doc_hash": None, "indexed_version": None} if rebuild_reason else previous[s]
+        new_rows = [{**previous[s], "doc_hash": None, "indexed_version": None} if reason else previous[s]
                     for s in invalid]
         for sku, r in final.items():
             p = by_sku[sku]

@@ -73,23 +73,33 @@ def generation_quarantine(failed: list[dict[str, Any]], by_sku: dict[str, Produc
     ) for r in failed]
 
 
-def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path,
-                   content: tuple[str, ...]) -> None:
+# What the driver reads back from generated rows: the report's figures, QA summary and quarantine.
+QA_COLUMNS = ["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa", "description", "seo_title", "bullets"]
+
+
+def generator_dataset(products: list[Product], model: models.ModelRef, settings: Settings, content: tuple[str, ...],
+                      brands: list[str], actor: type = VLLMGenerator, **actor_kwargs: Any):
+    """The products as a Ray Dataset mapped through one generator actor (GENERATED_SCHEMA batches).
+    `brands`: every brand of the catalog, which the faithfulness check may name."""
     import ray
 
     table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
     gen = settings.generation
-    ds = ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
-        VLLMGenerator, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
+    return ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
+        actor, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
         fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
                                    model_version=model.version, gen=gen.model_dump(), content=content,
-                                   brands=sorted({p.brand for p in products if p.brand}),
-                                   banned=settings.qa.banned_claims),
+                                   brands=brands, banned=settings.qa.banned_claims, **actor_kwargs),
         # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.
         max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts,
         **actor_resources(gen.accelerator),
     )
-    ds.write_parquet(str(out_dir))
+
+
+def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path,
+                   content: tuple[str, ...]) -> None:
+    brands = sorted({p.brand for p in products if p.brand})
+    generator_dataset(products, model, settings, content, brands).write_parquet(str(out_dir))
 
 
 def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_dir: Path,
@@ -302,8 +312,7 @@ def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: i
         with ray_session(settings):
             with rep.stage("generate", console) as st:
                 generate_stage(products, gen_model, settings, gen_dir, types)
-                rows = _read_rows(gen_dir, ["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa",
-                                            "description", "seo_title", "bullets"])
+                rows = _read_rows(gen_dir, QA_COLUMNS)
                 failed = [r for r in rows if not r["gen_ok"]]
                 _append_quarantine(qpath, generation_quarantine(failed, {p.sku: p for p in products}))
                 tokens = sum(r["gen_tokens"] for r in rows)

@@ -77,6 +77,22 @@ def test_plan_classifies_and_reuses():
     assert "b" in retry.regenerate and "a" in retry.reuse
 
 
+def test_rebuild_reason_decides_full_or_in_place():
+    from shopgen.nightly import rebuild_reason
+
+    prev = {"a": {"embedding_model": "m1"}, "b": {"embedding_model": None}}
+    args = dict(live="p-1", previous=prev, was_indexed={"a"}, embedding_model="m1", regenerated=1, total=4,
+                fraction=0.5)
+    assert rebuild_reason(False, **args) is None
+    assert rebuild_reason(True, **args) == "--full"
+    assert rebuild_reason(False, **{**args, "live": None}) == "no live index behind the alias"
+    assert rebuild_reason(False, **{**args, "previous": {}}) == "no previous state"
+    assert "not the one this state last wrote" in rebuild_reason(False, **{**args, "was_indexed": set()})
+    assert rebuild_reason(False, **{**args, "embedding_model": "m2"}) == "a new embedding model"
+    assert "3 of 4 products regenerated" in rebuild_reason(False, **{**args, "regenerated": 3})
+    assert rebuild_reason(False, **{**args, "regenerated": 2}) is None  # exactly the fraction: in place
+
+
 def test_state_survives_a_moved_prefix_and_gc_spares_pending_batches(tmp_path):
     import pyarrow as pa
 
@@ -187,6 +203,8 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     assert set(docs) == {s for s, r in s2.items() if r["status"] == "ok"}
     if s2[changed["sku"]]["status"] == "ok":
         assert docs[changed["sku"]]["price"] == pytest.approx(changed["price"] + 1.5)
+    else:  # its new copy failed the checks: the old copy (describing the old product) left the index
+        assert changed["sku"] not in docs
     # unchanged products keep the output (and batch file) of the first run
     for p in products2:
         if p["sku"] != changed["sku"]:

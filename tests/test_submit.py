@@ -88,6 +88,8 @@ def test_job_dict_leaves_out_the_runtime_env():
 
 
 # ---- the CLI over a stand-in client -----------------------------------------------------------
+# A stand-in for JobSubmissionClient keeps these CLI checks (output contract, secrets never shown,
+# user errors) to milliseconds; the real job API is exercised by test_submit_nightly_to_a_real_ray_head.
 
 def _details(sid: str, status: str, message: str = "done"):
     return SimpleNamespace(submission_id=sid, job_id="01000000", status=status, entrypoint="python jobs/nightly.py",
