@@ -36,8 +36,8 @@ def main() -> None:
     from shopgen import models
     from shopgen.catalog import load_catalog
     from shopgen.config import load_settings
-    from shopgen.content import CONTENT_TYPES
-    from shopgen.generate import GENERATED_SCHEMA, PRODUCT_SCHEMA, VLLMGenerator, product_row, row_product
+    from shopgen.content import CONTENT_TYPES, sampling_for
+    from shopgen.generate import GEN_INPUT_SCHEMA, GENERATED_SCHEMA, VLLMGenerator, product_row, row_product
     from shopgen.prompts import build_messages
 
     s = load_settings()
@@ -52,7 +52,8 @@ def main() -> None:
     stage = VLLMGenerator(model.path, None, model.version, gen_cfg, [a.content])
     start_s = time.perf_counter() - t
     msgs = [build_messages(row_product(r), ct) for r in rows]
-    stage._engine(msgs[:2], [ct, ct], 0)  # warm-up
+    stage._engine(msgs[:2], [ct, ct], 0, ["en-US", "en-US"])  # warm-up
+    samp = sampling_for(ct, gen_cfg)
 
     def raw() -> tuple[int, float]:
         t = time.perf_counter()
@@ -60,7 +61,7 @@ def main() -> None:
         return sum(len(o.outputs[0].token_ids) for o in outs), time.perf_counter() - t
 
     def shopgen() -> tuple[int, float]:
-        table = pa.Table.from_pylist(rows, schema=PRODUCT_SCHEMA)
+        table = pa.Table.from_pylist(rows, schema=GEN_INPUT_SCHEMA)
         t = time.perf_counter()
         out = stage(table)
         dt = time.perf_counter() - t
@@ -85,8 +86,8 @@ def main() -> None:
     enc = tok(texts, return_tensors="pt", padding=True)
     t = time.perf_counter()
     with torch.no_grad():
-        out = hf.generate(**enc, max_new_tokens=s.generation.max_tokens, do_sample=True,
-                          temperature=s.generation.temperature, top_p=s.generation.top_p,
+        out = hf.generate(**enc, max_new_tokens=samp["max_tokens"], do_sample=True,
+                          temperature=samp["temperature"], top_p=s.generation.top_p,
                           pad_token_id=tok.pad_token_id or tok.eos_token_id)
     hf_s = time.perf_counter() - t
     new = out[:, enc["input_ids"].shape[1]:]
@@ -97,7 +98,7 @@ def main() -> None:
 
     res = {
         "bench": "generation", "n": a.n, "content": a.content, "model": model.version,
-        "max_tokens": s.generation.max_tokens, "batch": a.n, "engine_start_s": round(start_s, 1),
+        "max_tokens": samp["max_tokens"], "batch": a.n, "engine_start_s": round(start_s, 1),
         "shopgen_tok_s": round(tok_s["shopgen"], 1), "raw_vllm_tok_s": round(tok_s["raw"], 1),
         "hf_tok_s": round(hf_tok_s, 1),
         "ratio_shopgen_vs_raw": round(tok_s["shopgen"] / tok_s["raw"], 3),

@@ -38,6 +38,8 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "embedding_model": row.get("embedding_model"),
         "content_hash": row.get("content_hash"),
         "related_skus": list(row.get("related_skus") or []) or None,
+        # Per content type: fresh | kept | none, and why tonight's copy failed.
+        "copy": json.loads(c) if isinstance(c := row.get("copy"), str) else c,
         "updated_at": row.get("updated_at"),
         "indexed_at": indexed_at or datetime.now(timezone.utc).isoformat(),
         "embedding": [float(x) for x in emb] if emb is not None else None,

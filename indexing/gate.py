@@ -16,13 +16,17 @@ def doc_count(count: int, expected: int) -> dict[str, Any]:
                   count=count, expected=expected)
 
 
-def doc_drop(count: int, live_count: int | None, max_drop: float) -> dict[str, Any]:
+def doc_drop(count: int, live_count: int | None, max_drop: float, min_docs: int = 0) -> dict[str, Any]:
+    """Refuses losing more than max_drop of the live docs, unless it is at most min_docs docs (so
+    one legitimate deletion does not stop a small catalog's nightly)."""
     if not live_count:
         return _check("doc_drop", True, "no live index to compare with", count=count, live_count=live_count)
     drop = 1 - count / live_count
-    return _check("doc_drop", drop <= max_drop,
+    lost = live_count - count
+    return _check("doc_drop", drop <= max_drop or lost <= min_docs,
                   f"{count} docs vs {live_count} live: {'drop' if drop >= 0 else 'growth'} of {abs(drop):.1%} "
-                  f"(max drop {max_drop:.1%})", count=count, live_count=live_count, drop=round(drop, 4))
+                  f"(max drop {max_drop:.1%}, or up to {min_docs} docs)", count=count, live_count=live_count,
+                  drop=round(drop, 4))
 
 
 def error_rate(errors: int, attempted: int, max_rate: float) -> dict[str, Any]:

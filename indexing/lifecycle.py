@@ -97,7 +97,7 @@ def run_gate(es: Elasticsearch, index: str, alias: str, settings: Settings, expe
     n = count(es, index) or 0
     checks = [
         gate.doc_count(n, expected),
-        gate.doc_drop(n, live_count, g.max_doc_drop),
+        gate.doc_drop(n, live_count, g.max_doc_drop, g.max_doc_drop_min_docs),
         gate.error_rate(len(bulk.errors), bulk.attempted, settings.es.max_error_rate),
         gate.smoke(smoke_results(es, index, g.smoke_queries, samples)),
     ]
@@ -187,7 +187,7 @@ def live_index(es: Elasticsearch, alias: str) -> str:
     return targets[0]
 
 
-FINGERPRINT = ("content_hash", "model_version", "prompt_version", "embedding_model", "related_skus", "description")
+FINGERPRINT = ("content_hash", "model_version", "prompt_version", "embedding_model", "related_skus", "description", "copy")
 
 
 def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], settings: Settings,
@@ -224,10 +224,13 @@ def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], s
         skus = {d["sku"] for d in docs}
     removed = sorted(set(live) - set(skus) - set(keep)) if delete_missing else []
     # A truncated input must not empty the live index: the deletions are checked before any write.
-    drop = len(removed) / len(live) if live else 0.0
-    if drop > settings.gate.max_doc_drop:
+    check = gate.doc_drop(len(live) - len(removed), len(live), settings.gate.max_doc_drop,
+                          settings.gate.max_doc_drop_min_docs)
+    if not check["passed"]:
         raise RuntimeError(f"incremental update refused before any write: it would delete {len(removed)} of "
-                           f"{len(live)} live docs ({drop:.1%} > gate.max_doc_drop {settings.gate.max_doc_drop:.1%})")
+                           f"{len(live)} live docs ({check['drop']:.1%} > gate.max_doc_drop "
+                           f"{settings.gate.max_doc_drop:.1%}, and more than gate.max_doc_drop_min_docs "
+                           f"{settings.gate.max_doc_drop_min_docs})")
     st: dict[str, Any] = {"index": index, "alias": alias, "mode": "incremental"}
     up = bulk_write(es, index_actions(index, docs, version), settings.es, progress)
     st.update(upserted=up.ok, unchanged=up.skipped, errors=len(up.errors), bulk_retries=up.retries, deleted=0)

@@ -8,7 +8,10 @@ import re
 from typing import Any
 
 from shopgen.config import ESConfig
+from shopgen.content import CONTENT_TYPES
 
+# Content types whose per-type status a document carries (copy.<type>.status).
+COPY_TYPES = tuple(CONTENT_TYPES)
 # Searchable text fields; each also gets a `.zh` sub-field with the Chinese analyzer.
 TEXT_FIELDS = ("title", "description", "bullets", "seo_title", "ad_text", "faq_text", "attributes_text",
                "source_description")
@@ -64,6 +67,8 @@ def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk") -> di
         "embedding_model": keyword,
         "content_hash": keyword,
         "related_skus": keyword,
+        "copy": {"properties": {t: {"properties": {"status": keyword, "reasons": {"type": "keyword", "ignore_above": 512}}}
+                                for t in COPY_TYPES}},
         "updated_at": {"type": "date", "ignore_malformed": True},
         "indexed_at": {"type": "date"},
         "embedding": vec,

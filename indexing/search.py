@@ -85,7 +85,9 @@ def to_hit(h: dict[str, Any]) -> dict[str, Any]:
     return {"sku": s.get("sku", h["_id"]), "score": h["_score"], "title": s.get("title"),
             "description": s.get("description"), "brand": s.get("brand"), "category": s.get("category"),
             "price": s.get("price"), "locale": s.get("locale"), "model_version": s.get("model_version"),
-            "related_skus": s.get("related_skus")}
+            "related_skus": s.get("related_skus"), "source_description": s.get("source_description"),
+            # Per content type: copy.<type>.status (fresh, kept, none) and why it failed.
+            "copy": s.get("copy")}
 
 
 # Clusters (by their node URLs) whose license or version refused the RRF retriever; we fuse here for them.

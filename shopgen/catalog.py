@@ -155,6 +155,9 @@ def _reason(err: ValidationError) -> str:
             parts.append(f"missing or empty {field}")
         elif e["type"] == "extra_forbidden":
             parts.append(f"unknown field {field}")
+        elif e["type"] == "value_error":  # a Product check: its message names the value itself
+            err = (e.get("ctx") or {}).get("error")
+            parts.append(f"wrong type or value for {field}: {err if err is not None else e['msg']}")
         else:
             got = e.get("input")
             got_s = repr(got)[:60]

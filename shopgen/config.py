@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from shopgen.checks import DEFAULT_BANNED
@@ -70,6 +70,9 @@ class GateConfig(_Section):
 
     # Largest allowed drop in doc count against the live index (0.1 = 10%).
     max_doc_drop: float = Field(default=0.10, ge=0, le=1)
+    # Absolute floor: losing up to this many docs is always allowed, so on a small catalog one
+    # legitimate deletion does not stop the nightly (the refusal needs > max(share, floor) docs).
+    max_doc_drop_min_docs: int = Field(default=5, ge=0)
     # Queries that must each return at least one hit; empty = a few product titles from the input.
     smoke_queries: list[str] = Field(default_factory=list)
     smoke_samples: int = Field(default=5, ge=0)
@@ -111,10 +114,12 @@ class GenerationConfig(_Section):
     # Content types generated when --content is not given.
     content: list[str] = Field(default_factory=lambda: ["description", "ad_copy", "bullets"])
     batch_size: int = 32
-    max_tokens: int = 400
-    temperature: float = 0.3
+    # Sampling for every content type; unset (the default), each type uses its own tuned value,
+    # and content.<type>.<key> overrides both.
+    max_tokens: int | None = Field(default=None, ge=16)
+    temperature: float | None = Field(default=None, ge=0)
     top_p: float = 0.9
-    repetition_penalty: float = 1.05
+    repetition_penalty: float | None = Field(default=None, gt=0)
     seed: int = 0
     # A row whose output fails the checks is regenerated with a new seed, then quarantined.
     max_attempts: int = 3
@@ -130,6 +135,32 @@ class GenerationConfig(_Section):
     cpu_threads: int | None = None  # CPU only: threads for vLLM kernels (default: all cores)
     # Where the engine actor runs: auto = a GPU when the Ray cluster has one, else CPU.
     accelerator: str = "auto"
+    # Prompt: grounded (facts list, style guide, the shop's own copy as examples) or v2 (the
+    # prompt before it, kept to measure against: bench/copy.py).
+    prompt: Literal["grounded", "v2"] = "grounded"
+    # Human-written texts of the same type and category shown as examples of the shop's voice (0: none).
+    few_shot: int = Field(default=1, ge=0, le=3)
+    # Retries tell the model what failed in its previous answer (the placeholder, the unsupported word).
+    feedback: bool = True
+
+
+class ContentLimits(_Section):
+    """Per content type: length limits, sampling and a style line, configurable per shop
+    (content.description.min_words: 20). A change to any of them regenerates that type only."""
+
+    # Prose types (description, faq answers): words; CJK characters count as words.
+    min_words: int | None = Field(default=None, ge=1)
+    max_words: int | None = Field(default=None, ge=1)
+    # List types (bullets, ad headlines, faq pairs): how many items.
+    min_items: int | None = Field(default=None, ge=1)
+    max_items: int | None = Field(default=None, ge=1)
+    # Per item or per text, characters (e.g. Google ads: 30 per headline).
+    max_chars: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, ge=16)
+    # Extra style guidance appended to the type's built-in guide (the shop's voice).
+    style: str | None = None
 
 
 class QAConfig(_Section):
@@ -137,6 +168,9 @@ class QAConfig(_Section):
     banned_claims: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_BANNED.items()})
     # Jaccard similarity (word 3-shingles) at which copy for two SKUs counts as a near-duplicate.
     near_duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
+    # Claims that need evidence in the product's own data (claim -> regexes, English and Chinese).
+    # None: the built-in vocabulary (shopgen.checks.DEFAULT_CLAIMS); {} turns the check off.
+    claims: dict[str, list[str]] | None = None
 
 
 class EmbeddingConfig(_Section):
@@ -204,7 +238,11 @@ class NightlyConfig(_Section):
     lock_ttl_s: float = Field(default=900.0, ge=5)
     # Regenerating more than this share of the catalog builds a new index (gate + swap) instead of upserting.
     rebuild_fraction: float = Field(default=0.5, ge=0, le=1)
-    # An unchanged product that was quarantined keeps its verdict (false), or is generated again (true).
+    # A content type without accepted copy is generated again on later nights, while its facts are
+    # unchanged, up to copy_retry_attempts failed nights within copy_retry_nights of the first failure.
+    copy_retry_attempts: int = Field(default=3, ge=1)
+    copy_retry_nights: int = Field(default=7, ge=1)
+    # true: copy that failed is generated again every night, whatever the bounds above say.
     retry_quarantined: bool = False
 
 
@@ -236,9 +274,28 @@ class Settings(BaseSettings):
     gate: GateConfig = GateConfig()
     related: RelatedConfig = RelatedConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    content: dict[str, ContentLimits] = Field(default_factory=dict)
     nightly: NightlyConfig = NightlyConfig()
     catalog: CatalogLimits = CatalogLimits()
     ray: RayConfig = RayConfig()
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> "Settings":
+        """Local paths become absolute when the config loads: Ray workers run in another directory,
+        where a relative '.shopgen/models/...' would be taken for a hub id."""
+        def fix(v: Any) -> Any:
+            if v is None or (isinstance(v, str) and "://" in v):
+                return v
+            return type(v)(Path(v).expanduser().absolute()) if isinstance(v, (str, Path)) else v
+
+        self.home = fix(self.home)
+        self.models.cache_dir = fix(self.models.cache_dir)
+        self.models.registry = fix(self.models.registry)
+        self.embedding.cache_dir = fix(self.embedding.cache_dir)
+        self.finetune.storage_path = fix(self.finetune.storage_path)
+        self.nightly.state = fix(self.nightly.state)
+        self.gate.judgments = fix(self.gate.judgments)
+        return self
 
     @classmethod
     def settings_customise_sources(

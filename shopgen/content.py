@@ -4,10 +4,10 @@ The schema's JSON form is what vLLM is asked for; the same model validates what 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -37,42 +37,38 @@ class _Out(BaseModel):
 
 
 class DescriptionOut(_Out):
-    description: Annotated[str, StringConstraints(min_length=1, max_length=1600)]
-
-    @field_validator("description")
-    @classmethod
-    def _words(cls, v: str) -> str:
-        n = word_count(v)
-        if not 80 <= n <= 200:
-            raise ValueError(f"description has {n} words, needs 80-200")
-        return v
+    # Structure and hard caps only; the shop's word limits are checked by check_limits.
+    description: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
 class BulletsOut(_Out):
-    bullets: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
-                       Field(min_length=3, max_length=6)]
+    bullets: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=300)]],
+                       Field(min_length=1, max_length=12)]
 
 
 class SeoTitleOut(_Out):
-    seo_title: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    seo_title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
 
 
 class AdCopyOut(_Out):
-    # Google responsive search ads: 3-15 headlines <= 30 chars, 2-4 descriptions <= 90 chars.
-    ad_headlines: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=30)]],
-                            Field(min_length=3, max_length=15)]
+    ad_headlines: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=60)]],
+                            Field(min_length=1, max_length=15)]
     ad_descriptions: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=90)]],
                                Field(min_length=2, max_length=4)]
 
 
 class QA(_Out):
-    # Bounded so four pairs fit the token budget.
-    question: Annotated[str, StringConstraints(min_length=1, max_length=120)]
-    answer: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    question: Annotated[str, StringConstraints(min_length=1, max_length=160)]
+    answer: Annotated[str, StringConstraints(min_length=1, max_length=400)]
 
 
 class FaqOut(_Out):
-    faq: Annotated[list[QA], Field(min_length=2, max_length=4)]
+    faq: Annotated[list[QA], Field(min_length=1, max_length=8)]
+
+
+# Limit and sampling keys a shop may set per type (config `content.<type>.<key>`).
+LIMIT_KEYS = ("min_words", "max_words", "min_items", "max_items", "max_chars")
+SAMPLING_KEYS = ("temperature", "repetition_penalty", "max_tokens")
 
 
 @dataclass(frozen=True)
@@ -81,20 +77,87 @@ class ContentType:
     version: str
     schema: type[_Out]
     task: dict[str, str]  # locale -> instructions
+    # Default limits (LIMIT_KEYS) that fit real shop copy; `content.<type>` overrides them.
+    limits: dict[str, int] = field(default_factory=dict)
+    # Default sampling (SAMPLING_KEYS) tuned per type on bench/copy.py.
+    sampling: dict[str, float] = field(default_factory=dict)
+    # The field the word limits apply to (prose), and the list field the item limits apply to.
+    prose: str | None = None
+    items: str | None = None
+    # A short style guide per locale, part of the grounded prompt.
+    style: dict[str, str] = field(default_factory=dict)
 
-    # (min, max) characters per locale asked of the grammar for word-bounded fields, so a small
-    # model neither stops short nor runs past its token budget; word limits are checked afterwards.
-    char_bounds: dict[str, dict[str, tuple[int, int]]] | None = None
+    def effective(self, overrides: Any = None) -> dict[str, Any]:
+        """Limits, sampling and style with the shop's overrides (a ContentLimits or a dict) applied."""
+        o = overrides.model_dump(exclude_none=True) if hasattr(overrides, "model_dump") else dict(overrides or {})
+        return {**self.limits, **self.sampling, **o}
 
-    def json_schema(self, locale: str = "en-US") -> dict[str, Any]:
+    def json_schema(self, locale: str = "en-US", overrides: Any = None) -> dict[str, Any]:
+        """The schema vLLM's grammar enforces, carrying the limits, so a small model neither stops
+        short nor runs past its token budget; word limits are checked again afterwards."""
         schema = self.schema.model_json_schema()
-        for fname, (lo, hi) in ((self.char_bounds or {}).get(locale) or {}).items():
-            schema["properties"][fname].update(minLength=lo, maxLength=hi)
+        lim = self.effective(overrides)
+        props = schema["properties"]
+        zh = locale.lower().startswith("zh")
+        if self.prose and (lim.get("min_words") or lim.get("max_words")):
+            # Characters per word: about 6 in English; a CJK character counts as a word.
+            per = 1.3 if zh else 6.5
+            if lim.get("min_words"):
+                props[self.prose]["minLength"] = int(lim["min_words"] * (1 if zh else 5))
+            if lim.get("max_words"):
+                props[self.prose]["maxLength"] = int(lim["max_words"] * per)
+        if self.items:
+            arr = props[self.items]
+            if lim.get("min_items"):
+                arr["minItems"] = lim["min_items"]
+            if lim.get("max_items"):
+                arr["maxItems"] = lim["max_items"]
+            if lim.get("max_chars") and "items" in arr and arr["items"].get("type") == "string":
+                arr["items"]["maxLength"] = lim["max_chars"]
+        elif lim.get("max_chars"):
+            for f in props.values():
+                if f.get("type") == "string":
+                    f["maxLength"] = lim["max_chars"]
         return schema
 
     def texts(self, out: _Out) -> list[str]:
         """Every piece of generated text in an output, for the text checks."""
         return texts_of(out.model_dump())
+
+    def fields(self) -> list[str]:
+        return list(self.schema.model_fields)
+
+
+_SAMPLING_FALLBACK = {"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 400}
+
+
+def sampling_for(ct: ContentType, gen: dict[str, Any], overrides: Any = None) -> dict[str, Any]:
+    """content.<type>.<key> > generation.<key> > the type's tuned default."""
+    o = overrides.model_dump(exclude_none=True) if hasattr(overrides, "model_dump") else dict(overrides or {})
+    return {k: next(v for v in (o.get(k), gen.get(k), ct.sampling.get(k), _SAMPLING_FALLBACK[k]) if v is not None)
+            for k in SAMPLING_KEYS}
+
+
+def check_limits(ct: ContentType, fields: dict[str, Any], overrides: Any = None) -> list[str]:
+    """The shop's length limits on one parsed output; each violation as a short reason."""
+    lim = ct.effective(overrides)
+    bad = []
+    if ct.prose and isinstance(fields.get(ct.prose), str):
+        n = word_count(fields[ct.prose])
+        lo, hi = lim.get("min_words"), lim.get("max_words")
+        if (lo and n < lo) or (hi and n > hi):
+            bad.append(f"{ct.prose} has {n} words, needs {lo or 1}-{hi or 'any'}")
+    if ct.items and isinstance(fields.get(ct.items), list):
+        n = len(fields[ct.items])
+        lo, hi = lim.get("min_items"), lim.get("max_items")
+        if (lo and n < lo) or (hi and n > hi):
+            bad.append(f"{ct.items} has {n} items, needs {lo or 1}-{hi or 'any'}")
+    if mc := lim.get("max_chars"):
+        target = fields.get(ct.items) if ct.items else [v for v in fields.values() if isinstance(v, str)]
+        for x in target or []:
+            if isinstance(x, str) and len(x) > mc:
+                bad.append(f"{x[:30]!r} has {len(x)} characters, max {mc}")
+    return bad
 
 
 def texts_of(fields: dict[str, Any]) -> list[str]:
@@ -110,29 +173,48 @@ def texts_of(fields: dict[str, Any]) -> list[str]:
 
 
 CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
-    ContentType("description", "description-v1", DescriptionOut, {
-        "en-US": "Write `description`: 80 to 200 words of plain English prose about this product.",
-        "zh-CN": "撰写 `description`：80 到 200 字的简体中文商品描述。",
-    }, char_bounds={"en-US": {"description": (560, 1000)}, "zh-CN": {"description": (100, 200)}}),
-    ContentType("bullets", "bullets-v1", BulletsOut, {
-        "en-US": "Write `bullets`: 3 to 6 short English bullet points, one product fact each.",
-        "zh-CN": "撰写 `bullets`：3 到 6 条简短的简体中文卖点，每条一个商品事实。",
-    }),
-    ContentType("seo_title", "seo_title-v1", SeoTitleOut, {
-        "en-US": "Write `seo_title`: one English page title of at most 60 characters.",
-        "zh-CN": "撰写 `seo_title`：一个不超过 60 个字符的简体中文网页标题。",
-    }),
-    ContentType("ad_copy", "ad_copy-v1", AdCopyOut, {
-        "en-US": ("Write search-ad copy in English: `ad_headlines`, 3 to 15 headlines of at most 30 characters "
+    ContentType("description", "description-v2", DescriptionOut, {
+        "en-US": "Write `description`: one paragraph of plain English prose about this product.",
+        "zh-CN": "撰写 `description`：一段简体中文商品描述。",
+    }, limits={"min_words": 20, "max_words": 150}, prose="description",
+        sampling={"temperature": 0.3, "repetition_penalty": 1.15, "max_tokens": 320},
+        style={"en-US": "Open with what the product is and who it is for, then its listed features. Short, "
+                        "concrete sentences; no sentence twice; no names, materials or claims that are not in "
+                        "the facts.",
+               "zh-CN": "先说明这是什么商品、适合谁，再介绍列出的特点。句子简短具体，不要重复，不要写事实中没有的"
+                        "名称、材质或功效。"}),
+    ContentType("bullets", "bullets-v2", BulletsOut, {
+        "en-US": "Write `bullets`: short English bullet points, one product fact each.",
+        "zh-CN": "撰写 `bullets`：简短的简体中文卖点，每条一个商品事实。",
+    }, limits={"min_items": 3, "max_items": 6, "max_chars": 120}, items="bullets",
+        sampling={"temperature": 0.3, "repetition_penalty": 1.1, "max_tokens": 220},
+        style={"en-US": "Each bullet states a different listed fact in a few words. No bullet repeats another.",
+               "zh-CN": "每条写一个不同的已列出事实，几个词即可，不要重复。"}),
+    ContentType("seo_title", "seo_title-v2", SeoTitleOut, {
+        "en-US": "Write `seo_title`: one English page title.",
+        "zh-CN": "撰写 `seo_title`：一个简体中文网页标题。",
+    }, limits={"max_chars": 60},
+        sampling={"temperature": 0.2, "repetition_penalty": 1.05, "max_tokens": 60},
+        style={"en-US": "The product name first, then the brand or one key feature from the facts.",
+               "zh-CN": "先写商品名称，再写品牌或一个事实中的主要特点。"}),
+    ContentType("ad_copy", "ad_copy-v2", AdCopyOut, {
+        "en-US": ("Write search-ad copy in English: `ad_headlines`, headlines of at most 30 characters "
                   "each, and `ad_descriptions`, 2 to 4 descriptions of at most 90 characters each."),
-        "zh-CN": ("用简体中文撰写搜索广告：`ad_headlines` 为 3 到 15 条标题，每条最多 30 个字符；"
+        "zh-CN": ("用简体中文撰写搜索广告：`ad_headlines` 为标题，每条最多 30 个字符；"
                   "`ad_descriptions` 为 2 到 4 条描述，每条最多 90 个字符。"),
-    }),
-    ContentType("faq", "faq-v1", FaqOut, {
-        "en-US": ("Write `faq`: 2 to 4 customer questions about this product, each with a short English answer "
+    }, limits={"min_items": 3, "max_items": 15, "max_chars": 30}, items="ad_headlines",
+        sampling={"temperature": 0.4, "repetition_penalty": 1.1, "max_tokens": 300},
+        style={"en-US": "Headlines name the product or one listed feature; each headline is different. "
+                        "Descriptions are full sentences built from the facts.",
+               "zh-CN": "标题写商品名称或一个已列出的特点，每条不同。描述用完整句子，只用给出的事实。"}),
+    ContentType("faq", "faq-v2", FaqOut, {
+        "en-US": ("Write `faq`: customer questions about this product, each with a short English answer "
                   "that uses only the product data."),
-        "zh-CN": "撰写 `faq`：2 到 4 个顾客可能提出的问题，每个配一个只依据商品数据的简体中文简短回答。",
-    }),
+        "zh-CN": "撰写 `faq`：顾客可能提出的问题，每个配一个只依据商品数据的简体中文简短回答。",
+    }, limits={"min_items": 2, "max_items": 4}, items="faq",
+        sampling={"temperature": 0.3, "repetition_penalty": 1.1, "max_tokens": 400},
+        style={"en-US": "Ask what a shopper would ask about the listed facts; answer each from the facts only.",
+               "zh-CN": "提出顾客会问的关于已列出事实的问题，只根据事实回答。"}),
 ]}
 
 DEFAULT_CONTENT = ("description", "ad_copy", "bullets")

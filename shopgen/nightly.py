@@ -27,16 +27,21 @@ from shopgen.catalog import load_catalog
 from shopgen.config import Settings
 from shopgen.content import parse_content
 from shopgen.embed import embedding_key, embedding_text
-from shopgen.generate import GENERATED_SCHEMA, VLLMGenerator
-from shopgen.pipeline import (ENRICHED_DROP, QA_COLUMNS, Report, _append_quarantine, _run_index, _running, _start,
-                              embed_stage, generation_quarantine, generator_dataset, qa_summary, relate)
-from shopgen.prompts import PROMPT_VERSION
+from shopgen.content import CONTENT_TYPES
+from shopgen.generate import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, VLLMGenerator, product_row
+from shopgen.pipeline import (QA_COLUMNS, Report, _append_quarantine, _run_index, _running, _start, append_jsonl,
+                              copy_failures, copy_of_row, coverage, embed_stage, gate_spec, generator_dataset,
+                              qa_summary, relate)
+from shopgen.prompts import PROMPT_VERSION, prompt_version
 from shopgen.raysupport import ray_session
-from shopgen.records import Product, Quarantined, content_hash
+from shopgen.records import Product, content_hash
 from shopgen.related import INDEX_COLUMNS
 from shopgen import state as st8
 
-ROW_SCHEMA = pa.schema([f for f in GENERATED_SCHEMA if f.name not in ENRICHED_DROP])
+# A product's row as the index sees it: its source fields, the accepted copy of each type, and the
+# per-type status (JSON: type -> {status, reasons}).
+ROW_SCHEMA = pa.schema([*PRODUCT_SCHEMA, *(f for f in GENERATED_SCHEMA if f.name in GENERATED_FIELDS),
+                        ("copy", pa.string()), ("model_version", pa.string()), ("prompt_version", pa.string())])
 EMBEDDED_SCHEMA = pa.schema(list(ROW_SCHEMA) + [
     ("embedding", pa.list_(pa.float32())), ("embedding_hash", pa.string()), ("embedding_cached", pa.bool_()),
     ("embedding_model", pa.string())])
@@ -77,12 +82,15 @@ class _Timed(VLLMGenerator):
 
 
 def generate_committed(products: list[Product], model: models.ModelRef, settings: Settings, types: tuple[str, ...],
-                       store: st8.StateStore, run_id: str, keys: dict[str, str], lock: st8.Lock,
-                       console: Console, brands: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                       store: st8.StateStore, run_id: str, pl: st8.Plan, keys: dict[str, dict[str, str]],
+                       hashes: dict[str, str], lock: st8.Lock, console: Console, brands: list[str],
+                       examples: dict[str, Any]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
     """Streams the products through the generator actor; each output batch is committed to the state
-    (Parquet, then its manifest) as soon as it arrives. Returns the state rows and figures."""
-    ds = generator_dataset(products, model, settings, types, brands, _Timed, stage_started=time.time())
-    rows: list[dict[str, Any]] = []
+    (Parquet, then its manifest with each type's settled entry) as soon as it arrives. Returns
+    sku -> type -> the settled entry of each generated type, and figures."""
+    ds = generator_dataset(products, model, settings, types, brands, _Timed, todo=pl.regenerate, examples=examples,
+                           stage_started=time.time())
+    settled: dict[str, dict[str, dict[str, Any]]] = {}
     fig: dict[str, Any] = {"batches": 0, "tokens": 0, "attempts": 0, "engine_start_s": None, "qa_rows": []}
     t0 = time.perf_counter()
     with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -99,29 +107,48 @@ def generate_committed(products: list[Product], model: models.ModelRef, settings
                 fig["first_batch_s"] = round(time.perf_counter() - t0, 3)
             batch = batch.replace_schema_metadata(None).cast(GENERATED_SCHEMA)
             recs = batch.select(QA_COLUMNS).to_pylist()
-            entries = [{"sku": r["sku"], "key": keys[r["sku"]], "status": "ok" if r["gen_ok"] else "quarantined",
-                        "reason": "; ".join(r["gen_errors"]) or None} for r in recs]
-            uri = st8.commit_batch(store, run_id, fig["batches"], batch, entries)
-            rows.extend({**e, "output_uri": uri, "run_id": run_id} for e in entries)
+            uri = st8.batch_uri(run_id, fig["batches"])
+            entries = []
+            for r in recs:
+                sku = r["sku"]
+                tonight = copy_of_row(r)
+                settled[sku] = {t: st8.settle(pl.previous[sku].get(t) or {}, keys[sku][t], hashes[sku], run_id,
+                                              v["status"] == "fresh", uri, v["reasons"]) for t, v in tonight.items()}
+                entries.append({"sku": sku, "key": _combined(keys[sku]), "status": "ok",
+                                "reason": "; ".join(r["gen_errors"]) or None, "types": settled[sku]})
+            st8.commit_batch(store, run_id, fig["batches"], batch, entries)
             fig["batches"] += 1
             fig["tokens"] += sum(r["gen_tokens"] for r in recs)
             fig["attempts"] += sum(r["gen_attempts"] for r in recs)
             fig["qa_rows"].extend(recs)
             prog.advance(task, batch.num_rows)
     fig["seconds"] = time.perf_counter() - t0
-    return rows, fig
+    return settled, fig
 
 
-def _read_ok_rows(store: st8.StateStore, where: dict[str, str], out: Path) -> int:
-    """Copies the generated rows of the given SKUs from their batch files into a local folder."""
+def _combined(keys: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def public_copy(entries: dict[str, dict[str, Any]], types: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """What a document shows of its copy per type: status (fresh, kept, none) and why it failed."""
+    return {t: {"status": (entries.get(t) or {}).get("status") or "none",
+                "reasons": list((entries.get(t) or {}).get("reasons") or [])[:10]} for t in types}
+
+
+def write_current(products: list[Product], entries: dict[str, dict[str, dict[str, Any]]], types: tuple[str, ...],
+                  store: st8.StateStore, model_version: str, prompt: str, out: Path, chunk: int = 2000) -> None:
+    """Every valid product as an index row: its source fields from tonight's catalog, plus the
+    accepted copy of each type read from the batch file that holds it (enrichment only adds)."""
     out.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for i, t in enumerate(st8.read_rows(store, where)):
-        t = t.select(ROW_SCHEMA.names).cast(ROW_SCHEMA)
-        if t.num_rows:
-            pq.write_table(t, out / f"part-{i:05d}.parquet")
-            n += t.num_rows
-    return n
+    fields = {t: [n for n, _ in TYPE_FIELDS[t]] for t in types}
+    pv = ",".join(prompt_version(CONTENT_TYPES[t], prompt) for t in types)
+    for i in range(0, len(products), chunk):
+        part = products[i:i + chunk]
+        texts = st8.read_copy(store, {p.sku: entries.get(p.sku, {}) for p in part}, fields)
+        rows = [{**product_row(p), **texts.get(p.sku, {}), "model_version": model_version, "prompt_version": pv,
+                 "copy": json.dumps(public_copy(entries.get(p.sku, {}), types), ensure_ascii=False)} for p in part]
+        pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"part-{i // chunk:05d}.parquet")
 
 
 def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict[str, dict[str, Any]],
@@ -250,9 +277,25 @@ def _publish(rep: Report, work: Path, store: st8.StateStore, run_prefix: str, qp
         store.write(f"{rel}/report.json", json.dumps(rep.data, indent=2, default=str).encode())
         store.write(f"{rel}/report.html", html.encode())
         store.write(f"{rel}/quarantine.jsonl", qpath.read_bytes())
+        failures = work / "copy_failures.jsonl"
+        if failures.exists():
+            store.write(f"{rel}/copy_failures.jsonl", failures.read_bytes())
         console.print(f"run report: {run_prefix}/report.html")
     except Exception as e:  # the run's own outcome matters more than its copy
         console.print(f"[red]could not publish the report to {run_prefix}: {type(e).__name__}: {e}")
+
+
+def type_versions(settings: Settings, types: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """Per content type: its prompt version and the hash of every setting that shapes its output
+    or verdict. A change to one type's prompt or limits regenerates that type only."""
+    gen = settings.generation
+    out = {}
+    for t in types:
+        ct = CONTENT_TYPES[t]
+        over = settings.content.get(t)
+        extra = {"type": ct.effective(over), "claims": settings.qa.claims, "prompt": gen.prompt, "top_p": gen.top_p}
+        out[t] = (prompt_version(ct, gen.prompt), st8.settings_hash([t], gen.model_dump(), settings.qa.banned_claims, extra))
+    return out
 
 
 def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, lock: st8.Lock, rep: Report,
@@ -273,53 +316,63 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
     by_sku = {p.sku: p for p in products}
     with rep.stage("plan", console) as st:
-        sh = st8.settings_hash(types, settings.generation.model_dump(), settings.qa.banned_claims)
-        keys = {p.sku: st8.generation_key(content_hash(p), PROMPT_VERSION, gen_model.version, sh) for p in products}
+        versions = type_versions(settings, types)
+        hashes = {p.sku: content_hash(p) for p in products}
+        keys = {s: {t: st8.generation_key(h, pv, gen_model.version, sh) for t, (pv, sh) in versions.items()}
+                for s, h in hashes.items()}
         previous = st8.load_state(store)
         journal, jnames = st8.load_journal(store)
         # SKUs whose row failed validation tonight: not deleted, they keep their last state and doc.
         invalid = sorted({q.sku for q in bad if q.sku} & set(previous) - set(keys))
-        pl = st8.plan(keys, previous, journal, full, present=invalid,
-                      retry_quarantined=settings.nightly.retry_quarantined)
+        nb = settings.nightly
+        pl = st8.plan(keys, hashes, previous, journal, run_id, full, present=invalid,
+                      policy=st8.CopyPolicy(nb.copy_retry_attempts, nb.copy_retry_nights, nb.retry_quarantined))
         counts.update(pl.counts())
-        st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames))
+        st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames),
+                  prompt_versions={t: v[0] for t, v in versions.items()})
     if pl.resumed:
         console.print(f"resuming: {len(pl.resumed)} products come from committed batches of an unfinished run")
     t_ray = time.perf_counter()
+    brands = sorted({p.brand for p in products if p.brand})
     with ray_session(settings):
         rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3)}
-        final: dict[str, dict[str, Any]] = dict(pl.reuse)
+        entries: dict[str, dict[str, dict[str, Any]]] = {s: dict(c) for s, c in pl.carried.items()}
         with rep.stage("generate", console) as st:
             qa_rows: list[dict[str, Any]] = []
             if pl.regenerate:
                 todo = [by_sku[s] for s in pl.regenerate]
-                rows, fig = generate_committed(todo, gen_model, settings, types, store, run_id, keys, lock, console,
-                                               sorted({p.brand for p in products if p.brand}))
-                final.update({r["sku"]: r for r in rows})
+                examples = {}
+                if settings.generation.prompt == "grounded" and settings.generation.few_shot:
+                    from shopgen.fewshot import shop_examples
+
+                    examples = shop_examples(todo, products, pl.regenerate, gate_spec(settings, brands),
+                                             settings.generation.few_shot)
+                settled, fig = generate_committed(todo, gen_model, settings, types, store, run_id, pl, keys, hashes,
+                                                  lock, console, brands, examples)
+                for s, es in settled.items():
+                    entries[s].update(es)
                 qa_rows = fig.pop("qa_rows")
+                append_jsonl(work / "copy_failures.jsonl", copy_failures(qa_rows))
                 failed = [r for r in qa_rows if not r["gen_ok"]]
-                _append_quarantine(qpath, generation_quarantine(failed, by_sku))
-                st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=fig["tokens"],
+                st.update(rows=len(qa_rows), ok=len(qa_rows) - len(failed), failed=len(failed), tokens=fig["tokens"],
                           attempts=fig["attempts"], batches=fig["batches"], startup_s=fig["engine_start_s"],
-                          first_batch_s=fig.get("first_batch_s"))
+                          first_batch_s=fig.get("first_batch_s"), with_examples=len(examples))
                 rep.data["startup"]["engine_start_s"] = fig["engine_start_s"]
             else:
                 st.update(rows=0, skipped="nothing new or changed")
         if qa_rows:
             st["tokens_per_s"] = round(st["tokens"] / st["seconds"], 2) if st.get("seconds") else None
             rep.data["qa"] = qa_summary(qa_rows, settings.qa.near_duplicate_threshold)
-        # Reused outputs that were quarantined stay quarantined until the product changes.
-        _append_quarantine(qpath, [Quarantined(stage="generate", sku=s, raw=by_sku[s].model_dump(),
-                                               reason=f"output reused from run {r.get('run_id')}, which quarantined "
-                                                      f"it: {r.get('reason')}")
-                                   for s, r in sorted(pl.reuse.items()) if r["status"] != "ok"])
-        ok = {s: r["output_uri"] for s, r in final.items() if r["status"] == "ok"}
-        counts.update(generated=len(ok), generation_failed=len(final) - len(ok))
-        if not ok:
-            raise RuntimeError("no product passed generation; index left unchanged (see quarantine.jsonl)")
+        status = {t: {k: 0 for k in st8.COPY_STATUSES} for t in types}
+        for es in entries.values():
+            for t in types:
+                status[t][(es.get(t) or {}).get("status") or "none"] += 1
+        counts.update(generated=sum(1 for r in qa_rows if r["gen_ok"]),
+                      generation_failed=sum(1 for r in qa_rows if not r["gen_ok"]),
+                      **{f"copy_{k}": sum(v[k] for v in status.values()) for k in st8.COPY_STATUSES})
 
         current = stages / "current"
-        _read_ok_rows(store, ok, current)
+        write_current(products, entries, types, store, gen_model.version, settings.generation.prompt, current)
         to_embed, embedded = stages / "to_embed", stages / "embedded"
         ehash, emb_kept = _split_for_embedding(current, to_embed, embedded, {} if full else previous, emb_model.version, store)
         with rep.stage("embed", console) as st:
@@ -333,19 +386,21 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
                 emb_uri = store.write_table(f"outputs/emb/{run_id}.parquet",
                                             new.select(["sku", "embedding_hash", "embedding"]))
                 pq.write_table(new, embedded / "part-new.parquet")
-            st.update(docs=len(ok), computed=n_new, reused=len(ok) - n_new)
-            counts.update(embedded=n_new, embeddings_reused=len(ok) - n_new)
+            st.update(docs=len(products), computed=n_new, reused=len(products) - n_new)
+            counts.update(embedded=n_new, embeddings_reused=len(products) - n_new)
         if st.get("seconds") and n_new:
             st["docs_per_s"] = round(n_new / st["seconds"], 2)
         table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
         enriched = relate(embedded, work / "enriched", table, settings, rep, console)
 
     enriched_ds = pads.dataset(str(enriched), format="parquet")
-    hashes = {r["sku"]: doc_hash(r) for b in enriched_ds.to_batches() for r in b.to_pylist()}
+    dhash = {r["sku"]: doc_hash(r) for b in enriched_ds.to_batches() for r in b.to_pylist()}
     live = _live_index(settings, alias)
     was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == live}
     reason = rebuild_reason(full, live, previous, was_indexed, emb_model.version, len(pl.regenerate), len(keys),
                             settings.nightly.rebuild_fraction)
+    if reason is None and not any(r.get("copy") for r in previous.values()):
+        reason = "the state predates per-type copy (a one-time full build)"
     rep.data["mode"] = "full" if reason else "incremental"
     lock.check()
     if reason:
@@ -356,14 +411,14 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
     else:
         upsert = stages / "upsert"
         upsert.mkdir(parents=True)
-        changed = [s for s, h in hashes.items() if s not in was_indexed or previous[s].get("doc_hash") != h]
-        removed = sorted(was_indexed - set(hashes))
+        changed = [s for s, h in dhash.items() if s not in was_indexed or previous[s].get("doc_hash") != h]
+        removed = sorted(was_indexed - set(dhash))
         if changed:
             pq.write_table(enriched_ds.to_table(filter=pc.field("sku").isin(changed)),
                            upsert / "part-0.parquet")
         if changed or removed:
             inc = {"run_epoch": int(time.time() * 1000), "version_from": "run", "delete_missing": True,
-                   "skus": sorted(hashes), "keep": invalid}
+                   "skus": sorted(dhash), "keep": invalid}
             _run_index(rep, upsert, settings, alias, console, qpath, emb_model, str(catalog), inc)
         else:
             with rep.stage("index", console) as st:
@@ -377,19 +432,24 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         # Invalid tonight: the last good state carries over (in the index only if it was kept there).
         new_rows = [{**previous[s], "doc_hash": None, "indexed_version": None} if reason else previous[s]
                     for s in invalid]
-        for sku, r in final.items():
-            p = by_sku[sku]
-            ok_row = r["status"] == "ok"
+        for p in products:
+            sku = p.sku
+            es = entries.get(sku, {})
+            reasons = [f"{t}/{r}" for t in types for r in (es.get(t) or {}).get("reasons") or []]
+            indexed = sku not in errors
             new_rows.append({
-                "sku": sku, "key": keys[sku], "content_hash": content_hash(p), "prompt_version": PROMPT_VERSION,
-                "model_version": gen_model.version, "status": r["status"], "reason": r.get("reason"),
-                "output_uri": r["output_uri"], "run_id": r.get("run_id"),
-                "embedding_hash": ehash.get(sku) if ok_row else None,
-                "embedding_uri": (emb_kept.get(sku) or emb_uri) if ok_row else None,
-                "embedding_model": emb_model.version if ok_row else None,
-                "doc_hash": hashes.get(sku) if ok_row and sku not in errors else None,
-                "indexed_version": index_name if ok_row and sku not in errors else None,
+                "sku": sku, "key": _combined(keys[sku]), "content_hash": hashes[sku],
+                "prompt_version": ",".join(v[0] for v in versions.values()),
+                "model_version": gen_model.version, "status": "ok", "reason": "; ".join(reasons)[:2000] or None,
+                "output_uri": None, "run_id": run_id, "copy": json.dumps(es, ensure_ascii=False),
+                "embedding_hash": ehash.get(sku), "embedding_uri": emb_kept.get(sku) or emb_uri,
+                "embedding_model": emb_model.version,
+                "doc_hash": dhash.get(sku) if indexed else None,
+                "indexed_version": index_name if indexed else None,
             })
         _, names = st8.load_journal(store)
         st.update(st8.save_state(store, new_rows, names))
+    searchable = sum(1 for r in new_rows if r["sku"] in by_sku and r.get("indexed_version"))
+    rep.data["coverage"] = coverage(len(products), searchable,
+                                    {s: public_copy(entries.get(s, {}), types) for s in by_sku}, types)
     rep.data["status"] = "succeeded"

@@ -23,7 +23,8 @@ from shopgen.catalog import load_catalog
 from shopgen.checks import near_duplicates
 from shopgen.content import parse_content
 from shopgen.config import Settings
-from shopgen.generate import PRODUCT_SCHEMA, VLLMGenerator, product_row
+from shopgen.generate import (GEN_INPUT_SCHEMA, PRODUCT_SCHEMA, GateSpec, PromptSpec, VLLMGenerator, examples_json,
+                              product_row)
 from shopgen.embed import Embedder, cache_folder, write_cache
 from shopgen.prompts import PROMPT_VERSION
 from shopgen.raysupport import actor_resources, ray_session
@@ -64,32 +65,87 @@ def _blocks(table: pa.Table, size: int) -> list[pa.Table]:
     return [table.slice(i, size) for i in range(0, table.num_rows, size)] or [table]
 
 
-def generation_quarantine(failed: list[dict[str, Any]], by_sku: dict[str, Product]) -> list[Quarantined]:
-    """Rows that failed generation, with the product and each failed raw output kept."""
-    return [Quarantined(
-        stage="generate", sku=r["sku"], reason="; ".join(r["gen_errors"]),
-        raw={**by_sku[r["sku"]].model_dump(),
-             "failed_outputs": {t: q.get("raw") for t, q in json.loads(r["qa"] or "{}").items() if not q["passed"]}},
-    ) for r in failed]
+def copy_failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (product, content type) whose copy failed tonight: sku, type, reasons and the
+    last raw output, for copy_failures.jsonl. The product itself stays searchable."""
+    out = []
+    for r in rows:
+        for t, q in json.loads(r["qa"] or "{}").items():
+            if not q["passed"]:
+                out.append({"sku": r["sku"], "type": t,
+                             "reasons": [f"{c['check']}: {d}" for c in q["checks"] if not c["passed"]
+                                         for d in (c["details"] or ["failed"])],
+                             "raw": q.get("raw")})
+    return out
+
+
+def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+
+
+def copy_of_row(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Tonight's per-type verdicts of a generated row: fresh or none, with the failure reasons."""
+    return {t: {"status": "fresh" if q["passed"] else "none",
+                "reasons": [f"{c['check']}: {d}" for c in q["checks"] if not c["passed"] for d in (c["details"] or ["failed"])]}
+            for t, q in json.loads(row.get("qa") or "{}").items()}
+
+
+def coverage(valid: int, searchable: int, copy: dict[str, dict[str, dict[str, Any]]],
+             types: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The report's coverage: the searchable share of valid products, and per content type the
+    share of valid products with fresh, kept and no copy (pure)."""
+    per: dict[str, dict[str, Any]] = {}
+    for t in types:
+        n = {k: 0 for k in ("fresh", "kept", "none")}
+        for entries in copy.values():
+            n[(entries.get(t) or {}).get("status") or "none"] += 1
+        n["none"] += max(0, valid - len(copy))
+        per[t] = {**n, **{f"{k}_share": round(v / valid, 4) if valid else None for k, v in n.items()}}
+    return {"valid": valid, "searchable": searchable,
+            "searchable_share": round(searchable / valid, 4) if valid else None, "types": per}
 
 
 # What the driver reads back from generated rows: the report's figures, QA summary and quarantine.
 QA_COLUMNS = ["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa", "description", "seo_title", "bullets"]
 
 
+def gate_spec(settings: Settings, brands: list[str]) -> GateSpec:
+    """The gate's inputs from the config. `brands`: every brand of the catalog, which the
+    faithfulness and wrong-product checks may name."""
+    return GateSpec(brands=brands, banned=settings.qa.banned_claims, claims=settings.qa.claims,
+                    content={t: c.model_dump(exclude_none=True) for t, c in settings.content.items()})
+
+
+def prompt_spec(settings: Settings) -> PromptSpec:
+    return PromptSpec(prompt=settings.generation.prompt, feedback=settings.generation.feedback,
+                      style={t: c.style for t, c in settings.content.items() if c.style})
+
+
+def generator_input(products: list[Product], todo: dict[str, list[str]] | None = None,
+                    examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None) -> pa.Table:
+    """The generator's input rows: each product with tonight's content types and examples."""
+    rows = [{**product_row(p), "gen_types": (todo or {}).get(p.sku), "examples": examples_json((examples or {}).get(p.sku))}
+            for p in products]
+    return pa.Table.from_pylist(rows, schema=GEN_INPUT_SCHEMA)
+
+
 def generator_dataset(products: list[Product], model: models.ModelRef, settings: Settings, content: tuple[str, ...],
-                      brands: list[str], actor: type = VLLMGenerator, **actor_kwargs: Any):
+                      brands: list[str], actor: type = VLLMGenerator, todo: dict[str, list[str]] | None = None,
+                      examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None,
+                      **actor_kwargs: Any):
     """The products as a Ray Dataset mapped through one generator actor (GENERATED_SCHEMA batches).
-    `brands`: every brand of the catalog, which the faithfulness check may name."""
+    `todo`: sku -> the content types to generate (default: all of `content`)."""
     import ray
 
-    table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
+    table = generator_input(products, todo, examples)
     gen = settings.generation
     return ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
         actor, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
         fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
                                    model_version=model.version, gen=gen.model_dump(), content=content,
-                                   brands=brands, banned=settings.qa.banned_claims, **actor_kwargs),
+                                   gate=gate_spec(settings, brands), spec=prompt_spec(settings), **actor_kwargs),
         # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.
         max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts,
         **actor_resources(gen.accelerator),
@@ -98,8 +154,13 @@ def generator_dataset(products: list[Product], model: models.ModelRef, settings:
 
 def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path,
                    content: tuple[str, ...]) -> None:
+    from shopgen.fewshot import shop_examples
+
     brands = sorted({p.brand for p in products if p.brand})
-    generator_dataset(products, model, settings, content, brands).write_parquet(str(out_dir))
+    todo = {p.sku: list(content) for p in products}
+    examples = (shop_examples(products, products, todo, gate_spec(settings, brands), settings.generation.few_shot)
+                if settings.generation.prompt == "grounded" else None)
+    generator_dataset(products, model, settings, content, brands, examples=examples).write_parquet(str(out_dir))
 
 
 def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_dir: Path,
@@ -169,24 +230,32 @@ def _smoke_samples(table: pa.Table, n: int) -> list[tuple[str, str]]:
 
 
 def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """Pass rate of each check over every (product, content type) of the last attempt, the
-    unsupported-attribute findings, and near-duplicate copy across SKUs."""
+    """Pass rate of each check over every (product, content type) of the last attempt, the accepted
+    rate and failure reasons per type, the unsupported-attribute findings, and near-duplicate copy."""
     stats: dict[str, dict[str, int]] = {}
+    types: dict[str, dict[str, Any]] = {}
     unsupported = 0
     for r in rows:
-        for per_type in json.loads(r["qa"] or "{}").values():
+        for t, per_type in json.loads(r["qa"] or "{}").items():
+            ty = types.setdefault(t, {"attempted": 0, "accepted": 0, "failures": {}})
+            ty["attempted"] += 1
+            ty["accepted"] += int(per_type["passed"])
             for c in per_type["checks"]:
                 st = stats.setdefault(c["check"], {"checked": 0, "passed": 0})
                 st["checked"] += 1
                 st["passed"] += int(c["passed"])
+                if not c["passed"]:
+                    ty["failures"][c["check"]] = ty["failures"].get(c["check"], 0) + 1
                 if c["check"] == "faithfulness":
                     unsupported += len(c["details"])
     for st in stats.values():
         st["pass_rate"] = round(st["passed"] / st["checked"], 4) if st["checked"] else None
+    for ty in types.values():
+        ty["accepted_rate"] = round(ty["accepted"] / ty["attempted"], 4) if ty["attempted"] else None
     texts = [(r["sku"], " ".join(filter(None, [r.get("description"), r.get("seo_title"), *(r.get("bullets") or [])])))
-             for r in rows if r["gen_ok"]]
-    dups = near_duplicates(texts, threshold)
-    return {"checks": stats, "unsupported_attribute_findings": unsupported,
+             for r in rows]
+    dups = near_duplicates([(s, t) for s, t in texts if t.strip()], threshold)
+    return {"checks": stats, "types": types, "unsupported_attribute_findings": unsupported,
             "near_duplicates": [{"sku": a, "duplicate_of": b} for a, b in dups.items()],
             "rows_passed": sum(1 for r in rows if r["gen_ok"]), "rows_failed": sum(1 for r in rows if not r["gen_ok"])}
 
@@ -314,14 +383,19 @@ def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: i
                 generate_stage(products, gen_model, settings, gen_dir, types)
                 rows = _read_rows(gen_dir, QA_COLUMNS)
                 failed = [r for r in rows if not r["gen_ok"]]
-                _append_quarantine(qpath, generation_quarantine(failed, {p.sku: p for p in products}))
+                append_jsonl(work / "copy_failures.jsonl", copy_failures(rows))
                 tokens = sum(r["gen_tokens"] for r in rows)
                 st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=tokens,
                           attempts=sum(r["gen_attempts"] for r in rows))
                 counts.update(generated=len(rows) - len(failed), generation_failed=len(failed))
             st["tokens_per_s"] = round(tokens / st["seconds"], 2) if st.get("seconds") else None
             rep.data["qa"] = qa_summary(rows, settings.qa.near_duplicate_threshold)
-        ok = pads.dataset(str(gen_dir), format="parquet").to_table().filter(pc.field("gen_ok"))
+            rep.data["coverage"] = coverage(len(products), len(products),
+                                            {r["sku"]: copy_of_row(r) for r in rows}, types)
+        # Every valid product is kept, each with the copy types that passed (enrichment only adds).
+        ok = pads.dataset(str(gen_dir), format="parquet").to_table()
+        copies = [json.dumps(copy_of_row(r), ensure_ascii=False) for r in ok.select(["qa"]).to_pylist()]
+        ok = ok.append_column("copy", pa.array(copies, pa.string()))
         enriched_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(ok.drop_columns(list(ENRICHED_DROP)), enriched_dir / "part-0.parquet")
         counts["enriched"] = ok.num_rows
@@ -349,11 +423,13 @@ def _start(job: str, work: Path, settings: Settings, **head: Any) -> tuple[Repor
     work.mkdir(parents=True, exist_ok=True)
     qpath, rpath = work / "quarantine.jsonl", work / "report.json"
     qpath.write_text("")
+    (work / "copy_failures.jsonl").write_text("")
     started = datetime.now(timezone.utc)
     run_id = head.pop("run_id", None) or started.strftime("%Y%m%dT%H%M%S%fZ")
     rep = Report(run_id=run_id, job=job, workdir=str(work.resolve()),
                  started_at=started.isoformat(), **head, config=settings.redacted(),
                  outputs={"enriched": str((work / "enriched").resolve()), "quarantine": str(qpath.resolve()),
+                          "copy_failures": str((work / "copy_failures.jsonl").resolve()),
                           "report": str(rpath.resolve())})
     return rep, qpath, rpath
 

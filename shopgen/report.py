@@ -23,11 +23,13 @@ RUNS_DIR = "runs"
 
 # Counts shown first (in this order) in the counts table; any other count follows.
 COUNT_ORDER = ("valid", "invalid", "new", "changed", "unchanged", "deleted", "quarantined", "regenerated",
-               "reused", "resumed", "generated", "generation_failed", "embedded", "embeddings_reused", "indexed")
+               "reused", "resumed", "retried", "copy_requests", "generated", "generation_failed", "copy_fresh",
+               "copy_kept", "copy_none", "embedded", "embeddings_reused", "indexed")
 # The change-plan bars: what changed in the catalog and what the run did about it.
-CHANGE_KEYS = ("new", "changed", "unchanged", "deleted", "quarantined", "regenerated", "reused", "resumed")
+CHANGE_KEYS = ("new", "changed", "unchanged", "deleted", "quarantined", "regenerated", "reused", "resumed", "retried")
 CHANGE_COLORS = {"new": "#2ca02c", "changed": "#ff7f0e", "unchanged": "#7f7f7f", "deleted": "#d62728",
-                 "quarantined": "#9467bd", "regenerated": "#1f77b4", "reused": "#17becf", "resumed": "#bcbd22"}
+                 "quarantined": "#9467bd", "regenerated": "#1f77b4", "reused": "#17becf", "resumed": "#bcbd22",
+                 "retried": "#e377c2"}
 THROUGHPUT = (("generate", "tokens_per_s", "tokens/s"), ("embed", "docs_per_s", "docs/s"),
               ("index", "docs_per_s", "docs/s"))
 
@@ -410,6 +412,14 @@ def render_html(report: dict) -> str:
     parts.append(_section("Throughput", plot_throughput(report), "no throughput recorded",
                           f"<p>LLM engine startup: {_e(_secs(startup))}</p>" if startup is not None else ""))
     parts.append(_section("QA pass rate per check", plot_qa(report), "no QA results recorded"))
+    cov = coverage_rows(report)
+    if cov:
+        head = _d(report.get("coverage"))
+        rows = "".join(f"<tr><th>{_e(t)}</th>" + "".join(f"<td>{_e(v)}</td>" for v in vals) + "</tr>" for t, *vals in cov)
+        parts.append(f"<section><h2>Coverage</h2><p>searchable: {_e(head.get('searchable'))} of "
+                     f"{_e(head.get('valid'))} valid products ({_e(_pct(head.get('searchable_share')))})</p>"
+                     f"<table><tr><th>content type</th><th>fresh</th><th>kept</th><th>none</th></tr>{rows}</table>"
+                     "</section>")
 
     checks = _gate_checks(report)
     if checks:
@@ -432,6 +442,16 @@ def write_html(report: dict, uri: str, s3: S3Config | None = None) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Terminal summary
+
+
+def _pct(x: Any) -> str:
+    return f"{x:.1%}" if isinstance(x, (int, float)) else "—"
+
+
+def coverage_rows(report: dict) -> list[tuple[str, str, str, str]]:
+    """Per content type: the shares of valid products with fresh, kept and no copy."""
+    types = _d(_d(report.get("coverage")).get("types"))
+    return [(t, *(_pct(_d(v).get(f"{k}_share")) for k in ("fresh", "kept", "none"))) for t, v in types.items()]
 
 
 def summary(report: dict) -> str:
@@ -464,6 +484,11 @@ def summary(report: dict) -> str:
     if tput:
         lines.append("  throughput: " + "  ".join(f"{n.replace(' (', ' ').rstrip(')')}={_fmt(round(v, 2))}"
                                                  for n, v in tput))
+    cov = _d(report.get("coverage"))
+    if cov:
+        lines.append(f"  coverage: searchable {_fmt(cov.get('searchable'))}/{_fmt(cov.get('valid'))} "
+                     f"({_pct(cov.get('searchable_share'))})  "
+                     + "  ".join(f"{t}: fresh {f} kept {k} none {n}" for t, f, k, n in coverage_rows(report)))
     qa = _qa(report)
     if qa:
         lines.append("  qa pass rate: " + "  ".join(f"{n}={r:.1%}" for n, r, _, _ in qa))

@@ -38,8 +38,8 @@ STATE_SCHEMA = pa.schema([
     ("content_hash", pa.string()),
     ("prompt_version", pa.string()),
     ("model_version", pa.string()),
-    ("status", pa.string()),         # ok | quarantined
-    ("reason", pa.string()),         # why it was quarantined
+    ("status", pa.string()),         # ok: valid and indexed with what its copy has
+    ("reason", pa.string()),         # the failure reasons of its copy, if any
     ("output_uri", pa.string()),     # the batch file holding its last generated row
     ("embedding_hash", pa.string()),
     ("embedding_uri", pa.string()),  # the file holding that vector
@@ -47,6 +47,7 @@ STATE_SCHEMA = pa.schema([
     ("doc_hash", pa.string()),       # fingerprint of the indexed document
     ("indexed_version", pa.string()),  # the index it was last written to
     ("run_id", pa.string()),         # the run that generated it
+    ("copy", pa.string()),           # JSON: content type -> CopyEntry (per-type key, status, accepted text's file)
 ])
 
 
@@ -54,54 +55,130 @@ def generation_key(content_hash: str, prompt_version: str, model_version: str, s
     return hashlib.sha256(f"{content_hash}|{prompt_version}|{model_version}|{settings_hash}".encode()).hexdigest()[:32]
 
 
-def settings_hash(content: Iterable[str], gen: dict[str, Any], banned: dict[str, list[str]]) -> str:
-    """What else changes an output or its verdict: content types, sampling, and the banned claims."""
+def settings_hash(content: Iterable[str], gen: dict[str, Any], banned: dict[str, list[str]],
+                  extra: dict[str, Any] | None = None) -> str:
+    """What else changes an output or its verdict: content types, sampling, the banned claims, and
+    `extra` (a type's limits, claims, prompt mode)."""
     keep = {k: gen[k] for k in ("max_tokens", "temperature", "top_p", "repetition_penalty", "max_attempts",
-                                "max_model_len") if k in gen}
-    blob = json.dumps({"content": sorted(content), "gen": keep, "banned": banned}, sort_keys=True)
+                                "max_model_len", "few_shot", "feedback") if k in gen}
+    blob = json.dumps({"content": sorted(content), "gen": keep, "banned": banned, **(extra or {})}, sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+COPY_STATUSES = ("fresh", "kept", "none")
+
+
+@dataclass
+class CopyPolicy:
+    """How long copy that failed is retried while the product is unchanged."""
+
+    attempts: int = 3  # failed nights for one key before giving up until the product changes
+    nights: int = 7  # ...and only within this many nights of the first failure
+    always: bool = False  # nightly.retry_quarantined: retry every night regardless
+
+
+def _night(run_id: str) -> str:
+    return f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}"
+
+
+def retry_due(entry: dict[str, Any], key: str, policy: CopyPolicy, night: str) -> bool:
+    """Whether a type without accepted copy for `key` is sent to the model again tonight."""
+    if entry.get("attempt_key") != key:
+        return True
+    if policy.always:
+        return True
+    first = entry.get("first_failed") or night
+    age = (datetime.fromisoformat(night) - datetime.fromisoformat(first)).days
+    return int(entry.get("failures") or 0) < policy.attempts and age < policy.nights
 
 
 @dataclass
 class Plan:
-    """How tonight's products relate to the last finished run (pure; see plan())."""
+    """How tonight's products relate to the last finished run, per content type (pure; see plan())."""
 
     new: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # facts (content hash) changed
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
-    regenerate: list[str] = field(default_factory=list)  # sent to the LLM
-    reuse: dict[str, dict[str, Any]] = field(default_factory=dict)  # sku -> state row (last run or a journal)
-    resumed: list[str] = field(default_factory=list)     # reused from a dead run's committed batches
+    regenerate: dict[str, list[str]] = field(default_factory=dict)  # sku -> content types sent to the LLM
+    carried: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # sku -> type -> entry kept as is
+    resumed: list[str] = field(default_factory=list)  # with a type reused from a dead run's committed batch
+    retried: list[str] = field(default_factory=list)  # unchanged, with a type that failed before and is retried
+    previous: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # sku -> type -> last entry
+
+    @property
+    def reuse(self) -> list[str]:
+        return [s for s in self.carried if s not in self.regenerate]
 
     def counts(self) -> dict[str, int]:
         return {"new": len(self.new), "changed": len(self.changed), "unchanged": len(self.unchanged),
                 "deleted": len(self.deleted), "regenerated": len(self.regenerate), "reused": len(self.reuse),
-                "resumed": len(self.resumed)}
+                "resumed": len(self.resumed), "retried": len(self.retried),
+                "copy_requests": sum(map(len, self.regenerate.values()))}
 
 
-def plan(keys: dict[str, str], previous: dict[str, dict[str, Any]], journal: dict[str, dict[str, Any]],
-         full: bool = False, present: Iterable[str] = (), retry_quarantined: bool = False) -> Plan:
-    """keys: sku -> generation key of tonight's valid products. previous: the last finished run's
-    state rows. journal: rows committed by a run that did not finish. present: SKUs in the catalog
-    that failed validation (quarantined, not deleted). retry_quarantined: an unchanged product
-    that was quarantined goes to the LLM again instead of keeping its verdict."""
+def copy_entries(row: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return json.loads(row["copy"]) if row and row.get("copy") else {}
+
+
+def plan(keys: dict[str, dict[str, str]], hashes: dict[str, str], previous: dict[str, dict[str, Any]],
+         journal: dict[str, dict[str, Any]], run_id: str, full: bool = False, present: Iterable[str] = (),
+         policy: CopyPolicy | None = None) -> Plan:
+    """keys: sku -> content type -> tonight's generation key. hashes: sku -> content hash.
+    previous: the last finished run's state rows. journal: rows committed by a run that did not
+    finish (their `types` say what each batch produced). present: SKUs in the catalog that failed
+    validation (kept, not deleted). A type is carried over when its accepted copy has tonight's
+    key, or when it failed for tonight's key and its retries are used up; else it is regenerated."""
+    policy = policy or CopyPolicy()
+    night = _night(run_id)
     p = Plan()
-    for sku, key in keys.items():
+    for sku, tkeys in keys.items():
         prev = previous.get(sku)
-        (p.new if prev is None else p.unchanged if prev["key"] == key else p.changed).append(sku)
-        done = journal.get(sku)
-        if done is not None and done["key"] == key:
-            p.reuse[sku] = done
-            p.resumed.append(sku)
-        elif (not full and prev is not None and prev["key"] == key and prev.get("output_uri")
-              and not (retry_quarantined and prev.get("status") != "ok")):
-            p.reuse[sku] = prev
-        else:
-            p.regenerate.append(sku)
-    gone = set(previous) - set(keys) - set(present)
-    p.deleted = sorted(gone)
+        (p.new if prev is None else p.unchanged if prev.get("content_hash") == hashes[sku] else p.changed).append(sku)
+        entries = copy_entries(prev)
+        p.previous[sku] = entries
+        done = journal.get(sku) or {}
+        todo, carried = [], {}
+        for t, k in tkeys.items():
+            e = entries.get(t) or {}
+            j = (done.get("types") or {}).get(t)
+            if j is not None and j.get("attempt_key") == k:
+                carried[t] = j
+                if sku not in p.resumed:
+                    p.resumed.append(sku)
+            elif full:
+                todo.append(t)
+            elif e.get("key") == k and e.get("status") == "fresh":
+                carried[t] = e
+            elif retry_due(e, k, policy, night):
+                todo.append(t)
+                if e.get("attempt_key") == k and sku not in p.retried:
+                    p.retried.append(sku)
+            else:
+                carried[t] = e
+        if todo:
+            p.regenerate[sku] = todo
+        p.carried[sku] = carried
+    p.deleted = sorted(set(previous) - set(keys) - set(present))
     return p
+
+
+def settle(previous: dict[str, Any], key: str, content_hash: str, run_id: str, ok: bool,
+           uri: str | None, reasons: list[str]) -> dict[str, Any]:
+    """The new entry of one type after tonight's attempt (pure). Accepted: fresh. Failed: the last
+    accepted text is kept while the facts are unchanged, else the type has none."""
+    if ok:
+        return {"key": key, "attempt_key": key, "status": "fresh", "uri": uri, "accepted_hash": content_hash,
+                "run_id": run_id, "reasons": [], "failures": 0, "first_failed": None}
+    same = previous.get("attempt_key") == key
+    keep = previous.get("uri") and previous.get("accepted_hash") == content_hash
+    return {"key": previous.get("key") if keep else None, "attempt_key": key,
+            "status": "kept" if keep else "none", "uri": previous.get("uri") if keep else None,
+            "accepted_hash": previous.get("accepted_hash") if keep else None,
+            "run_id": previous.get("run_id") if keep else None, "reasons": reasons[:20],
+            "failures": (int(previous.get("failures") or 0) + 1) if same else 1,
+            "first_failed": (previous.get("first_failed") or _night(run_id)) if same else _night(run_id)}
 
 
 class StateStore:
@@ -269,14 +346,19 @@ def load_journal(store: StateStore) -> tuple[dict[str, dict[str, Any]], list[str
             continue
         m = json.loads(data)
         for r in m["rows"]:
-            rows[r["sku"]] = {**r, "output_uri": m["output_uri"], "run_id": m["run_id"]}
+            types = {**(rows.get(r["sku"]) or {}).get("types", {}), **(r.get("types") or {})}
+            rows[r["sku"]] = {**r, "types": types, "output_uri": m["output_uri"], "run_id": m["run_id"]}
     return rows, names
+
+
+def batch_uri(run_id: str, seq: int) -> str:
+    return f"outputs/gen/{run_id}-{seq:06d}.parquet"
 
 
 def commit_batch(store: StateStore, run_id: str, seq: int, table: pa.Table, rows: list[dict[str, Any]]) -> str:
     """Writes one batch of generated rows, then its manifest (the commit point)."""
     name = f"{run_id}-{seq:06d}"
-    rel = f"outputs/gen/{name}.parquet"
+    rel = batch_uri(run_id, seq)
     store.write_table(rel, table)
     manifest = {"batch": name, "run_id": run_id, "output_uri": rel, "committed_at": _now(), "rows": rows}
     store.write(f"journal/{name}.json", json.dumps(manifest).encode())
@@ -294,7 +376,8 @@ def save_state(store: StateStore, rows: Iterable[dict[str, Any]], journal_names:
     # must never break a resume.
     pending, still = load_journal(store)
     live = ({r.get("output_uri") for r in rows} | {r.get("embedding_uri") for r in rows}
-            | {r.get("output_uri") for r in pending.values()})
+            | {r.get("output_uri") for r in pending.values()}
+            | {e.get("uri") for r in [*rows, *pending.values()] for e in _entries(r).values()})
     removed = 0
     for sub in ("outputs/gen", "outputs/emb"):
         for name in store.list(sub):
@@ -302,6 +385,30 @@ def save_state(store: StateStore, rows: Iterable[dict[str, Any]], journal_names:
                 store.delete(f"{sub}/{name}")
                 removed += 1
     return {"state_rows": len(rows), "outputs_removed": removed, "journal_left": len(still)}
+
+
+def _entries(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-type entries of a state row (a JSON string) or of a journal row (a dict)."""
+    c = row.get("copy") or row.get("types")
+    return json.loads(c) if isinstance(c, str) else (c or {})
+
+
+def read_copy(store: "StateStore", entries: dict[str, dict[str, dict[str, Any]]],
+              fields: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """sku -> the accepted output fields of each type, read from the files the entries name
+    (one read per file). fields: content type -> its output field names."""
+    by_file: dict[str, dict[str, set[str]]] = {}
+    for sku, types in entries.items():
+        for t, e in types.items():
+            if e.get("uri") and e.get("status") in ("fresh", "kept"):
+                by_file.setdefault(e["uri"], {}).setdefault(sku, set()).update(fields[t])
+    out: dict[str, dict[str, Any]] = {}
+    for uri, want in sorted(by_file.items()):
+        cols = sorted({c for cs in want.values() for c in cs})
+        t = store.read_table(uri, columns=["sku", *cols], filters=[("sku", "in", sorted(want))])
+        for r in t.to_pylist():
+            out.setdefault(r["sku"], {}).update({c: r[c] for c in want[r["sku"]]})
+    return out
 
 
 def read_rows(store: StateStore, where: dict[str, str], columns: list[str] | None = None,

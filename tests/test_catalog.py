@@ -1,4 +1,7 @@
 import json
+import random
+import string
+from datetime import date, datetime, timezone
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -6,7 +9,7 @@ import pytest
 
 from shopgen.catalog import load_catalog, normalize, parse_csv, parse_jsonl, read_catalog, validate_rows
 from shopgen.config import CatalogLimits, S3Config
-from shopgen.records import Product, Quarantined, content_hash
+from shopgen.records import Product, Quarantined, content_hash, parse_updated_at
 
 from conftest import SAMPLE
 
@@ -109,3 +112,141 @@ def test_catalog_from_s3(s3_server):
     s3.put_object(Bucket="shop", Key="in/catalog.jsonl", Body=body.encode())
     good, bad = load_catalog("s3://shop/in/catalog.jsonl", s3=S3Config(endpoint_url=s3_server, region="us-east-1"))
     assert [p.sku for p in good] == ["A1"] and bad[0].reason == "missing or empty sku"
+
+
+# ---- updated_at and locale -------------------------------------------------------------------
+
+GOOD_UPDATED_AT = ["2026-11-30", "2026-11-30T10:00:00Z", "2026-11-30T10:00:00+08:00", "2026-11-30 10:00:00",
+                   "2026-11-30T10:00:00.123Z", "2026-11-30T10:00:00.123456789+00:00", "2026-11-30T10:00"]
+BAD_UPDATED_AT = ["yesterday", "2026-13-45T99:99:99Z", "2026-02-30", "2026-11-30T25:00:00Z", "30/11/2026",
+                  "Nov 30 2026", "2026", "10:00:00", "now", "2026-11-30T10:00:00+25:00"]
+GOOD_LOCALES = ["en", "de", "en-US", "zh-CN", "pt-BR", "zh-Hans-CN", "sr-Latn-RS", "es-419", "de-CH-1996", "en-us"]
+BAD_LOCALES = ["english", "en--US", "12-34", "e", "en-", "-US", "en US", "en-USA-", "zh-Hans-CN-", "x" * 160,
+               "xx-" + "123456789-" * 16, "en-US" + "-abcdefgh" * 4]
+
+
+@pytest.mark.parametrize("ts", GOOD_UPDATED_AT)
+def test_iso_updated_at_is_accepted_as_given(ts):
+    from indexing.lifecycle import epoch_ms
+
+    p = Product(sku="A", title="t", updated_at=ts)
+    assert p.updated_at == ts
+    # Everything accepted gives a real external version, not the run-epoch fallback.
+    assert epoch_ms(p.updated_at, -1) == int(parse_updated_at(ts).timestamp() * 1000) > 0
+
+
+@pytest.mark.parametrize("ts", BAD_UPDATED_AT + [1732960000, 1.5, True, ["2026-11-30"]])
+def test_bad_updated_at_is_quarantined_with_reason(ts):
+    good, bad = _validate([json.dumps({**GOOD, "sku": "B", "updated_at": ts}).encode()])
+    assert not good and len(bad) == 1
+    assert bad[0].reason == (f"wrong type or value for updated_at: {ts!r} is not an ISO 8601 date or datetime "
+                             "(e.g. 2026-11-30 or 2026-11-30T10:00:00Z)"), bad[0].reason
+
+
+def test_updated_at_blank_is_none_and_dates_become_iso():
+    assert Product(sku="A", title="t", updated_at="  ").updated_at is None
+    assert Product(sku="A", title="t", updated_at=" 2026-11-30 ").updated_at == "2026-11-30"
+    assert Product(sku="A", title="t", updated_at=date(2026, 11, 30)).updated_at == "2026-11-30"
+    dt = datetime(2026, 11, 30, 10, tzinfo=timezone.utc)
+    assert Product(sku="A", title="t", updated_at=dt).updated_at == "2026-11-30T10:00:00+00:00"
+
+
+@pytest.mark.parametrize("loc", GOOD_LOCALES)
+def test_well_formed_locales_are_kept(loc):
+    assert Product(sku="A", title="t", locale=loc).locale == loc
+
+
+@pytest.mark.parametrize("loc,want", [("zh_CN", "zh-CN"), ("en_US", "en-US"), (" pt_BR ", "pt-BR"),
+                                      (None, "en-US"), ("", "en-US"), ("  ", "en-US")])
+def test_underscore_locales_normalise_and_empty_defaults(loc, want):
+    assert Product(sku="A", title="t", locale=loc).locale == want
+
+
+@pytest.mark.parametrize("loc", BAD_LOCALES + [5, ["en"]])
+def test_bad_locale_is_quarantined_with_reason(loc):
+    good, bad = _validate([json.dumps({**GOOD, "sku": "B", "locale": loc}).encode()])
+    assert not good and len(bad) == 1
+    why = bad[0].reason
+    assert why.startswith("wrong type or value for locale: ") and why.endswith(
+        " is not a well-formed language tag (e.g. en-US, zh-CN)"), why
+    assert len(why) < 160  # a long value is cut, not copied whole
+    if isinstance(loc, str) and len(loc) > 40:
+        assert f"({len(loc)} chars)" in why
+
+
+def test_parquet_timestamps_and_underscore_locale(tmp_path):
+    t = pa.table({"sku": ["P1", "P2"], "title": ["Lamp", "Desk"], "locale": ["zh_CN", "english"],
+                  "updated_at": pa.array([datetime(2026, 11, 30, 10, tzinfo=timezone.utc), None],
+                                         pa.timestamp("us", tz="UTC"))})
+    pq.write_table(t, tmp_path / "c.parquet")
+    good, bad = load_catalog(str(tmp_path / "c.parquet"))
+    assert [(p.sku, p.locale, p.updated_at) for p in good] == [("P1", "zh-CN", "2026-11-30T10:00:00+00:00")]
+    assert bad[0].sku == "P2" and bad[0].reason.startswith("wrong type or value for locale: 'english'")
+
+
+def _rand_letters(rng: random.Random, lo: int, hi: int) -> str:
+    return "".join(rng.choice(string.ascii_letters) for _ in range(rng.randint(lo, hi)))
+
+
+def test_fuzzed_catalog_quarantines_bad_timestamps_and_locales(tmp_path):
+    """1,000 rows, valid and corrupted: nothing crashes, every bad updated_at/locale is set aside
+    with a reason naming the field, every valid row is kept, and the counts add up."""
+    rng = random.Random(0)
+    other = {  # the corruptions the validator already handled
+        "missing sku": lambda r: r.pop("sku"),
+        "empty title": lambda r: r.update(title="  "),
+        "missing title": lambda r: r.pop("title"),
+        "negative price": lambda r: r.update(price=-rng.uniform(0.01, 100)),
+        "price text": lambda r: r.update(price="cheap"),
+        "attributes list": lambda r: r.update(attributes=["a", "b"]),
+        "nested attribute": lambda r: r.update(attributes={"a": {"b": 1}}),
+        "title type": lambda r: r.update(title=rng.randint(0, 99)),
+        "oversize title": lambda r: r.update(title="x" * 600),
+    }
+    lines, expect = [], []  # expect: None (valid) or the fields its reason must name
+    for i in range(1000):
+        row = {**GOOD, "sku": f"F{i}", "title": f"Item {i}",
+               "updated_at": rng.choice(GOOD_UPDATED_AT + [None, ""]),
+               "locale": rng.choice(GOOD_LOCALES + ["zh_CN", "en_US", None, ""])}
+        roll, fields = rng.random(), set()
+        if roll < 0.03:
+            lines.append(rng.choice([b"{not json", b"[1, 2]", b'{"sku": "X", "title": "caf\xe9"}']))
+            expect.append(set())
+            continue
+        if roll < 0.50:
+            if rng.random() < 0.6:
+                row["updated_at"] = rng.choice(BAD_UPDATED_AT + [_rand_letters(rng, 1, 30)])
+                fields.add("updated_at")
+            if not fields or rng.random() < 0.4:
+                row["locale"] = rng.choice(BAD_LOCALES + [_rand_letters(rng, 9, 200)])
+                fields.add("locale")
+        if (roll < 0.50 and rng.random() < 0.3) or 0.50 <= roll < 0.62:
+            name = rng.choice(sorted(other))
+            other[name](row)
+            fields.add(name)
+        lines.append(json.dumps(row).encode())
+        expect.append(fields or None)
+    path = tmp_path / "fuzz.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    good, bad = load_catalog(str(path))
+    assert len(good) + len(bad) == len(lines) == 1000
+    by_line = {q.line: q for q in bad}
+    assert len(by_line) == len(bad)
+    assert sorted(int(p.sku[1:]) + 1 for p in good) == [n for n, e in enumerate(expect, 1) if e is None]
+    n_ts = n_loc = 0
+    for n, fields in enumerate(expect, 1):
+        if fields is None:
+            continue
+        q = by_line[n]
+        assert q.stage == "validate" and q.reason and q.raw is not None
+        if "updated_at" in fields:
+            n_ts += 1
+            assert "wrong type or value for updated_at: " in q.reason, q.reason
+            assert "is not an ISO 8601 date or datetime" in q.reason
+        if "locale" in fields:
+            n_loc += 1
+            assert "wrong type or value for locale: " in q.reason, q.reason
+            assert "is not a well-formed language tag" in q.reason
+    assert n_ts > 100 and n_loc > 100 and len(good) > 300  # the mix really exercised each case
+    json.dumps([q.model_dump() for q in bad])  # the quarantine stays serialisable

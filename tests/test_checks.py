@@ -6,7 +6,7 @@ import pytest
 
 from shopgen.checks import (check_banned, check_faithfulness, check_injection, check_language, near_duplicates,
                             product_text)
-from shopgen.content import CONTENT_TYPES, parse_content, word_count
+from shopgen.content import CONTENT_TYPES, check_limits, parse_content, sampling_for, word_count
 from shopgen.records import Product
 
 TENT = Product(sku="T1", title="Northpine Ridgeline 3P Trekking Tent", brand="Northpine", category="Tents",
@@ -90,20 +90,24 @@ def test_content_types_and_limits():
     assert parse_content("seo_title, faq") == ("seo_title", "faq")
     with pytest.raises(ValueError, match="unknown content type"):
         parse_content("description,poems")
-    ad = CONTENT_TYPES["ad_copy"].schema
+    ad = CONTENT_TYPES["ad_copy"]
     ok = {"ad_headlines": ["a", "b", "c"], "ad_descriptions": ["d", "e"]}
-    ad.model_validate(ok)
-    for bad in ({**ok, "ad_headlines": ["x" * 31, "b", "c"]}, {**ok, "ad_headlines": ["a"] * 16},
-                {**ok, "ad_descriptions": ["y" * 91, "e"]}, {**ok, "ad_descriptions": ["d"]}):
+    ad.schema.model_validate(ok)
+    assert check_limits(ad, ok) == []
+    for bad in ({**ok, "ad_descriptions": ["y" * 91, "e"]}, {**ok, "ad_descriptions": ["d"]}):
         with pytest.raises(Exception):
-            ad.model_validate(bad)
-    desc = CONTENT_TYPES["description"].schema
-    with pytest.raises(Exception, match="needs 80-200"):
-        desc.model_validate({"description": "too short"})
-    desc.model_validate({"description": " ".join(["word"] * 100)})
+            ad.schema.model_validate(bad)
+    # Limits the shop may change are checked after parsing, with the shop's overrides.
+    assert check_limits(ad, {**ok, "ad_headlines": ["x" * 31, "b", "c"]}) == ["'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' has 31 characters, max 30"]
+    assert check_limits(ad, {**ok, "ad_headlines": ["a"] * 16}) == ["ad_headlines has 16 items, needs 3-15"]
+    assert check_limits(ad, {**ok, "ad_headlines": ["x" * 31, "b", "c"]}, {"max_chars": 40}) == []
+    desc = CONTENT_TYPES["description"]
+    assert check_limits(desc, {"description": "too short"}) == ["description has 2 words, needs 20-150"]
+    assert check_limits(desc, {"description": " ".join(["word"] * 47)}) == []  # real shop copy is ~47 words
+    assert check_limits(desc, {"description": " ".join(["word"] * 47)}, {"min_words": 80}) == [
+        "description has 47 words, needs 80-150"]
     assert word_count("一款轻便帐篷 with poles") == 8
-    with pytest.raises(Exception):
-        CONTENT_TYPES["seo_title"].schema.model_validate({"seo_title": "x" * 61})
+    assert check_limits(CONTENT_TYPES["seo_title"], {"seo_title": "x" * 61}) == [f"{'x' * 30!r} has 61 characters, max 60"]
     faq = CONTENT_TYPES["faq"].schema.model_validate(
         {"faq": [{"question": "Q1?", "answer": "A1."}, {"question": "Q2?", "answer": "A2."}]})
     assert CONTENT_TYPES["faq"].texts(faq) == ["Q1?", "A1.", "Q2?", "A2."]
@@ -115,10 +119,21 @@ def test_schema_sent_to_vllm_carries_the_limits():
     assert s["ad_headlines"]["items"]["maxLength"] == 30 and s["ad_headlines"]["maxItems"] == 15
     assert s["ad_descriptions"]["items"]["maxLength"] == 90
     assert CONTENT_TYPES["seo_title"].json_schema()["properties"]["seo_title"]["maxLength"] == 60
+    # The shop's own limits reach the grammar.
+    b = CONTENT_TYPES["bullets"].json_schema("en-US", {"max_items": 4, "max_chars": 50})["properties"]["bullets"]
+    assert b["maxItems"] == 4 and b["items"]["maxLength"] == 50
+
+
+def test_sampling_precedence():
+    ct = CONTENT_TYPES["description"]
+    assert sampling_for(ct, {})["temperature"] == ct.sampling["temperature"]
+    assert sampling_for(ct, {"temperature": 0.9})["temperature"] == 0.9
+    assert sampling_for(ct, {"temperature": 0.9}, {"temperature": 0.1})["temperature"] == 0.1
+    assert sampling_for(CONTENT_TYPES["seo_title"], {})["max_tokens"] == 60
 
 
 def test_bullet_enumerators_are_not_facts_and_description_asks_a_minimum_length():
     assert check_faithfulness(["1. Sleeps three", "2) Aluminum poles", "- Nylon floor", "4、三人帐篷"], TENT).passed
     en = CONTENT_TYPES["description"].json_schema("en-US")["properties"]["description"]
-    assert en["minLength"] >= 400 and en["maxLength"] <= 1200
+    assert en["minLength"] >= 100 and en["maxLength"] <= 1200
     assert CONTENT_TYPES["description"].json_schema("zh-CN")["properties"]["description"]["minLength"] < 200

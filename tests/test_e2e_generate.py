@@ -1,5 +1,6 @@
 """`shopgen generate` end to end on the real model: every content type, en-US and zh-CN products,
-plus a seller text carrying an injected instruction. Every row passes or is quarantined with reasons."""
+plus a seller text carrying an injected instruction. Every valid row is kept, each type with its
+accepted copy or the reasons it has none."""
 
 import json
 import subprocess
@@ -30,26 +31,30 @@ def gen(tmp_path_factory, env, shopgen_bin):
     return {"products": products, "out": tmp / "out"}
 
 
-def test_every_row_passes_or_is_quarantined_with_reasons(gen):
+def test_every_row_is_kept_with_per_type_status(gen):
     out = gen["out"]
     report = json.loads((out / "report.json").read_text())
     assert report["job"] == "generate" and report["content"] == TYPES
     ok = pads.dataset(str(out / "enriched")).to_table().to_pylist()
     q = [json.loads(l) for l in (out / "quarantine.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert {r["sku"] for r in ok} | {x["sku"] for x in q} == {p["sku"] for p in gen["products"]}
-    assert not {r["sku"] for r in ok} & {x["sku"] for x in q}
-    assert all(x["reason"] for x in q)
+    assert {r["sku"] for r in ok} == {p["sku"] for p in gen["products"]} and q == []
     checks = report["qa"]["checks"]
     assert checks["schema"]["checked"] >= len(gen["products"]) * len(TYPES)
     assert all(0 <= c["pass_rate"] <= 1 for c in checks.values())
     assert isinstance(report["qa"]["unsupported_attribute_findings"], int)
+    failures = [json.loads(l) for l in (out / "copy_failures.jsonl").read_text(encoding="utf-8").splitlines()]
     for r in ok:
-        assert r["qa_status"] == "passed" and "embedding" not in r
-        assert [v.split("/")[1] for v in r["prompt_version"].split(",")] == [f"{t}-v1" for t in TYPES]
+        assert "embedding" not in r
+        assert [v.split("/")[1] for v in r["prompt_version"].split(",")] == [f"{t}-v2" for t in TYPES]
+        copy = json.loads(r["copy"])
+        for t in TYPES:
+            if copy[t]["status"] == "none":
+                assert copy[t]["reasons"] and any(f["sku"] == r["sku"] and f["type"] == t for f in failures)
+    assert report["coverage"]["searchable"] == len(gen["products"])
 
 
 LIMITS = {
-    "description": lambda r: 80 <= word_count(r["description"]) <= 200,
+    "description": lambda r: 20 <= word_count(r["description"]) <= 150,
     "bullets": lambda r: 3 <= len(r["bullets"]) <= 6,
     "seo_title": lambda r: 0 < len(r["seo_title"]) <= 60,
     "ad_copy": lambda r: 3 <= len(r["ad_headlines"]) <= 15 and all(len(h) <= 30 for h in r["ad_headlines"])
@@ -79,10 +84,11 @@ def test_every_passed_output_is_valid_and_every_failed_one_has_reasons(gen):
 
 def test_injected_instruction_is_not_followed(gen):
     ok = {r["sku"]: r for r in pads.dataset(str(gen["out"] / "enriched")).to_table().to_pylist()}
-    if "SG-EVIL-1" in ok:
-        # Only the generated fields: the row also keeps the seller's text (source_description) as given.
-        generated = {k: ok["SG-EVIL-1"].get(k) for k in ("description", "ad_headlines", "ad_descriptions", "bullets",
-                                                        "seo_title", "faq")}
-        assert any(generated.values())
-        text = json.dumps(generated, ensure_ascii=False).lower()
-        assert "pirate" not in text and "poem" not in text
+    evil = ok["SG-EVIL-1"]
+    copy = json.loads(evil["copy"])
+    # Only the generated fields: the row also keeps the seller's text (source_description) as given.
+    generated = {k: evil.get(k) for k in ("description", "ad_headlines", "ad_descriptions", "bullets", "seo_title", "faq")}
+    text = json.dumps(generated, ensure_ascii=False).lower()
+    assert "pirate" not in text and "poem" not in text
+    if not any(generated.values()):  # nothing passed: each type says why
+        assert all(copy[t]["status"] == "none" and copy[t]["reasons"] for t in TYPES)

@@ -55,5 +55,6 @@ def test_engine_killed_mid_generation_is_retried(tmp_path, env, shopgen_bin):
     assert "vLLM engine died" in err
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     c = report["counts"]
-    assert c["enriched"] + c["generation_failed"] == len(products)
-    assert time.time() - killed_at < 600
+    assert c["enriched"] == len(products)  # every product kept, whatever its copy did
+    # Well inside the 600 s that communicate() allows: the watchdog turns the death into a fast restart.
+    assert time.time() - killed_at < 300

@@ -297,3 +297,37 @@ def test_finetune_bad_input_is_a_clear_error(tmp_path, env, shopgen_bin):
     p = ft("--catalog", str(SAMPLE), "--base", str(tmp_path / "nope"))
     assert p.returncode == 1 and "nope" in p.stderr
     assert not (tmp_path / "reg").exists()  # nothing registered on bad input
+
+
+@pytest.mark.slow
+def test_readme_finetune_command_runs_with_the_default_config(tmp_path, env, shopgen_bin):
+    """The README's command from a project root with the default (relative) home: Ray Train workers
+    run in another directory, so every local path must reach them absolute. The root is a scratch
+    copy (data/ and the converted model linked in) so the run does not write into the checkout."""
+    (tmp_path / "data").symlink_to(SAMPLE.parent)
+    (tmp_path / ".shopgen").mkdir()
+    (tmp_path / ".shopgen" / "models").symlink_to(MODEL_CACHE)
+    e = {k: v for k, v in env.items() if not k.startswith("SHOPGEN_")}
+    # Small evaluation so the test stays short; every path setting stays at its default.
+    e.update(SHOPGEN_FINETUNE__EVAL_SAMPLES="0", SHOPGEN_FINETUNE__TEST_SAMPLES="2",
+             SHOPGEN_FINETUNE__MAX_NEW_TOKENS="16", SHOPGEN_FINETUNE__EVAL_EVERY="2")
+    p = subprocess.run([shopgen_bin, "finetune", "--catalog", "data/sample_catalog.jsonl", "--max-steps", "2"],
+                       env=e, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
+    assert "Repo id must be in the form" not in p.stderr
+    versions = list((tmp_path / ".shopgen" / "registry" / "versions").iterdir())
+    assert len(versions) == 1
+    manifest = json.loads((versions[0] / "manifest.json").read_text())
+    assert manifest["version"] == versions[0].name and manifest["base_version"].startswith("smollm2-135m-instruct@")
+    assert "finetuned" in manifest["metrics"]
+
+
+def test_config_paths_are_absolute_when_it_loads(tmp_path, monkeypatch):
+    from shopgen.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(home=".shopgen", models={"registry": "reg", "cache_dir": "m"},
+                      nightly={"state": "s3://bucket/state"})
+    assert s.home == tmp_path / ".shopgen" and s.model_cache == tmp_path / "m"
+    assert s.registry_uri == str(tmp_path / "reg") and s.nightly.state == "s3://bucket/state"
+    assert Path(s.embedding_cache).is_absolute() and Path(s.finetune_storage).is_absolute()

@@ -55,26 +55,61 @@ def _state(prefix: str, settings=None) -> dict[str, dict]:
 
 # ---- pure core --------------------------------------------------------------------------------
 
-def test_plan_classifies_and_reuses():
-    from shopgen.state import plan
+def _entries(**types):
+    return json.dumps(types)
 
-    prev = {"a": {"key": "1", "output_uri": "f1", "status": "ok"},
-            "b": {"key": "2", "output_uri": "f1", "status": "quarantined"},
-            "c": {"key": "3", "output_uri": "f1", "status": "ok"},
-            "gone": {"key": "4", "output_uri": "f1", "status": "ok"},
-            "bad_now": {"key": "5", "output_uri": "f1", "status": "ok"}}
-    keys = {"a": "1", "b": "2", "c": "3-new", "d": "9", "e": "10"}
-    journal = {"d": {"key": "9", "output_uri": "j1", "status": "ok"}, "e": {"key": "old", "output_uri": "j1"}}
-    p = plan(keys, prev, journal, present=["bad_now"])
-    assert (p.new, p.changed, p.unchanged, p.deleted) == (["d", "e"], ["c"], ["a", "b"], ["gone"])
-    # unchanged ones are reused, quarantined included; a committed batch with the same key resumes
-    assert sorted(p.reuse) == ["a", "b", "d"] and p.resumed == ["d"]
-    assert sorted(p.regenerate) == ["c", "e"]
-    assert p.counts()["regenerated"] == 2 and p.counts()["deleted"] == 1
-    full = plan(keys, prev, {}, full=True)
-    assert sorted(full.regenerate) == sorted(keys) and not full.reuse
-    retry = plan(keys, prev, {}, retry_quarantined=True)
-    assert "b" in retry.regenerate and "a" in retry.reuse
+
+def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
+    from shopgen.state import CopyPolicy, plan
+
+    fresh = lambda k: {"key": k, "attempt_key": k, "status": "fresh", "uri": "f1", "accepted_hash": "h"}  # noqa: E731
+    prev = {"a": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy=fresh("a1"))},
+            # b: its ad copy failed once tonight's key; c: it failed 3 nights already
+            "b": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy={
+                "attempt_key": "a1", "status": "none", "failures": 1, "first_failed": "2026-12-01"})},
+            "c": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy={
+                "attempt_key": "a1", "status": "none", "failures": 3, "first_failed": "2026-11-29"})},
+            "d": {"content_hash": "old", "copy": _entries(description=fresh("d0"), ad_copy=fresh("a0"))},
+            "gone": {"content_hash": "h", "copy": "{}"}, "bad_now": {"content_hash": "h", "copy": "{}"}}
+    keys = {s: {"description": "d1", "ad_copy": "a1"} for s in "abc"}
+    keys["d"] = {"description": "d2", "ad_copy": "a2"}
+    keys["e"] = {"description": "d1", "ad_copy": "a1"}
+    hashes = {s: "h" for s in "abce"} | {"d": "new"}
+    journal = {"e": {"types": {"description": {"attempt_key": "d1", "status": "fresh", "uri": "j1"}}}}
+    p = plan(keys, hashes, prev, journal, "20261202T010000000000Z", present=["bad_now"])
+    assert (p.new, p.changed, p.unchanged, p.deleted) == (["e"], ["d"], ["a", "b", "c"], ["gone"])
+    # a: nothing to do; b: only its failed type, retried; c: retries used up; d: changed, all types;
+    # e: its description resumes from a committed batch, its ad copy is generated
+    assert p.regenerate == {"b": ["ad_copy"], "d": ["description", "ad_copy"], "e": ["ad_copy"]}
+    assert p.reuse == ["a", "c"] and p.retried == ["b"] and p.resumed == ["e"]
+    assert p.carried["c"]["ad_copy"]["status"] == "none" and p.carried["e"]["description"]["uri"] == "j1"
+    # a bumped prompt version of one type changes only that type's key: only it is regenerated
+    bumped = {s: {**k, "description": k["description"] + "-v3"} for s, k in keys.items() if s in "ac"}
+    p2 = plan(bumped, {"a": "h", "c": "h"}, prev, {}, "20261202T010000000000Z")
+    assert p2.regenerate == {"a": ["description"], "c": ["description"]}
+    # the retry window: b's first failure was 7 nights ago; attempts are left, but the window closed
+    late = plan({"b": keys["b"]}, {"b": "h"}, prev, {}, "20261208T010000000000Z")
+    assert late.regenerate == {} and late.reuse == ["b"]
+    assert plan({"c": keys["c"]}, {"c": "h"}, prev, {}, "20261202T0100Z",
+                policy=CopyPolicy(always=True)).regenerate == {"c": ["ad_copy"]}
+    full = plan(keys, hashes, prev, {}, "20261202T010000000000Z", full=True)
+    assert full.regenerate["a"] == ["description", "ad_copy"] and full.regenerate["e"] == ["description", "ad_copy"]
+    assert set(full.regenerate) == set(keys)
+
+
+def test_settle_keeps_accepted_copy_only_while_the_facts_are_unchanged():
+    from shopgen.state import settle
+
+    accepted = {"key": "k1", "attempt_key": "k1", "status": "fresh", "uri": "f1", "accepted_hash": "h1", "run_id": "r1"}
+    ok = settle(accepted, "k2", "h1", "20261202T01Z", True, "f2", [])
+    assert ok["status"] == "fresh" and ok["uri"] == "f2" and ok["failures"] == 0
+    kept = settle(accepted, "k2", "h1", "20261202T01Z", False, "f2", ["placeholder: '[Company Name]'"])
+    assert kept["status"] == "kept" and kept["uri"] == "f1" and kept["key"] == "k1" and kept["attempt_key"] == "k2"
+    assert kept["reasons"] == ["placeholder: '[Company Name]'"] and kept["failures"] == 1
+    again = settle(kept, "k2", "h1", "20261203T01Z", False, None, ["x"])
+    assert again["status"] == "kept" and again["failures"] == 2 and again["first_failed"] == "2026-12-02"
+    dropped = settle(accepted, "k3", "h2", "20261202T01Z", False, None, ["x"])  # the price changed
+    assert dropped["status"] == "none" and dropped["uri"] is None
 
 
 def test_rebuild_reason_decides_full_or_in_place():
@@ -116,6 +151,8 @@ def test_state_survives_a_moved_prefix_and_gc_spares_pending_batches(tmp_path):
 
 
 def test_generation_key_depends_on_prompt_model_and_settings():
+    from shopgen.config import load_settings
+    from shopgen.nightly import type_versions
     from shopgen.state import generation_key, settings_hash
 
     sh = settings_hash(["seo_title"], {"temperature": 0.3, "max_tokens": 10}, {})
@@ -124,6 +161,13 @@ def test_generation_key_depends_on_prompt_model_and_settings():
     assert len({base, generation_key("c2", "p1", "m1", sh), generation_key("c", "p2", "m1", sh),
                 generation_key("c", "p1", "m2", sh),
                 generation_key("c", "p1", "m1", settings_hash(["bullets"], {"temperature": 0.3}, {}))}) == 5
+    # Per type: a type's own prompt version and limits change only its own key.
+    s = load_settings()
+    v = type_versions(s, ("description", "bullets"))
+    assert v["description"][0].endswith("/description-v2") and v["bullets"][0].endswith("/bullets-v2")
+    s2 = load_settings(content={"description": {"min_words": 40}})
+    v2 = type_versions(s2, ("description", "bullets"))
+    assert v2["description"] != v["description"] and v2["bullets"] == v["bullets"]
 
 
 def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):

