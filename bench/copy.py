@@ -20,16 +20,27 @@ failures.<check> (new arm, share of attempts), tok_s, and per arm the same under
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
 import sys
-import time
-from pathlib import Path
+
+# This file is named copy.py: its folder must not shadow the standard library's `copy` module.
+sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0]]
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+
+
+def _luma():
+    spec = importlib.util.spec_from_file_location("luma", ROOT / "bench" / "luma.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 # The limits before issue 12 (schema-enforced then), for the old arm.
 OLD_LIMITS = {"description": {"min_words": 80, "max_words": 200}, "bullets": {"min_items": 3, "max_items": 6, "max_chars": 200},
@@ -48,8 +59,7 @@ _PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem
 def load_products(n: int):
     from shopgen.records import Product
 
-    import luma
-
+    luma = _luma()
     if luma.available():
         return "magento-luma", [Product(**r) for r in luma.sample(n)], [Product(**r) for r in luma.products()]
     from shopgen.catalog import load_catalog

@@ -12,7 +12,8 @@ from typing import Any
 
 from shopgen.records import Product
 
-CHECKS = ("schema", "language", "banned_claims", "faithfulness", "injection")
+COPY_CHECKS = ("placeholder", "unsupported_claims", "degeneration", "invented_entities", "wrong_product")
+CHECKS = ("schema", "language", "banned_claims", "faithfulness", "injection") + COPY_CHECKS
 
 
 @dataclass
@@ -235,9 +236,6 @@ def near_duplicates(items: Sequence[tuple[str, str]], threshold: float = 0.9, nu
 # offending token, because it is fed back verbatim into the retry prompt.
 # =================================================================================================
 
-COPY_CHECKS = ("placeholder", "unsupported_claims", "degeneration", "invented_entities", "wrong_product")
-CHECKS = CHECKS + COPY_CHECKS
-
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’&-][A-Za-z0-9]+)*")
 _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 # English sentences end at .!? followed by space (so "3.5 mm" stays whole); Chinese ones at 。！？.
@@ -345,7 +343,7 @@ PLACEHOLDER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _TERMINAL = ".!?。！？\"'”’)）】」』»"
 _TRAIL_CONNECTIVE = re.compile(r"(?:[,;:，、；：(（\-–—]|\b(?:and|or|the|with|a|an|of|to|for|in|on|by|from|but|that|"
-                               r"which|its|your|our|plus)|[和与及的或并且以])\s*$", re.I)
+                               r"which|its|your|our|plus)|[和与及或的])\s*$", re.I)
 
 
 def _is_emoji(ch: str) -> bool:
@@ -384,7 +382,7 @@ def check_placeholders(texts: Sequence[str]) -> CheckResult:
     """Unfilled template slots, prompt/markup residue, symbol spam and prose cut off mid-sentence."""
     bad: list[str] = []
     for text in _as_texts(texts):
-        work = unicodedata.normalize("NFKC", text) if text.isascii() else text
+        work = unicodedata.normalize("NFKC", text)  # fullwidth ［品牌］ and ｛｝ read as [ ] and { }
         for label, pat in PLACEHOLDER_PATTERNS:
             for m in pat.finditer(work):
                 bad.append(f"{label} {_short(m.group(0).strip(), 30)!r}")
@@ -410,7 +408,8 @@ DEFAULT_CLAIMS: dict[str, list[str]] = {
     "handmade": [r"\bhand[- ]?(?:made|crafted|stitched|sewn|forged|finished)\b", "手工"],
     "hypoallergenic": [r"\bhypo[- ]?allergenic\b", r"\ballergy[- ]friendly\b", "低敏", "防过敏", "抗过敏"],
     "waterproof": [r"\bwater[- ]?proof\w*", "防水"],
-    "water_resistant": [r"\bwater[- ]?(?:resistant|resistance|repellent|repellency)\b", r"\bsplash[- ]?(?:proof|resistant)\b",
+    "water_resistant": [r"\bwater[- ]?(?:resistant|resistance|repellent|repellency)\b",
+                        r"\bsplash[- ]?(?:proof|resistant)\b",
                         r"\bdwr\b", "防泼水", "拒水"],
     "bpa_free": [r"\bbpa[- ]?free\b", r"\bfree (?:of|from) bpa\b", r"不含 ?bpa", r"无 ?bpa"],
     "award_winning": [r"\baward[- ]?winning\b", r"\bawards?\b", r"\bprize[- ]?winning\b", "获奖", "屡获殊荣"],
@@ -449,24 +448,59 @@ CLAIM_EVIDENCE: dict[str, list[str]] = {
     "eco_friendly": [r"\brecycl\w*", r"\borganic\b", r"\bsustainab\w*", "再生", "有机"],
     "non_slip": [r"\bgrip\w*", "抓地"],
 }
-# "not waterproof", "non-recycled", "不防水": a negated mention is neither a claim nor evidence.
-_NEGATED = re.compile(r"(?:\b(?:not|no|non|without|never|nor|isn't|isnt|aren't|lacks?|neither)\b[\s-]*(?:[\w-]+\s+)?"
-                      r"|[不非无没未][\u4e00-\u9fff]?)$", re.I)
+# "not waterproof", "does not come with a sheath", "non-recycled", "不防水": a negated mention is
+# neither a claim nor evidence. Negation reaches back to the start of the clause ("not only" aside).
+_NEGATION = re.compile(r"\b(?:not|no|non|without|never|nor|neither|lacks?|lacking)\b(?! only| just)|n't\b", re.I)
+_NEGATION_ZH = re.compile(r"(?:[不非无没未]|[不没][可会能有含带]|不是|并非|并不)$")  # right before: 不防水, 没有认证
+_NEGATED_AFTER = re.compile(r"^[\w\s-]{0,20}?\b(?:is|are|was|were|comes?)\s+(?:not|n't|never)\b|^\s*(?:sold separately|"
+                            r"not included)", re.I)
+
+
+def _negated(text: str, start: int, end: int | None = None) -> bool:
+    clause = re.split(r"[.!?;,:。！？；，、\n]", text[max(0, start - 80):start])[-1]
+    if _NEGATION.search(clause) or _NEGATION_ZH.search(clause):
+        return True
+    if end is None:
+        return False
+    stop = re.search(r"[.!?。！？\n]", text[end:])
+    if stop and stop.group(0) in "?？":  # a question ("Does it have pit zips?") asserts nothing
+        return True
+    return bool(_NEGATED_AFTER.search(text[end:end + 40]))
 
 
 def _claim_hit(text: str, patterns: Iterable[str]) -> str | None:
     for pat in patterns:
         try:
             for m in re.finditer(pat, text, flags=re.I):
-                if not _NEGATED.search(text[max(0, m.start() - 24):m.start()]):
+                if not _negated(text, m.start(), m.end()):
                     return m.group(0)
         except re.error:  # a bad configured pattern must not crash the gate
             continue
     return None
 
 
+_KEY_FILLER = {"included", "compatible", "available", "is", "has", "with", "pct", "g", "mm", "cm", "c"}
+
+
+def _asserted(pat: str, text: str) -> bool:
+    """`pat` occurs in `text` without a negation before ('no pit zips') or after ('is not included')."""
+    return any(not _negated(text, m.start(), m.end()) for m in re.finditer(pat, text))
+
+
+def _denied_features(p: Product) -> list[str]:
+    """Features the data says the product lacks: {"insulated": false} -> 'insulated'."""
+    out = []
+    for k, v in p.attributes.items():
+        if isinstance(v, bool) and not v or isinstance(v, str) and v.strip().lower() in {"no", "false", "否", "无"}:
+            words = [w for w in re.split(r"[_\s]+", k.lower()) if w and w not in _KEY_FILLER]
+            if words and all(w.isascii() for w in words):
+                out.append(" ".join(words))
+    return out
+
+
 def check_claims(texts: Sequence[str], p: Product, claims: dict[str, list[str]] | None = None) -> CheckResult:
-    """Marketing claims (eco, certified, expert-designed, waterproof...) the product's own data does not state."""
+    """Marketing claims (eco, certified, expert-designed, waterproof...) the product's own data does not
+    state, and features its data denies ({"insulated": false} -> 'claim 'insulated' (input says no)')."""
     claims = DEFAULT_CLAIMS if claims is None else claims
     out, src = norm(" \n ".join(_as_texts(texts))), norm(_evidence_text(p))
     bad = []
@@ -474,6 +508,13 @@ def check_claims(texts: Sequence[str], p: Product, claims: dict[str, list[str]] 
         hit = _claim_hit(out, patterns)
         if hit and not _claim_hit(src, [*patterns, *CLAIM_EVIDENCE.get(name, [])]):
             bad.append(f"claim {' '.join(hit.split())!r}")
+    seller = norm(" \n ".join([p.title, p.description or ""]))
+    for feat in _denied_features(p):
+        pat = r"\b" + r"[\s_-]+".join(map(re.escape, feat.split())) + r"\b"
+        # the seller's own text asserting it anyway means it is not the model's invention
+        said = {re.sub(r"[\s_-]+", " ", b) for b in bad}
+        if _asserted(pat, out) and not _asserted(pat, seller) and f"claim '{feat}'" not in said:
+            bad.append(f"claim {feat!r} (input says no)")
     bad = list(dict.fromkeys(bad))
     return CheckResult("unsupported_claims", not bad, bad)
 
@@ -564,6 +605,9 @@ def check_degeneration(texts: Sequence[str], p: Product, field_names: Sequence[s
         if hit:
             bad.append(f"field name {_short(hit, 30)!r} as text")
             continue
+        label = re.match(r"\s*([^\W\d_][\w ]{0,24}?)\s*\d*\s*[:：]", t)
+        if label and " ".join(_key(label.group(1)).split()) in names:
+            bad.append(f"field label {label.group(0).strip()!r}")  # 'Description: ...', '标题：...'
         for m in _SNAKE.finditer(t):
             label = "field name" if _key(m.group(0)) in names else "identifier"
             bad.append(f"{label} {m.group(0)!r}")
@@ -580,7 +624,7 @@ def check_degeneration(texts: Sequence[str], p: Product, field_names: Sequence[s
         if k in seen_items:
             bad.append(f"repeated item {_short(t, 40)!r}")
             continue
-        for k2, j in seen_items.items():
+        for j in seen_items.values():
             if texts[j].rstrip().endswith(("?", "？")) != t.rstrip().endswith(("?", "？")):
                 continue
             a, b = _bag(texts[j]), _bag(t)
@@ -618,8 +662,8 @@ def check_degeneration(texts: Sequence[str], p: Product, field_names: Sequence[s
             bad.append(f"repeated word {m.group(1)!r} x{n}")
         for m in _REPEAT_CHAR.finditer(t):
             bad.append(f"repeated word {m.group(1)!r} x{len(m.group(0))}")
-        if is_prose and _key(t):
-            # Prose that says nothing beyond the product's own title.
+        if is_prose and _key(t) and not t.rstrip().endswith(("?", "？")):
+            # Prose that says nothing beyond the product's own title (a question may name just the product).
             content = set(_content_tokens(t))
             cjk = set(_cjk_only(t)) - set("的是款这一个为了和与及")
             title_cjk = set(_cjk_only(" ".join([p.title, p.brand or ""])))
@@ -631,31 +675,33 @@ def check_degeneration(texts: Sequence[str], p: Product, field_names: Sequence[s
 
 
 # ---- invented entities -----------------------------------------------------------------------
-# Materials a model likes to invent. Words that are also colours or verbs ("down", "gold", "iron",
-# "ash") appear only in unambiguous forms ("goose down", "ash wood").
+# Materials a model likes to invent. Words that are also colours, trees or verbs ("down", "gold", "iron",
+# "ash", "pine", "concrete") appear only in unambiguous forms ("goose down", "ash wood", "solid pine").
 EXTRA_MATERIALS = ["bakelite", "mahogany", "marble", "granite", "velvet", "velour", "satin", "chiffon", "tweed",
                    "corduroy", "flannel", "chenille", "boucle", "bouclé", "jersey", "mesh", "neoprene", "pu leather",
                    "faux leather", "vegan leather", "leatherette", "nubuck", "sherpa", "microfiber", "memory foam",
                    "vinyl", "pvc", "tpu", "eva foam", "polycarbonate", "polypropylene", "resin", "epoxy", "terracotta",
                    "stoneware", "earthenware", "bone china", "enamel", "enameled", "enamelled", "rattan", "wicker",
-                   "seagrass", "sisal", "birch", "pine", "pinewood", "ash wood", "cherry wood", "cherrywood", "beech",
+                   "seagrass", "sisal", "birch", "pine wood", "solid pine", "pinewood", "ash wood", "cherry wood",
+                   "cherrywood", "beech",
                    "acacia", "rosewood", "ebony wood", "rubberwood", "mdf", "plywood", "particleboard", "veneer",
-                   "solid wood", "concrete", "modal", "rayon", "viscose", "lyocell", "tencel", "ripstop", "cordura",
+                   "solid wood", "modal", "rayon", "viscose", "lyocell", "tencel", "ripstop", "cordura",
                    "dyneema", "goose down", "duck down", "down fill", "feathers", "alpaca", "mohair", "angora",
                    "lambswool", "acetate", "celluloid", "pewter", "zinc", "chrome", "nickel", "tungsten", "damascus",
-                   "high-carbon steel", "crystal", "quartz", "tempered glass", "borosilicate", "carbon fibre",
+                   "high-carbon steel", "lead crystal", "quartz", "tempered glass", "borosilicate", "carbon fibre",
                    "实木", "大理石", "花岗岩", "天鹅绒", "丝绒", "灯芯绒", "亚麻", "棉麻", "藤编", "藤制", "柳编", "胡桃木",
                    "橡木", "松木", "榉木", "桦木", "樱桃木", "柚木", "相思木", "枫木", "红木", "胶木", "电木", "树脂",
                    "石材", "真皮", "牛皮", "羊皮", "人造革", "雪纺", "网布", "氯丁橡胶", "乙烯基", "亚克力", "碳纤维",
                    "玻璃纤维", "羽绒", "鹅绒", "鸭绒", "聚酯", "氨纶", "莫代尔", "羊绒", "记忆棉", "搪瓷", "珐琅", "陶土"]
-_AMBIGUOUS_MATERIALS = {"down", "gold", "silver", "iron", "wood", "cork", "glass", "plastic", "rubber"}
+_AMBIGUOUS_MATERIALS = {"down", "gold", "silver", "iron", "wood"}
 ENTITY_MATERIALS = tuple(m for m in MATERIALS if m not in _AMBIGUOUS_MATERIALS) + tuple(EXTRA_MATERIALS)
 # A generic material word is supported by any of its kinds in the input ("solid wood" <- walnut).
 _WOOD_KINDS = ("wood", "oak", "walnut", "maple", "teak", "bamboo", "birch", "pine", "beech", "acacia", "mahogany",
                "rosewood", "cherry", "ash", "ebony", "木")
 MATERIAL_KINDS: dict[str, tuple[str, ...]] = {"solid wood": _WOOD_KINDS, "实木": _WOOD_KINDS, "pinewood": ("pine",),
                                               "cherrywood": ("cherry",), "enameled": ("enamel",),
-                                              "enamelled": ("enamel",), "carbon fibre": ("carbon fiber",)}
+                                              "enamelled": ("enamel",), "carbon fibre": ("carbon fiber",),
+                                              "solid pine": ("pine",), "pine wood": ("pine",), "羽绒": ("鸭绒", "鹅绒")}
 
 # Words a capitalised token may be without being a name: sentence starts and Title Case headlines
 # use them ("Shop", "Rugged", "Stay"). Proper but generic terms (Bluetooth, USB, Monday) are fine too.
@@ -688,7 +734,8 @@ trek true trusted try two ultimate ultra ultralight under unique up upgrade upgr
 versatile very view walk want warm warmth wash water way wear weather weekend weight well when where
 whether which while wide wild with within without work works world year years you your
 """.split())
-PROPER_COMMON = frozenset("""bluetooth usb led lcd oled wifi wi-fi gps uv upf spf bpa pfas pfc dwr ipx ip hd app ios android
+PROPER_COMMON = frozenset("""bluetooth usb led lcd oled wifi wi-fi gps uv upf spf bpa pfas pfc dwr ipx ip hd app ios
+    android
     iphone ipad mac windows celsius fahrenheit monday tuesday wednesday thursday friday saturday sunday january
     february march april june july august september october november december spring summer autumn fall winter
     christmas halloween easter english american european asian japanese italian german french scandinavian
@@ -703,7 +750,10 @@ NAME_SUFFIXES = frozenset("collection series edition line team studio lab labs t
                           "ultra signature range".split())
 _CAP = re.compile(r"[A-Z]")
 _QUOTED_EN = re.compile(r"(?:^|(?<=[\s(]))['‘\"“]([A-Z][^'’\"”\n]{1,40}?)['’\"”](?=[\s.,;:!?)]|$)")
-_QUOTED_ZH = re.compile(r"[「《“‘『]([^」》”’』\n]{2,12})[」》”’』]")
+# 「」《》『』 quote names; “” also quote ordinary feature terms (“自立式”), so only a “name” that is
+# introduced as one (名为“…”, “…”系列/团队/品牌) counts.
+_QUOTED_ZH = re.compile(r"[「《『]([^」》』\n]{2,12})[」》』]|(?<=名为|叫做|称为|取名)[“‘]([^”’\n]{2,12})[”’]"
+                        r"|[“‘]([^”’\n]{2,12})[”’](?=系列|团队|品牌|牌|工作室|设计师)")
 _ZH_SERIES = re.compile(r"([\u4e00-\u9fff]{2,4})系列")
 
 
@@ -711,8 +761,8 @@ def _common(word: str) -> bool:
     """A dictionary-ish word: listed, a stopword, or an adjective/verb/adverb by its suffix;
     a hyphenated word ('Long-Sleeve', 'All-Day') when all its parts are."""
     parts = [x for x in re.split(r"[-&'’]", word) if x]
-    if len(parts) > 1:
-        return all(_common(x) for x in parts)
+    if len(parts) > 1:  # 'U-shaped', 'V-Neck': a single letter is a shape, not a name
+        return all(len(x) == 1 or _common(x) for x in parts)
     low, w = word.lower(), _stem(word)
     if {low, w} & (COMMON_WORDS | STOPWORDS | PROPER_COMMON | PRODUCT_WORDS):
         return True
@@ -730,26 +780,22 @@ def _is_title_case(text: str) -> bool:
     return len(words) >= 2 and sum(1 for w in words if w[0].isupper()) >= 0.6 * len(words)
 
 
+_CAP_WORD = r"[A-Z][A-Za-z0-9]*(?:['’&-][A-Za-z0-9]+)*"
+_CAP_RUN = re.compile(rf"(?<![\w'’-]){_CAP_WORD}(?:[ \t]+{_CAP_WORD})*")
+
+
 def _name_runs(sentence: str) -> list[tuple[list[str], bool]]:
     """Runs of consecutive capitalised words, and whether the run starts the sentence."""
-    s = re.sub(r"^\s*(\d{1,2}[.)、．]\s*|[-*•]\s+)", "", sentence).lstrip("\"'“‘([")
-    runs, cur, start = [], [], True
-    for i, m in enumerate(_WORD.finditer(s)):
-        gap = s[cur_end:m.start()] if cur else ""
-        w = m.group(0)
-        if w[0].isupper() and (not cur or re.fullmatch(r"\s+", gap or " ")):
-            if not cur:
-                start = i == 0
-            cur.append(w)
-        else:
-            if cur:
-                runs.append((cur, start))
-            cur = [w] if w[0].isupper() else []
-            start = False
-        cur_end = m.end()
-    if cur:
-        runs.append((cur, start))
-    return runs
+    s = re.sub(r"^\s*(\d{1,2}[.)、．]\s*|[-*•]\s+)", "", sentence)
+    first = _WORD.search(s)
+    return [(_WORD.findall(m.group(0)), first is not None and m.start() == first.start())
+            for m in _CAP_RUN.finditer(s)]
+
+
+def _names_other_item(text: str, m: re.Match[str]) -> bool:
+    """'wear it over a fleece': the material word names another item, not what this one is made of."""
+    return bool(re.search(r"\b(?:a|an|your|my|their)\s+$", text[max(0, m.start() - 8):m.start()])
+                and re.match(r"\s*(?:[.,;!?)]|$|(?:or|and|for|on|in)\b)", text[m.end():]))
 
 
 def _material_hits(out: str, src: str, materials: Sequence[str]) -> list[str]:
@@ -757,7 +803,8 @@ def _material_hits(out: str, src: str, materials: Sequence[str]) -> list[str]:
     for w in materials:
         nw = norm(w)
         pat = rf"\b{re.escape(nw)}(?:e?s)?\b" if nw.isascii() else re.escape(nw)
-        m = next((m for m in re.finditer(pat, out) if not _NEGATED.search(out[max(0, m.start() - 24):m.start()])), None)
+        m = next((m for m in re.finditer(pat, out) if not _negated(out, m.start())
+                  and not _names_other_item(out, m)), None)
         if not m:
             continue
         kinds = (nw, *MATERIAL_KINDS.get(nw, ()))
@@ -766,6 +813,39 @@ def _material_hits(out: str, src: str, materials: Sequence[str]) -> list[str]:
         bad.append(w)
     # 'cast iron' also matches 'iron'; report the most specific words only.
     return [w for w in bad if not any(w != o and w in o for o in bad)]
+
+
+def _run_name(run: list[str], initial: bool, title_case: bool, unknown: Any, known: set[str]) -> str | None:
+    """The invented name in a run of capitalised words, if any. Mid-sentence capitals in sentence-case
+    prose mark names ('at Tallgrass'); in headlines and at sentence starts capitals are just style, so
+    there only an unknown non-word before a product word ('Bomba Sleeper'), a CamelCase coinage
+    ('AquaShield') or a model suffix after a known name ('Wayfarer Pro') counts."""
+    if initial and len(run) >= 2 and (run[0].lower() in STOPWORDS or _common(run[0])):
+        run, initial = run[1:], False  # 'The AquaShield': only the article starts the sentence
+    strong = not (initial or title_case)
+
+    def product_word(w: str) -> bool:
+        return _stem(w) in known or w.lower() in _TYPE_NOUNS_EN
+
+    flagged = []
+    for i, w in enumerate(run):
+        if not unknown(w):
+            continue
+        nxt = run[i + 1] if i + 1 < len(run) else ""
+        suffix_after = bool(nxt) and _stem(nxt) in NAME_SUFFIXES
+        is_suffix = i > 0 and _stem(w) in NAME_SUFFIXES
+        if re.search(r"[a-z][A-Z]", w) or (not _common(w) and (strong or suffix_after or (nxt and product_word(nxt)))):
+            flagged.append(i)
+        elif (strong and (suffix_after or is_suffix)) or (is_suffix and product_word(run[i - 1])):
+            flagged.append(i)  # 'the Summer Collection', 'Wayfarer Pro'
+    if not flagged:
+        return None
+    lo, hi = flagged[0], flagged[-1]
+    if hi + 1 < len(run) and (product_word(run[hi + 1]) or _stem(run[hi + 1]) in NAME_SUFFIXES):
+        hi += 1  # 'Bomba' + 'Sleeper'
+    if lo == hi and lo > 0 and _stem(run[hi]) in NAME_SUFFIXES:
+        lo -= 1  # 'Ridgeline' + 'Pro'
+    return " ".join(run[lo:hi + 1])
 
 
 def check_entities(texts: Sequence[str], p: Product, brands: Sequence[str] = (),
@@ -796,27 +876,10 @@ def check_entities(texts: Sequence[str], p: Product, brands: Sequence[str] = (),
         title_case = not zh and _is_title_case(text)
         for sent in _sentences(text):
             for run, initial in _name_runs(sent):
-                odd = [w for w in run if unknown(w)]
-                if not odd:
-                    continue
-                strong = not (initial or title_case)  # a capital mid-sentence in sentence case marks a name
-                names = [w for w in odd if not _common(w)]
-                if strong and names:
-                    hit = True
-                elif strong and len(run) >= 2 and _stem(run[-1]) in NAME_SUFFIXES:
-                    hit = True  # 'Cloud Collection'
-                else:
-                    # Headline or sentence start: an unknown non-word right before a product word
-                    # ('Bomba Sleeper', 'Aurora Tent') is an invented model name.
-                    hit = any(not _common(w) and i + 1 < len(run) and (_stem(run[i + 1]) in known
-                              or run[i + 1].lower() in _TYPE_NOUNS_EN) for i, w in enumerate(run) if w in odd)
-                if hit:
-                    while run and (_common(run[0]) and not unknown(run[0]) or run[0].lower() in STOPWORDS):
-                        run = run[1:]  # 'The Bomba Sleeper' -> 'Bomba Sleeper'
-                    name = " ".join(run) or odd[0]
-                    if name.lower() not in reported:
-                        bad.append(f"invented name {name!r}")
-                        reported.add(name.lower())
+                name = _run_name(run, initial, title_case, unknown, known)
+                if name and name.lower() not in reported:
+                    bad.append(f"invented name {name!r}")
+                    reported.add(name.lower())
         for m in _QUOTED_EN.finditer(text):
             q = m.group(1).strip()
             words = _WORD.findall(q)
@@ -826,12 +889,14 @@ def check_entities(texts: Sequence[str], p: Product, brands: Sequence[str] = (),
                 reported.add(q.lower())
         if zh:
             for m in _QUOTED_ZH.finditer(text):
-                q = m.group(1).strip()
+                q = next(g for g in m.groups() if g).strip()
                 if re.sub(r"\s+", "", norm(q)) not in src_flat and q.lower() not in reported:
                     bad.append(f"invented name {q!r}")
                     reported.add(q.lower())
             for m in _ZH_SERIES.finditer(text):
                 q = m.group(1).lstrip("的是款这为该本此")
+                while len(q) > 2 and q[:2] in src_flat:  # '北松极光' -> '极光': the brand part is known
+                    q = q[2:]
                 grams = [q[i:i + 2] for i in range(len(q) - 1)]
                 if grams and sum(g not in src_flat for g in grams) > len(grams) / 2:
                     bad.append(f"invented name '{q}系列'")
@@ -894,7 +959,7 @@ PRODUCT_TYPES: list[tuple[str, ...]] = [
     ("headphones", "headset", "earphones", "earbuds", "耳机"),
     ("speaker", "speakers", "soundbar", "音箱", "音响", "扬声器"),
     ("charger", "power bank", "充电器", "充电宝"),
-    ("tent", "shelter", "帐篷"),
+    ("tent", "帐篷"),
     ("sleeping bag", "睡袋"),
     ("sleeping pad", "睡垫", "防潮垫"),
     ("yoga mat", "exercise mat", "mat", "瑜伽垫"),
@@ -905,7 +970,8 @@ PRODUCT_TYPES: list[tuple[str, ...]] = [
 # Input-side only: ambiguous or single-character words that name the input's type ("Expedition Pack",
 # "Fitness Short", "保温杯 -> 杯") but are too common to flag in output ("a short walk", "包括").
 INPUT_TYPE_ALIASES: dict[str, str] = {
-    "pack": "bag", "short": "shorts", "pant": "pants", "tank": "shirt", "top": "shirt", "tees": "shirt",
+    "pack": "bag", "shelter": "tent", "short": "shorts", "pant": "pants", "tank": "shirt", "top": "shirt",
+    "tees": "shirt",
     "watch": "smartwatch", "watches": "smartwatch", "shell": "jacket", "cap": "hat", "ball": "exercise ball",
     "band": "resistance band", "brick": "foam roller", "block": "foam roller", "strap": "resistance band",
     "包": "bag", "杯": "mug", "瓶": "mug", "壶": "kettle", "灯": "lamp", "椅": "chair", "桌": "table",
@@ -945,7 +1011,7 @@ _ZH_CONTEXT = re.compile(r"(?:配|搭配|放入|装入|放进|装进|收纳|适�
                          r"[\u4e00-\u9fff]{0,2}$")
 _PART_WORDS = frozenset("""pocket pockets holder holders sleeve sleeves compartment compartments case mount stand clip
     loop loops strap straps compatible friendly storage size sized lid lids cap caps rack sharpener block guard
-    charger cable port""".split())
+    charger cable port clamp hook opener organizer accessory accessories""".split())
 
 
 def _singular(n: str) -> str:
@@ -1007,8 +1073,9 @@ def _self_references(text: str) -> list[tuple[str, bool]]:
 # Words that contradict each other: (kind, side A, side B). Input phrases include "value key" of
 # attributes, so {"bevel": "single"} reads as "single bevel" and {"尺寸": "大号"} as 大号.
 OPPOSITES: list[tuple[str, list[str], list[str]]] = [
-    ("size", ["大号", "大码", "加大", "特大号"], ["小号", "小码", "迷你款"]),
-    ("size", [r"\bsize (?:large|l|xl|xxl)\b", r"\blarge[- ]size[sd]?\b"], [r"\bsize (?:small|s|xs)\b", r"\bsmall[- ]size[sd]?\b"]),
+    ("size", ["大号", "大码", "加大码", "特大号"], ["小号", "小码", "迷你款"]),
+    ("size", [r"\bsize (?:large|l|xl|xxl)\b", r"\blarge[- ]size[sd]?\b"],
+     [r"\bsize (?:small|s|xs)\b", r"\bsmall[- ]size[sd]?\b"]),
     ("count", ["单人"], ["双人"]),
     ("count", ["单层"], ["双层"]),
     ("count", ["单肩"], ["双肩"]),
@@ -1018,7 +1085,7 @@ OPPOSITES: list[tuple[str, list[str], list[str]]] = [
     ("sleeve", ["长袖"], ["短袖"]),
     ("sleeve", [r"\blong[- ]sleeved?\b"], [r"\bshort[- ]sleeved?\b"]),
     ("gender", ["男款", "男士", "男式", "男童", "男装"], ["女款", "女士", "女式", "女童", "女装"]),
-    ("gender", [r"\bmen'?s\b", r"\bfor men\b"], [r"\bwomen'?s\b", r"\bfor women\b"]),
+    ("gender", [r"\bmen['’]?s\b", r"\bfor men\b"], [r"\bwomen['’]?s\b", r"\bfor women\b"]),
     ("age", ["儿童", "童款"], ["成人"]),
 ]
 _SIZE_VALUES = {"l": "large", "xl": "large", "xxl": "large", "2xl": "large", "3xl": "large", "large": "large",
@@ -1043,7 +1110,7 @@ def _opposite_source(p: Product) -> str:
 
 def _find(patterns: list[str], text: str) -> str | None:
     for pat in patterns:
-        m = re.search(pat, text) if pat.isascii() else (re.search(re.escape(pat), text))
+        m = re.search(pat, text)
         if m:
             return m.group(0)
     return None

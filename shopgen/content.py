@@ -177,7 +177,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
         "en-US": "Write `description`: one paragraph of plain English prose about this product.",
         "zh-CN": "撰写 `description`：一段简体中文商品描述。",
     }, limits={"min_words": 20, "max_words": 150}, prose="description",
-        sampling={"temperature": 0.3, "repetition_penalty": 1.15, "max_tokens": 320},
+        sampling={"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 320},
         style={"en-US": "Open with what the product is and who it is for, then its listed features. Short, "
                         "concrete sentences; no sentence twice; no names, materials or claims that are not in "
                         "the facts.",
@@ -187,7 +187,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
         "en-US": "Write `bullets`: short English bullet points, one product fact each.",
         "zh-CN": "撰写 `bullets`：简短的简体中文卖点，每条一个商品事实。",
     }, limits={"min_items": 3, "max_items": 6, "max_chars": 120}, items="bullets",
-        sampling={"temperature": 0.3, "repetition_penalty": 1.1, "max_tokens": 220},
+        sampling={"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 220},
         style={"en-US": "Each bullet states a different listed fact in a few words. No bullet repeats another.",
                "zh-CN": "每条写一个不同的已列出事实，几个词即可，不要重复。"}),
     ContentType("seo_title", "seo_title-v2", SeoTitleOut, {

@@ -98,9 +98,16 @@ def evaluate(text: str, p: Product, ct: ContentType, gate: GateSpec | None = Non
     results = [CheckResult("schema", not too, too), check_language(texts, p.locale),
                check_banned(texts, product_text(p), gate.banned), check_faithfulness(texts, p, gate.brands),
                check_injection(texts, p),
-               *copy_checks(texts, p, field_names=ct.fields(), prose=ct.prose is not None or ct.name == "faq",
-                            brands=gate.brands, claims=gate.claims)]
+               *copy_checks(texts, p, field_names=ct.fields(), prose=_prose_flags(ct, texts), brands=gate.brands,
+                            claims=gate.claims)]
     return (out if all(r.passed for r in results) else None), results
+
+
+def _prose_flags(ct: ContentType, texts: list[str]) -> bool | list[bool]:
+    """Which texts are prose (a description, a FAQ answer), for the restates-the-title rule."""
+    if ct.name == "faq":  # question, answer, question, answer, ...
+        return [i % 2 == 1 for i in range(len(texts))]
+    return ct.prose is not None
 
 
 def feedback_of(results: Sequence[CheckResult], limit: int = 4) -> list[str]:

@@ -218,7 +218,8 @@ def test_second_concurrent_run_is_refused(tmp_path, env, shopgen_bin):
 @pytest.mark.slow
 def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_path, env, shopgen_bin, settings):
     products = _products(5)
-    env = {**env, "SHOPGEN_GATE__MAX_DOC_DROP": "0.5"}
+    # One attempt per failed copy: an unchanged product is then not retried, which keeps the counts exact.
+    env = {**env, "SHOPGEN_GATE__MAX_DOC_DROP": "0.5", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "1"}
     state, work = str(tmp_path / "state"), tmp_path / "work"
     catalog = tmp_path / "catalog.jsonl"
 
@@ -226,13 +227,12 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     c1 = r1["counts"]
     assert r1["mode"] == "full" and (c1["new"], c1["regenerated"], c1["deleted"]) == (5, 5, 0)
     s1 = _state(f"{state}/products")
-    ok1 = {s for s, r in s1.items() if r["status"] == "ok"}
-    assert ok1 and {d["sku"] for d in _docs(settings, "products")} == ok1
+    # Every valid product is indexed, with or without accepted copy.
+    assert {d["sku"] for d in _docs(settings, "products")} == set(s1) == {p["sku"] for p in products}
     assert (work / "report.html").read_text().startswith("<!DOCTYPE html>")
 
     # one product changes (its price), one disappears from the feed
-    changed = next(p for p in products if p["sku"] in ok1)
-    deleted = next(p for p in products if p["sku"] in ok1 and p is not changed) if len(ok1) > 1 else products[-1]
+    changed, deleted = products[0], products[1]
     products2 = [({**p, "price": round(p["price"] + 1.5, 2)} if p is changed else p) for p in products
                  if p is not deleted]
     p2, r2 = _nightly(shopgen_bin, env, str(_write(catalog, products2)), work, state)
@@ -243,16 +243,12 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     s2 = _state(f"{state}/products")
     assert deleted["sku"] not in s2 and set(s2) == {p["sku"] for p in products2}
     docs = {d["sku"]: d for d in _docs(settings, "products")}
-    assert deleted["sku"] not in docs
-    assert set(docs) == {s for s, r in s2.items() if r["status"] == "ok"}
-    if s2[changed["sku"]]["status"] == "ok":
-        assert docs[changed["sku"]]["price"] == pytest.approx(changed["price"] + 1.5)
-    else:  # its new copy failed the checks: the old copy (describing the old product) left the index
-        assert changed["sku"] not in docs
-    # unchanged products keep the output (and batch file) of the first run
+    assert deleted["sku"] not in docs and set(docs) == set(s2)
+    assert docs[changed["sku"]]["price"] == pytest.approx(changed["price"] + 1.5)
+    # unchanged products keep the copy (and batch file) of the first run
     for p in products2:
         if p["sku"] != changed["sku"]:
-            assert s2[p["sku"]]["output_uri"] == s1[p["sku"]]["output_uri"]
+            assert json.loads(s2[p["sku"]]["copy"]) == json.loads(s1[p["sku"]]["copy"])
     assert "incremental run" in p2.stdout and "regenerated 1" in p2.stdout
 
     # nothing changed: nothing goes to the LLM and no document is rewritten
@@ -265,6 +261,78 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
                          text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     assert r3["run_id"] in rep.stdout and "regenerated" in rep.stdout
+
+
+def _search_json(shopgen_bin, env, query):
+    p = subprocess.run([shopgen_bin, "search", query, "-k", "5", "--json"], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+@pytest.mark.slow
+def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, shopgen_bin, settings):
+    """Copy failures are forced through the shop's own limits (a 1-word description cap, then 1-character
+    SEO titles), so each step is deterministic on the real model:
+    1. every description fails: all products are indexed and found by title, copy.description.status = none,
+       and an ad-copy-like type (seo_title) that passed is published on the same doc;
+    2. the next night, unchanged, the failed descriptions are retried (and only they go to the model);
+    3. a new seo_title limit changes that type's key only: only seo_title is regenerated; it fails, and each
+       product keeps its last accepted title (kept) because its facts are unchanged;
+    4. a product whose price changed loses the stale title (none), while the others keep theirs."""
+    products = _products(3, step=13)
+    env = {**env, "SHOPGEN_CONTENT__DESCRIPTION__MAX_WORDS": "1", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "2"}
+    state, work = str(tmp_path / "state"), tmp_path / "work"
+    catalog = _write(tmp_path / "catalog.jsonl", products)
+    run = lambda e, *x: _nightly(shopgen_bin, e, str(catalog), work, state, "--content", "seo_title,description", *x)
+
+    _, r1 = run(env)
+    assert r1["counts"]["indexed"] == 3 and r1["coverage"]["searchable"] == 3
+    assert r1["coverage"]["types"]["description"]["none"] == 3
+    for p in products:
+        hits = _search_json(shopgen_bin, env, p["title"])
+        hit = next(h for h in hits if h["sku"] == p["sku"])
+        assert hit["copy"]["description"]["status"] == "none" and hit["copy"]["description"]["reasons"]
+        assert "description" not in hit or hit["description"] is None
+    s1 = _state(f"{state}/products")
+    titled = {s for s, r in s1.items() if json.loads(r["copy"])["seo_title"]["status"] == "fresh"}
+    docs1 = {d["sku"]: d for d in _docs(settings, "products")}
+    assert all(docs1[s].get("seo_title") for s in titled)
+    failures = [json.loads(l) for l in (work / "copy_failures.jsonl").read_text().splitlines()]
+    assert {(f["sku"], f["type"]) for f in failures} >= {(p["sku"], "description") for p in products}
+
+    _, r2 = run(env)
+    c2 = r2["counts"]
+    # the 3 descriptions and the titles that failed are retried; accepted titles are not regenerated
+    assert c2["unchanged"] == 3 and c2["retried"] == 3 and c2["copy_requests"] == 3 + (3 - len(titled))
+    s2 = _state(f"{state}/products")
+    for sku in titled:
+        assert json.loads(s2[sku]["copy"])["seo_title"] == json.loads(s1[sku]["copy"])["seo_title"]
+    titled = {s for s, r in s2.items() if json.loads(r["copy"])["seo_title"]["status"] == "fresh"}
+    docs1 = {d["sku"]: d for d in _docs(settings, "products")}
+
+    env3 = {**env, "SHOPGEN_CONTENT__SEO_TITLE__MAX_CHARS": "1"}
+    _, r3 = run(env3)
+    c3 = r3["counts"]
+    # descriptions used their 2 attempts; only the re-keyed seo_title goes to the model
+    assert c3["copy_requests"] == 3 and c3["retried"] == 0
+    s3 = _state(f"{state}/products")
+    docs3 = {d["sku"]: d for d in _docs(settings, "products")}
+    for sku, r in s3.items():
+        seo = json.loads(r["copy"])["seo_title"]
+        assert seo["status"] == ("kept" if sku in titled else "none") and seo["reasons"]
+        assert docs3[sku].get("seo_title") == docs1[sku].get("seo_title")
+
+    changed = next(iter(titled)) if titled else products[0]["sku"]
+    _write(catalog, [({**p, "price": round(p["price"] + 2, 2)} if p["sku"] == changed else p) for p in products])
+    _, r4 = run(env3)
+    assert r4["counts"]["changed"] == 1 and r4["counts"]["indexed"] >= 1
+    s4 = _state(f"{state}/products")
+    docs4 = {d["sku"]: d for d in _docs(settings, "products")}
+    assert json.loads(s4[changed]["copy"])["seo_title"]["status"] == "none" and not docs4[changed].get("seo_title")
+    for sku in titled - {changed}:
+        assert json.loads(s4[sku]["copy"])["seo_title"]["status"] == "kept" and docs4[sku].get("seo_title")
+    assert set(docs4) == {p["sku"] for p in products}
 
 
 @pytest.mark.slow
