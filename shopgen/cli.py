@@ -275,6 +275,11 @@ def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | 
                f"unchanged {c.get('unchanged', 0)}, deleted {c.get('deleted', 0)}, quarantined "
                f"{c.get('quarantined', 0)}; regenerated {c.get('regenerated', 0)}; indexed {c.get('indexed', 0)} "
                f"into alias {rep['alias']!r}; report {rep['outputs']['report']}")
+    cov = rep.get("coverage") or {}
+    if cov:
+        per = "; ".join(f"{t}: {v['fresh']} fresh, {v['kept']} kept, {v['none']} none"
+                        for t, v in cov.get("types", {}).items())
+        click.echo(f"coverage: {cov['searchable']} of {cov['valid']} valid products searchable; {per}")
 
 
 @main.command("report")

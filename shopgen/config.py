@@ -158,7 +158,7 @@ class ContentLimits(_Section):
     max_chars: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, ge=16)
+    max_tokens: int | None = Field(default=None, ge=1)
     # Extra style guidance appended to the type's built-in guide (the shop's voice).
     style: str | None = None
 
@@ -295,6 +295,20 @@ class Settings(BaseSettings):
         self.finetune.storage_path = fix(self.finetune.storage_path)
         self.nightly.state = fix(self.nightly.state)
         self.gate.judgments = fix(self.gate.judgments)
+        return self
+
+    @model_validator(mode="after")
+    def _content_limits(self) -> "Settings":
+        """content.<type> must name a content type, and its limits must leave room for an output."""
+        from shopgen.content import CONTENT_TYPES
+
+        for name, over in self.content.items():
+            if name not in CONTENT_TYPES:
+                raise ValueError(f"content.{name}: unknown content type; choose from {', '.join(CONTENT_TYPES)}")
+            lim = CONTENT_TYPES[name].effective(over)
+            for lo, hi in (("min_words", "max_words"), ("min_items", "max_items")):
+                if lim.get(lo) and lim.get(hi) and lim[lo] > lim[hi]:
+                    raise ValueError(f"content.{name}: {lo} {lim[lo]} > {hi} {lim[hi]} (set both)")
         return self
 
     @classmethod

@@ -105,7 +105,7 @@ class ContentType:
             if lim.get("min_words"):
                 props[self.prose]["minLength"] = int(lim["min_words"] * (1 if zh else 5))
             if lim.get("max_words"):
-                props[self.prose]["maxLength"] = int(lim["max_words"] * per)
+                props[self.prose]["maxLength"] = max(int(lim["max_words"] * per), props[self.prose].get("minLength", 1))
         if self.items:
             arr = props[self.items]
             if lim.get("min_items"):

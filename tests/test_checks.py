@@ -137,3 +137,14 @@ def test_bullet_enumerators_are_not_facts_and_description_asks_a_minimum_length(
     en = CONTENT_TYPES["description"].json_schema("en-US")["properties"]["description"]
     assert en["minLength"] >= 100 and en["maxLength"] <= 1200
     assert CONTENT_TYPES["description"].json_schema("zh-CN")["properties"]["description"]["minLength"] < 200
+
+
+def test_content_config_is_checked_when_it_loads():
+    from shopgen.config import load_settings
+
+    with pytest.raises(Exception, match="min_words 20 > max_words 10"):
+        load_settings(content={"description": {"max_words": 10}})
+    with pytest.raises(Exception, match="unknown content type"):
+        load_settings(content={"poems": {"max_words": 10}})
+    s = load_settings(content={"description": {"min_words": 5, "max_words": 10}})
+    assert CONTENT_TYPES["description"].effective(s.content["description"])["max_words"] == 10

@@ -211,3 +211,59 @@ def test_related_products_skip_self_variants_and_other_locales():
     assert out == [["Q", "R"]]  # itself and its variant are masked; k larger than what is left
     assert top_related(m[3:], ["R"], m, skus, groups, 1) == [["Q"]]
     assert top_related(m[:1], ["P1"], m[:1], ["P1"], ["P1"], 3) == [[]]
+
+
+def test_doc_drop_has_an_absolute_floor():
+    from indexing import gate
+
+    # 1 of 9 live docs is 11.1%: over a 10% share, but a single legitimate deletion is allowed
+    assert gate.doc_drop(8, 9, 0.10, 5)["passed"] and not gate.doc_drop(8, 9, 0.10, 0)["passed"]
+    assert not gate.doc_drop(80, 100, 0.10, 5)["passed"]  # a broken feed is still refused
+    assert gate.doc_drop(91, 100, 0.10, 5)["passed"] and gate.doc_drop(120, 100, 0.10, 0)["passed"]
+
+
+def test_coverage_counts_every_valid_product():
+    from shopgen.pipeline import coverage
+
+    copy = {"A": {"description": {"status": "fresh"}, "ad_copy": {"status": "none"}},
+            "B": {"description": {"status": "kept"}, "ad_copy": {"status": "fresh"}}}
+    cov = coverage(3, 3, copy, ["description", "ad_copy"])
+    assert cov["searchable_share"] == 1.0
+    assert cov["types"]["description"] == {"fresh": 1, "kept": 1, "none": 1, "fresh_share": 0.3333,
+                                           "kept_share": 0.3333, "none_share": 0.3333}
+    assert cov["types"]["ad_copy"]["none"] == 2
+
+
+def test_retry_prompt_names_what_failed():
+    from shopgen.checks import CheckResult
+    from shopgen.generate import feedback_of
+
+    why = feedback_of([CheckResult("schema", True), CheckResult("placeholder", False, ["placeholder '[Company Name]'"]),
+                       CheckResult("unsupported_claims", False, ["claim 'eco-friendly'"])])
+    assert why == ["placeholder '[Company Name]'", "claim 'eco-friendly'"]
+    msgs = build_messages(P, AD, feedback=why)
+    assert "[Company Name]" in msgs[-1]["content"] and "eco-friendly" in msgs[-1]["content"]
+    assert "rejected" in msgs[-1]["content"]
+
+
+def test_shop_examples_are_the_shops_own_passing_copy_of_the_same_category():
+    from conftest import SAMPLE
+    from shopgen.catalog import load_catalog
+    from shopgen.fewshot import shop_examples
+    from shopgen.generate import GateSpec, evaluate
+    from shopgen.prompts import locale_key
+
+    products, _ = load_catalog(str(SAMPLE))
+    todo = products[::40]
+    types = {p.sku: ["description"] for p in todo}
+    ex = shop_examples(todo, products, types, GateSpec(), 2)
+    assert ex and ex == shop_examples(todo, products, types, GateSpec(), 2)  # deterministic
+    by_sku = {p.sku: p for p in products}
+    for sku, per in ex.items():
+        for shown, out in per["description"]:
+            assert shown.sku != sku and shown.category == by_sku[sku].category
+            assert locale_key(shown.locale) == locale_key(by_sku[sku].locale)
+            assert shown.description is None  # the example's own answer is not among its facts
+            assert evaluate(json.dumps(out), shown, CONTENT_TYPES["description"])[0] is not None
+        assert len(per["description"]) <= 2
+    assert shop_examples(todo, products, types, GateSpec(), 0) == {}

@@ -272,8 +272,8 @@ def _search_json(shopgen_bin, env, query):
 
 @pytest.mark.slow
 def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, shopgen_bin, settings):
-    """Copy failures are forced through the shop's own limits (a 1-word description cap, then 1-character
-    SEO titles), so each step is deterministic on the real model:
+    """Copy failures are forced through the shop's own per-type settings (token budgets too small for the
+    JSON to close), so each step is deterministic on the real model:
     1. every description fails: all products are indexed and found by title, copy.description.status = none,
        and an ad-copy-like type (seo_title) that passed is published on the same doc;
     2. the next night, unchanged, the failed descriptions are retried (and only they go to the model);
@@ -281,10 +281,12 @@ def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, sh
        product keeps its last accepted title (kept) because its facts are unchanged;
     4. a product whose price changed loses the stale title (none), while the others keep theirs."""
     products = _products(3, step=13)
-    env = {**env, "SHOPGEN_CONTENT__DESCRIPTION__MAX_WORDS": "1", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "2"}
+    # A 16-token budget cannot hold a 150-word description: its JSON is always cut off (schema).
+    env = {**env, "SHOPGEN_CONTENT__DESCRIPTION__MIN_WORDS": "150", "SHOPGEN_CONTENT__DESCRIPTION__MAX_WORDS": "150",
+           "SHOPGEN_CONTENT__DESCRIPTION__MAX_TOKENS": "16", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "2"}
     state, work = str(tmp_path / "state"), tmp_path / "work"
     catalog = _write(tmp_path / "catalog.jsonl", products)
-    run = lambda e, *x: _nightly(shopgen_bin, e, str(catalog), work, state, "--content", "seo_title,description", *x)
+    run = lambda e: _nightly(shopgen_bin, e, str(catalog), work, state, "--content", "seo_title,description")  # noqa: E731
 
     _, r1 = run(env)
     assert r1["counts"]["indexed"] == 3 and r1["coverage"]["searchable"] == 3
@@ -311,7 +313,7 @@ def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, sh
     titled = {s for s, r in s2.items() if json.loads(r["copy"])["seo_title"]["status"] == "fresh"}
     docs1 = {d["sku"]: d for d in _docs(settings, "products")}
 
-    env3 = {**env, "SHOPGEN_CONTENT__SEO_TITLE__MAX_CHARS": "1"}
+    env3 = {**env, "SHOPGEN_CONTENT__SEO_TITLE__MAX_TOKENS": "3"}  # a cut-off title: always fails
     _, r3 = run(env3)
     c3 = r3["counts"]
     # descriptions used their 2 attempts; only the re-keyed seo_title goes to the model
