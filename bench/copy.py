@@ -5,8 +5,10 @@ run with one warm vLLM engine, every arm judged by today's full gate:
              feedback, no examples: the generator before issue 12
   grounded   the grounded prompt (facts list, style guide, per-type sampling and limits)
   +feedback  grounded plus regeneration with feedback (what failed is named in the retry)
-  +examples  grounded plus one of the shop's own texts of the same type and category
-  new        grounded plus examples plus feedback
+  +examples  grounded plus one of the shop's own texts of the same type and category, every type
+  all        grounded plus examples plus feedback
+  new        the default config: grounded, examples where they were measured to help (bullets),
+             no feedback (settings: generation.*, content.<type>.*)
 
 Products: a deterministic sample of ../shared/data/magento-luma when present, else the bundled
 catalog (all locales). Also measured: raw `vllm.LLM.chat` tok/s on the new arm's first prompts
@@ -28,6 +30,7 @@ sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
+import os  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
@@ -53,7 +56,8 @@ ARMS = {
     "grounded": dict(prompt="grounded", few_shot=0, feedback=False),
     "+feedback": dict(prompt="grounded", few_shot=0, feedback=True),
     "+examples": dict(prompt="grounded", few_shot=1, feedback=False),
-    "new": dict(prompt="grounded", few_shot=1, feedback=True),
+    "all": dict(prompt="grounded", few_shot=1, feedback=True),
+    "new": dict(prompt="grounded", few_shot=None, feedback=None),  # None: the config's default
 }
 _PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem ipsum|\bTBD\b|</?product>", re.I)
 
@@ -75,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=24, help="products")
     ap.add_argument("--content", default="description,bullets,seo_title")
-    ap.add_argument("--arms", default="old,grounded,+examples,new")
+    ap.add_argument("--arms", default="old,grounded,+feedback,+examples,new")
     ap.add_argument("--attempts", type=int, default=3)
     ap.add_argument("--best", default="new", help="the arm whose figures are the top-level keys (the default config)")
     ap.add_argument("--json", action="store_true")
@@ -84,7 +88,7 @@ def main() -> None:
     from shopgen import models
     from shopgen.checks import check_faithfulness
     from shopgen.config import load_settings
-    from shopgen.content import CONTENT_TYPES, parse_content
+    from shopgen.content import CONTENT_TYPES, few_shot_for, parse_content
     from shopgen.fewshot import shop_examples
     from shopgen.generate import GateSpec, PromptSpec, VLLMGenerator, fit_messages, generate_with_retries
 
@@ -117,8 +121,12 @@ def main() -> None:
         engine.gen = {**gen, **(OLD_SAMPLING if old else {})}
         engine.gate = GateSpec(brands=brands, banned=s.qa.banned_claims, claims=s.qa.claims,
                                content=OLD_LIMITS if old else {})
-        engine.spec = PromptSpec(prompt=cfg["prompt"], feedback=cfg["feedback"])
-        examples = [ex_all.get(p.sku, {}) if cfg["few_shot"] else {} for p in products]
+        feedback = s.generation.feedback if cfg["feedback"] is None else cfg["feedback"]
+        engine.spec = PromptSpec(prompt=cfg["prompt"], feedback=feedback)
+        n = cfg["few_shot"]
+        use = {ty for ty in types if (few_shot_for(CONTENT_TYPES[ty], s.generation.few_shot, s.content.get(ty))
+                                     if n is None else n)}
+        examples = [{ty: x for ty, x in ex_all.get(p.sku, {}).items() if ty in use} for p in products]
         t = time.perf_counter()
         res = generate_with_retries(products, types, engine._engine, a.attempts, engine.gate, engine.count,
                                     engine.budget, engine.spec, examples)
@@ -152,11 +160,8 @@ def main() -> None:
               + f"  row-gate searchable {arms[arm]['searchable_row_gate']:.0%}  {arms[arm]['tok_s']} tok/s "
               f"({arms[arm]['ratio_vs_raw']}x raw)  failures {arms[arm]['failures']}", file=sys.stderr)
 
-    # vLLM logs its shutdown when the engine goes; let it go before the JSON line, which must be last.
-    del engine
-    import gc
-
-    gc.collect()
+    # vLLM logs its shutdown when the engine goes: shut it down before the JSON line, which must be last.
+    engine.llm.llm_engine.engine_core.shutdown()
     best = arms.get(a.best) or arms[list(arms)[-1]]
     out = {
         "source": source, "products": len(products), "content": types, "model": model.version,
@@ -171,10 +176,9 @@ def main() -> None:
     if "old" in arms and "new" in arms:
         out["gain.description"] = (round(arms["new"]["accepted"].get("description", 0) - arms["old"]["accepted"].get("description", 0), 4)
                                    if "description" in types else None)
-    if a.json:
-        print(json.dumps(out, ensure_ascii=False))
-    else:
-        print(json.dumps(out, indent=2, ensure_ascii=False))
+    print(json.dumps(out, ensure_ascii=False) if a.json else json.dumps(out, indent=2, ensure_ascii=False), flush=True)
+    # Anything vLLM still says on the way out goes to stderr, never after the JSON line.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

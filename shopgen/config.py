@@ -138,10 +138,12 @@ class GenerationConfig(_Section):
     # Prompt: grounded (facts list, style guide, the shop's own copy as examples) or v2 (the
     # prompt before it, kept to measure against: bench/copy.py).
     prompt: Literal["grounded", "v2"] = "grounded"
-    # Human-written texts of the same type and category shown as examples of the shop's voice (0: none).
-    few_shot: int = Field(default=1, ge=0, le=3)
-    # Retries tell the model what failed in its previous answer (the placeholder, the unsupported word).
-    feedback: bool = True
+    # Human-written texts of the same type and category shown as examples of the shop's voice, for
+    # every type (0: none); unset, each type uses its measured default (bench/copy.py: bullets 1, others 0).
+    few_shot: int | None = Field(default=None, ge=0, le=3)
+    # Retries tell the model what failed in its previous answer. Off by default: on SmolLM2-135M it
+    # lowered the accepted rate (bench/copy.py); a larger model may use it.
+    feedback: bool = False
 
 
 class ContentLimits(_Section):
@@ -159,6 +161,8 @@ class ContentLimits(_Section):
     temperature: float | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, ge=1)
+    # Worked examples from the shop's own copy for this type (overrides generation.few_shot).
+    few_shot: int | None = Field(default=None, ge=0, le=3)
     # Extra style guidance appended to the type's built-in guide (the shop's voice).
     style: str | None = None
 

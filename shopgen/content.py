@@ -68,6 +68,12 @@ class FaqOut(_Out):
 
 # Limit and sampling keys a shop may set per type (config `content.<type>.<key>`).
 LIMIT_KEYS = ("min_words", "max_words", "min_items", "max_items", "max_chars")
+
+
+def few_shot_for(ct: "ContentType", generation_few_shot: int | None, overrides: Any = None) -> int:
+    """content.<type>.few_shot > generation.few_shot > the type's measured default."""
+    o = overrides.model_dump(exclude_none=True) if hasattr(overrides, "model_dump") else dict(overrides or {})
+    return next(v for v in (o.get("few_shot"), generation_few_shot, ct.few_shot) if v is not None)
 SAMPLING_KEYS = ("temperature", "repetition_penalty", "max_tokens")
 
 
@@ -86,6 +92,8 @@ class ContentType:
     items: str | None = None
     # A short style guide per locale, part of the grounded prompt.
     style: dict[str, str] = field(default_factory=dict)
+    # Worked examples from the shop's own copy (bench/copy.py: they raised bullets, lowered descriptions).
+    few_shot: int = 0
 
     def effective(self, overrides: Any = None) -> dict[str, Any]:
         """Limits, sampling and style with the shop's overrides (a ContentLimits or a dict) applied."""
@@ -186,7 +194,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
     ContentType("bullets", "bullets-v2", BulletsOut, {
         "en-US": "Write `bullets`: short English bullet points, one product fact each.",
         "zh-CN": "撰写 `bullets`：简短的简体中文卖点，每条一个商品事实。",
-    }, limits={"min_items": 3, "max_items": 6, "max_chars": 120}, items="bullets",
+    }, limits={"min_items": 3, "max_items": 6, "max_chars": 120}, items="bullets", few_shot=1,
         sampling={"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 220},
         style={"en-US": "Each bullet states a different listed fact in a few words. No bullet repeats another.",
                "zh-CN": "每条写一个不同的已列出事实，几个词即可，不要重复。"}),

@@ -48,15 +48,17 @@ def choose(p: Product, pool: dict[tuple[str, str], list[tuple[Product, dict[str,
 
 
 def shop_examples(todo: Sequence[Product], catalog: Sequence[Product], types: dict[str, list[str]],
-                  gate: GateSpec, n: int) -> dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]]:
-    """sku -> content type -> examples, for the products to generate tonight."""
-    if n <= 0:
+                  gate: GateSpec, n: int | dict[str, int]) -> dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]]:
+    """sku -> content type -> examples, for the products to generate tonight. n: examples per
+    product, for every type or per type."""
+    per = n if isinstance(n, dict) else {t: n for ts in types.values() for t in ts}
+    wanted = sorted({t for ts in types.values() for t in ts if per.get(t, 0) > 0})
+    if not wanted:
         return {}
-    wanted = sorted({t for ts in types.values() for t in ts})
     pools = {t: candidates(catalog, t, gate) for t in wanted}
     out: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] = {}
     for p in todo:
-        ex = {t: chosen for t in types.get(p.sku, []) if (chosen := choose(p, pools[t], n))}
+        ex = {t: chosen for t in types.get(p.sku, []) if t in pools and (chosen := choose(p, pools[t], per[t]))}
         if ex:
             out[p.sku] = ex
     return out

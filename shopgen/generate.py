@@ -142,7 +142,7 @@ class PromptSpec:
 
     prompt: str = "grounded"
     style: dict[str, str] = field(default_factory=dict)
-    feedback: bool = True
+    feedback: bool = False
 
 
 def fit_messages(p: Product, ct: ContentType, count: Callable[[list[dict[str, str]]], int] | None,

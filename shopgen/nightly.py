@@ -27,10 +27,10 @@ from shopgen.catalog import load_catalog
 from shopgen.config import Settings
 from shopgen.content import parse_content
 from shopgen.embed import embedding_key, embedding_text
-from shopgen.content import CONTENT_TYPES
+from shopgen.content import CONTENT_TYPES, few_shot_for
 from shopgen.generate import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, VLLMGenerator, product_row
 from shopgen.pipeline import (QA_COLUMNS, Report, _append_quarantine, _run_index, _running, _start, append_jsonl,
-                              copy_failures, copy_of_row, coverage, embed_stage, gate_spec, generator_dataset,
+                              copy_failures, copy_of_row, coverage, embed_stage, few_shot, gate_spec, generator_dataset,
                               qa_summary, relate)
 from shopgen.prompts import PROMPT_VERSION, prompt_version
 from shopgen.raysupport import ray_session
@@ -293,7 +293,8 @@ def type_versions(settings: Settings, types: tuple[str, ...]) -> dict[str, tuple
     for t in types:
         ct = CONTENT_TYPES[t]
         over = settings.content.get(t)
-        extra = {"type": ct.effective(over), "claims": settings.qa.claims, "prompt": gen.prompt, "top_p": gen.top_p}
+        extra = {"type": ct.effective(over), "claims": settings.qa.claims, "prompt": gen.prompt, "top_p": gen.top_p,
+                 "few_shot": few_shot_for(ct, gen.few_shot, over)}
         out[t] = (prompt_version(ct, gen.prompt), st8.settings_hash([t], gen.model_dump(), settings.qa.banned_claims, extra))
     return out
 
@@ -341,12 +342,10 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
             qa_rows: list[dict[str, Any]] = []
             if pl.regenerate:
                 todo = [by_sku[s] for s in pl.regenerate]
-                examples = {}
-                if settings.generation.prompt == "grounded" and settings.generation.few_shot:
-                    from shopgen.fewshot import shop_examples
+                from shopgen.fewshot import shop_examples
 
-                    examples = shop_examples(todo, products, pl.regenerate, gate_spec(settings, brands),
-                                             settings.generation.few_shot)
+                examples = shop_examples(todo, products, pl.regenerate, gate_spec(settings, brands),
+                                         few_shot(settings, types))
                 settled, fig = generate_committed(todo, gen_model, settings, types, store, run_id, pl, keys, hashes,
                                                   lock, console, brands, examples)
                 for s, es in settled.items():

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from shopgen import models
 from shopgen.catalog import load_catalog
 from shopgen.checks import near_duplicates
-from shopgen.content import parse_content
+from shopgen.content import CONTENT_TYPES, few_shot_for, parse_content
 from shopgen.config import Settings
 from shopgen.generate import (GEN_INPUT_SCHEMA, PRODUCT_SCHEMA, GateSpec, PromptSpec, VLLMGenerator, examples_json,
                               product_row)
@@ -118,6 +118,13 @@ def gate_spec(settings: Settings, brands: list[str]) -> GateSpec:
                     content={t: c.model_dump(exclude_none=True) for t, c in settings.content.items()})
 
 
+def few_shot(settings: Settings, types: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """Worked examples per content type (0 for all with the v2 prompt)."""
+    if settings.generation.prompt != "grounded":
+        return {t: 0 for t in types}
+    return {t: few_shot_for(CONTENT_TYPES[t], settings.generation.few_shot, settings.content.get(t)) for t in types}
+
+
 def prompt_spec(settings: Settings) -> PromptSpec:
     return PromptSpec(prompt=settings.generation.prompt, feedback=settings.generation.feedback,
                       style={t: c.style for t, c in settings.content.items() if c.style})
@@ -158,8 +165,7 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
 
     brands = sorted({p.brand for p in products if p.brand})
     todo = {p.sku: list(content) for p in products}
-    examples = (shop_examples(products, products, todo, gate_spec(settings, brands), settings.generation.few_shot)
-                if settings.generation.prompt == "grounded" else None)
+    examples = shop_examples(products, products, todo, gate_spec(settings, brands), few_shot(settings, content))
     generator_dataset(products, model, settings, content, brands, examples=examples).write_parquet(str(out_dir))
 
 

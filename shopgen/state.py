@@ -60,7 +60,7 @@ def settings_hash(content: Iterable[str], gen: dict[str, Any], banned: dict[str,
     """What else changes an output or its verdict: content types, sampling, the banned claims, and
     `extra` (a type's limits, claims, prompt mode)."""
     keep = {k: gen[k] for k in ("max_tokens", "temperature", "top_p", "repetition_penalty", "max_attempts",
-                                "max_model_len", "few_shot", "feedback") if k in gen}
+                                "max_model_len", "feedback") if k in gen}
     blob = json.dumps({"content": sorted(content), "gen": keep, "banned": banned, **(extra or {})}, sort_keys=True,
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
