@@ -267,3 +267,21 @@ def test_shop_examples_are_the_shops_own_passing_copy_of_the_same_category():
             assert evaluate(json.dumps(out), shown, CONTENT_TYPES["description"])[0] is not None
         assert len(per["description"]) <= 2
     assert shop_examples(todo, products, types, GateSpec(), 0) == {}
+
+
+def test_feedback_reaches_the_retry_prompt_only_when_on():
+    from shopgen.generate import PromptSpec
+
+    seen: list[str] = []
+    bad = json.dumps({"ad_headlines": ["[Company Name] Mat", "Cork Mat", "Yoga Mat"],
+                      "ad_descriptions": ["A cork mat.", "Made of cork."]})
+
+    def engine(messages, cts, attempt, locales):
+        seen.append(messages[0][-1]["content"])
+        return [(bad if attempt == 0 else OK, 5)]
+
+    out = generate_with_retries([P], ["ad_copy"], engine, 2, spec=PromptSpec(feedback=True))
+    assert "ad_copy" in out[0].outputs and "rejected" not in seen[0] and "[Company Name]" in seen[1]
+    seen.clear()
+    generate_with_retries([P], ["ad_copy"], engine, 2, spec=PromptSpec(feedback=False))
+    assert seen[0] == seen[1]
