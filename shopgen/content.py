@@ -211,7 +211,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
         "zh-CN": ("用简体中文撰写搜索广告：`ad_headlines` 为标题，每条最多 30 个字符；"
                   "`ad_descriptions` 为 2 到 4 条描述，每条最多 90 个字符。"),
     }, limits={"min_items": 3, "max_items": 15, "max_chars": 30}, items="ad_headlines",
-        sampling={"temperature": 0.4, "repetition_penalty": 1.1, "max_tokens": 300},
+        sampling={"temperature": 0.5, "repetition_penalty": 1.05, "max_tokens": 300},
         style={"en-US": "Headlines name the product or one listed feature; each headline is different. "
                         "Descriptions are full sentences built from the facts.",
                "zh-CN": "标题写商品名称或一个已列出的特点，每条不同。描述用完整句子，只用给出的事实。"}),
@@ -221,8 +221,11 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
         "zh-CN": "撰写 `faq`：顾客可能提出的问题，每个配一个只依据商品数据的简体中文简短回答。",
     }, limits={"min_items": 2, "max_items": 4}, items="faq",
         sampling={"temperature": 0.3, "repetition_penalty": 1.1, "max_tokens": 400},
-        style={"en-US": "Ask what a shopper would ask about the listed facts; answer each from the facts only.",
-               "zh-CN": "提出顾客会问的关于已列出事实的问题，只根据事实回答。"}),
+        style={"en-US": "Each question asks about one listed fact of this product, e.g. 'What is it made of?', "
+                        "'How much does it weigh?', 'Is it freestanding?'; each answer states that fact in one "
+                        "sentence. No 'best', no advice beyond the facts.",
+               "zh-CN": "每个问题只问本商品的一个已列出事实，例如“它是什么材质？”“它有多重？”；每个回答用一句话说明该事实。"
+                        "不要用“最好”，不要给出事实以外的建议。"}),
 ]}
 
 DEFAULT_CONTENT = ("description", "ad_copy", "bullets")

@@ -148,22 +148,31 @@ def test_search_finds_distinctive_attribute_in_top3(run, env, shopgen_bin):
     assert checked >= min(3, len(indexed))
 
 
-def test_every_indexed_doc_has_generated_description(run, settings):
+def test_every_valid_product_is_indexed_with_its_copy_status(run, settings):
     from elasticsearch import helpers
 
     from indexing.client import make_client
 
     es = make_client(settings)
     docs = [h["_source"] for h in helpers.scan(es, index=settings.es.alias, query={"query": {"match_all": {}}})]
-    assert len(docs) == json.loads((run["work"] / "report.json").read_text())["counts"]["indexed"]
-    assert all(d.get("description", "").strip() for d in docs)
+    assert len(docs) == json.loads((run["work"] / "report.json").read_text())["counts"]["valid"] == N
+    for d in docs:
+        assert d["title"] and len(d["embedding"]) == 384
+        for t in ("description", "ad_copy", "bullets"):
+            assert d["copy"][t]["status"] in ("fresh", "none")
+        if d["copy"]["description"]["status"] == "fresh":
+            assert d["description"].strip()
+        else:  # the product is still there, with its own fields and why its description is missing
+            assert "description" not in d and d["copy"]["description"]["reasons"]
 
 
 @pytest.mark.parametrize("mode", ["knn", "hybrid"])
-def test_semantic_modes_return_described_hits(run, env, shopgen_bin, mode):
+def test_semantic_modes_return_hits_with_copy_status(run, env, shopgen_bin, mode):
     hits = _search(shopgen_bin, env, "something to keep me dry in the rain", mode=mode, k=3)
     assert len(hits) == 3
-    assert all({"sku", "score", "title", "description"} <= h.keys() and h["description"] for h in hits)
+    for h in hits:
+        assert {"sku", "score", "title", "description", "copy"} <= h.keys() and h["title"]
+        assert bool(h["description"]) == (h["copy"]["description"]["status"] == "fresh")
 
 
 def test_hybrid_finds_a_term_only_the_generated_description_has(run, env, shopgen_bin):

@@ -26,11 +26,12 @@ def _engine_cores() -> list[psutil.Process]:
 
 
 def test_engine_killed_mid_generation_is_retried(tmp_path, env, shopgen_bin):
-    products = [json.loads(l) for l in SAMPLE.read_text().splitlines()[:12]]
+    # Enough work that the engine is still generating well after its start-up.
+    products = [json.loads(l) for l in SAMPLE.read_text().splitlines()[:24]]
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(p) for p in products) + "\n")
     before = {p.pid for p in _engine_cores()}
     proc = subprocess.Popen([shopgen_bin, "generate", "--catalog", str(tmp_path / "c.jsonl"), "--out",
-                             str(tmp_path / "out"), "--content", "description"], env=env,
+                             str(tmp_path / "out"), "--content", "description,bullets"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline, victim = time.time() + 300, None
