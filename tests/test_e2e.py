@@ -13,7 +13,7 @@ from conftest import SAMPLE
 
 pytestmark = pytest.mark.slow
 
-N = 20
+N = 14
 BAD_ROWS = [
     b'{"sku": "", "title": "Empty sku"}',
     b'{"sku": "SG-BAD-2", "price": 10}',

@@ -27,7 +27,7 @@ def _engine_cores() -> list[psutil.Process]:
 
 def test_engine_killed_mid_generation_is_retried(tmp_path, env, shopgen_bin):
     # Enough work that the engine is still generating well after its start-up.
-    products = [json.loads(l) for l in SAMPLE.read_text().splitlines()[:24]]
+    products = [json.loads(l) for l in SAMPLE.read_text().splitlines()[:12]]
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(p) for p in products) + "\n")
     before = {p.pid for p in _engine_cores()}
     proc = subprocess.Popen([shopgen_bin, "generate", "--catalog", str(tmp_path / "c.jsonl"), "--out",
