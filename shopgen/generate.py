@@ -216,12 +216,6 @@ def generate_with_retries(products: Sequence[Product], types: Sequence[str] | Se
     return outcomes
 
 
-def copy_status(o: Outcome, types: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Tonight's verdict per attempted type: fresh (accepted) or none, with the failure reasons."""
-    return {t: {"status": "fresh" if t in o.outputs else "none", "reasons": [] if t in o.outputs else o.reasons(t)}
-            for t in types}
-
-
 def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_version: str,
                   prompt: str = "grounded") -> dict[str, Any]:
     fields: dict[str, Any] = {}
