@@ -97,9 +97,10 @@ def main() -> None:
     source, products, catalog = load_products(a.n)
     brands = sorted({p.brand for p in catalog if p.brand})
     model = models.resolve(s.models.generator, s)
-    gen = {**s.generation.model_dump(), "max_attempts": a.attempts}
+    s = s.model_copy(update={"generation": s.generation.model_copy(update={"max_attempts": a.attempts})})
+    gen = s.generation.model_dump()
     t = time.perf_counter()
-    engine = VLLMGenerator(model.path, None, model.version, gen, types)
+    engine = VLLMGenerator(model, s, types)
     start_s = time.perf_counter() - t
 
     # The raw library on the new arm's first prompts, no grammar, same token budget per request.

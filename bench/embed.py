@@ -57,7 +57,7 @@ def main() -> None:
         pq.write_table(pa.Table.from_pylist(rows, schema=PRODUCT_SCHEMA), src / "part-0.parquet")
 
         t = time.perf_counter()
-        enc = load_encoder(model.path)
+        enc = load_encoder(models.materialize(model, s).path)
         enc.encode([embedding_text(r) for r in rows], batch_size=a.raw_batch_size, normalize_embeddings=True)
         raw_s = time.perf_counter() - t
         del enc
@@ -70,7 +70,7 @@ def main() -> None:
             # Fill the cache from that output, then time a run where every vector is a cache hit.
             out = pads.dataset(str(Path(tmp) / "out1"), format="parquet").to_table(
                 columns=["embedding_hash", "embedding", "embedding_cached"])
-            write_cache(cache_folder(s.embedding_cache, model.version), out, "bench")
+            write_cache(cache_folder(s.embedding_cache, model.version), out, "bench", s.s3)
             t = time.perf_counter()
             embed_stage(src, model, s, Path(tmp) / "out2")
             cached_s = time.perf_counter() - t

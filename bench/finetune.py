@@ -108,7 +108,7 @@ def main() -> None:
     from shopgen import models, sftdata
     from shopgen.catalog import load_catalog
     from shopgen.config import load_settings
-    from shopgen.finetune import _write_examples, worker_config
+    from shopgen.finetune import write_examples, worker_config
     from shopgen.raysupport import ray_session
 
     tmp = tempfile.mkdtemp(prefix="bench-ft-")
@@ -120,7 +120,7 @@ def main() -> None:
     kept = sftdata.keep(sftdata.build_examples(products, settings.finetune.content))
     base = models.resolve("base", settings)
     data_uri = f"{tmp}/examples.parquet"
-    _write_examples(data_uri, kept, settings)
+    write_examples(data_uri, kept, settings)
     cfg = worker_config(settings, base, data_uri)
     rows = [e.as_row() for e in kept]
 
@@ -130,10 +130,10 @@ def main() -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        raw = pool.submit(raw_loop, base.path, rows, a.steps, a.batch_size, cfg).result()
+        raw = pool.submit(raw_loop, models.materialize(base, settings).path, rows, a.steps, a.batch_size, cfg).result()
     with ray_session(settings, dashboard=True):
         one = shopgen_loop(settings, base, data_uri, 1, "bench-1w")
-        raw_ray = raw_in_ray_train(settings, base.path, rows, a.steps, a.batch_size, cfg)
+        raw_ray = raw_in_ray_train(settings, models.materialize(base, settings).path, rows, a.steps, a.batch_size, cfg)
         two = None if a.no_scaling else shopgen_loop(settings, base, data_uri, 2, "bench-2w")
     out = {"bench": "finetune", "method": a.method, "model": base.version, "steps": a.steps,
            "batch_size_per_worker": a.batch_size, "train_pairs": sum(r["split"] == "train" for r in rows),

@@ -46,10 +46,12 @@ def main() -> None:
     en = [p for p in products if p.locale == "en-US"]
     rows = [{**product_row(en[i % len(en)]), "sku": f"B{i}"} for i in range(a.n)]
     model = models.resolve(s.models.generator, s)
-    gen_cfg = {**s.generation.model_dump(), "max_attempts": 1}
+    s = s.model_copy(update={"generation": s.generation.model_copy(update={"max_attempts": 1})})
+    gen_cfg = s.generation.model_dump()
+    local = models.materialize(model, s)
 
     t = time.perf_counter()
-    stage = VLLMGenerator(model.path, None, model.version, gen_cfg, [a.content])
+    stage = VLLMGenerator(model, s, [a.content])
     start_s = time.perf_counter() - t
     msgs = [build_messages(row_product(r), ct) for r in rows]
     stage._engine(msgs[:2], [ct, ct], 0, ["en-US", "en-US"])  # warm-up
@@ -79,9 +81,9 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(model.path)
+    tok = AutoTokenizer.from_pretrained(local.path)
     tok.padding_side = "left"
-    hf = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.bfloat16).eval()
+    hf = AutoModelForCausalLM.from_pretrained(local.path, dtype=torch.bfloat16).eval()
     texts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
     enc = tok(texts, return_tensors="pt", padding=True)
     t = time.perf_counter()

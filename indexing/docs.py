@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from shopgen.embed import _attr_text
+from shopgen.embed import attr_text
 
 
 def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "faq": faq or None,
         "faq_text": " ".join(f"{q.get('question', '')} {q.get('answer', '')}" for q in faq) or None,
         "attributes": attrs,
-        "attributes_text": " ; ".join(f"{k.replace('_', ' ')} {_attr_text(v)}" for k, v in attrs.items()) or None,
+        "attributes_text": " ; ".join(f"{k.replace('_', ' ')} {attr_text(v)}" for k, v in attrs.items()) or None,
         "brand": row.get("brand"),
         "category": row.get("category"),
         "locale": row.get("locale"),

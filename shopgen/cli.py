@@ -104,9 +104,9 @@ def models_prepare(ctx: click.Context) -> None:
     """Convert/download the configured generator and embedder into the model cache (once)."""
     from shopgen import models as m
 
-    for ref in m.prepare_all(_settings(ctx)).values():
-        click.echo(f"{ref.ref}: {ref.path}" + (f" + adapter {ref.adapter_path}" if ref.adapter_path else "")
-                   + f"  [{ref.version}]")
+    for name, local in m.prepare_all(_settings(ctx)).items():
+        click.echo(f"{name}: {local.path}" + (f" + adapter {local.adapter_path}" if local.adapter_path else "")
+                   + f"  [{local.version}]")
 
 
 def _registry(ctx: click.Context, registry: str | None):
@@ -305,13 +305,14 @@ def report(ctx: click.Context, run: str, state: str | None, alias: str | None, a
 
 @main.command()
 @click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
-@click.option("--out", "out", required=True, help="Output folder: enriched/, quarantine.jsonl, report.json.")
+@click.option("--out", "out", default=None, help="Output folder: enriched/, quarantine.jsonl, report.json "
+                                                 "(default: <home>/generate).")
 @CONTENT_OPTION
 @MODEL_OPTION
 @REGISTRY_OPTION
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
 @click.pass_context
-def generate(ctx: click.Context, catalog: str, out: str, content: str | None, model: str | None,
+def generate(ctx: click.Context, catalog: str, out: str | None, content: str | None, model: str | None,
              registry: str | None, limit: int | None) -> None:
     """Generate and check copy without indexing (same outputs as nightly, minus embeddings)."""
     rep = _run(ctx, catalog, out, limit, content, model, registry=registry)
@@ -353,7 +354,7 @@ def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | Non
          model: str | None, registry: str | None = None) -> dict:
     from shopgen.pipeline import run_generate
 
-    return _guard(lambda s: run_generate(catalog, workdir or s.home / "work", s, limit=limit, console=err,
+    return _guard(lambda s: run_generate(catalog, workdir or s.home / "generate", s, limit=limit, console=err,
                                          content=_content(content)),
                   _model_settings(ctx, model, registry))
 
@@ -414,7 +415,7 @@ def _encoder(s: Settings):
     from shopgen import models as m
     from shopgen.embed import load_encoder
 
-    return load_encoder(m.resolve(s.models.embedder, s).path)
+    return load_encoder(m.materialize(m.resolve(s.models.embedder, s), s).path)
 
 
 # ---- index: lifecycle of the Elasticsearch side ---------------------------------------------

@@ -67,15 +67,20 @@ def _read_config(path: str) -> tuple[str, Path]:
               help="Environment variable for the job, e.g. SHOPGEN_HOME=/data/shopgen (repeatable).")
 @click.option("--submission-id", "--job-id", "submission_id", default=None,
               help="Submission id to use (default: one Ray makes up).")
+@click.option("--python", "python", default=None, metavar="PATH",
+              help="Interpreter that runs the job on the cluster (default: this one for a head on 127.0.0.1, "
+                   "else `python`, where cluster.yaml installs shopgen).")
 @click.option("--wait", is_flag=True,
               help="Stream the job's logs to stderr until it ends; print its final status last; exit non-zero "
                    "unless it SUCCEEDED.")
 @click.pass_context
 def submit(ctx: click.Context, job: str, job_args: tuple[str, ...], address: str | None, config_file: str | None,
-           env_pairs: tuple[str, ...], submission_id: str | None, wait: bool) -> None:
+           env_pairs: tuple[str, ...], submission_id: str | None, python: str | None, wait: bool) -> None:
     """Submit JOB (finetune, generate, embed_index or nightly) to a Ray cluster.
 
-    Ships this project as the job's working_dir and runs `python jobs/JOB.py JOB_ARGS` there. Prints
+    Ships this project as the job's working_dir (code only: models come from s3:// or the nodes' own
+    install) and runs `python jobs/JOB.py JOB_ARGS` there, which runs `shopgen JOB` with the same
+    options. On a head at 127.0.0.1 `python` is this interpreter (see --python). Prints
     the submission id. Arguments after `--` go to the job, e.g.
 
       shopgen submit nightly --wait -- --limit 4 --content seo_title
@@ -108,7 +113,7 @@ def submit(ctx: click.Context, job: str, job_args: tuple[str, ...], address: str
                       "working dir on the cluster; set it with --env SHOPGEN_HOME=/path or `home:` in --config",
                       markup=False)
     sid = _run(launcher.submit, client, name, config_text=config_text, env=env, extra_args=job_args,
-               submission_id=submission_id)
+               submission_id=submission_id, python=launcher.job_python(addr, python))
     click.echo(sid)
     if not wait:
         err.print(f"submitted {name} to {addr}; follow it with `shopgen jobs logs {sid} --follow"

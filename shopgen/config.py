@@ -108,9 +108,34 @@ class ModelsConfig(_Section):
     registry: str | None = None
     # Generate with the registry's promoted version when there is one (--model turns this off).
     use_promoted: bool = True
+    # Where each node keeps the models its actors load (s3:// downloads, the converted built-in);
+    # $SHOPGEN_NODE_CACHE on a node wins. Default: the model cache folder, <home>/models.
+    node_cache_dir: Path | None = None
 
 
-class GenerationConfig(_Section):
+class EnginePool(_Section):
+    """How a stage's actors are placed on the Ray cluster (as in ray.data.llm's processor config)."""
+
+    # Actors: a fixed pool size, or [min, max] for a pool that autoscales with the cluster.
+    concurrency: int | tuple[int, int] = 1
+    # Where each actor runs: auto = a GPU when the Ray cluster has one, else a CPU.
+    accelerator: Literal["auto", "gpu", "cpu"] = "auto"
+    # A GPU of this type (Ray's accelerator_type, e.g. L4, A10G, H100); implies a GPU per actor.
+    accelerator_type: str | None = None
+    # Extra Ray resources each actor needs, e.g. {"gen_node": 1} to pin actors to labelled nodes.
+    resources: dict[str, float] = Field(default_factory=dict)
+    # Batches queued on one actor at a time (Ray Data's max_tasks_in_flight_per_actor; unset: Ray's default).
+    max_concurrent_batches: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "EnginePool":
+        lo, hi = (self.concurrency, self.concurrency) if isinstance(self.concurrency, int) else self.concurrency
+        if lo < 1 or hi < lo:
+            raise ValueError(f"concurrency must be >= 1, or [min, max] with 1 <= min <= max; got {self.concurrency}")
+        return self
+
+
+class GenerationConfig(EnginePool):
     # Content types generated when --content is not given.
     content: list[str] = Field(default_factory=lambda: ["description", "ad_copy", "bullets"])
     batch_size: int = 32
@@ -133,8 +158,8 @@ class GenerationConfig(_Section):
     max_num_seqs: int = 64
     max_lora_rank: int = 64
     cpu_threads: int | None = None  # CPU only: threads for vLLM kernels (default: all cores)
-    # Where the engine actor runs: auto = a GPU when the Ray cluster has one, else CPU.
-    accelerator: str = "auto"
+    # Passed to vllm.LLM as they are, after shopgen's own (e.g. {"tensor_parallel_size": 2, "quantization": "fp8"}).
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
     # Prompt: grounded (facts list, style guide, the shop's own copy as examples) or v2 (the
     # prompt before it, kept to measure against: bench/copy.py).
     prompt: Literal["grounded", "v2"] = "grounded"
@@ -177,15 +202,15 @@ class QAConfig(_Section):
     claims: dict[str, list[str]] | None = None
 
 
-class EmbeddingConfig(_Section):
+class EmbeddingConfig(EnginePool):
     # Rows per Ray Data batch handed to one embedding actor.
     batch_size: int = Field(default=4096, ge=1)
     # Encoder batch size; "auto" measures a few sizes on the first real batches and keeps the fastest.
     encode_batch_size: int | Literal["auto"] = "auto"
     # Vectors are cached by (embedding-text hash, model version) under <home>/cache/embeddings.
     cache: bool = True
-    cache_dir: Path | None = None
-    accelerator: str = "auto"
+    # A folder or s3:// prefix; on a multi-node cluster use s3:// (or a shared folder) so every actor sees it.
+    cache_dir: str | None = None
 
 
 class FinetuneConfig(_Section):
@@ -295,6 +320,7 @@ class Settings(BaseSettings):
         self.home = fix(self.home)
         self.models.cache_dir = fix(self.models.cache_dir)
         self.models.registry = fix(self.models.registry)
+        self.models.node_cache_dir = fix(self.models.node_cache_dir)
         self.embedding.cache_dir = fix(self.embedding.cache_dir)
         self.finetune.storage_path = fix(self.finetune.storage_path)
         self.nightly.state = fix(self.nightly.state)
@@ -339,8 +365,8 @@ class Settings(BaseSettings):
         return str(self.finetune.storage_path or (self.home / "finetune").absolute())
 
     @property
-    def embedding_cache(self) -> Path:
-        return Path(self.embedding.cache_dir or self.home / "cache" / "embeddings")
+    def embedding_cache(self) -> str:
+        return str(self.embedding.cache_dir or self.home / "cache" / "embeddings")
 
     def redacted(self) -> dict[str, Any]:
         """The config as plain data with every secret masked, safe to print or write to reports."""

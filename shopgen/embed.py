@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def _attr_text(v: Any) -> str:
+def attr_text(v: Any) -> str:
     return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
@@ -30,7 +30,7 @@ def embedding_text(row: dict[str, Any]) -> str:
     attrs = row.get("attributes")
     attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
     if attrs:
-        parts.append("; ".join(f"{k.replace('_', ' ')}: {_attr_text(v)}" for k, v in attrs.items()))
+        parts.append("; ".join(f"{k.replace('_', ' ')}: {attr_text(v)}" for k, v in attrs.items()))
     return "\n".join(p for p in parts if p)
 
 
@@ -50,16 +50,20 @@ def embedding_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def cache_folder(root: str | Path, model_version: str) -> Path:
-    return Path(root) / re.sub(r"[^A-Za-z0-9._-]+", "_", model_version)
+def cache_folder(root: str | Path, model_version: str) -> str:
+    """The vector cache of one model: a folder or s3:// prefix under embedding.cache_dir."""
+    return f"{str(root).rstrip('/')}/{re.sub(r'[^A-Za-z0-9._-]+', '_', model_version)}"
 
 
 CACHE_SCHEMA = pa.schema([("embedding_hash", pa.string()), ("embedding", pa.list_(pa.float32()))])
 
 
-def write_cache(folder: Path, table: pa.Table, name: str) -> int:
-    """Adds newly computed vectors to the cache as one more Parquet file (write-then-rename)."""
+def write_cache(folder: str, table: pa.Table, name: str, s3: Any = None) -> int:
+    """Adds newly computed vectors to the cache as one more Parquet file (one object on s3://;
+    write-then-rename on a local disk, so a reader never sees half a file)."""
     import pyarrow.parquet as pq
+
+    from shopgen.storage import resolve
 
     new = table.filter(pc.invert(table["embedding_cached"])).select(["embedding_hash", "embedding"])
     if not new.num_rows:
@@ -67,11 +71,30 @@ def write_cache(folder: Path, table: pa.Table, name: str) -> int:
     keys = new["embedding_hash"].to_pylist()
     first = sorted({k: i for i, k in reversed(list(enumerate(keys)))}.values())
     new = new.take(pa.array(first, type=pa.int64())).cast(CACHE_SCHEMA)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{name}.parquet.tmp"
-    pq.write_table(new, tmp)
-    tmp.rename(folder / f"{name}.parquet")
+    fs, path = resolve(folder, s3)
+    fs.create_dir(path, recursive=True)
+    if fs.type_name == "local":
+        tmp = f"{path}/.{name}.parquet.tmp"
+        pq.write_table(new, tmp, filesystem=fs)
+        fs.move(tmp, f"{path}/{name}.parquet")
+    else:
+        pq.write_table(new, f"{path}/{name}.parquet", filesystem=fs)
     return new.num_rows
+
+
+def open_cache(folder: str | None, s3: Any = None):
+    """The cache as a pyarrow dataset, or None when it holds nothing yet (or is switched off)."""
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    from shopgen.storage import resolve
+
+    if not folder:
+        return None
+    fs, path = resolve(folder, s3)
+    files = [i.path for i in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+             if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
+    return pads.dataset(files, format="parquet", schema=CACHE_SCHEMA, filesystem=fs) if files else None
 
 
 def candidate_batch_sizes(on_gpu: bool) -> list[int]:
@@ -106,25 +129,26 @@ class Embedder:
     """Ray Data callable class: adds `embedding` (float32, L2-normalised for cosine), `embedding_hash`,
     `embedding_cached` and `embedding_model`. Vectors already in the cache are read, not recomputed."""
 
-    def __init__(self, model_path: str, model_version: str, encode_batch_size: int | str = "auto",
-                 cache_dir: str | None = None):
+    def __init__(self, model: Any, settings: Any, encode_batch_size: int | str = "auto", cache: str | None = None):
+        """model: a shopgen.models.ModelRef, fetched here into this node's cache; cache: the vector
+        cache's folder or s3:// prefix (None: off)."""
         import os
 
         import torch
 
+        from shopgen.models import materialize
+
         self.on_gpu = torch.cuda.is_available()
         if not self.on_gpu:
             torch.set_num_threads(os.cpu_count() or 1)  # Ray pins actors to 1 thread
-        self.model = load_encoder(model_path, "cuda" if self.on_gpu else "cpu")
-        self.model_version = model_version
+        self.local = materialize(model, settings)
+        self.model = load_encoder(self.local.path, "cuda" if self.on_gpu else "cpu")
+        self.model_version = model.version
         sizes = candidate_batch_sizes(self.on_gpu) if encode_batch_size == "auto" else [int(encode_batch_size)]
         self.tuner = BatchTuner(sizes)
-        self.cache = None
+        self.cache = open_cache(cache, settings.s3)
         self.cached_keys: set[str] = set()
-        if cache_dir and Path(cache_dir).is_dir() and any(Path(cache_dir).glob("*.parquet")):
-            import pyarrow.dataset as pads
-
-            self.cache = pads.dataset(cache_dir, format="parquet", schema=CACHE_SCHEMA)
+        if self.cache is not None:
             self.cached_keys = set(self.cache.to_table(columns=["embedding_hash"])["embedding_hash"].to_pylist())
 
     def _encode(self, texts: list[str]) -> np.ndarray:

@@ -8,6 +8,7 @@ registered as a candidate version."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shopgen import models, sftdata
-from shopgen.config import Settings
+from shopgen.config import S3Config, Settings
 from shopgen.raysupport import WORKER_ENV
 from shopgen.registry import Registry, gate, new_version_id
 from shopgen import storage
@@ -73,10 +74,13 @@ def better(new: float, best: float | None, metric: str) -> bool:
 def _read_examples(cfg: dict[str, Any]) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
-    from shopgen.config import S3Config
-
     data = storage.read_bytes(cfg["data_uri"], S3Config(**cfg["s3"]))
     return pq.read_table(io.BytesIO(data)).to_pylist()
+
+
+def _base_path(cfg: dict[str, Any]) -> str:
+    """The base model on this worker's node (fetched into its cache once; later calls are cheap)."""
+    return models.fetch_model(models.ModelRef(**cfg["base"]), cfg["model_cache"], S3Config(**cfg["s3"])).path
 
 
 def _load_model(cfg: dict[str, Any], ckpt_dir: str | None, gpu: bool) -> Any:
@@ -84,12 +88,12 @@ def _load_model(cfg: dict[str, Any], ckpt_dir: str | None, gpu: bool) -> Any:
     from transformers import AutoModelForCausalLM
 
     if cfg["method"] == "full":
-        src = os.path.join(ckpt_dir, "model") if ckpt_dir else cfg["base_path"]
+        src = os.path.join(ckpt_dir, "model") if ckpt_dir else _base_path(cfg)
         return AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
     from peft import LoraConfig, PeftModel, get_peft_model
 
     # LoRA keeps frozen base weights in bf16 on GPU; the adapter stays fp32 (peft's default).
-    base = AutoModelForCausalLM.from_pretrained(cfg["base_path"], dtype=torch.bfloat16 if gpu else torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(_base_path(cfg), dtype=torch.bfloat16 if gpu else torch.float32)
     if ckpt_dir:
         return PeftModel.from_pretrained(base, os.path.join(ckpt_dir, "adapter"), is_trainable=True)
     return get_peft_model(base, LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"],
@@ -126,7 +130,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     device = rtt.get_device()
-    tok = AutoTokenizer.from_pretrained(cfg["base_path"])
+    tok = AutoTokenizer.from_pretrained(_base_path(cfg))
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     rows = _read_examples(cfg)
     train = [e for e in (encode(tok, r, cfg["max_seq_len"]) for r in rows if r["split"] == "train") if e]
@@ -245,7 +249,9 @@ def worker_config(settings: Settings, base: models.ModelRef, data_uri: str) -> d
     ft = settings.finetune
     if ft.select_metric == "rouge_l" and not ft.eval_samples:
         raise ValueError("finetune.select_metric rouge_l needs finetune.eval_samples > 0")
-    return {**ft.model_dump(mode="json"), "base_path": base.path, "base_ref": base.ref, "data_uri": data_uri,
+    # The base goes as a reference: each worker fetches it into its own node's cache (_base_path).
+    return {**ft.model_dump(mode="json"), "base": dataclasses.asdict(base), "base_ref": base.ref, "data_uri": data_uri,
+            "model_cache": str(settings.models.node_cache_dir or settings.model_cache),
             "lr": learning_rate(ft), "threads": ft.cpu_threads or max(1, (os.cpu_count() or 1) // ft.workers),
             # No secret in the worker config: workers take S3 credentials from the AWS environment.
             "s3": settings.s3.model_dump(mode="python", exclude={"secret_access_key", "access_key_id"})}
@@ -294,8 +300,8 @@ def _test_eval(cfg: dict[str, Any], checkpoint: Any, rows: list[dict[str, Any]])
         torch.set_num_threads(os.cpu_count() or 1)
     device = "cuda" if gpu else "cpu"
     dtype = torch.bfloat16 if gpu else torch.float32
-    tok = AutoTokenizer.from_pretrained(cfg["base_path"])
-    base = AutoModelForCausalLM.from_pretrained(cfg["base_path"], dtype=dtype).to(device)
+    tok = AutoTokenizer.from_pretrained(_base_path(cfg))
+    base = AutoModelForCausalLM.from_pretrained(_base_path(cfg), dtype=dtype).to(device)
     out = {"base": evaluate_rows(base, tok, rows, cfg["max_new_tokens"])}
     with checkpoint.as_directory() as d:
         if cfg["method"] == "lora":
@@ -309,7 +315,7 @@ def _test_eval(cfg: dict[str, Any], checkpoint: Any, rows: list[dict[str, Any]])
     return out
 
 
-def _write_examples(uri: str, examples: list[sftdata.Example], settings: Settings) -> None:
+def write_examples(uri: str, examples: list[sftdata.Example], settings: Settings) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -339,7 +345,7 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
         raise ValueError(f"no training pairs: {len(products)} valid products, {stats['pairs']} with a "
                          f"human-written {'/'.join(ft.content)}, {stats['dropped']} dropped as unsupported")
     base_ref = models.resolve(base, settings)
-    if base_ref.adapter_path:
+    if base_ref.adapter:
         raise ValueError(f"--base {base!r} is a LoRA adapter; fine-tune from a base or merged model")
     dh = sftdata.data_hash(kept)
     name = name or f"run-{dh[:8]}-{_config_hash(ft.model_dump(mode='json'), base_ref.version)}"
@@ -355,7 +361,7 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
         f"val {stats['by_split']['val']}, test {stats['by_split']['test']}; dropped {stats['dropped']} unsupported)")
     run_uri = f"{settings.finetune_storage}/{name}"
     data_uri = f"{run_uri}/shopgen/examples.parquet"
-    _write_examples(data_uri, kept, settings)
+    write_examples(data_uri, kept, settings)
     cfg = worker_config(settings, base_ref, data_uri)
     test_rows = sorted((e.as_row() for e in kept if e.split == "test"), key=lambda r: (r["sku"], r["content"]))
     test_rows = test_rows[:ft.test_samples]
@@ -380,7 +386,7 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
         ckpt.to_directory(tmp)
         folders = {k: os.path.join(tmp, k) for k in ("adapter", "model") if os.path.isdir(os.path.join(tmp, k))}
         if ft.merge and "adapter" in folders:
-            folders["merged"] = _merge(base_ref.path, folders["adapter"], os.path.join(tmp, "merged"))
+            folders["merged"] = _merge(models.materialize(base_ref, settings).path, folders["adapter"], os.path.join(tmp, "merged"))
         manifest = reg.register(folders, {
             "version": version, "run": name, "base": base_ref.ref, "base_version": base_ref.version,
             "method": ft.method, "data_hash": dh, "catalog": catalog, "config": ft.model_dump(mode="json"),

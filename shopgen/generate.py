@@ -45,6 +45,8 @@ GENERATED_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [f for fs in TYPE_FIELDS.val
     ("qa_status", pa.string()), ("qa", pa.string()),
     ("gen_ok", pa.bool_()), ("gen_errors", pa.list_(pa.string())), ("gen_attempts", pa.int32()),
     ("gen_tokens", pa.int64()), ("model_version", pa.string()), ("prompt_version", pa.string()),
+    # Which engine made the row (node/pid), and that engine's start-up seconds on its first batch.
+    ("gen_engine", pa.string()), ("gen_engine_start_s", pa.float64()),
 ])
 
 
@@ -241,13 +243,20 @@ def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_v
 class VLLMGenerator:
     """Ray Data callable class: one vLLM engine per actor, reused for every batch."""
 
-    def __init__(self, model_path: str, adapter_path: str | None, model_version: str, gen: dict[str, Any],
-                 content: Sequence[str], gate: GateSpec | None = None, spec: PromptSpec | None = None):
+    def __init__(self, model: Any, settings: Any, content: Sequence[str], gate: GateSpec | None = None,
+                 spec: PromptSpec | None = None, stage_started: float | None = None):
+        """model: a shopgen.models.ModelRef, fetched here into this node's cache (the driver never
+        ships a local folder); settings: the run's Settings (generation, models, s3)."""
+        import psutil
         import torch
 
+        from shopgen.models import materialize
+        from shopgen.raysupport import engine_id
+
+        gen = settings.generation.model_dump()
         self.gen, self.content = gen, list(content)
         self.gate, self.spec = gate or GateSpec(), spec or PromptSpec()
-        self.model_version = model_version
+        self.model_version = model.version
         self.on_gpu = torch.cuda.is_available()
         if not self.on_gpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen["kv_cache_gib"]))
@@ -255,20 +264,23 @@ class VLLMGenerator:
             os.environ["OMP_NUM_THREADS"] = str(gen.get("cpu_threads") or os.cpu_count())
         from vllm import LLM
 
+        self.local = materialize(model, settings)
         kwargs: dict[str, Any] = dict(
-            model=model_path, dtype=gen["dtype"], max_model_len=gen["max_model_len"], enforce_eager=gen["enforce_eager"],
-            max_num_seqs=gen["max_num_seqs"], seed=gen["seed"],
+            model=self.local.path, dtype=gen["dtype"], max_model_len=gen["max_model_len"],
+            enforce_eager=gen["enforce_eager"], max_num_seqs=gen["max_num_seqs"], seed=gen["seed"],
             # Compact JSON: otherwise a small model can spend its whole token budget on whitespace.
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         )
         if self.on_gpu:
             kwargs["gpu_memory_utilization"] = gen["gpu_memory_utilization"]
         self.lora = None
-        if adapter_path:
+        if self.local.adapter_path:
             from vllm.lora.request import LoRARequest
 
             kwargs.update(enable_lora=True, max_lora_rank=gen.get("max_lora_rank", 64), max_loras=1)
-            self.lora = LoRARequest(os.path.basename(adapter_path.rstrip("/")) or "adapter", 1, adapter_path)
+            self.lora = LoRARequest(os.path.basename(self.local.adapter_path.rstrip("/")) or "adapter", 1,
+                                    self.local.adapter_path)
+        kwargs.update(gen.get("engine_kwargs") or {})
         self.llm = LLM(**kwargs)
         self._busy = False
         self._watch_engine()
@@ -276,6 +288,11 @@ class VLLMGenerator:
         self.count = lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True))
         longest = max(sampling_for(CONTENT_TYPES[t], gen, self.gate.content.get(t))["max_tokens"] for t in self.content)
         self.budget = gen["max_model_len"] - longest
+        self.engine = engine_id()
+        # From the worker process's start (imports and model fetch included), or the stage's start
+        # for a reused worker; reported once, on this engine's first batch.
+        began = max(psutil.Process().create_time(), stage_started or 0.0)
+        self.start_s: float | None = round(time.time() - began, 3)
 
     def _watch_engine(self) -> None:
         """vLLM runs its engine in child processes. If one dies while a batch is in flight, the
@@ -353,7 +370,10 @@ class VLLMGenerator:
         examples = [examples_of(r.get("examples")) for r in rows]
         outcomes = generate_with_retries([row_product(r) for r in rows], types, self._engine, self.gen["max_attempts"],
                                          self.gate, self.count, self.budget, self.spec, examples)
-        out = [generated_row(r, o, t, self.model_version, self.spec.prompt) for r, o, t in zip(rows, outcomes, types)]
+        out = [{**generated_row(r, o, t, self.model_version, self.spec.prompt), "gen_engine": self.engine}
+               for r, o, t in zip(rows, outcomes, types)]
+        if out and self.start_s is not None:
+            out[0]["gen_engine_start_s"], self.start_s = self.start_s, None
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
 
 

@@ -98,8 +98,8 @@ def job_name(job: str) -> str:
 
 
 def entrypoint(job: str, config_given: bool, extra_args: Sequence[str] = (),
-               root: Path | None = None) -> str:
-    """`python jobs/<job>.py [extra args]`, shell-quoted. A --config given to submit travels as text in
+               root: Path | None = None, python: str = "python") -> str:
+    """`<python> jobs/<job>.py [extra args]`, shell-quoted. A --config given to submit travels as text in
     the environment, so the entrypoint gets none; a --config after `--` names a file on the cluster."""
     name = job_name(job)
     if root is not None and not (root / "jobs" / f"{name}.py").is_file():
@@ -107,7 +107,16 @@ def entrypoint(job: str, config_given: bool, extra_args: Sequence[str] = (),
     if config_given and any(a == "--config" or a.startswith("--config=") for a in extra_args):
         raise LauncherError("give --config to submit (shipped with the job) or after `--` (a path on the "
                             "cluster), not both")
-    return shlex.join(["python", f"jobs/{name}.py", *extra_args])
+    return shlex.join([python, f"jobs/{name}.py", *extra_args])
+
+
+def job_python(address: str, python: str | None = None) -> str:
+    """The interpreter that runs a job: the one asked for; on a head at this machine's loopback, the
+    one submitting (a `ray start` from a shell without the venv would otherwise run the system
+    python); elsewhere the cluster's `python`, where cluster.yaml installs shopgen."""
+    if python:
+        return python
+    return sys.executable if is_loopback(address) else "python"
 
 
 def fmt_time(ms: int | None) -> str:
@@ -162,7 +171,7 @@ def _local_token_header(address: str) -> dict[str, str] | None:
     if os.environ.get("RAY_AUTH_MODE") or not is_loopback(address):
         return None
     try:
-        from ray._raylet import AuthenticationTokenLoader
+        from ray._raylet import AuthenticationTokenLoader  # noqa: PLC2701 (no public API reads the local token)
 
         loader = AuthenticationTokenLoader.instance()
         if loader.has_token(ignore_auth_mode=True):
@@ -185,9 +194,10 @@ def _job_errors(job_id: str) -> Iterator[None]:
 
 
 def submit(client, job: str, *, config_text: str | None = None, env: dict[str, str] | None = None,
-           extra_args: Sequence[str] = (), submission_id: str | None = None, root: Path | None = None) -> str:
+           extra_args: Sequence[str] = (), submission_id: str | None = None, root: Path | None = None,
+           python: str = "python") -> str:
     root = root or project_root()
-    ep = entrypoint(job, config_text is not None, extra_args, root)
+    ep = entrypoint(job, config_text is not None, extra_args, root, python)
     renv = runtime_env(root, config_text, env)
     for name in _CHATTY:  # a line per ignored file otherwise; warnings still show
         logging.getLogger(name).setLevel(logging.WARNING)

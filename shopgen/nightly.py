@@ -28,8 +28,8 @@ from shopgen.config import Settings
 from shopgen.content import parse_content
 from shopgen.embed import embedding_key, embedding_text
 from shopgen.content import CONTENT_TYPES, few_shot_for
-from shopgen.generate import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, VLLMGenerator, product_row
-from shopgen.pipeline import (QA_COLUMNS, Report, _append_quarantine, _run_index, _running, _start, append_jsonl,
+from shopgen.generate import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, product_row
+from shopgen.pipeline import (QA_COLUMNS, Report, append_quarantine, run_index, running, start_run, append_jsonl,
                               copy_failures, copy_of_row, coverage, embed_stage, few_shot, gate_spec, generator_dataset,
                               qa_summary, relate)
 from shopgen.prompts import PROMPT_VERSION, prompt_version
@@ -45,7 +45,6 @@ ROW_SCHEMA = pa.schema([*PRODUCT_SCHEMA, *(f for f in GENERATED_SCHEMA if f.name
 EMBEDDED_SCHEMA = pa.schema(list(ROW_SCHEMA) + [
     ("embedding", pa.list_(pa.float32())), ("embedding_hash", pa.string()), ("embedding_cached", pa.bool_()),
     ("embedding_model", pa.string())])
-STARTUP_META = b"shopgen_engine_start_s"
 
 
 def state_prefix(settings: Settings, workdir: Path, state: str | None, alias: str) -> str:
@@ -62,25 +61,6 @@ def doc_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-class _Timed(VLLMGenerator):
-    """The generator, reporting its engine start-up once so the report can separate fixed cost."""
-
-    def __init__(self, *a: Any, stage_started: float, **kw: Any):
-        import psutil
-
-        super().__init__(*a, **kw)
-        # From the worker process's start (imports included), or the stage's start for a reused worker.
-        began = max(psutil.Process().create_time(), stage_started)
-        self._start_s: float | None = time.time() - began
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        out = super().__call__(batch)
-        if self._start_s is not None:
-            out = out.replace_schema_metadata({STARTUP_META: str(round(self._start_s, 3)).encode()})
-            self._start_s = None
-        return out
-
-
 def generate_committed(products: list[Product], model: models.ModelRef, settings: Settings, types: tuple[str, ...],
                        store: st8.StateStore, run_id: str, pl: st8.Plan, keys: dict[str, dict[str, str]],
                        hashes: dict[str, str], lock: st8.Lock, console: Console, brands: list[str],
@@ -88,10 +68,11 @@ def generate_committed(products: list[Product], model: models.ModelRef, settings
     """Streams the products through the generator actor; each output batch is committed to the state
     (Parquet, then its manifest with each type's settled entry) as soon as it arrives. Returns
     sku -> type -> the settled entry of each generated type, and figures."""
-    ds = generator_dataset(products, model, settings, types, brands, _Timed, todo=pl.regenerate, examples=examples,
+    ds = generator_dataset(products, model, settings, types, brands, todo=pl.regenerate, examples=examples,
                            stage_started=time.time())
     settled: dict[str, dict[str, dict[str, Any]]] = {}
-    fig: dict[str, Any] = {"batches": 0, "tokens": 0, "attempts": 0, "engine_start_s": None, "qa_rows": []}
+    fig: dict[str, Any] = {"batches": 0, "tokens": 0, "attempts": 0, "engine_start_s": None, "qa_rows": [],
+                           "engines": {}}
     t0 = time.perf_counter()
     with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as prog:
@@ -100,12 +81,14 @@ def generate_committed(products: list[Product], model: models.ModelRef, settings
             if not batch.num_rows:
                 continue
             lock.check()
-            meta = batch.schema.metadata or {}
-            if STARTUP_META in meta and fig["engine_start_s"] is None:
-                fig["engine_start_s"] = float(meta[STARTUP_META])
             if fig["batches"] == 0:
                 fig["first_batch_s"] = round(time.perf_counter() - t0, 3)
-            batch = batch.replace_schema_metadata(None).cast(GENERATED_SCHEMA)
+            batch = batch.cast(GENERATED_SCHEMA)
+            starts = [x for x in batch["gen_engine_start_s"].to_pylist() if x is not None]
+            if starts and fig["engine_start_s"] is None:
+                fig["engine_start_s"] = starts[0]
+            for e in set(batch["gen_engine"].to_pylist()):
+                fig["engines"][e] = fig["engines"].get(e, 0) + 1
             recs = batch.select(QA_COLUMNS).to_pylist()
             uri = st8.batch_uri(run_id, fig["batches"])
             entries = []
@@ -250,7 +233,7 @@ def _run_locked(catalog: str, work: Path, settings: Settings, store: st8.StateSt
     stages = work / "stages"
     shutil.rmtree(stages, ignore_errors=True)
     shutil.rmtree(work / "enriched", ignore_errors=True)
-    rep, qpath, rpath = _start("nightly", work, settings, content=list(types), catalog=str(catalog), alias=alias,
+    rep, qpath, rpath = start_run("nightly", work, settings, content=list(types), catalog=str(catalog), alias=alias,
                                prompt_version=PROMPT_VERSION, limit=limit, state=store.prefix, full=full,
                                run_id=run_id)
     run_prefix = store.uri(f"runs/{run_id}")
@@ -259,7 +242,7 @@ def _run_locked(catalog: str, work: Path, settings: Settings, store: st8.StateSt
     if taken:
         rep.data["lock_taken_over"] = {k: taken.get(k) for k in ("run_id", "host", "pid", "heartbeat_at")}
     try:
-        with _running(rep, qpath, rpath, console):
+        with running(rep, qpath, rpath, console):
             _body(catalog, work, settings, store, lock, rep, qpath, alias, full, limit, types, console)
     finally:
         _publish(rep, work, store, run_prefix, qpath, console)
@@ -306,7 +289,7 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
     run_id = rep.data["run_id"]
     with rep.stage("validate", console) as st:
         products, bad = load_catalog(catalog, settings.catalog, settings.s3, limit)
-        _append_quarantine(qpath, bad)
+        append_quarantine(qpath, bad)
         counts.update(valid=len(products), invalid=len(bad))
         st.update(valid=len(products), invalid=len(bad))
     if not products:
@@ -355,7 +338,8 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
                 failed = [r for r in qa_rows if not r["gen_ok"]]
                 st.update(rows=len(qa_rows), ok=len(qa_rows) - len(failed), failed=len(failed), tokens=fig["tokens"],
                           attempts=fig["attempts"], batches=fig["batches"], startup_s=fig["engine_start_s"],
-                          first_batch_s=fig.get("first_batch_s"), with_examples=len(examples))
+                          first_batch_s=fig.get("first_batch_s"), with_examples=len(examples),
+                          engines=fig["engines"])
                 rep.data["startup"]["engine_start_s"] = fig["engine_start_s"]
             else:
                 st.update(rows=0, skipped="nothing new or changed")
@@ -405,7 +389,7 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
     if reason:
         console.print(f"full index build: {reason}")
         rep.data["rebuild_reason"] = reason
-        _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(catalog))
+        run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(catalog))
         index_name = rep.data["stages"]["index"]["index"]
     else:
         upsert = stages / "upsert"
@@ -418,7 +402,7 @@ def _body(catalog: str, work: Path, settings: Settings, store: st8.StateStore, l
         if changed or removed:
             inc = {"run_epoch": int(time.time() * 1000), "version_from": "run", "delete_missing": True,
                    "skus": sorted(dhash), "keep": invalid}
-            _run_index(rep, upsert, settings, alias, console, qpath, emb_model, str(catalog), inc)
+            run_index(rep, upsert, settings, alias, console, qpath, emb_model, str(catalog), inc)
         else:
             with rep.stage("index", console) as st:
                 st.update(index=live, docs=0, skipped="no document changed")

@@ -27,7 +27,7 @@ from shopgen.generate import (GEN_INPUT_SCHEMA, PRODUCT_SCHEMA, GateSpec, Prompt
                               product_row)
 from shopgen.embed import Embedder, cache_folder, write_cache
 from shopgen.prompts import PROMPT_VERSION
-from shopgen.raysupport import actor_resources, ray_session
+from shopgen.raysupport import build_processor, collect, ray_session
 from shopgen.records import Product, Quarantined
 
 ENRICHED_DROP = ("gen_ok", "gen_errors")
@@ -55,7 +55,7 @@ class Report:
         path.write_text(json.dumps(self.data, indent=2, default=str))
 
 
-def _append_quarantine(path: Path, rows: list[Quarantined]) -> None:
+def append_quarantine(path: Path, rows: list[Quarantined]) -> None:
     with path.open("a", encoding="utf-8") as f:
         for q in rows:
             f.write(q.model_dump_json() + "\n")
@@ -142,21 +142,19 @@ def generator_dataset(products: list[Product], model: models.ModelRef, settings:
                       brands: list[str], actor: type = VLLMGenerator, todo: dict[str, list[str]] | None = None,
                       examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None,
                       **actor_kwargs: Any):
-    """The products as a Ray Dataset mapped through one generator actor (GENERATED_SCHEMA batches).
-    `todo`: sku -> the content types to generate (default: all of `content`)."""
+    """The products as a Ray Dataset mapped through the generator's actor pool (GENERATED_SCHEMA
+    batches). `todo`: sku -> the content types to generate (default: all of `content`). The actors
+    get the model as a reference and fetch it on their own node."""
     import ray
 
     table = generator_input(products, todo, examples)
     gen = settings.generation
-    return ray.data.from_arrow(_blocks(table, gen.batch_size)).map_batches(
-        actor, batch_format="pyarrow", batch_size=gen.batch_size, compute=ray.data.ActorPoolStrategy(size=1),
-        fn_constructor_kwargs=dict(model_path=model.path, adapter_path=model.adapter_path,
-                                   model_version=model.version, gen=gen.model_dump(), content=content,
-                                   gate=gate_spec(settings, brands), spec=prompt_spec(settings), **actor_kwargs),
-        # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.
-        max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts,
-        **actor_resources(gen.accelerator),
-    )
+    ds = ray.data.from_arrow(_blocks(table, gen.batch_size))
+    return build_processor(ds, gen, actor, dict(model=model, settings=settings, content=content,
+                                                gate=gate_spec(settings, brands), spec=prompt_spec(settings),
+                                                **actor_kwargs),
+                           # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.
+                           max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts)
 
 
 def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path,
@@ -166,23 +164,26 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
     brands = sorted({p.brand for p in products if p.brand})
     todo = {p.sku: list(content) for p in products}
     examples = shop_examples(products, products, todo, gate_spec(settings, brands), few_shot(settings, content))
-    generator_dataset(products, model, settings, content, brands, examples=examples).write_parquet(str(out_dir))
+    ds = generator_dataset(products, model, settings, content, brands, examples=examples)
+    collect(ds, out_dir)
 
 
 def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_dir: Path,
                 schema: pa.Schema | None = None) -> None:
+    """Rows of src_dir -> the embedder's actor pool -> out_dir. The driver reads and writes the
+    local folders; the actors see only the rows, the model reference and the cache's URI."""
     import ray
 
     emb = settings.embedding
-    ds = ray.data.read_parquet(str(src_dir), schema=schema)
+    src = pads.dataset(str(src_dir), format="parquet", schema=schema)
+    tables = [pa.Table.from_batches([b]) for b in src.to_batches(batch_size=emb.batch_size) if b.num_rows]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not tables:
+        return
     cache = cache_folder(settings.embedding_cache, model.version) if emb.cache else None
-    ds = ds.map_batches(Embedder, batch_format="pyarrow", batch_size=emb.batch_size,
-                        compute=ray.data.ActorPoolStrategy(size=1),
-                        fn_constructor_kwargs=dict(model_path=model.path, model_version=model.version,
-                                                   encode_batch_size=emb.encode_batch_size,
-                                                   cache_dir=str(cache) if cache else None),
-                        **actor_resources(emb.accelerator))
-    ds.write_parquet(str(out_dir))
+    ds = build_processor(ray.data.from_arrow(tables), emb, Embedder,
+                         dict(model=model, settings=settings, encode_batch_size=emb.encode_batch_size, cache=cache))
+    collect(ds, out_dir)
 
 
 def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, settings: Settings, rep: Report,
@@ -201,7 +202,8 @@ def _embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, se
             columns=[*INDEX_COLUMNS, "embedding_hash", "embedding_cached"]) if any(embedded.glob("*.parquet")) else None
         n = t.num_rows if t is not None else 0
         cached = sum(t["embedding_cached"].to_pylist()) if n else 0
-        added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), t, rep.data["run_id"]) \
+        added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), t, rep.data["run_id"],
+                            settings.s3) \
             if n and settings.embedding.cache else 0
         st.update(docs=n, computed=n - cached, cached=cached, cache_added=added)
         counts.update(embedded=n, embeddings_reused=cached)
@@ -290,7 +292,7 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
     dims = len(dataset.head(1, columns=["embedding"])["embedding"][0]) if total else None
     now = datetime.now(timezone.utc).isoformat()
     docs = (es_doc(r, now) for batch in dataset.to_batches() for r in batch.to_pylist())
-    encoder = _encoder_factory(emb_model)
+    encoder = _encoder_factory(emb_model, settings)
     with Progress(TextColumn("index"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as prog:
         task = prog.add_task("bulk", total=total)
@@ -326,14 +328,15 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
             for e in errors]
 
 
-def _encoder_factory(model: models.ModelRef):
+def _encoder_factory(model: models.ModelRef, settings: Settings):
+    """The query encoder the gate's relevance check uses, loaded on the driver when first needed."""
     cache: list[Any] = []
 
     def get():
         if not cache:
             from shopgen.embed import load_encoder
 
-            cache.append(load_encoder(model.path))
+            cache.append(load_encoder(models.materialize(model, settings).path))
         return cache[0]
 
     return get
@@ -344,13 +347,13 @@ def _index_meta(rep: Report, emb_model: models.ModelRef, source: str) -> dict[st
             "model_version": rep.data.get("model_version"), "embedding_model": emb_model.version, "input": source}
 
 
-def _run_index(rep: Report, enriched: Path, settings: Settings, alias: str, console: Console, qpath: Path,
+def run_index(rep: Report, enriched: Path, settings: Settings, alias: str, console: Console, qpath: Path,
                emb_model: models.ModelRef, source: str, incremental: dict[str, Any] | None = None) -> None:
     counts = rep.data["counts"]
     with rep.stage("index", console) as st:
         q = index_stage(enriched, settings, alias, st, console, _index_meta(rep, emb_model, source), emb_model,
                         incremental)
-        _append_quarantine(qpath, q)
+        append_quarantine(qpath, q)
         counts["indexed"] = st["docs"]
         if incremental is not None:
             counts["deleted"] = st.get("deleted", 0)
@@ -370,13 +373,13 @@ def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: i
     gen_dir, enriched_dir = work / "stages" / "generated", work / "enriched"
     for d in (gen_dir, enriched_dir):
         shutil.rmtree(d, ignore_errors=True)
-    rep, qpath, rpath = _start("generate", work, settings, content=list(types), catalog=str(catalog),
+    rep, qpath, rpath = start_run("generate", work, settings, content=list(types), catalog=str(catalog),
                                prompt_version=PROMPT_VERSION, limit=limit)
     counts = rep.data["counts"]
-    with _running(rep, qpath, rpath, console):
+    with running(rep, qpath, rpath, console):
         with rep.stage("validate", console) as st:
             products, bad = load_catalog(catalog, settings.catalog, settings.s3, limit)
-            _append_quarantine(qpath, bad)
+            append_quarantine(qpath, bad)
             counts.update(valid=len(products), invalid=len(bad))
             st.update(valid=len(products), invalid=len(bad))
         with rep.stage("models", console):
@@ -410,7 +413,7 @@ def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: i
 
 
 @contextmanager
-def _running(rep: Report, qpath: Path, rpath: Path, console: Console):
+def running(rep: Report, qpath: Path, rpath: Path, console: Console):
     """Whatever happens, the report is written with the status, the error and the quarantine count."""
     try:
         yield
@@ -425,7 +428,7 @@ def _running(rep: Report, qpath: Path, rpath: Path, console: Console):
         console.print(f"report: {rpath.resolve()}")
 
 
-def _start(job: str, work: Path, settings: Settings, **head: Any) -> tuple[Report, Path, Path]:
+def start_run(job: str, work: Path, settings: Settings, **head: Any) -> tuple[Report, Path, Path]:
     work.mkdir(parents=True, exist_ok=True)
     qpath, rpath = work / "quarantine.jsonl", work / "report.json"
     qpath.write_text("")
@@ -466,10 +469,10 @@ def run_index_build(source: str, workdir: str | Path, settings: Settings, alias:
     in_dir = work / "stages" / "input"
     shutil.rmtree(in_dir, ignore_errors=True)
     in_dir.mkdir(parents=True)
-    rep, qpath, rpath = _start("index", work, settings, input=str(source), alias=alias, limit=limit,
+    rep, qpath, rpath = start_run("index", work, settings, input=str(source), alias=alias, limit=limit,
                                mode="incremental" if incremental is not None else "full")
     counts = rep.data["counts"]
-    with _running(rep, qpath, rpath, console):
+    with running(rep, qpath, rpath, console):
         with rep.stage("validate", console) as st:
             if is_enriched(str(source), settings):
                 fs, path = resolve(str(source), settings.s3)
@@ -485,7 +488,7 @@ def run_index_build(source: str, workdir: str | Path, settings: Settings, alias:
                 products, bad = load_catalog(str(source), settings.catalog, settings.s3, limit)
                 table = pa.Table.from_pylist([product_row(p) for p in products], schema=PRODUCT_SCHEMA)
                 st["kind"] = "catalog"
-            _append_quarantine(qpath, bad)
+            append_quarantine(qpath, bad)
             counts.update(valid=table.num_rows, invalid=len(bad))
             st.update(valid=table.num_rows, invalid=len(bad))
         if not table.num_rows:
@@ -499,6 +502,6 @@ def run_index_build(source: str, workdir: str | Path, settings: Settings, alias:
         if incremental is not None:
             # A product quarantined tonight keeps its last good doc instead of disappearing.
             incremental = {**incremental, "keep": [q.sku for q in bad if q.sku]}
-        _run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(source), incremental)
+        run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(source), incremental)
         rep.data["status"] = "succeeded"
     return rep.data

@@ -107,8 +107,11 @@ def related_stage(in_dir: Path, out_dir: Path, k: int, variant_keys: list[str], 
             pq.write_table(with_related(pa.Table.from_batches([b]), index, k, variant_keys),
                            out_dir / f"part-{i:05d}.parquet")
         return
+    from shopgen.raysupport import collect
+
     ref = ray.put(index)
-    (ray.data.read_parquet(str(in_dir))
-     .map_batches(add_related, batch_format="pyarrow", batch_size=batch_size,
-                  fn_kwargs=dict(index=[ref], k=k, variant_keys=variant_keys))
-     .write_parquet(str(out_dir)))
+    blocks = [pa.Table.from_batches([b]) for b in pads.dataset(str(in_dir), format="parquet").to_batches(
+        batch_size=batch_size) if b.num_rows]
+    collect(ray.data.from_arrow(blocks).map_batches(add_related, batch_format="pyarrow", batch_size=batch_size,
+                                                    fn_kwargs=dict(index=[ref], k=k, variant_keys=variant_keys)),
+            out_dir)

@@ -276,9 +276,10 @@ def test_checkpoints_and_registry_on_s3(tmp_path, env, shopgen_bin, tiny_model, 
     s = settings.model_copy(update={"models": settings.models.model_copy(update={"registry": "s3://shop-ml/registry"}),
                                     "s3": settings.s3.model_copy(update={"endpoint_url": s3_server})})
     ref = models.resolve(v, s)
+    assert ref.base == f"s3://shop-ml/registry/versions/{v}/model"  # a reference, not a driver-local folder
     body = s3.get_object(Bucket="shop-ml", Key=f"registry/versions/{v}/model/model.safetensors")["Body"].read()
-    assert Path(ref.path, "model.safetensors").read_bytes() == body
-    assert ref.adapter_path is None and ref.version.endswith(f"+{v}")
+    assert Path(models.materialize(ref, s).path, "model.safetensors").read_bytes() == body
+    assert ref.adapter is None and ref.version.endswith(f"+{v}")
 
 
 def test_finetune_bad_input_is_a_clear_error(tmp_path, env, shopgen_bin):

@@ -213,7 +213,7 @@ def test_hybrid_server_rrf_matches_client_fusion(built, es, settings):
     from shopgen import models
     from shopgen.embed import load_encoder
 
-    enc = load_encoder(models.resolve(settings.models.embedder, settings).path)
+    enc = load_encoder(models.materialize(models.resolve(settings.models.embedder, settings), settings).path)
     for q, f in [("waterproof tent", Filters()), ("warm sleeping bag", Filters(max_price=300)),
                  ("cast iron pan", Filters(locale="en-US")), ("睡袋", Filters())]:
         vec = enc.encode([q], normalize_embeddings=True)[0]

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import click
 import pytest
 from click.testing import CliRunner
+from raynodes import stop_tree
 from conftest import MODEL_CACHE, ROOT
 
 from shopgen import launcher
@@ -51,6 +52,11 @@ def test_entrypoint():
     assert launcher.entrypoint("finetune", False, ["--config", "/etc/prod.yaml"]).endswith("--config /etc/prod.yaml")
     with pytest.raises(LauncherError, match="not both"):
         launcher.entrypoint("nightly", True, ["--config=/etc/prod.yaml"])
+    assert launcher.entrypoint("nightly", False, [], ROOT, "/opt/shopgen/bin/python") == \
+        "/opt/shopgen/bin/python jobs/nightly.py"
+    assert launcher.job_python("http://127.0.0.1:8265") == sys.executable
+    assert launcher.job_python("http://10.1.2.3:8265") == "python"
+    assert launcher.job_python("http://127.0.0.1:8265", "/usr/bin/python3") == "/usr/bin/python3"
     with pytest.raises(LauncherError, match="unknown job 'nightlyy'; choose one of: finetune, generate"):
         launcher.entrypoint("nightlyy", False, [])
     for job in launcher.JOBS:
@@ -210,9 +216,10 @@ def test_jobs_commands(cli):
 
 
 @pytest.mark.parametrize("job", ["generate", "embed_index"])
-def test_job_entrypoints_parse_their_options(job, capsys):
+def test_job_entrypoints_parse_their_options(job, capsys, monkeypatch):
     import importlib.util
 
+    monkeypatch.syspath_prepend(str(ROOT / "jobs"))  # as when Python runs jobs/<job>.py as a script
     spec = importlib.util.spec_from_file_location(f"job_{job}", ROOT / "jobs" / f"{job}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -223,6 +230,31 @@ def test_job_entrypoints_parse_their_options(job, capsys):
     for opt in {"generate": ("--catalog", "--out", "--limit", "--content", "--model"),
                 "embed_index": ("--input", "--alias", "--workdir", "--limit", "--incremental")}[job]:
         assert opt in out
+
+
+def test_job_command_lines_are_the_clis():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("jobrunner", ROOT / "jobs" / "jobrunner.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sample = str(ROOT / "data" / "sample_catalog.jsonl")
+    assert mod.command_line(["nightly"], ["--limit", "3", "--config", "/etc/p.yaml"], "--catalog") == \
+        ["--config", "/etc/p.yaml", "nightly", "--limit", "3", "--catalog", sample]
+    assert mod.command_line(["index", "build"], ["--input=s3://b/c.jsonl", "--incremental"], "--input") == \
+        ["index", "build", "--input=s3://b/c.jsonl", "--incremental"]
+    assert mod.command_line(["generate"], ["--help"], "--catalog") == ["generate", "--help"]
+
+
+def test_a_job_under_an_interpreter_without_shopgen_says_so(tmp_path):
+    """The job started by a bare system python: a clear message and exit 2, not a traceback."""
+    import shutil
+
+    py = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+    p = subprocess.run([py, "-E", "-s", str(ROOT / "jobs" / "nightly.py"), "--limit", "1"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=60)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "must run under the interpreter of the cluster's shopgen install" in p.stderr
 
 
 # ---- slow: a real Ray head and a real job -----------------------------------------------------
@@ -242,30 +274,6 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180
     pytest.fail(f"the Ray dashboard did not answer on {url} within {timeout:.0f}s:\n{log.read_text()[-3000:]}")
 
 
-def _stop_tree(proc: subprocess.Popen) -> None:
-    """Stop exactly the head we started (`ray stop` would stop every Ray of this user): SIGTERM to
-    `ray start --block`, which shuts its node down, then SIGKILL whatever of its tree is left."""
-    import psutil
-
-    try:
-        tree = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        tree = []
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-    _, alive = psutil.wait_procs(tree, timeout=20)
-    for p in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.kill()
-    psutil.wait_procs(alive, timeout=10)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the head's session group: stragglers that were reparented
-
-
 @pytest.fixture(scope="module")
 def ray_head(env):
     """A real local Ray head (GCS, raylet, dashboard with the job API) on free ports; its URL."""
@@ -273,9 +281,11 @@ def ray_head(env):
     # Short: Ray's unix sockets live under it, and socket paths may not exceed 107 bytes.
     tmp = Path(tempfile.mkdtemp(prefix="sgray-", dir="/tmp"))
     dash = free_port()
-    # The venv's python first: the job's entrypoint runs `python`. No drain on SIGTERM: nothing to save.
-    e = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-         "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
+    # As a new user would: `.venv/bin/ray start --head` from a shell without the venv on PATH, where a
+    # bare `python` is the system one. No drain on SIGTERM: nothing to save.
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    e = {**env, "PATH": path, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
     for k in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
         e.pop(k, None)
     cmd = [str(ray), "start", "--head", "--block", "--disable-usage-stats", "--num-cpus", "2",
@@ -292,7 +302,7 @@ def ray_head(env):
         _wait_http(f"{url}/api/version", proc, log)
         yield url
     finally:
-        _stop_tree(proc)
+        stop_tree(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -316,7 +326,8 @@ def test_submit_nightly_to_a_real_ray_head(ray_head, shopgen_bin, env, home):
     st = _cli(shopgen_bin, env, "jobs", "status", sid, *addr)
     assert st.returncode == 0 and st.stdout.splitlines()[0] == "SUCCEEDED", st.stdout + st.stderr
     st = json.loads(_cli(shopgen_bin, env, "jobs", "status", sid, "--json", *addr).stdout)
-    assert st["entrypoint"] == "python jobs/nightly.py --limit 3 --content seo_title"
+    # A loopback head: the job runs under the submitting interpreter, not whatever `python` is on its PATH.
+    assert st["entrypoint"] == f"{sys.executable} jobs/nightly.py --limit 3 --content seo_title"
 
     logs = _cli(shopgen_bin, env, "jobs", "logs", sid, *addr)
     m = re.search(r"report: (\S+report\.json)", logs.stdout)
