@@ -30,8 +30,8 @@ sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
-import os  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -63,12 +63,12 @@ _PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem
 
 
 def load_products(n: int):
-    from shopgen.records import Product
+    from shopgen.core.records import Product
 
     luma = _luma()
     if luma.available():
         return "magento-luma", [Product(**r) for r in luma.sample(n)], [Product(**r) for r in luma.products()]
-    from shopgen.catalog import load_catalog
+    from shopgen.catalog.load import load_catalog
 
     products, _ = load_catalog(str(ROOT / "data" / "sample_catalog.jsonl"))
     step = max(1, len(products) // n)
@@ -85,12 +85,12 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
-    from shopgen import models
-    from shopgen.checks import check_faithfulness
-    from shopgen.config import load_settings
-    from shopgen.content import CONTENT_TYPES, few_shot_for, parse_content
-    from shopgen.fewshot import shop_examples
-    from shopgen.generate import GateSpec, PromptSpec, VLLMGenerator, fit_messages, generate_with_retries
+    from shopgen.adapters import models
+    from shopgen.core.checks import check_faithfulness
+    from shopgen.core.config import load_settings
+    from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
+    from shopgen.generate.engine import GateSpec, PromptSpec, VLLMGenerator, fit_messages, generate_with_retries
+    from shopgen.generate.fewshot import shop_examples
 
     s = load_settings()
     types = list(parse_content(a.content))

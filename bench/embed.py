@@ -35,13 +35,13 @@ def main() -> None:
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
-    from shopgen import models
-    from shopgen.catalog import load_catalog
-    from shopgen.config import load_settings
-    from shopgen.embed import cache_folder, embedding_text, load_encoder, write_cache
-    from shopgen.generate import PRODUCT_SCHEMA, product_row
-    from shopgen.pipeline import embed_stage
-    from shopgen.raysupport import ray_session
+    from shopgen.adapters import models
+    from shopgen.adapters.raysupport import ray_session
+    from shopgen.catalog.load import load_catalog
+    from shopgen.core.config import load_settings
+    from shopgen.embed.encoder import cache_folder, embedding_text, load_encoder, write_cache
+    from shopgen.embed.stage import embed_stage
+    from shopgen.generate.engine import PRODUCT_SCHEMA, product_row
 
     products, _ = load_catalog(a.catalog)
     # Distinct SKUs and a run number in the title, so no two texts are the same.

@@ -28,7 +28,7 @@ def raw_loop(base_path: str, rows: list[dict], steps: int, bs: int, cfg: dict) -
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from shopgen.finetune import collate, encode, shard_batch
+    from shopgen.finetune.recipe import collate, encode, shard_batch
 
     t_wall = time.perf_counter()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -73,7 +73,7 @@ def raw_in_ray_train(settings, base_path: str, rows: list[dict], steps: int, bs:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from shopgen.raysupport import WORKER_ENV
+    from shopgen.adapters.raysupport import WORKER_ENV
 
     t0 = time.perf_counter()
     result = TorchTrainer(_raw_in_worker, train_loop_config=dict(base_path=base_path, rows=rows, steps=steps, bs=bs,
@@ -86,7 +86,7 @@ def raw_in_ray_train(settings, base_path: str, rows: list[dict], steps: int, bs:
 
 
 def shopgen_loop(settings, base, data_uri: str, workers: int, name: str) -> dict:
-    from shopgen.finetune import fit, worker_config
+    from shopgen.finetune.recipe import fit, worker_config
 
     s = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"workers": workers})})
     t0 = time.perf_counter()
@@ -105,11 +105,12 @@ def main() -> None:
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from shopgen import models, sftdata
-    from shopgen.catalog import load_catalog
-    from shopgen.config import load_settings
-    from shopgen.finetune import write_examples, worker_config
-    from shopgen.raysupport import ray_session
+    from shopgen.adapters import models
+    from shopgen.adapters.raysupport import ray_session
+    from shopgen.catalog.load import load_catalog
+    from shopgen.core.config import load_settings
+    from shopgen.finetune import data as sftdata
+    from shopgen.finetune.recipe import worker_config, write_examples
 
     tmp = tempfile.mkdtemp(prefix="bench-ft-")
     settings = load_settings(models={"cache_dir": str(ROOT / ".shopgen" / "models")}, home=tmp)

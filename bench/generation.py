@@ -33,12 +33,12 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
-    from shopgen import models
-    from shopgen.catalog import load_catalog
-    from shopgen.config import load_settings
-    from shopgen.content import CONTENT_TYPES, sampling_for
-    from shopgen.generate import GEN_INPUT_SCHEMA, GENERATED_SCHEMA, VLLMGenerator, product_row, row_product
-    from shopgen.prompts import build_messages
+    from shopgen.adapters import models
+    from shopgen.catalog.load import load_catalog
+    from shopgen.core.config import load_settings
+    from shopgen.core.content import CONTENT_TYPES, sampling_for
+    from shopgen.generate.engine import GEN_INPUT_SCHEMA, GENERATED_SCHEMA, VLLMGenerator, product_row, row_product
+    from shopgen.generate.prompts import build_messages
 
     s = load_settings()
     ct = CONTENT_TYPES[a.content]

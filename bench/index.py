@@ -40,10 +40,10 @@ def main() -> None:
     from indexing.docs import es_doc
     from indexing.mapping import mappings_component
     from indexing.writer import BulkResult, bulk_write, index_actions
-    from shopgen import devstack
-    from shopgen.catalog import load_catalog
-    from shopgen.config import load_settings
-    from shopgen.generate import product_row
+    from shopgen.adapters import devstack
+    from shopgen.catalog.load import load_catalog
+    from shopgen.core.config import load_settings
+    from shopgen.generate.engine import product_row
 
     products, _ = load_catalog(a.catalog)
     rng = np.random.default_rng(0)

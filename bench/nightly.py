@@ -40,8 +40,9 @@ def main() -> None:
 
     from rich.console import Console
 
-    from shopgen import devstack, nightly
-    from shopgen.config import load_settings
+    from shopgen.adapters import devstack
+    from shopgen.core.config import load_settings
+    from shopgen.nightly import recipe as nightly
 
     settings = load_settings()
     console = Console(stderr=True)

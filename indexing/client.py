@@ -12,8 +12,8 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch
 
 from indexing.mapping import CHINESE_PLUGINS, chinese_analyzer
-from shopgen import devstack
-from shopgen.config import ESConfig, Settings
+from shopgen.adapters import devstack
+from shopgen.core.config import ESConfig, Settings
 
 
 def _err(msg: str) -> None:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from shopgen.embed import attr_text
+from shopgen.embed.encoder import attr_text
 
 
 def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]:

@@ -13,9 +13,18 @@ from elasticsearch import Elasticsearch, NotFoundError, helpers
 from indexing import gate
 from indexing.mapping import BUILD_SETTINGS, index_template, mappings_component, settings_component, template_names
 from indexing.search import search
-from indexing.writer import (BulkResult, alias_targets, bulk_write, delete_actions, index_actions, new_index_name,
-                             prune_indices, swap_alias, versioned_indices)
-from shopgen.config import Settings
+from indexing.writer import (
+    BulkResult,
+    alias_targets,
+    bulk_write,
+    delete_actions,
+    index_actions,
+    new_index_name,
+    prune_indices,
+    swap_alias,
+    versioned_indices,
+)
+from shopgen.core.config import Settings
 
 
 def put_templates(es: Elasticsearch, alias: str, dims: int, settings: Settings, zh_analyzer: str) -> dict[str, str]:

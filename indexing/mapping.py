@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shopgen.config import ESConfig
-from shopgen.content import CONTENT_TYPES
+from shopgen.core.config import ESConfig
+from shopgen.core.content import CONTENT_TYPES
 
 # Content types whose per-type status a document carries (copy.<type>.status).
 COPY_TYPES = tuple(CONTENT_TYPES)

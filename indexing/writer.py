@@ -13,7 +13,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, SerializationError, TransportError, helpers
 
-from shopgen.config import ESConfig
+from shopgen.core.config import ESConfig
 
 RETRYABLE = {429, 502, 503, 504}
 

@@ -32,7 +32,7 @@ def command_line(command: list[str], argv: list[str], sample_option: str | None)
 
 def run(command: list[str], argv: list[str] | None = None, sample_option: str | None = "--catalog") -> int:
     try:
-        from shopgen.cli import main
+        from shopgen.cli.main import main
     except ImportError as e:
         print(f"error: shopgen cannot run under {sys.executable}: {e}\n"
               "The job must run under the interpreter of the cluster's shopgen install: install shopgen on every "

@@ -20,7 +20,7 @@ def shopgen_bin() -> str:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """An isolated shopgen home (embedded ES data, runs); stops its ES server afterwards."""
-    from shopgen import devstack
+    from shopgen.adapters import devstack
 
     h = tmp_path_factory.mktemp("home")
     yield h
@@ -37,7 +37,7 @@ def env(home):
 
 @pytest.fixture(scope="module")
 def settings(home):
-    from shopgen.config import load_settings
+    from shopgen.core.config import load_settings
 
     return load_settings(home=home, models={"cache_dir": MODEL_CACHE})
 
@@ -47,7 +47,7 @@ def s3_server():
     """A real S3 API over HTTP on loopback (moto server)."""
     from moto.server import ThreadedMotoServer
 
-    from shopgen.devstack import free_port
+    from shopgen.adapters.devstack import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -6,12 +6,11 @@ from datetime import date, datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from shopgen.catalog import load_catalog, normalize, parse_csv, parse_jsonl, read_catalog, validate_rows
-from shopgen.config import CatalogLimits, S3Config
-from shopgen.records import Product, Quarantined, content_hash, parse_updated_at
-
 from conftest import SAMPLE
+
+from shopgen.catalog.load import load_catalog, normalize, parse_csv, parse_jsonl, read_catalog, validate_rows
+from shopgen.core.config import CatalogLimits, S3Config
+from shopgen.core.records import Product, Quarantined, content_hash, parse_updated_at
 
 GOOD = {"sku": "A1", "title": "Cork Yoga Mat", "category": "Yoga Mats", "brand": "Kelda",
         "attributes": {"material": "cork", "thickness_mm": 4}, "price": 49.5, "currency": "USD"}

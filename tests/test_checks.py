@@ -4,10 +4,16 @@ import json
 
 import pytest
 
-from shopgen.checks import (check_banned, check_faithfulness, check_injection, check_language, near_duplicates,
-                            product_text)
-from shopgen.content import CONTENT_TYPES, check_limits, parse_content, sampling_for, word_count
-from shopgen.records import Product
+from shopgen.core.checks import (
+    check_banned,
+    check_faithfulness,
+    check_injection,
+    check_language,
+    near_duplicates,
+    product_text,
+)
+from shopgen.core.content import CONTENT_TYPES, check_limits, parse_content, sampling_for, word_count
+from shopgen.core.records import Product
 
 TENT = Product(sku="T1", title="Northpine Ridgeline 3P Trekking Tent", brand="Northpine", category="Tents",
                attributes={"capacity_persons": 3, "floor_material": "20D ripstop nylon", "pole_material": "aluminum",
@@ -140,7 +146,7 @@ def test_bullet_enumerators_are_not_facts_and_description_asks_a_minimum_length(
 
 
 def test_content_config_is_checked_when_it_loads():
-    from shopgen.config import load_settings
+    from shopgen.core.config import load_settings
 
     with pytest.raises(Exception, match="min_words 20 > max_words 10"):
         load_settings(content={"description": {"max_words": 10}})

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import yaml
-
 import raynodes
+import yaml
 from conftest import MODEL_CACHE, SAMPLE
 
 NODE_RESOURCE = "shopgen_gpu_node"
@@ -40,10 +39,10 @@ class ReportsPlacement:
 def test_engine_actors_request_a_gpu_of_the_configured_accelerator_type(tmp_path):
     import ray
 
-    from shopgen import models
-    from shopgen.catalog import load_catalog
-    from shopgen.config import load_settings
-    from shopgen.pipeline import generator_dataset
+    from shopgen.adapters import models
+    from shopgen.catalog.load import load_catalog
+    from shopgen.core.config import load_settings
+    from shopgen.generate.stage import generator_dataset
 
     s = load_settings(home=tmp_path, models={"cache_dir": MODEL_CACHE},
                       generation={"accelerator_type": "L4", "concurrency": [1, 2], "batch_size": 2})
@@ -70,8 +69,8 @@ def test_engine_actors_request_a_gpu_of_the_configured_accelerator_type(tmp_path
 def test_pool_config_is_checked(tmp_path):
     from pydantic import ValidationError
 
-    from shopgen.config import load_settings
-    from shopgen.raysupport import actor_resources
+    from shopgen.adapters.raysupport import actor_resources
+    from shopgen.core.config import load_settings
 
     for bad in (0, [3, 2], [0, 2]):
         with pytest.raises(ValidationError, match="concurrency"):
@@ -109,7 +108,7 @@ def _docs(settings, alias: str) -> dict[str, dict]:
 
 
 def _state(prefix: str) -> dict[str, dict]:
-    from shopgen.state import StateStore, load_state
+    from shopgen.nightly.state import StateStore, load_state
 
     keep = ("sku", "key", "content_hash", "embedding_hash", "embedding_model", "model_version", "prompt_version")
     return {s: {k: r.get(k) for k in keep} for s, r in load_state(StateStore(prefix)).items()}
@@ -119,8 +118,8 @@ def _state(prefix: str) -> dict[str, dict]:
 def test_nightly_on_a_two_node_cluster_matches_a_single_node_run(tmp_path, s3_server, env, settings, shopgen_bin):
     import boto3
 
-    from shopgen import models
-    from shopgen.devstack import free_port
+    from shopgen.adapters import models
+    from shopgen.adapters.devstack import free_port
 
     # The models live on S3 only: each node that loads one must fetch it itself.
     s3 = boto3.client("s3", endpoint_url=s3_server)

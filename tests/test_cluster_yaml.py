@@ -1,7 +1,6 @@
 import copy
 
 import yaml
-
 from conftest import ROOT
 
 

@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from shopgen.checks import (CHECKS, COPY_CHECKS, DEFAULT_CLAIMS, check_claims, check_degeneration, check_entities,
-                            check_placeholders, check_wrong_product, copy_checks)
-from shopgen.records import PRODUCT_FIELDS, Product
+from shopgen.core.checks import (
+    CHECKS,
+    COPY_CHECKS,
+    DEFAULT_CLAIMS,
+    check_claims,
+    check_degeneration,
+    check_entities,
+    check_placeholders,
+    check_wrong_product,
+    copy_checks,
+)
+from shopgen.core.records import PRODUCT_FIELDS, Product
 
 BRANDS = ["Fjellsund", "Loftwell", "Hearthmade", "Kelda", "Northpine", "Tallgrass"]
 JACKET = Product(sku="RJ1", title="Fjellsund Cloudburst Unisex 3L Rain Jacket", brand="Fjellsund",

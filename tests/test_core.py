@@ -7,13 +7,13 @@ import pytest
 from indexing.docs import es_doc
 from indexing.mapping import chinese_analyzer, index_template, mappings_component
 from indexing.search import Filters, bm25_body, knn_body, rrf
-from shopgen.config import load_settings
-from shopgen.embed import embedding_text
-from shopgen.checks import COPY_CHECKS
-from shopgen.content import CONTENT_TYPES
-from shopgen.generate import evaluate, fit_messages, generate_with_retries, product_row, row_product
-from shopgen.prompts import build_messages
-from shopgen.records import Product
+from shopgen.core.checks import COPY_CHECKS
+from shopgen.core.config import load_settings
+from shopgen.core.content import CONTENT_TYPES
+from shopgen.core.records import Product
+from shopgen.embed.encoder import embedding_text
+from shopgen.generate.engine import evaluate, fit_messages, generate_with_retries, product_row, row_product
+from shopgen.generate.prompts import build_messages
 
 AD = CONTENT_TYPES["ad_copy"]
 
@@ -104,7 +104,7 @@ def test_embedding_text_and_es_doc():
 
 
 def test_mapping_has_vector_dims_and_keywords():
-    from shopgen.config import ESConfig
+    from shopgen.core.config import ESConfig
 
     m = mappings_component(384, ESConfig(hnsw_m=24), "smartcn")["mappings"]["properties"]
     assert m["embedding"]["dims"] == 384 and m["embedding"]["similarity"] == "cosine"
@@ -182,7 +182,7 @@ def test_long_prompt_is_shortened_or_fails_its_row_only():
 
 def test_client_reads_secrets_from_files_and_warns_without_tls_checks(tmp_path):
     from indexing.client import make_client
-    from shopgen.config import load_settings
+    from shopgen.core.config import load_settings
 
     key = tmp_path / "api_key"
     key.write_text("c2VjcmV0LWtleQ==\n")
@@ -201,7 +201,7 @@ def test_client_reads_secrets_from_files_and_warns_without_tls_checks(tmp_path):
 def test_related_products_skip_self_variants_and_other_locales():
     import numpy as np
 
-    from shopgen.related import top_related, variant_group
+    from shopgen.related.stage import top_related, variant_group
 
     keys = ["parent_sku"]
     assert variant_group("P1", "{}", keys) == variant_group("P1-red", '{"parent_sku": "P1"}', keys) == "P1"
@@ -223,7 +223,7 @@ def test_doc_drop_has_an_absolute_floor():
 
 
 def test_coverage_counts_every_valid_product():
-    from shopgen.pipeline import coverage
+    from shopgen.generate.stage import coverage
 
     copy = {"A": {"description": {"status": "fresh"}, "ad_copy": {"status": "none"}},
             "B": {"description": {"status": "kept"}, "ad_copy": {"status": "fresh"}}}
@@ -235,8 +235,8 @@ def test_coverage_counts_every_valid_product():
 
 
 def test_retry_prompt_names_what_failed():
-    from shopgen.checks import CheckResult
-    from shopgen.generate import feedback_of
+    from shopgen.core.checks import CheckResult
+    from shopgen.generate.engine import feedback_of
 
     why = feedback_of([CheckResult("schema", True), CheckResult("placeholder", False, ["placeholder '[Company Name]'"]),
                        CheckResult("unsupported_claims", False, ["claim 'eco-friendly'"])])
@@ -248,10 +248,11 @@ def test_retry_prompt_names_what_failed():
 
 def test_shop_examples_are_the_shops_own_passing_copy_of_the_same_category():
     from conftest import SAMPLE
-    from shopgen.catalog import load_catalog
-    from shopgen.fewshot import shop_examples
-    from shopgen.generate import GateSpec, evaluate
-    from shopgen.prompts import locale_key
+
+    from shopgen.catalog.load import load_catalog
+    from shopgen.generate.engine import GateSpec, evaluate
+    from shopgen.generate.fewshot import shop_examples
+    from shopgen.generate.prompts import locale_key
 
     products, _ = load_catalog(str(SAMPLE))
     todo = products[::40]
@@ -270,7 +271,7 @@ def test_shop_examples_are_the_shops_own_passing_copy_of_the_same_category():
 
 
 def test_feedback_reaches_the_retry_prompt_only_when_on():
-    from shopgen.generate import PromptSpec
+    from shopgen.generate.engine import PromptSpec
 
     seen: list[str] = []
     bad = json.dumps({"ad_headlines": ["[Company Name] Mat", "Cork Mat", "Yoga Mat"],

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest
-
 from conftest import SAMPLE
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,9 @@ import subprocess
 
 import pyarrow.dataset as pads
 import pytest
-
 from conftest import SAMPLE
-from shopgen.content import word_count
+
+from shopgen.core.content import word_count
 
 pytestmark = pytest.mark.slow
 TYPES = ["description", "bullets", "seo_title", "ad_copy", "faq"]

@@ -8,7 +8,6 @@ import time
 
 import psutil
 import pytest
-
 from conftest import SAMPLE
 
 pytestmark = pytest.mark.slow

@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import MODEL_CACHE, SAMPLE
 
 
 def _products(n=None):
-    from shopgen.catalog import load_catalog
+    from shopgen.catalog.load import load_catalog
 
     products, _ = load_catalog(str(SAMPLE))
     return products[:n] if n else products
@@ -28,8 +27,8 @@ def _products(n=None):
 # ---- the pure core ----------------------------------------------------------------------------
 
 def test_split_is_deterministic_without_leakage():
-    from shopgen import sftdata
-    from shopgen.records import Product
+    from shopgen.core.records import Product
+    from shopgen.finetune import data as sftdata
 
     products = _products()
     a = sftdata.build_examples(products, ["description"])
@@ -54,8 +53,8 @@ def test_split_is_deterministic_without_leakage():
 
 
 def test_targets_are_kept_out_of_inputs_and_unsupported_facts_flagged():
-    from shopgen import sftdata
-    from shopgen.records import Product
+    from shopgen.core.records import Product
+    from shopgen.finetune import data as sftdata
 
     p = Product(sku="K1", title="Alder Trail Pack", brand="Alder", attributes={"capacity_l": 30, "color": "olive",
                                                                                "seo_title": "Alder 30 L Pack"},
@@ -74,8 +73,8 @@ def test_targets_are_kept_out_of_inputs_and_unsupported_facts_flagged():
 
 
 def test_metrics():
-    from shopgen.records import Product
-    from shopgen.sfteval import aggregate, attribute_coverage, parse_output, rouge_l, score_sample
+    from shopgen.core.records import Product
+    from shopgen.finetune.evaluate import aggregate, attribute_coverage, parse_output, rouge_l, score_sample
 
     assert rouge_l("the red tent", "the red tent") == 1.0
     assert rouge_l("a b c d", "a c d") == pytest.approx(2 * (3 / 4) * 1 / (3 / 4 + 1))
@@ -92,7 +91,7 @@ def test_metrics():
 
 
 def test_shard_batches_are_disjoint_and_reproducible():
-    from shopgen.finetune import shard_batch
+    from shopgen.finetune.recipe import shard_batch
 
     n, bs, world = 23, 3, 2
     spe = (n // world) // bs
@@ -114,7 +113,7 @@ def _metrics(base_rouge, ft_rouge, base_unsup=0.25, ft_unsup=0.25):
 
 
 def _register(reg, tmp_path, metrics, tag):
-    from shopgen.registry import new_version_id
+    from shopgen.adapters.registry import new_version_id
 
     adapter = tmp_path / f"adapter-{tag}"
     adapter.mkdir()
@@ -126,7 +125,7 @@ def _register(reg, tmp_path, metrics, tag):
 
 
 def test_promote_gate_refuses_a_model_worse_than_base(tmp_path, env, shopgen_bin):
-    from shopgen.registry import Registry, gate
+    from shopgen.adapters.registry import Registry, gate
 
     assert gate(_metrics(0.3, 0.2)) == (False, ["test ROUGE-L 0.2000 does not beat the base's 0.3000"])
     assert not gate(_metrics(0.2, 0.3, 0.1, 0.2))[0]  # better ROUGE-L but more unsupported facts
@@ -248,7 +247,7 @@ def test_rerun_with_the_same_name_resumes_after_the_driver_dies(tmp_path, env, s
 def test_checkpoints_and_registry_on_s3(tmp_path, env, shopgen_bin, tiny_model, s3_server, settings):
     import boto3
 
-    from shopgen import models
+    from shopgen.adapters import models
 
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     s3.create_bucket(Bucket="shop-ml")
@@ -324,7 +323,7 @@ def test_readme_finetune_command_runs_with_the_default_config(tmp_path, env, sho
 
 
 def test_config_paths_are_absolute_when_it_loads(tmp_path, monkeypatch):
-    from shopgen.config import load_settings
+    from shopgen.core.config import load_settings
 
     monkeypatch.chdir(tmp_path)
     s = load_settings(home=".shopgen", models={"registry": "reg", "cache_dir": "m"},

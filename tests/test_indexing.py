@@ -9,9 +9,8 @@ from datetime import datetime, timezone
 
 import pyarrow.dataset as pads
 import pytest
-from elasticsearch import Elasticsearch
-
 from conftest import SAMPLE
+from elasticsearch import Elasticsearch
 from esproxy import FaultProxy
 
 from indexing import lifecycle
@@ -26,7 +25,7 @@ JUDGMENTS = SAMPLE.parent / "judgments.csv"
 @pytest.fixture(scope="module")
 def built(home, settings, tmp_path_factory):
     """`index build` of the whole raw sample catalog: real Ray Data embedding, related, gate, swap."""
-    from shopgen.pipeline import run_index_build
+    from indexing.stage import run_index_build
 
     work = tmp_path_factory.mktemp("build")
     rep = run_index_build(str(SAMPLE), work, settings)
@@ -77,7 +76,7 @@ def test_index_build_end_to_end(built, es, settings, env, shopgen_bin):
 
 def test_embeddings_are_cached_by_text_and_model(built, settings, tmp_path):
     """A second build of the same catalog computes no vector."""
-    from shopgen.pipeline import run_index_build
+    from indexing.stage import run_index_build
 
     rep = run_index_build(str(SAMPLE), tmp_path, settings, alias="cached", limit=40)
     assert rep["stages"]["embed"]["cached"] == 40 and rep["stages"]["embed"]["computed"] == 0
@@ -210,8 +209,8 @@ def test_incremental_upserts_newer_skips_older_and_deletes_missing(built, es, se
 
 
 def test_hybrid_server_rrf_matches_client_fusion(built, es, settings):
-    from shopgen import models
-    from shopgen.embed import load_encoder
+    from shopgen.adapters import models
+    from shopgen.embed.encoder import load_encoder
 
     enc = load_encoder(models.materialize(models.resolve(settings.models.embedder, settings), settings).path)
     for q, f in [("waterproof tent", Filters()), ("warm sleeping bag", Filters(max_price=300)),
@@ -242,7 +241,7 @@ def test_hybrid_finds_an_attribute_only_in_the_generated_description(built, env,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from shopgen.generate import GENERATED_SCHEMA
+    from shopgen.generate.engine import GENERATED_SCHEMA
 
     rows = [{k: r.get(k) for k in GENERATED_SCHEMA.names} for r in built["rows"][:40]]
     for r in rows:

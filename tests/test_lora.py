@@ -7,7 +7,6 @@ import subprocess
 
 import pyarrow.dataset as pads
 import pytest
-
 from conftest import SAMPLE
 
 pytestmark = pytest.mark.slow

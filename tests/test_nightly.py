@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLE
 
 # seo_title is the cheapest content type to generate, which keeps these runs short.
@@ -48,7 +47,7 @@ def _docs(settings, alias: str) -> list[dict]:
 
 
 def _state(prefix: str, settings=None) -> dict[str, dict]:
-    from shopgen.state import StateStore, load_state
+    from shopgen.nightly.state import StateStore, load_state
 
     return load_state(StateStore(prefix, settings.s3 if settings else None))
 
@@ -60,7 +59,7 @@ def _entries(**types):
 
 
 def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
-    from shopgen.state import CopyPolicy, plan
+    from shopgen.nightly.state import CopyPolicy, plan
 
     fresh = lambda k: {"key": k, "attempt_key": k, "status": "fresh", "uri": "f1", "accepted_hash": "h"}  # noqa: E731
     prev = {"a": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy=fresh("a1"))},
@@ -98,7 +97,7 @@ def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
 
 
 def test_settle_keeps_accepted_copy_only_while_the_facts_are_unchanged():
-    from shopgen.state import settle
+    from shopgen.nightly.state import settle
 
     accepted = {"key": "k1", "attempt_key": "k1", "status": "fresh", "uri": "f1", "accepted_hash": "h1", "run_id": "r1"}
     ok = settle(accepted, "k2", "h1", "20261202T01Z", True, "f2", [])
@@ -113,7 +112,7 @@ def test_settle_keeps_accepted_copy_only_while_the_facts_are_unchanged():
 
 
 def test_rebuild_reason_decides_full_or_in_place():
-    from shopgen.nightly import rebuild_reason
+    from shopgen.nightly.recipe import rebuild_reason
 
     prev = {"a": {"embedding_model": "m1"}, "b": {"embedding_model": None}}
     args = dict(live="p-1", previous=prev, was_indexed={"a"}, embedding_model="m1", regenerated=1, total=4,
@@ -131,7 +130,7 @@ def test_rebuild_reason_decides_full_or_in_place():
 def test_state_survives_a_moved_prefix_and_gc_spares_pending_batches(tmp_path):
     import pyarrow as pa
 
-    from shopgen.state import StateStore, commit_batch, load_journal, load_state, read_rows, save_state
+    from shopgen.nightly.state import StateStore, commit_batch, load_journal, load_state, read_rows, save_state
 
     store = StateStore(str(tmp_path / "a"))
     t = pa.table({"sku": ["x", "y"], "v": [1, 2]})
@@ -151,9 +150,9 @@ def test_state_survives_a_moved_prefix_and_gc_spares_pending_batches(tmp_path):
 
 
 def test_generation_key_depends_on_prompt_model_and_settings():
-    from shopgen.config import load_settings
-    from shopgen.nightly import type_versions
-    from shopgen.state import generation_key, settings_hash
+    from shopgen.core.config import load_settings
+    from shopgen.nightly.recipe import type_versions
+    from shopgen.nightly.state import generation_key, settings_hash
 
     sh = settings_hash(["seo_title"], {"temperature": 0.3, "max_tokens": 10}, {})
     base = generation_key("c", "p1", "m1", sh)
@@ -171,7 +170,7 @@ def test_generation_key_depends_on_prompt_model_and_settings():
 
 
 def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
-    from shopgen.state import Lock, LockedError, StateStore, force_unlock
+    from shopgen.nightly.state import Lock, LockedError, StateStore, force_unlock
 
     store = StateStore(str(tmp_path / "state"))
     a = Lock(store, {"run_id": "A", "catalog": "c", "alias": "x"}, ttl_s=60)
@@ -397,8 +396,8 @@ def test_related_products_are_the_same_in_process_and_on_ray_data(tmp_path, sett
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
-    from shopgen.raysupport import ray_session
-    from shopgen.related import related_stage
+    from shopgen.adapters.raysupport import ray_session
+    from shopgen.related.stage import related_stage
 
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(12, 8)).astype("float32")

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from shopgen import report as R
-from shopgen.config import S3Config
+from shopgen.core.config import S3Config
+from shopgen.report import render as R
 
 RUN_ID = "20261129T015553087259Z"
 

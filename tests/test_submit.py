@@ -1,12 +1,10 @@
 """`shopgen submit` / `shopgen jobs`: the pure helpers, the CLI over a stand-in job client, and (slow) a real
 local Ray head started with `ray start --head`, a nightly job submitted through its job API."""
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,14 +17,14 @@ from types import SimpleNamespace
 import click
 import pytest
 from click.testing import CliRunner
-from raynodes import stop_tree
 from conftest import MODEL_CACHE, ROOT
+from raynodes import stop_tree
 
-from shopgen import launcher
-from shopgen.cli_jobs import jobs, submit
-from shopgen.config import CONFIG_TEXT_ENV
-from shopgen.devstack import free_port
-from shopgen.launcher import LauncherError
+from shopgen.adapters.devstack import free_port
+from shopgen.cli import launcher
+from shopgen.cli.jobs import jobs, submit
+from shopgen.cli.launcher import LauncherError
+from shopgen.core.config import CONFIG_TEXT_ENV
 
 SECRET = "sk-do-not-print-4711"
 

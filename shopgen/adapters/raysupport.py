@@ -1,0 +1,109 @@
+"""Thin adapter over Ray: start (or join) a cluster, and place engine actors on GPU or CPU."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from shopgen.core.config import Settings
+
+# Workers inherit these; weights never come from a hub, and vLLM's INFO logs drown progress.
+WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
+              "TOKENIZERS_PARALLELISM": "false", "RAY_DATA_DISABLE_PROGRESS_BARS": "0"}
+
+
+@contextmanager
+def ray_session(settings: Settings, dashboard: bool = False) -> Iterator[None]:
+    """dashboard: Ray Train's placement-group cleaner polls the state API, which the dashboard serves."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    for k, v in WORKER_ENV.items():
+        os.environ.setdefault(k, v)
+    address = settings.ray.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        # No runtime_env here: under `ray job submit` it would replace the job's (working_dir).
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=dashboard,
+                 object_store_memory=settings.ray.object_store_memory_mb * 1024 * 1024)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def actor_resources(accelerator: str, accelerator_type: str | None = None) -> dict[str, Any]:
+    """Ray resources for one engine actor: a whole GPU (of accelerator_type, when given) when asked,
+    or auto and the cluster has one, else a CPU."""
+    import ray
+
+    if accelerator not in ("auto", "gpu", "cpu"):
+        raise ValueError(f"accelerator must be auto, gpu or cpu, not {accelerator!r}")
+    if accelerator == "cpu" and accelerator_type:
+        raise ValueError(f"accelerator_type {accelerator_type!r} asks for a GPU, but accelerator is cpu")
+    has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+    # Actor-level env_vars merge with the job's runtime_env instead of replacing it.
+    env = {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
+    if accelerator_type:
+        return {"num_gpus": 1, "accelerator_type": accelerator_type, **env}
+    if accelerator == "gpu" or (accelerator == "auto" and has_gpu):
+        return {"num_gpus": 1, **env}
+    return {"num_cpus": 1, **env}
+
+
+def pool_args(pool: Any) -> dict[str, Any]:
+    """map_batches arguments for a stage's actor pool from its config (shopgen.core.config.EnginePool):
+    the pool size or autoscaling range, per-actor resources and batches in flight per actor."""
+    import ray
+
+    c = pool.concurrency
+    size = {"size": c} if isinstance(c, int) else {"min_size": c[0], "max_size": c[1]}
+    compute = ray.data.ActorPoolStrategy(**size, max_tasks_in_flight_per_actor=pool.max_concurrent_batches)
+    out = {"compute": compute, **actor_resources(pool.accelerator, pool.accelerator_type)}
+    if pool.resources:
+        out["resources"] = dict(pool.resources)
+    return out
+
+
+def engine_id() -> str:
+    """The node and process of the calling actor, recorded per batch so a run shows its engines."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return f"{ctx.get_node_id()[:12]}/{os.getpid()}"
+
+
+def build_processor(ds: Any, pool: Any, actor: type, actor_kwargs: dict[str, Any],
+                    preprocess: Any = None, postprocess: Any = None, **remote_args: Any) -> Any:
+    """A stage as ray.data.llm builds one: optional preprocess -> the actor pool (one engine per
+    actor, placed by `pool`, an EnginePool config) -> optional postprocess. Pre- and postprocess are
+    plain batch functions and run as Ray tasks, next to the data, not on the driver."""
+    if preprocess is not None:
+        ds = ds.map_batches(preprocess, batch_format="pyarrow", batch_size=None)
+    ds = ds.map_batches(actor, batch_format="pyarrow", batch_size=pool.batch_size, fn_constructor_kwargs=actor_kwargs,
+                        **pool_args(pool), **remote_args)
+    if postprocess is not None:
+        ds = ds.map_batches(postprocess, batch_format="pyarrow", batch_size=None)
+    return ds
+
+
+def collect(ds: Any, out_dir: Any) -> int:
+    """Streams a dataset's batches into a folder on the driver: worker nodes cannot see its disk, so
+    no Ray task is ever handed a driver-local path."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for i, batch in enumerate(ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1)):
+        if batch.num_rows:
+            pq.write_table(batch, out_dir / f"part-{i:05d}.parquet")
+            n += batch.num_rows
+    return n

@@ -1,0 +1,64 @@
+"""Thin adapter over local paths and s3:// URIs (pyarrow.fs, endpoint override for moto/MinIO)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+from shopgen.core.config import S3Config
+
+
+def is_s3(uri: str | os.PathLike) -> bool:
+    return str(uri).startswith("s3://")
+
+
+def s3_filesystem(cfg: S3Config | None) -> pafs.S3FileSystem:
+    cfg = cfg or S3Config()
+    kw: dict = {}
+    if cfg.endpoint_url:
+        u = urlparse(cfg.endpoint_url)
+        kw["endpoint_override"] = u.netloc or u.path
+        kw["scheme"] = u.scheme or "https"
+    if cfg.region:
+        kw["region"] = cfg.region
+    key = cfg.access_key_id or os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = (cfg.secret_access_key.get_secret_value() if cfg.secret_access_key else None) or os.environ.get(
+        "AWS_SECRET_ACCESS_KEY"
+    )
+    if key and secret:
+        kw["access_key"], kw["secret_key"] = key, secret
+    return pafs.S3FileSystem(**kw)
+
+
+def resolve(uri: str | os.PathLike, s3: S3Config | None = None) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path inside it) for a local path or an s3://bucket/key URI."""
+    uri = str(uri)
+    if is_s3(uri):
+        return s3_filesystem(s3), uri[len("s3://"):]
+    return pafs.LocalFileSystem(), os.path.abspath(uri)
+
+
+def read_bytes(uri: str | os.PathLike, s3: S3Config | None = None) -> bytes:
+    fs, path = resolve(uri, s3)
+    try:
+        with fs.open_input_stream(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {uri}") from None
+
+
+def write_bytes(uri: str | os.PathLike, data: bytes, s3: S3Config | None = None) -> None:
+    fs, path = resolve(uri, s3)
+    parent = os.path.dirname(path)
+    if parent:
+        fs.create_dir(parent, recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(data)
+
+
+def download_dir(uri: str, dest: str, s3: S3Config | None = None) -> None:
+    fs, path = resolve(uri, s3)
+    os.makedirs(dest, exist_ok=True)
+    pafs.copy_files(path, dest, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())

@@ -1,0 +1,224 @@
+"""Catalog input: readers for JSONL, CSV and Parquet (local or s3://), and pure validation into
+Products or Quarantined rows. A bad row never stops a run; it is set aside with one reason."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from shopgen.adapters.storage import read_bytes
+from shopgen.core.config import CatalogLimits, S3Config
+from shopgen.core.records import PRODUCT_FIELDS, Product, Quarantined
+
+
+@dataclass
+class RawRow:
+    source: str
+    line: int  # 1-based line (JSONL/CSV) or row number (Parquet)
+    data: dict[str, Any] | None
+    error: str | None = None
+    raw: Any = None
+
+
+def _has_surrogates(v: Any) -> bool:
+    return isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v)
+
+
+def _safe(v: Any) -> Any:
+    """Undecodable bytes kept as \\x escapes, so the quarantine file stays valid UTF-8."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(v, dict):
+        return {_safe(k): _safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_safe(x) for x in v]
+    return v
+
+
+def parse_jsonl(blob: bytes, source: str) -> Iterator[RawRow]:
+    for n, line in enumerate(blob.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raw = line.decode("utf-8", "backslashreplace")
+            yield RawRow(source, n, None, f"invalid UTF-8 at byte {e.start}", raw)
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield RawRow(source, n, None, f"invalid JSON: {e.msg} at column {e.colno}", text)
+            continue
+        if not isinstance(obj, dict):
+            yield RawRow(source, n, None, f"row is a JSON {type(obj).__name__}, not an object", obj)
+            continue
+        yield RawRow(source, n, obj, raw=obj)
+
+
+def _csv_value(v: str | None) -> Any:
+    return None if v is None or v == "" else v
+
+
+def parse_csv(blob: bytes, source: str) -> Iterator[RawRow]:
+    text = blob.decode("utf-8", "surrogateescape")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    for row in reader:
+        n = reader.line_num
+        if None in row:  # more cells than header columns
+            yield RawRow(source, n, None, "row has more cells than the header", _safe(row))
+            continue
+        if any(_has_surrogates(k) or _has_surrogates(v) for k, v in row.items()):
+            yield RawRow(source, n, None, "invalid UTF-8 bytes", _safe(row))
+            continue
+        data = {k: _csv_value(v) for k, v in row.items()}
+        attrs = data.get("attributes")
+        if isinstance(attrs, str):
+            try:
+                data["attributes"] = json.loads(attrs)
+            except json.JSONDecodeError:
+                yield RawRow(source, n, None, "attributes is not a JSON object", _safe(row))
+                continue
+        yield RawRow(source, n, data, raw=row)
+
+
+def parse_parquet(blob: bytes, source: str) -> Iterator[RawRow]:
+    table = pq.read_table(pa.BufferReader(blob))
+    # Read strings as bytes so one undecodable value quarantines one row, not the file.
+    cols = {}
+    for f in table.schema:
+        col = table[f.name]
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            col = col.cast(pa.binary())
+        cols[f.name] = col.to_pylist()
+    for i in range(table.num_rows):
+        data, bad = {}, False
+        for name, values in cols.items():
+            v = values[i]
+            if isinstance(v, bytes):
+                try:
+                    v = v.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad, v = True, v.decode("utf-8", "backslashreplace")
+            data[name] = v
+        if isinstance(data.get("attributes"), list):  # arrow map<> reads back as key/value pairs
+            data["attributes"] = dict(data["attributes"])
+        if isinstance(data.get("attributes"), str):
+            try:
+                data["attributes"] = json.loads(data["attributes"])
+            except json.JSONDecodeError:
+                pass  # validation reports the wrong type
+        if bad:
+            yield RawRow(source, i + 1, None, "invalid UTF-8 bytes", data)
+        else:
+            yield RawRow(source, i + 1, data, raw=data)
+
+
+READERS = {".jsonl": parse_jsonl, ".ndjson": parse_jsonl, ".json": parse_jsonl, ".csv": parse_csv, ".parquet": parse_parquet}
+
+
+def read_catalog(uri: str, s3: S3Config | None = None) -> Iterator[RawRow]:
+    suffix = "." + str(uri).rsplit(".", 1)[-1].lower() if "." in str(uri) else ""
+    if suffix not in READERS:
+        raise ValueError(f"unsupported catalog format {suffix or '(none)'!r} for {uri}: use .jsonl, .csv or .parquet")
+    return READERS[suffix](read_bytes(uri, s3), str(uri))
+
+
+# ---- pure validation -------------------------------------------------------------------------
+
+def normalize(data: dict[str, Any]) -> dict[str, Any]:
+    """Fold fields outside the canonical record into attributes (CSV/Parquet columns, extra keys)."""
+    out = {k: v for k, v in data.items() if k in PRODUCT_FIELDS}
+    extra = {k: v for k, v in data.items() if k not in PRODUCT_FIELDS and v is not None}
+    if extra and (out.get("attributes") is None or isinstance(out.get("attributes"), dict)):
+        out["attributes"] = {**extra, **(out.get("attributes") or {})}
+    if out.get("attributes") is None:
+        out.pop("attributes", None)
+    return out
+
+
+def _reason(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(x) for x in e["loc"]) or "row"
+        required_empty = e["loc"] and e["loc"][0] in ("sku", "title") and e["type"] in ("string_too_short", "string_type") \
+            and (e.get("input") is None or not str(e.get("input")).strip())
+        if e["type"] == "missing" or required_empty:
+            parts.append(f"missing or empty {field}")
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"unknown field {field}")
+        elif e["type"] == "value_error":  # a Product check: its message names the value itself
+            err = (e.get("ctx") or {}).get("error")
+            parts.append(f"wrong type or value for {field}: {err if err is not None else e['msg']}")
+        else:
+            got = e.get("input")
+            got_s = repr(got)[:60]
+            parts.append(f"wrong type or value for {field}: {e['msg']} (got {got_s})")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _oversize(p: Product, lim: CatalogLimits) -> str | None:
+    caps = {"sku": lim.max_sku_chars, "title": lim.max_title_chars}
+    for name in ("sku", "title", "description", "category", "brand"):
+        v, cap = getattr(p, name), caps.get(name, lim.max_text_chars)
+        if v is not None and len(v) > cap:
+            return f"oversize field {name}: {len(v)} chars > {cap}"
+    if len(p.attributes) > lim.max_attributes:
+        return f"oversize field attributes: {len(p.attributes)} entries > {lim.max_attributes}"
+    for k, v in p.attributes.items():
+        n = len(k) + len(json.dumps(v, ensure_ascii=False))
+        if n > lim.max_attribute_chars:
+            return f"oversize attribute {k!r}: {n} chars > {lim.max_attribute_chars}"
+    return None
+
+
+def validate_rows(rows: Iterable[RawRow], limits: CatalogLimits | None = None) -> Iterator[Product | Quarantined]:
+    """Yield a Product per good row and a Quarantined per bad one, in input order.
+    The first valid row with a given sku wins; later ones are duplicates."""
+    lim = limits or CatalogLimits()
+    seen: dict[str, int] = {}
+    for r in rows:
+        sku = r.data.get("sku") if isinstance(r.data, dict) else None
+        sku = sku if isinstance(sku, str) else None
+
+        def bad(reason: str) -> Quarantined:
+            return Quarantined(stage="validate", reason=reason, sku=sku, source=r.source, line=r.line, raw=_safe(r.raw))
+
+        if r.error:
+            yield bad(r.error)
+            continue
+        try:
+            p = Product.model_validate(normalize(r.data or {}))
+        except ValidationError as e:
+            yield bad(_reason(e))
+            continue
+        if (why := _oversize(p, lim)) is not None:
+            yield bad(why)
+            continue
+        if p.sku in seen:
+            yield bad(f"duplicate sku {p.sku!r} (first at line {seen[p.sku]})")
+            continue
+        seen[p.sku] = r.line
+        yield p
+
+
+def load_catalog(uri: str, limits: CatalogLimits | None = None, s3: S3Config | None = None,
+                 limit: int | None = None) -> tuple[list[Product], list[Quarantined]]:
+    """Read and validate; `limit` caps the number of valid products taken (for demos and smoke runs)."""
+    good: list[Product] = []
+    bad: list[Quarantined] = []
+    for item in validate_rows(read_catalog(uri, s3), limits):
+        if isinstance(item, Product):
+            if limit is None or len(good) < limit:
+                good.append(item)
+        else:
+            bad.append(item)
+    return good, bad

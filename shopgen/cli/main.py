@@ -1,0 +1,579 @@
+"""The `shopgen` launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from shopgen.core.config import Settings, load_settings
+
+err = Console(stderr=True)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="SHOPGEN_CONFIG",
+              help="YAML config file (default: built-in local defaults; env SHOPGEN_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """shopgen: generate, check, embed and index product copy for a whole catalog."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pydantic import ValidationError
+
+    try:
+        ctx.obj = {"settings": load_settings(config_file)}
+    except ValidationError as e:  # never echo the offending value: it may be a misplaced secret
+        msgs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors(include_input=False))
+        raise click.ClickException(f"invalid configuration: {msgs}") from None
+    except Exception as e:  # a bad config file or env var is a user error, not a traceback
+        raise click.ClickException(f"invalid configuration: {type(e).__name__}: {e}") from None
+
+
+# ---- dev: the embedded local stack ----------------------------------------------------------
+
+@main.group()
+def dev() -> None:
+    """Start, stop and inspect the embedded Elasticsearch-API server (noida-db)."""
+
+
+@dev.command("up")
+@click.pass_context
+def dev_up(ctx: click.Context) -> None:
+    """Start the embedded server on 127.0.0.1 (a free port, recorded under the home folder)."""
+    from shopgen.adapters import devstack
+
+    st = devstack.up(_settings(ctx).home)
+    click.echo(f"running at {st['url']} (pid {st['pid']}, data {st['data_dir']})")
+
+
+@dev.command("down")
+@click.pass_context
+def dev_down(ctx: click.Context) -> None:
+    """Stop the embedded server by its pid."""
+    from shopgen.adapters import devstack
+
+    click.echo("stopped" if devstack.down(_settings(ctx).home) else "not running")
+
+
+@dev.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def dev_status(ctx: click.Context, as_json: bool) -> None:
+    """Report whether the embedded server runs and where."""
+    from shopgen.adapters import devstack
+
+    st = devstack.status(_settings(ctx).home)
+    if as_json:
+        click.echo(json.dumps(st))
+    elif st["running"]:
+        click.echo(f"running at {st['url']} (pid {st['pid']}, reachable={st['reachable']}, data {st['data_dir']})")
+    else:
+        click.echo("not running")
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+REGISTRY_OPTION = click.option("--registry", default=None,
+                               help="Model registry: a folder or s3:// prefix (default: models.registry, "
+                                    "i.e. <home>/registry).")
+
+
+@main.group()
+@REGISTRY_OPTION
+@click.pass_context
+def models(ctx: click.Context, registry: str | None) -> None:
+    """Prepare models; list, show and promote fine-tuned versions in the registry."""
+    ctx.obj["registry"] = registry
+
+
+def _with_registry(s: Settings, registry: str | None) -> Settings:
+    return s.model_copy(update={"models": s.models.model_copy(update={"registry": registry})}) if registry else s
+
+
+@models.command("prepare")
+@click.pass_context
+def models_prepare(ctx: click.Context) -> None:
+    """Convert/download the configured generator and embedder into the model cache (once)."""
+    from shopgen.adapters import models as m
+
+    for name, local in m.prepare_all(_settings(ctx)).items():
+        click.echo(f"{name}: {local.path}" + (f" + adapter {local.adapter_path}" if local.adapter_path else "")
+                   + f"  [{local.version}]")
+
+
+def _registry(ctx: click.Context, registry: str | None):
+    from shopgen.adapters.registry import Registry
+
+    s = _with_registry(_settings(ctx), registry or ctx.obj.get("registry"))
+    return Registry(s.registry_uri, s.s3)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v)
+
+
+@models.command("list")
+@REGISTRY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list: version, status, base, metrics, ...")
+@click.pass_context
+def models_list(ctx: click.Context, registry: str | None, as_json: bool) -> None:
+    """List the registry's fine-tuned versions, oldest first, with base vs fine-tuned test metrics."""
+    rows = _registry(ctx, registry).versions()
+    if as_json:
+        click.echo(json.dumps([{k: r.get(k) for k in ("version", "status", "base", "method", "created_at",
+                                                      "data_hash", "run", "metrics", "gate")} for r in rows]))
+        return
+    if not rows:
+        click.echo("no versions registered")
+        return
+    t = Table("version", "status", "base", "method", "ROUGE-L base→ft", "unsupported base→ft", "gate")
+    for r in rows:
+        b, f = (r.get("metrics") or {}).get("base") or {}, (r.get("metrics") or {}).get("finetuned") or {}
+        t.add_row(r["version"], r["status"], r["base"], r["method"],
+                  f"{_fmt(b.get('rouge_l'))} → {_fmt(f.get('rouge_l'))}",
+                  f"{_fmt(b.get('unsupported_rate'))} → {_fmt(f.get('unsupported_rate'))}",
+                  "pass" if (r.get("gate") or {}).get("passed") else "fail")
+    # Piped output has no terminal width; keep version ids whole instead of folding them at 80.
+    Console(width=None if sys.stdout.isatty() else 160).print(t)
+
+
+@models.command("show")
+@click.argument("version")
+@REGISTRY_OPTION
+@click.pass_context
+def models_show(ctx: click.Context, version: str, registry: str | None) -> None:
+    """Print one version's manifest (base, data hash, config, metrics, created_at) as JSON."""
+    try:
+        click.echo(json.dumps(_registry(ctx, registry).get(version), indent=2))
+    except KeyError as e:
+        raise click.ClickException(e.args[0]) from None
+
+
+@models.command("promote")
+@click.argument("version")
+@REGISTRY_OPTION
+@click.option("--force", is_flag=True, help="Promote even when the gate refuses (recorded in promoted.json).")
+@click.pass_context
+def models_promote(ctx: click.Context, version: str, registry: str | None, force: bool) -> None:
+    """Make VERSION the default for generate/nightly. The gate: it must beat the base on test ROUGE-L
+    and must not raise the unsupported-attribute rate."""
+    try:
+        ok, reasons = _registry(ctx, registry).promote(version, force=force)
+    except KeyError as e:
+        raise click.ClickException(e.args[0]) from None
+    if not ok:
+        raise click.ClickException(f"gate refused {version}: " + "; ".join(reasons) + " (--force overrides)")
+    click.echo(f"promoted {version}" + (f" despite the gate: {'; '.join(reasons)}" if reasons else ""))
+
+
+@main.command()
+@click.option("--catalog", required=True, help="Catalog with human-written copy: .jsonl/.csv/.parquet, local or s3://.")
+@click.option("--base", default="base", show_default=True,
+              help="Model to fine-tune: 'base' (models.generator), a built-in, an HF folder or s3:// prefix.")
+@click.option("--method", type=click.Choice(["lora", "full"]), default=None, help="Default: finetune.method (lora).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Ray Train workers (DDP).")
+@click.option("--gpu", is_flag=True, default=None, help="One GPU per worker, bf16.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Optimizer steps (overrides epochs).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: finetune.epochs).")
+@click.option("--registry", "--out", "registry", default=None,
+              help="Registry to register the result in: a folder or s3:// prefix (default: models.registry).")
+@click.option("--name", default=None, help="Run name; re-running with the same name resumes its checkpoints "
+                                           "(default: derived from the data and config hashes).")
+@click.option("--storage", default=None, help="Ray Train storage for checkpoints: folder or s3:// "
+                                              "(default: finetune.storage_path, i.e. <home>/finetune).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.option("--promote", is_flag=True, default=None, help="Promote the new version if it passes the gate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.pass_context
+def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, workers: int | None, gpu: bool | None,
+             max_steps: int | None, epochs: int | None, registry: str | None, name: str | None, storage: str | None,
+             limit: int | None, promote: bool | None, as_json: bool) -> None:
+    """Fine-tune the generator on the catalog's own copy with Ray Train; register a candidate version."""
+    from shopgen.finetune.recipe import run_finetune
+
+    if max_steps and epochs:
+        raise click.UsageError("give --max-steps or --epochs, not both")
+    s = _with_registry(_settings(ctx), registry)
+    upd = {k: v for k, v in dict(method=method, workers=workers, gpu=gpu, max_steps=max_steps, epochs=epochs,
+                                 storage_path=storage).items() if v is not None}
+    if epochs:
+        upd["max_steps"] = None
+    s = s.model_copy(update={"finetune": s.finetune.model_copy(update=upd)})
+    try:
+        rep = run_finetune(catalog, s, base=base, name=name, limit=limit, promote=promote, console=err)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(rep))
+        return
+    m = rep.get("metrics") or {}
+    for who in ("base", "finetuned"):
+        if m.get(who):
+            click.echo(f"test {who:9s}: " + "  ".join(f"{k}={_fmt(v)}" for k, v in m[who].items()))
+    if rep.get("gate"):
+        g = rep["gate"]
+        click.echo("gate: " + ("pass" if g["passed"] else "fail: " + "; ".join(g["reasons"])))
+    click.echo(f"version {rep['version']} ({'promoted' if rep.get('promoted') else 'candidate'}) in {rep['registry']}"
+               + (f"; report {rep['report']}" if rep.get("report") else ""))
+
+
+# ---- pipeline -------------------------------------------------------------------------------
+
+CONTENT_OPTION = click.option(
+    "--content", default=None,
+    help="Comma-separated content types: description, bullets, seo_title, ad_copy, faq "
+         "(default: generation.content, i.e. description,ad_copy,bullets).")
+MODEL_OPTION = click.option(
+    "--model", default=None, help="Model reference: 'base', a registry version, a built-in name, an HF or "
+                                  "adapter folder, or an s3:// prefix (default: the registry's promoted "
+                                  "version, else models.generator).")
+
+@main.command()
+@click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
+@click.option("--workdir", default=None, help="Local folder for stage outputs, report.json and report.html "
+                                              "(default: <home>/work).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Take only the first N valid products (they are the catalog: later SKUs count as deleted).")
+@click.option("--alias", default=None, help="Elasticsearch alias to build or update (default: es.alias, 'products').")
+@click.option("--state", "state", default=None,
+              help="State prefix, a folder or s3:// URI: per-SKU hashes, committed outputs, run reports, the lock "
+                   "(default: nightly.state, else <workdir>/state). One sub-prefix per alias.")
+@click.option("--full", is_flag=True, help="Regenerate and re-embed every product and build a new index (gate + swap).")
+@click.option("--force-unlock", is_flag=True, help="Clear the run lock first (only when its holder is known dead).")
+@CONTENT_OPTION
+@MODEL_OPTION
+@REGISTRY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print report.json's content instead of a summary line.")
+@click.pass_context
+def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
+            state: str | None, full: bool, force_unlock: bool, content: str | None, model: str | None,
+            registry: str | None, as_json: bool) -> None:
+    """Incremental nightly run: regenerate, re-embed and re-index only new and changed products.
+
+    Unchanged products reuse their stored outputs, deleted SKUs leave the index, and a run that died
+    is resumed from its committed batches. One run per alias and state at a time (a lock in the state
+    store). The first run, --full, or a large change builds a new index behind the alias (gate + swap)."""
+    from shopgen.nightly import recipe as job
+    from shopgen.nightly.state import LockedError
+
+    rep = _guard(lambda s: job.run(catalog, workdir or s.home / "work", s, state=state, alias=alias, full=full,
+                                   limit=limit, content=_content(content), force_unlock=force_unlock, console=err),
+                 _model_settings(ctx, model, registry), LockedError)
+    if as_json:
+        click.echo(json.dumps(rep, default=str))
+        return
+    c = rep["counts"]
+    click.echo(f"{rep.get('mode', '?')} run {rep['run_id']}: new {c.get('new', 0)}, changed {c.get('changed', 0)}, "
+               f"unchanged {c.get('unchanged', 0)}, deleted {c.get('deleted', 0)}, quarantined "
+               f"{c.get('quarantined', 0)}; regenerated {c.get('regenerated', 0)}; indexed {c.get('indexed', 0)} "
+               f"into alias {rep['alias']!r}; report {rep['outputs']['report']}")
+    cov = rep.get("coverage") or {}
+    if cov:
+        per = "; ".join(f"{t}: {v['fresh']} fresh, {v['kept']} kept, {v['none']} none"
+                        for t, v in cov.get("types", {}).items())
+        click.echo(f"coverage: {cov['searchable']} of {cov['valid']} valid products searchable; {per}")
+
+
+@main.command("report")
+@click.argument("run", default="latest")
+@click.option("--state", "state", default=None, help="State prefix the run used (default: nightly.state, else "
+                                                     "<home>/work/state).")
+@click.option("--alias", default=None, help="Alias whose runs to look in (default: es.alias).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report.json.")
+@click.pass_context
+def report(ctx: click.Context, run: str, state: str | None, alias: str | None, as_json: bool) -> None:
+    """Summarise a run: RUN is a run id, 'latest', a run folder, or a report.json path or s3:// URI."""
+    from shopgen.nightly.recipe import state_prefix
+    from shopgen.report.render import find_report, summary
+
+    s = _settings(ctx)
+    prefix = state_prefix(s, s.home / "work", state, alias or s.es.alias)
+    try:
+        rep = find_report(run, [prefix], s.s3)
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps(rep, indent=2, default=str) if as_json else summary(rep))
+
+
+@main.command()
+@click.option("--catalog", required=True, help="Catalog file: .jsonl, .csv or .parquet; local path or s3:// URI.")
+@click.option("--out", "out", default=None, help="Output folder: enriched/, quarantine.jsonl, report.json "
+                                                 "(default: <home>/generate).")
+@CONTENT_OPTION
+@MODEL_OPTION
+@REGISTRY_OPTION
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.pass_context
+def generate(ctx: click.Context, catalog: str, out: str | None, content: str | None, model: str | None,
+             registry: str | None, limit: int | None) -> None:
+    """Generate and check copy without indexing (same outputs as nightly, minus embeddings)."""
+    rep = _run(ctx, catalog, out, limit, content, model, registry=registry)
+    c = rep["counts"]
+    click.echo(f"generated {c.get('enriched', 0)} products; quarantined {c.get('quarantined', 0)}; "
+               f"report {rep['outputs']['report']}")
+
+
+def _model_settings(ctx: click.Context, model: str | None, registry: str | None) -> Settings:
+    s = _with_registry(_settings(ctx), registry)
+    if model:  # an explicit model wins over the registry's promoted version; 'base' is models.generator
+        upd = {"use_promoted": False} | ({} if model == "base" else {"generator": model})
+        s = s.model_copy(update={"models": s.models.model_copy(update=upd)})
+    return s
+
+
+def _content(content: str | None):
+    from shopgen.core.content import parse_content
+
+    try:
+        return parse_content(content) if content else None
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _guard(fn, s: Settings, *more: type[Exception]):
+    """Runs a job; user-facing failures become one clear error line."""
+    from elasticsearch import ApiError, TransportError
+
+    try:
+        return fn(s)
+    except (FileNotFoundError, ValueError, RuntimeError, *more) as e:
+        raise click.ClickException(str(e)) from None
+    except (ApiError, TransportError) as e:
+        raise click.ClickException(f"Elasticsearch: {e}") from None
+
+
+def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, content: str | None,
+         model: str | None, registry: str | None = None) -> dict:
+    from shopgen.generate.stage import run_generate
+
+    return _guard(lambda s: run_generate(catalog, workdir or s.home / "generate", s, limit=limit, console=err,
+                                         content=_content(content)),
+                  _model_settings(ctx, model, registry))
+
+
+@main.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["bm25", "knn", "hybrid"]), default="bm25", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of hits.")
+@click.option("--alias", default=None, help="Alias to query (default: es.alias).")
+@click.option("--category", default=None, help="Filter: exact category.")
+@click.option("--brand", default=None, help="Filter: exact brand.")
+@click.option("--locale", default=None, help="Filter: locale, e.g. en-US.")
+@click.option("--min-price", type=float, default=None, help="Filter: lowest price.")
+@click.option("--max-price", type=float, default=None, help="Filter: highest price.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
+@click.pass_context
+def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None, category: str | None,
+           brand: str | None, locale: str | None, min_price: float | None, max_price: float | None,
+           as_json: bool) -> None:
+    """Search the catalog through the alias: bm25, knn or hybrid (reciprocal-rank fusion).
+
+    hybrid uses Elasticsearch's RRF retriever when the cluster allows it (es.hybrid=auto), else the
+    same fusion client-side."""
+    from indexing.search import Filters
+    from indexing.search import search as run_search
+
+    s = _settings(ctx)
+    encoder = _encoder(s) if mode != "bm25" else None
+    es = _client(s)
+    try:
+        hits = run_search(es, alias or s.es.alias, query, mode, k, encoder,
+                          Filters(category, brand, locale, min_price, max_price), hybrid=s.es.hybrid,
+                          window=s.es.rrf_window, rank_constant=s.es.rrf_rank_constant)
+    except LookupError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(hits, ensure_ascii=False))
+        return
+    t = Table(title=f"{mode}: {query}", show_lines=False)
+    for col in ("#", "sku", "score", "title", "description"):
+        t.add_column(col, overflow="fold", max_width=70 if col == "description" else None)
+    for i, h in enumerate(hits, 1):
+        desc = (h.get("description") or "")
+        t.add_row(str(i), h["sku"], f"{h['score']:.4f}", h.get("title") or "", desc[:140] + ("…" if len(desc) > 140 else ""))
+    Console().print(t)
+
+
+def _client(s: Settings):
+    from indexing.client import make_client
+
+    try:
+        return make_client(s, echo=err.print)
+    except ValueError as e:  # e.g. an unreadable secret file
+        raise click.ClickException(str(e)) from None
+
+
+def _encoder(s: Settings):
+    from shopgen.adapters import models as m
+    from shopgen.embed.encoder import load_encoder
+
+    return load_encoder(m.materialize(m.resolve(s.models.embedder, s), s).path)
+
+
+# ---- index: lifecycle of the Elasticsearch side ---------------------------------------------
+
+@main.group()
+def index() -> None:
+    """Build, list and roll back the versioned indices behind an alias."""
+
+
+ALIAS_OPTION = click.option("--alias", default=None, help="Elasticsearch alias (default: es.alias, 'products').")
+
+
+@index.command("build")
+@click.option("--input", "source", required=True,
+              help="A raw catalog (.jsonl/.csv/.parquet) or `shopgen generate` output (its enriched/ folder or "
+                   "a .parquet file); local path or s3:// URI.")
+@ALIAS_OPTION
+@click.option("--workdir", default=None, help="Where stage outputs and report.json go (default: <home>/index-build).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.option("--incremental", is_flag=True,
+              help="Upsert into the live index (external versions) and delete SKUs missing from the input, "
+                   "instead of building a new index.")
+@click.option("--version-from", type=click.Choice(["updated_at", "run"]), default="updated_at", show_default=True,
+              help="--incremental: the external version of a doc is its updated_at (else the run's epoch), or "
+                   "always the run's epoch.")
+@click.option("--keep-missing", is_flag=True, help="--incremental: do not delete SKUs missing from the input.")
+@click.pass_context
+def index_build(ctx: click.Context, source: str, alias: str | None, workdir: str | None, limit: int | None,
+                incremental: bool, version_from: str, keep_missing: bool) -> None:
+    """Embed and index a catalog, run the gate, then swap the alias (or upsert with --incremental)."""
+    import time
+
+    from elasticsearch import ApiError, TransportError
+
+    from indexing.stage import IncrementalSpec, run_index_build
+
+    s = _settings(ctx)
+    if incremental and limit and not keep_missing:
+        raise click.UsageError("--incremental with --limit would delete every live SKU past the limit; "
+                               "add --keep-missing")
+    inc = (IncrementalSpec(run_epoch=int(time.time() * 1000), version_from=version_from,
+                           delete_missing=not keep_missing) if incremental else None)
+    try:
+        rep = run_index_build(source, workdir or s.home / "index-build", s, alias=alias, limit=limit, console=err,
+                              incremental=inc)
+    except (FileNotFoundError, ValueError, RuntimeError, LookupError) as e:
+        raise click.ClickException(str(e)) from None
+    except (ApiError, TransportError) as e:
+        raise click.ClickException(f"Elasticsearch: {e}") from None
+    st, c = rep["stages"]["index"], rep["counts"]
+    if incremental:
+        click.echo(f"upserted {st['upserted']} (unchanged {st['unchanged']}), deleted {st.get('deleted', 0)} in "
+                   f"{st['index']} behind alias {rep['alias']!r}; report {rep['outputs']['report']}")
+    else:
+        click.echo(f"indexed {c.get('indexed', 0)} products into {st['index']}; alias {rep['alias']!r} -> "
+                   f"{st['index']}; quarantined {c.get('quarantined', 0)}; report {rep['outputs']['report']}")
+
+
+@index.command("list")
+@ALIAS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def index_list(ctx: click.Context, alias: str | None, as_json: bool) -> None:
+    """Show the alias's indices (newest first), which one is live, doc counts and model versions."""
+    from indexing.lifecycle import list_indices
+
+    s = _settings(ctx)
+    rows = list_indices(_client(s), alias or s.es.alias)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo(f"alias {alias or s.es.alias!r} has no indices yet")
+    for r in rows:  # one line per index, readable at any terminal width
+        click.echo(f"{r['index']}  {'LIVE' if r['live'] else '    '}  gate={r['gate']}  docs={r['docs']}  "
+                   f"model={r['model_version'] or '-'}  embedder={r['embedding_model'] or '-'}  "
+                   f"created={(r['created_at'] or '-')[:19]}")
+
+
+@index.command("rollback")
+@ALIAS_OPTION
+@click.option("--to", "to", default=None, help="The index to point the alias at (default: the previous one).")
+@click.pass_context
+def index_rollback(ctx: click.Context, alias: str | None, to: str | None) -> None:
+    """Swap the alias back to the previous index, atomically."""
+    from indexing.lifecycle import rollback
+
+    s = _settings(ctx)
+    try:
+        old, new = rollback(_client(s), alias or s.es.alias, to)
+    except LookupError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"alias {alias or s.es.alias!r}: {', '.join(old) or '(none)'} -> {new}")
+
+
+@index.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the check as JSON.")
+@click.pass_context
+def index_check(ctx: click.Context, as_json: bool) -> None:
+    """Startup check: server version, Chinese analyzer plugins, whether the RRF retriever is licensed."""
+    from indexing.client import server_check
+
+    s = _settings(ctx)
+    info = server_check(_client(s), s.es)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"server: {info['distribution']} {info['version']} (cluster {info['cluster']})")
+    click.echo(f"chinese analyzer: {info['chinese_analyzer']} (plugins: {', '.join(info['chinese_plugins']) or 'none'})")
+    click.echo(f"RRF retriever: {info['rrf_detail']}; hybrid search fuses on the {info['hybrid']} side")
+
+
+@main.command("eval-search")
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False),
+              help="CSV with columns query,sku,grade (grade >= 0; 0 = irrelevant).")
+@click.option("--mode", type=click.Choice(["bm25", "knn", "hybrid"]), default="hybrid", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="NDCG cut-off.")
+@ALIAS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: ndcg@10, recall@100, mrr, queries.")
+@click.pass_context
+def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, alias: str | None, as_json: bool) -> None:
+    """Measure ranking quality on judged queries: NDCG@10, recall@100, MRR."""
+    from indexing.evaluate import load_judgments
+    from indexing.lifecycle import evaluate_target
+
+    s = _settings(ctx)
+    try:
+        j = load_judgments(judgments)
+        res = evaluate_target(_client(s), alias or s.es.alias, j, mode, s,
+                              lambda: _encoder(s), k=k)
+    except (FileNotFoundError, ValueError, LookupError) as e:
+        raise click.ClickException(str(e)) from None
+    res.pop("per_query", None)
+    res = {"mode": mode, "alias": alias or s.es.alias, **res}
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    for key, v in res.items():
+        click.echo(f"{key:>12}: {v}")
+
+
+@main.group()
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective config as JSON, secrets masked."""
+    click.echo(json.dumps(_settings(ctx).redacted(), indent=2))
+
+
+from shopgen.cli.jobs import jobs, submit
+
+main.add_command(submit)
+main.add_command(jobs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

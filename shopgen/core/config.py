@@ -1,0 +1,402 @@
+"""One typed config. Defaults run the embedded local stack; production values come from a
+YAML file (--config or SHOPGEN_CONFIG) and SHOPGEN_* environment variables (SHOPGEN_ES__URL=...).
+Precedence: explicit overrides > environment > YAML file > defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from shopgen.core.checks import DEFAULT_BANNED
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ESConfig(_Section):
+    # None means the embedded noida-db server that `shopgen dev up` manages.
+    url: list[str] | str | None = None
+    cloud_id: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    # Secrets may also come from files (e.g. mounted Kubernetes/Docker secrets); the file wins.
+    api_key_file: Path | None = None
+    password_file: Path | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = 30.0
+    max_retries: int = 3
+    alias: str = "products"
+    # Bulk writer: chunk limits and retry policy for 429/5xx.
+    bulk_chunk_docs: int = 500
+    bulk_chunk_bytes: int = 10 * 1024 * 1024
+    bulk_max_retries: int = 5
+    bulk_initial_backoff: float = 1.0
+    # Retries of a bulk window on 429/502/503/504 and connection errors, with exponential backoff.
+    bulk_max_backoff: float = 60.0
+    # Gate before the alias swap: the share of docs the bulk may fail on.
+    max_error_rate: float = Field(default=0.0, ge=0, le=1)
+    keep_indices: int = Field(default=3, ge=1)
+    # Settings the index gets once the bulk load is done (it is built with 0 replicas, refresh -1).
+    shards: int = Field(default=1, ge=1)
+    replicas: int = Field(default=1, ge=0)
+    refresh_interval: str = "1s"
+    health_status: Literal["green", "yellow"] = "yellow"  # waited for after the build
+    health_timeout: str = "60s"
+    # Chinese text analyzer: auto picks smartcn or ik when the cluster has the plugin, else cjk.
+    chinese_analyzer: Literal["auto", "smartcn", "ik", "cjk", "standard"] = "auto"
+    vector_index_type: Literal["int8_hnsw", "hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat"] = "int8_hnsw"
+    hnsw_m: int = Field(default=16, ge=2)
+    hnsw_ef_construction: int = Field(default=100, ge=4)
+    # hybrid search: server = the RRF retriever, client = fusion in shopgen, auto = server when licensed.
+    hybrid: Literal["auto", "server", "client"] = "auto"
+    rrf_rank_constant: int = Field(default=60, ge=1)
+    rrf_window: int = Field(default=100, ge=1)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url and not self.cloud_id
+
+
+class GateConfig(_Section):
+    """Checks a freshly built index must pass before the alias moves to it."""
+
+    # Largest allowed drop in doc count against the live index (0.1 = 10%).
+    max_doc_drop: float = Field(default=0.10, ge=0, le=1)
+    # Absolute floor: losing up to this many docs is always allowed, so on a small catalog one
+    # legitimate deletion does not stop the nightly (the refusal needs > max(share, floor) docs).
+    max_doc_drop_min_docs: int = Field(default=5, ge=0)
+    # Queries that must each return at least one hit; empty = a few product titles from the input.
+    smoke_queries: list[str] = Field(default_factory=list)
+    smoke_samples: int = Field(default=5, ge=0)
+    # A query,sku,grade CSV: the new index's NDCG@10 may not fall below the live one's by more than the tolerance.
+    judgments: str | None = None
+    judgments_mode: Literal["bm25", "knn", "hybrid"] = "hybrid"
+    ndcg_tolerance: float = Field(default=0.02, ge=0)
+
+
+class RelatedConfig(_Section):
+    # Top-K most similar products stored as related_skus (0 turns the stage off).
+    k: int = Field(default=8, ge=0, le=100)
+    # Attributes naming a product's variant group (same group = not related); first present wins.
+    variant_keys: list[str] = Field(default_factory=lambda: ["parent_sku", "variant_of", "group_id"])
+    # Up to this many products the driver computes them in-process instead of a Ray Data pipeline.
+    local_max_rows: int = Field(default=20000, ge=0)
+
+
+class S3Config(_Section):
+    endpoint_url: str | None = None
+    region: str | None = None
+    # Credentials normally come from the standard AWS environment/profile chain.
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class ModelsConfig(_Section):
+    # A model reference: a built-in name, a local HF folder, or an s3:// prefix holding one.
+    generator: str = "smollm2-135m-instruct"
+    embedder: str = "all-minilm-l6-v2"
+    cache_dir: Path | None = None  # default: <home>/models
+    # Model registry: a local folder or an s3:// prefix (default: <home>/registry).
+    registry: str | None = None
+    # Generate with the registry's promoted version when there is one (--model turns this off).
+    use_promoted: bool = True
+    # Where each node keeps the models its actors load (s3:// downloads, the converted built-in);
+    # $SHOPGEN_NODE_CACHE on a node wins. Default: the model cache folder, <home>/models.
+    node_cache_dir: Path | None = None
+
+
+class EnginePool(_Section):
+    """How a stage's actors are placed on the Ray cluster (as in ray.data.llm's processor config)."""
+
+    # Actors: a fixed pool size, or [min, max] for a pool that autoscales with the cluster.
+    concurrency: int | tuple[int, int] = 1
+    # Where each actor runs: auto = a GPU when the Ray cluster has one, else a CPU.
+    accelerator: Literal["auto", "gpu", "cpu"] = "auto"
+    # A GPU of this type (Ray's accelerator_type, e.g. L4, A10G, H100); implies a GPU per actor.
+    accelerator_type: str | None = None
+    # Extra Ray resources each actor needs, e.g. {"gen_node": 1} to pin actors to labelled nodes.
+    resources: dict[str, float] = Field(default_factory=dict)
+    # Batches queued on one actor at a time (Ray Data's max_tasks_in_flight_per_actor; unset: Ray's default).
+    max_concurrent_batches: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "EnginePool":
+        lo, hi = (self.concurrency, self.concurrency) if isinstance(self.concurrency, int) else self.concurrency
+        if lo < 1 or hi < lo:
+            raise ValueError(f"concurrency must be >= 1, or [min, max] with 1 <= min <= max; got {self.concurrency}")
+        return self
+
+
+class GenerationConfig(EnginePool):
+    # Content types generated when --content is not given.
+    content: list[str] = Field(default_factory=lambda: ["description", "ad_copy", "bullets"])
+    batch_size: int = 32
+    # Sampling for every content type; unset (the default), each type uses its own tuned value,
+    # and content.<type>.<key> overrides both.
+    max_tokens: int | None = Field(default=None, ge=16)
+    temperature: float | None = Field(default=None, ge=0)
+    top_p: float = 0.9
+    repetition_penalty: float | None = Field(default=None, gt=0)
+    seed: int = 0
+    # A row whose output fails the checks is regenerated with a new seed, then quarantined.
+    max_attempts: int = 3
+    # Restarts of a generator whose vLLM engine died (each retries the batch), before the run fails.
+    engine_restarts: int = 2
+    dtype: str = "bfloat16"
+    max_model_len: int = 2048
+    kv_cache_gib: int = 2  # CPU only: GiB of RAM reserved for vLLM's KV cache
+    enforce_eager: bool = True
+    gpu_memory_utilization: float = 0.85  # GPU only
+    max_num_seqs: int = 64
+    max_lora_rank: int = 64
+    cpu_threads: int | None = None  # CPU only: threads for vLLM kernels (default: all cores)
+    # Passed to vllm.LLM as they are, after shopgen's own (e.g. {"tensor_parallel_size": 2, "quantization": "fp8"}).
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    # Prompt: grounded (facts list, style guide, the shop's own copy as examples) or v2 (the
+    # prompt before it, kept to measure against: bench/copy.py).
+    prompt: Literal["grounded", "v2"] = "grounded"
+    # Human-written texts of the same type and category shown as examples of the shop's voice, for
+    # every type (0: none); unset, each type uses its measured default (bench/copy.py: bullets 1, others 0).
+    few_shot: int | None = Field(default=None, ge=0, le=3)
+    # Retries tell the model what failed in its previous answer. Off by default: on SmolLM2-135M it
+    # lowered the accepted rate (bench/copy.py); a larger model may use it.
+    feedback: bool = False
+
+
+class ContentLimits(_Section):
+    """Per content type: length limits, sampling and a style line, configurable per shop
+    (content.description.min_words: 20). A change to any of them regenerates that type only."""
+
+    # Prose types (description, faq answers): words; CJK characters count as words.
+    min_words: int | None = Field(default=None, ge=1)
+    max_words: int | None = Field(default=None, ge=1)
+    # List types (bullets, ad headlines, faq pairs): how many items.
+    min_items: int | None = Field(default=None, ge=1)
+    max_items: int | None = Field(default=None, ge=1)
+    # Per item or per text, characters (e.g. Google ads: 30 per headline).
+    max_chars: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    # Worked examples from the shop's own copy for this type (overrides generation.few_shot).
+    few_shot: int | None = Field(default=None, ge=0, le=3)
+    # Extra style guidance appended to the type's built-in guide (the shop's voice).
+    style: str | None = None
+
+
+class QAConfig(_Section):
+    # Banned-claim patterns by category (regexes, case-insensitive). Replace the whole mapping to customise.
+    banned_claims: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_BANNED.items()})
+    # Jaccard similarity (word 3-shingles) at which copy for two SKUs counts as a near-duplicate.
+    near_duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
+    # Claims that need evidence in the product's own data (claim -> regexes, English and Chinese).
+    # None: the built-in vocabulary (shopgen.core.checks.DEFAULT_CLAIMS); {} turns the check off.
+    claims: dict[str, list[str]] | None = None
+
+
+class EmbeddingConfig(EnginePool):
+    # Rows per Ray Data batch handed to one embedding actor.
+    batch_size: int = Field(default=4096, ge=1)
+    # Encoder batch size; "auto" measures a few sizes on the first real batches and keeps the fastest.
+    encode_batch_size: int | Literal["auto"] = "auto"
+    # Vectors are cached by (embedding-text hash, model version) under <home>/cache/embeddings.
+    cache: bool = True
+    # A folder or s3:// prefix; on a multi-node cluster use s3:// (or a shared folder) so every actor sees it.
+    cache_dir: str | None = None
+
+
+class FinetuneConfig(_Section):
+    """Supervised fine-tuning on the shop's own copy (shopgen finetune)."""
+
+    method: Literal["lora", "full"] = "lora"
+    # Content types trained; a product contributes a pair per type whose human-written target it has.
+    content: list[str] = Field(default_factory=lambda: ["description"])
+    # Pairs whose target states facts missing from the input: drop them, or keep and flag them.
+    unsupported: Literal["drop", "flag"] = "drop"
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    test_fraction: float = Field(default=0.1, ge=0, lt=1)
+    split_seed: int = 0
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    learning_rate: float | None = Field(default=None, gt=0)  # default: 2e-4 for LoRA, 2e-5 for full
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=4, ge=1)  # per worker
+    max_seq_len: int = Field(default=512, ge=32)
+    epochs: int = Field(default=3, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)  # overrides epochs
+    seed: int = 0
+    # Validation (loss, plus ROUGE-L / coverage / unsupported rate on a fixed sample) every N steps.
+    eval_every: int = Field(default=50, ge=1)
+    eval_samples: int = Field(default=8, ge=0)
+    test_samples: int = Field(default=32, ge=0)  # test-split products scored for base and fine-tuned
+    max_new_tokens: int = Field(default=256, ge=8)
+    # Early stopping: evaluations without improvement of select_metric before training stops.
+    patience: int = Field(default=3, ge=1)
+    select_metric: Literal["val_loss", "rouge_l"] = "val_loss"
+    keep_checkpoints: int = Field(default=2, ge=1)
+    max_failures: int = Field(default=3, ge=0)  # worker failures Ray Train recovers from
+    # Ray Train storage for checkpoints: a folder or s3:// prefix (default: <home>/finetune).
+    storage_path: str | None = None
+    workers: int = Field(default=1, ge=1)
+    gpu: bool = False
+    cpu_threads: int | None = None  # per CPU worker (default: cores / workers)
+    merge: bool = False  # also register LoRA weights merged into the base
+    # Promote the new version right away when it passes the gate (beats base ROUGE-L, no more unsupported).
+    auto_promote: bool = False
+
+
+class NightlyConfig(_Section):
+    """Incremental nightly runs (shopgen nightly)."""
+
+    # Where per-SKU state, committed outputs and run reports live: a folder or s3:// prefix
+    # (default: <workdir>/state); one sub-prefix per alias.
+    state: str | None = None
+    # The run lock expires this long after its last heartbeat (heartbeats every third of it).
+    lock_ttl_s: float = Field(default=900.0, ge=5)
+    # Regenerating more than this share of the catalog builds a new index (gate + swap) instead of upserting.
+    rebuild_fraction: float = Field(default=0.5, ge=0, le=1)
+    # A content type without accepted copy is generated again on later nights, while its facts are
+    # unchanged, up to copy_retry_attempts failed nights within copy_retry_nights of the first failure.
+    copy_retry_attempts: int = Field(default=3, ge=1)
+    copy_retry_nights: int = Field(default=7, ge=1)
+    # true: copy that failed is generated again every night, whatever the bounds above say.
+    retry_quarantined: bool = False
+
+
+class CatalogLimits(_Section):
+    max_sku_chars: int = 128
+    max_title_chars: int = 500
+    max_text_chars: int = 20_000
+    max_attributes: int = 100
+    max_attribute_chars: int = 2_000
+
+
+class RayConfig(_Section):
+    # None: a local Ray (or the cluster when run under `ray job submit`, via RAY_ADDRESS).
+    address: str | None = None
+    num_cpus: int | None = None
+    object_store_memory_mb: int = 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPGEN_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Field(default=Path(".shopgen"), description="local state: embedded ES, model cache")
+    es: ESConfig = ESConfig()
+    s3: S3Config = S3Config()
+    models: ModelsConfig = ModelsConfig()
+    generation: GenerationConfig = GenerationConfig()
+    qa: QAConfig = QAConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    gate: GateConfig = GateConfig()
+    related: RelatedConfig = RelatedConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+    content: dict[str, ContentLimits] = Field(default_factory=dict)
+    nightly: NightlyConfig = NightlyConfig()
+    catalog: CatalogLimits = CatalogLimits()
+    ray: RayConfig = RayConfig()
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> "Settings":
+        """Local paths become absolute when the config loads: Ray workers run in another directory,
+        where a relative '.shopgen/models/...' would be taken for a hub id."""
+        def fix(v: Any) -> Any:
+            if v is None or (isinstance(v, str) and "://" in v):
+                return v
+            return type(v)(Path(v).expanduser().absolute()) if isinstance(v, (str, Path)) else v
+
+        self.home = fix(self.home)
+        self.models.cache_dir = fix(self.models.cache_dir)
+        self.models.registry = fix(self.models.registry)
+        self.models.node_cache_dir = fix(self.models.node_cache_dir)
+        self.embedding.cache_dir = fix(self.embedding.cache_dir)
+        self.finetune.storage_path = fix(self.finetune.storage_path)
+        self.nightly.state = fix(self.nightly.state)
+        self.gate.judgments = fix(self.gate.judgments)
+        return self
+
+    @model_validator(mode="after")
+    def _content_limits(self) -> "Settings":
+        """content.<type> must name a content type, and its limits must leave room for an output."""
+        from shopgen.core.content import CONTENT_TYPES
+
+        for name, over in self.content.items():
+            if name not in CONTENT_TYPES:
+                raise ValueError(f"content.{name}: unknown content type; choose from {', '.join(CONTENT_TYPES)}")
+            lim = CONTENT_TYPES[name].effective(over)
+            for lo, hi in (("min_words", "max_words"), ("min_items", "max_items")):
+                if lim.get(lo) and lim.get(hi) and lim[lo] > lim[hi]:
+                    raise ValueError(f"content.{name}: {lo} {lim[lo]} > {hi} {lim[hi]} (set both)")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls), file_secret_settings)
+
+    @property
+    def model_cache(self) -> Path:
+        return Path(self.models.cache_dir or self.home / "models")
+
+    @property
+    def registry_uri(self) -> str:
+        return str(self.models.registry or self.home / "registry")
+
+    @property
+    def finetune_storage(self) -> str:
+        return str(self.finetune.storage_path or (self.home / "finetune").absolute())
+
+    @property
+    def embedding_cache(self) -> str:
+        return str(self.embedding.cache_dir or self.home / "cache" / "embeddings")
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as plain data with every secret masked, safe to print or write to reports."""
+        data = self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        urls = data["es"]["url"]
+        if urls:  # credentials inside a URL (https://user:pass@host) are masked too
+            masked = [re.sub(r"//[^/@]*@", "//**********@", u) for u in ([urls] if isinstance(urls, str) else urls)]
+            data["es"]["url"] = masked[0] if isinstance(urls, str) else masked
+        for k in ("endpoint_url",):
+            if data["s3"][k]:
+                data["s3"][k] = re.sub(r"//[^/@]*@", "//**********@", data["s3"][k])
+        return data
+
+
+CONFIG_TEXT_ENV = "SHOPGEN_CONFIG_YAML"
+
+
+def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
+    path = config_file or os.environ.get("SHOPGEN_CONFIG")
+    if not path and os.environ.get(CONFIG_TEXT_ENV):
+        # `shopgen submit --config FILE` ships the file's text to the cluster in this variable.
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="shopgen-config-", suffix=".yaml")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(os.environ[CONFIG_TEXT_ENV])
+    if path and not Path(path).is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})
+
+    return _FromFile(**overrides)

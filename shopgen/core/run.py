@@ -1,0 +1,81 @@
+"""The run context every workflow shares: its report (stages, counts, errors), the quarantine
+and copy-failure sinks, and the guarantee that report.json is written whatever happens."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from shopgen.core.config import Settings
+from shopgen.core.records import Quarantined
+
+
+class Report:
+    def __init__(self, **head: Any):
+        self.data: dict[str, Any] = {**head, "status": "running", "counts": {}, "stages": {}, "errors": []}
+
+    @contextmanager
+    def stage(self, name: str, console: Console):
+        console.rule(f"[bold]{name}")
+        t = time.perf_counter()
+        st: dict[str, Any] = {}
+        self.data["stages"][name] = st
+        try:
+            yield st
+        finally:
+            st["seconds"] = round(time.perf_counter() - t, 3)
+            console.print(f"[green]{name}[/] done in {st['seconds']:.1f}s "
+                          + " ".join(f"{k}={v}" for k, v in st.items()
+                                    if k != "seconds" and isinstance(v, (str, int, float, bool))))
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.data, indent=2, default=str))
+
+
+def append_quarantine(path: Path, rows: list[Quarantined]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        for q in rows:
+            f.write(q.model_dump_json() + "\n")
+
+
+def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+
+
+@contextmanager
+def running(rep: Report, qpath: Path, rpath: Path, console: Console):
+    """Whatever happens, the report is written with the status, the error and the quarantine count."""
+    try:
+        yield
+    except Exception as e:
+        rep.data["status"] = "failed"
+        rep.data["errors"].append(f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        rep.data["counts"]["quarantined"] = sum(1 for _ in qpath.open(encoding="utf-8"))
+        rep.data["finished_at"] = datetime.now(timezone.utc).isoformat()
+        rep.write(rpath)
+        console.print(f"report: {rpath.resolve()}")
+
+
+def start_run(job: str, work: Path, settings: Settings, **head: Any) -> tuple[Report, Path, Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    qpath, rpath = work / "quarantine.jsonl", work / "report.json"
+    qpath.write_text("")
+    (work / "copy_failures.jsonl").write_text("")
+    started = datetime.now(timezone.utc)
+    run_id = head.pop("run_id", None) or started.strftime("%Y%m%dT%H%M%S%fZ")
+    rep = Report(run_id=run_id, job=job, workdir=str(work.resolve()),
+                 started_at=started.isoformat(), **head, config=settings.redacted(),
+                 outputs={"enriched": str((work / "enriched").resolve()), "quarantine": str(qpath.resolve()),
+                          "copy_failures": str((work / "copy_failures.jsonl").resolve()),
+                          "report": str(rpath.resolve())})
+    return rep, qpath, rpath

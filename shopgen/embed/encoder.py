@@ -1,0 +1,204 @@
+"""The embed stage: a pure text builder and a Ray Data actor holding one SentenceTransformer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def attr_text(v: Any) -> str:
+    return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def embedding_text(row: dict[str, Any]) -> str:
+    """What a product's vector represents: title, generated copy and attributes."""
+    parts = [row.get("title") or ""]
+    for k in ("brand", "category"):
+        if row.get(k):
+            parts.append(str(row[k]))
+    # Generated copy when there is some, else the shop's own (an index built from the raw catalog).
+    if row.get("description") or row.get("source_description"):
+        parts.append(row.get("description") or row["source_description"])
+    attrs = row.get("attributes")
+    attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
+    if attrs:
+        parts.append("; ".join(f"{k.replace('_', ' ')}: {attr_text(v)}" for k, v in attrs.items()))
+    return "\n".join(p for p in parts if p)
+
+
+def load_encoder(model_path: str, device: str | None = None):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model_path, device=device or "cpu")
+
+
+def embedding_dims(encoder) -> int:
+    get = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
+    return int(get())
+
+
+def embedding_key(text: str) -> str:
+    """Cache key of one vector: the hash of exactly the text embedded (the model is the folder)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def cache_folder(root: str | Path, model_version: str) -> str:
+    """The vector cache of one model: a folder or s3:// prefix under embedding.cache_dir."""
+    return f"{str(root).rstrip('/')}/{re.sub(r'[^A-Za-z0-9._-]+', '_', model_version)}"
+
+
+CACHE_SCHEMA = pa.schema([("embedding_hash", pa.string()), ("embedding", pa.list_(pa.float32()))])
+
+
+def write_cache(folder: str, table: pa.Table, name: str, s3: Any = None) -> int:
+    """Adds newly computed vectors to the cache as one more Parquet file (one object on s3://;
+    write-then-rename on a local disk, so a reader never sees half a file)."""
+    import pyarrow.parquet as pq
+
+    from shopgen.adapters.storage import resolve
+
+    new = table.filter(pc.invert(table["embedding_cached"])).select(["embedding_hash", "embedding"])
+    if not new.num_rows:
+        return 0
+    keys = new["embedding_hash"].to_pylist()
+    first = sorted({k: i for i, k in reversed(list(enumerate(keys)))}.values())
+    new = new.take(pa.array(first, type=pa.int64())).cast(CACHE_SCHEMA)
+    fs, path = resolve(folder, s3)
+    fs.create_dir(path, recursive=True)
+    if fs.type_name == "local":
+        tmp = f"{path}/.{name}.parquet.tmp"
+        pq.write_table(new, tmp, filesystem=fs)
+        fs.move(tmp, f"{path}/{name}.parquet")
+    else:
+        pq.write_table(new, f"{path}/{name}.parquet", filesystem=fs)
+    return new.num_rows
+
+
+def open_cache(folder: str | None, s3: Any = None):
+    """The cache as a pyarrow dataset, or None when it holds nothing yet (or is switched off)."""
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    from shopgen.adapters.storage import resolve
+
+    if not folder:
+        return None
+    fs, path = resolve(folder, s3)
+    files = [i.path for i in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+             if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
+    return pads.dataset(files, format="parquet", schema=CACHE_SCHEMA, filesystem=fs) if files else None
+
+
+def candidate_batch_sizes(on_gpu: bool) -> list[int]:
+    return [32, 64, 128, 256, 512] if on_gpu else [16, 32, 64, 128]
+
+
+class BatchTuner:
+    """Picks the encoder batch size by timing real work: the first slices of the first batches are
+    encoded at each candidate size (chars/s, so text length does not skew it); then the fastest wins."""
+
+    def __init__(self, candidates: list[int]):
+        self.todo = list(candidates)
+        self.seen: dict[int, float] = {}
+        self.best: int | None = None if len(candidates) > 1 else candidates[0]
+
+    def next_size(self) -> int:
+        return self.best if self.best is not None else self.todo[0]
+
+    def record(self, size: int, chars: int, seconds: float, failed: bool = False) -> None:
+        if self.best is not None:
+            return
+        self.todo.remove(size)
+        if failed:  # out of memory: larger sizes will fail too
+            self.todo = [s for s in self.todo if s < size]
+        else:
+            self.seen[size] = chars / max(seconds, 1e-9)
+        if not self.todo:
+            self.best = max(self.seen, key=self.seen.get) if self.seen else size // 2 or 1
+
+
+class Embedder:
+    """Ray Data callable class: adds `embedding` (float32, L2-normalised for cosine), `embedding_hash`,
+    `embedding_cached` and `embedding_model`. Vectors already in the cache are read, not recomputed."""
+
+    def __init__(self, model: Any, settings: Any, encode_batch_size: int | str = "auto", cache: str | None = None):
+        """model: a shopgen.adapters.models.ModelRef, fetched here into this node's cache; cache: the vector
+        cache's folder or s3:// prefix (None: off)."""
+        import os
+
+        import torch
+
+        from shopgen.adapters.models import materialize
+
+        self.on_gpu = torch.cuda.is_available()
+        if not self.on_gpu:
+            torch.set_num_threads(os.cpu_count() or 1)  # Ray pins actors to 1 thread
+        self.local = materialize(model, settings)
+        self.model = load_encoder(self.local.path, "cuda" if self.on_gpu else "cpu")
+        self.model_version = model.version
+        sizes = candidate_batch_sizes(self.on_gpu) if encode_batch_size == "auto" else [int(encode_batch_size)]
+        self.tuner = BatchTuner(sizes)
+        self.cache = open_cache(cache, settings.s3)
+        self.cached_keys: set[str] = set()
+        if self.cache is not None:
+            self.cached_keys = set(self.cache.to_table(columns=["embedding_hash"])["embedding_hash"].to_pylist())
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        out, i = [], 0
+        while i < len(texts):
+            size = self.tuner.next_size()
+            if self.tuner.best is not None:
+                part = texts[i:]
+            else:
+                part = texts[i:i + 2 * size]
+            t = time.perf_counter()
+            try:
+                vecs = self.model.encode(part, batch_size=size, normalize_embeddings=True, convert_to_numpy=True)
+            except RuntimeError as e:  # CUDA OOM while tuning: try smaller sizes
+                if "out of memory" not in str(e).lower() or self.tuner.best is not None:
+                    raise
+                import torch
+
+                torch.cuda.empty_cache()
+                self.tuner.record(size, 0, 0, failed=True)
+                continue
+            self.tuner.record(size, sum(map(len, part)), time.perf_counter() - t)
+            out.append(vecs.astype("float32"))
+            i += len(part)
+        return np.concatenate(out) if out else np.zeros((0, 0), dtype="float32")
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if not batch.num_rows:
+            return (batch.append_column("embedding", pa.array([], pa.list_(pa.float32())))
+                    .append_column("embedding_hash", pa.array([], pa.string()))
+                    .append_column("embedding_cached", pa.array([], pa.bool_()))
+                    .append_column("embedding_model", pa.array([], pa.string())))
+        texts = [embedding_text(r) for r in batch.to_pylist()]
+        keys = [embedding_key(t) for t in texts]
+        hit = [k in self.cached_keys for k in keys]
+        vecs: list[Any] = [None] * len(texts)
+        if any(hit):
+            found = self.cache.to_table(filter=pc.field("embedding_hash").isin([k for k, h in zip(keys, hit) if h]))
+            by_key = dict(zip(found["embedding_hash"].to_pylist(), found["embedding"].to_pylist()))
+            for j, k in enumerate(keys):
+                vecs[j] = by_key.get(k)
+        todo = [j for j, v in enumerate(vecs) if v is None]
+        if todo:
+            for j, v in zip(todo, self._encode([texts[j] for j in todo])):
+                vecs[j] = v
+        fresh = set(todo)
+        mat = np.asarray(vecs, dtype="float32").reshape(len(texts), -1)
+        emb = pa.ListArray.from_arrays(pa.array(np.arange(0, mat.size + 1, max(mat.shape[1], 1), dtype="int32")),
+                                       pa.array(mat.ravel()))
+        return (batch.append_column("embedding", emb)
+                .append_column("embedding_hash", pa.array(keys, type=pa.string()))
+                .append_column("embedding_cached", pa.array([j not in fresh for j in range(len(texts))]))
+                .append_column("embedding_model", pa.array([self.model_version] * len(texts), type=pa.string())))

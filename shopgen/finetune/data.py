@@ -1,0 +1,149 @@
+"""Fine-tuning data (pure): input/target pairs from a catalog's human-written copy, a deterministic
+train/val/test split by a hash of the SKU's variant group, and flags for targets that state facts
+the input lacks. Prompts come from shopgen.generate.prompts, so training and serving see the same text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shopgen.core.checks import check_faithfulness
+from shopgen.core.content import CONTENT_TYPES, texts_of, word_count
+from shopgen.core.records import Product
+from shopgen.generate.prompts import build_messages, prompt_version
+from shopgen.related.stage import variant_group
+
+SPLITS = ("train", "val", "test")
+
+# Where a product carries human-written copy for each content type: (field or attribute keys).
+# The target's own fields are removed from the input, so the model never sees its answer.
+TARGET_ATTRS = {
+    "description": (),
+    "bullets": ("bullets", "features"),
+    "seo_title": ("seo_title", "meta_title"),
+    "ad_copy": ("ad_headlines", "ad_descriptions"),
+    "faq": ("faq",),
+}
+
+
+@dataclass
+class Example:
+    sku: str
+    content: str
+    split: str
+    locale: str
+    messages: str  # JSON list of chat messages, as the generator builds them
+    target: str  # compact JSON, the form the structured-output grammar produces
+    target_text: str  # the target's plain text, for ROUGE-L
+    product: str  # the input product (JSON), for the fact checks at evaluation
+    flags: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_of(key: str, val_fraction: float, test_fraction: float, seed: int = 0) -> str:
+    """Deterministic and stable across runs and machines: a key's split never changes when the
+    catalog grows, so no test product ever drifts into training."""
+    h = int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:15], 16) / 16 ** 15
+    if h < test_fraction:
+        return "test"
+    return "val" if h < test_fraction + val_fraction else "train"
+
+
+def _strings(v: Any) -> list[str]:
+    if isinstance(v, list):
+        return [str(x).strip() for x in v if str(x).strip()]
+    return [s.strip() for s in str(v).split("\n") if s.strip()] if v not in (None, "") else []
+
+
+def target_of(p: Product, content: str) -> dict[str, Any] | None:
+    """The human-written target for one content type, shaped like the generator's output."""
+    a = p.attributes
+    if content == "description":
+        return {"description": p.description} if p.description else None
+    if content == "bullets":
+        items = next((_strings(a[k]) for k in TARGET_ATTRS["bullets"] if a.get(k)), [])
+        return {"bullets": items} if items else None
+    if content == "seo_title":
+        t = next((str(a[k]).strip() for k in TARGET_ATTRS["seo_title"] if a.get(k)), "")
+        return {"seo_title": t} if t else None
+    if content == "ad_copy":
+        h, d = _strings(a.get("ad_headlines")), _strings(a.get("ad_descriptions"))
+        return {"ad_headlines": h, "ad_descriptions": d} if h and d else None
+    if content == "faq":
+        raw = a.get("faq")
+        try:
+            faq = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            faq = None
+        return {"faq": faq} if isinstance(faq, list) and faq else None
+    raise ValueError(f"unknown content type {content!r}; choose from {', '.join(CONTENT_TYPES)}")
+
+
+def input_product(p: Product) -> Product:
+    """The product as the model sees it at training time: no description or copy attributes."""
+    drop = {k for keys in TARGET_ATTRS.values() for k in keys}
+    return p.model_copy(update={"description": None,
+                                "attributes": {k: v for k, v in p.attributes.items() if k not in drop}})
+
+
+def build_examples(products: Iterable[Product], content: Iterable[str], val_fraction: float = 0.1,
+                   test_fraction: float = 0.1, seed: int = 0,
+                   variant_keys: list[str] | None = None) -> list[Example]:
+    """One example per (product, content type) that has a human-written target. Variants of one
+    product share a split (they are near-copies), keyed by the variant group's hash."""
+    content = list(content)
+    for c in content:
+        if c not in CONTENT_TYPES:
+            raise ValueError(f"unknown content type {c!r}; choose from {', '.join(CONTENT_TYPES)}")
+    keys = variant_keys if variant_keys is not None else ["parent_sku", "variant_of", "group_id"]
+    out = []
+    for p in products:
+        group = variant_group(p.sku, p.attributes, keys)
+        split = split_of(group, val_fraction, test_fraction, seed)
+        src = input_product(p)
+        for c in content:
+            tgt = target_of(p, c)
+            if tgt is None:
+                continue
+            texts = texts_of(tgt)
+            found = check_faithfulness(texts, src)
+            flags = [f"unsupported {d}" for d in found.details]
+            out.append(Example(
+                sku=p.sku, content=c, split=split, locale=p.locale,
+                messages=json.dumps(build_messages(src, CONTENT_TYPES[c]), ensure_ascii=False),
+                target=json.dumps(tgt, ensure_ascii=False, separators=(",", ":")),
+                target_text=" ".join(texts), product=src.model_dump_json(), flags=flags))
+    return out
+
+
+def keep(examples: list[Example], unsupported: str = "drop") -> list[Example]:
+    return [e for e in examples if unsupported == "flag" or not e.flags]
+
+
+def data_hash(examples: list[Example]) -> str:
+    h = hashlib.sha256()
+    for e in sorted(examples, key=lambda e: (e.sku, e.content)):
+        h.update(json.dumps([e.sku, e.content, e.split, e.messages, e.target], ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def stats(products_n: int, examples: list[Example], kept: list[Example], content: list[str]) -> dict[str, Any]:
+    reasons = Counter(f.split()[1] for e in examples for f in e.flags if len(f.split()) > 1)
+    return {
+        "products": products_n,
+        "pairs": len(examples),
+        "kept": len(kept),
+        "flagged_unsupported": sum(1 for e in examples if e.flags),
+        "dropped": len(examples) - len(kept),
+        "by_content": {c: sum(1 for e in kept if e.content == c) for c in content},
+        "by_split": {s: sum(1 for e in kept if e.split == s) for s in SPLITS},
+        "mean_target_words": round(sum(word_count(e.target_text) for e in kept) / max(1, len(kept)), 1),
+        "unsupported_kinds": dict(reasons.most_common(10)),
+        "prompt_versions": {c: prompt_version(CONTENT_TYPES[c]) for c in content},
+    }

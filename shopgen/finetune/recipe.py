@@ -1,0 +1,461 @@
+"""The fine-tuning recipe: catalog -> pairs -> Ray Train (TorchTrainer, DDP) -> test-split eval of
+base and fine-tuned -> model registry.
+
+Workers read the pairs from the run's storage (local or s3://), each takes a deterministic shard,
+and rank 0 checkpoints at every evaluation. A restarted worker group, or a re-run with the same
+run name, resumes from the latest checkpoint; the best one (by finetune.select_metric) is
+registered as a candidate version."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from shopgen.adapters import models, storage
+from shopgen.adapters.raysupport import WORKER_ENV
+from shopgen.adapters.registry import Registry, gate, new_version_id
+from shopgen.core.config import S3Config, Settings
+from shopgen.finetune import data as sftdata
+
+IGNORE = -100
+
+
+# ---- pure helpers ------------------------------------------------------------------------------
+
+def encode(tok: Any, row: dict[str, Any], max_len: int) -> tuple[list[int], list[int]] | None:
+    """Token ids and labels: the loss falls on the target (and its end-of-turn token) only."""
+    prompt = tok.apply_chat_template(json.loads(row["messages"]), tokenize=False, add_generation_prompt=True)
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    t_ids = tok(row["target"] + tok.eos_token, add_special_tokens=False)["input_ids"]
+    ids, labels = (p_ids + t_ids)[:max_len], ([IGNORE] * len(p_ids) + t_ids)[:max_len]
+    return (ids, labels) if any(x != IGNORE for x in labels[1:]) else None
+
+
+def collate(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    n = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
+    att = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, (x, y) in enumerate(batch):
+        ids[i, :len(x)], labels[i, :len(y)], att[i, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+    return {"input_ids": ids, "attention_mask": att, "labels": labels}
+
+
+def shard_batch(n_train: int, step: int, steps_per_epoch: int, batch_size: int, rank: int, world: int,
+                seed: int) -> list[int]:
+    """Indices of one worker's batch at a global step: a per-epoch permutation, strided by rank.
+    Pure function of the step, so a resumed run continues with exactly the batches it had left."""
+    import torch
+
+    epoch, i = divmod(step, steps_per_epoch)
+    perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+    return perm[rank::world][i * batch_size:(i + 1) * batch_size]
+
+
+def learning_rate(ft) -> float:
+    return ft.learning_rate or (2e-4 if ft.method == "lora" else 2e-5)
+
+
+def better(new: float, best: float | None, metric: str) -> bool:
+    return best is None or (new < best if metric == "val_loss" else new > best)
+
+
+# ---- the per-worker training loop ---------------------------------------------------------------
+
+def _read_examples(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    data = storage.read_bytes(cfg["data_uri"], S3Config(**cfg["s3"]))
+    return pq.read_table(io.BytesIO(data)).to_pylist()
+
+
+def _base_path(cfg: dict[str, Any]) -> str:
+    """The base model on this worker's node (fetched into its cache once; later calls are cheap)."""
+    return models.fetch_model(models.ModelRef(**cfg["base"]), cfg["model_cache"], S3Config(**cfg["s3"])).path
+
+
+def _load_model(cfg: dict[str, Any], ckpt_dir: str | None, gpu: bool) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if cfg["method"] == "full":
+        src = os.path.join(ckpt_dir, "model") if ckpt_dir else _base_path(cfg)
+        return AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    # LoRA keeps frozen base weights in bf16 on GPU; the adapter stays fp32 (peft's default).
+    base = AutoModelForCausalLM.from_pretrained(_base_path(cfg), dtype=torch.bfloat16 if gpu else torch.float32)
+    if ckpt_dir:
+        return PeftModel.from_pretrained(base, os.path.join(ckpt_dir, "adapter"), is_trainable=True)
+    return get_peft_model(base, LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"],
+                                           lora_dropout=cfg["lora_dropout"], target_modules=cfg["target_modules"],
+                                           task_type="CAUSAL_LM"))
+
+
+def _save(unwrapped: Any, tok: Any, opt: Any, sched: Any, state: dict, cfg: dict, out: str) -> None:
+    import torch
+
+    if cfg["method"] == "lora":
+        unwrapped.peft_config["default"].base_model_name_or_path = cfg["base_ref"]
+        unwrapped.save_pretrained(os.path.join(out, "adapter"))
+    else:
+        unwrapped.save_pretrained(os.path.join(out, "model"))
+        tok.save_pretrained(os.path.join(out, "model"))
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, os.path.join(out, "optim.pt"))
+    Path(out, "trainer_state.json").write_text(json.dumps(state))
+
+
+def _splits(cfg: dict[str, Any], tok: Any) -> tuple[list, list, list[dict[str, Any]]]:
+    """Encoded train and val pairs, and the val rows whose generations are scored."""
+    rows = _read_examples(cfg)
+    train = [e for e in (encode(tok, r, cfg["max_seq_len"]) for r in rows if r["split"] == "train") if e]
+    val_rows = sorted((r for r in rows if r["split"] == "val"), key=lambda r: (r["sku"], r["content"]))
+    val = [e for e in (encode(tok, r, cfg["max_seq_len"]) for r in val_rows) if e]
+    return train, val, val_rows[:cfg["eval_samples"]]
+
+
+def _restore(cfg: dict[str, Any], gpu: bool) -> tuple[dict[str, Any], Any, Any]:
+    """(trainer state, model, optimizer state) from Ray Train's latest checkpoint, or fresh."""
+    import ray.train
+    import torch
+
+    state = {"step": 0, "best": None, "best_step": None, "bad_evals": 0, "starts": 0}
+    ckpt = ray.train.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            state = json.loads(Path(d, "trainer_state.json").read_text())
+            model = _load_model(cfg, d, gpu)
+            optim_state = torch.load(os.path.join(d, "optim.pt"), weights_only=False)
+    else:
+        model, optim_state = _load_model(cfg, None, gpu), None
+    state["starts"] += 1
+    return state, model, optim_state
+
+
+def _val_loss(model: Any, mine: list, bs: int, pad_id: int, to_dev: Any, reduce_sum: Any, gpu: bool) -> float:
+    """Token-weighted validation loss over every worker's share (`mine`: this worker's pairs)."""
+    import torch
+
+    tot = cnt = 0.0
+    model.eval()
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=gpu):
+        for i in range(0, len(mine), bs):
+            b = to_dev(collate(mine[i:i + bs], pad_id))
+            n = float((b["labels"][:, 1:] != IGNORE).sum())
+            tot += float(model(**b).loss) * n
+            cnt += n
+    model.train()
+    tot, cnt = reduce_sum(tot, cnt)
+    return tot / cnt if cnt else float("nan")
+
+
+def _record(state: dict[str, Any], score: float, step: int, cfg: dict[str, Any]) -> bool:
+    """Early stopping: updates the best score; True when patience has run out."""
+    stop = False
+    if better(score, state["best"], cfg["select_metric"]):
+        state.update(best=score, best_step=step, bad_evals=0)
+    else:
+        state["bad_evals"] += 1
+        stop = state["bad_evals"] >= cfg["patience"]
+    state["step"] = step
+    return stop
+
+
+def _optimizer_step(model: Any, b: dict, params: list, opt: Any, sched: Any, max_grad_norm: float,
+                    gpu: bool) -> tuple[Any, float]:
+    """One forward/backward/update (bf16 autocast on GPU); the loss and its wall seconds."""
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=gpu):
+        loss = model(**b).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    if gpu:
+        torch.cuda.synchronize()
+    return loss, time.perf_counter() - t0
+
+
+def train_loop_per_worker(cfg: dict[str, Any]) -> None:
+    import ray.train
+    import ray.train.torch as rtt
+    import torch
+    import torch.distributed as dist
+    from transformers import AutoTokenizer, get_cosine_schedule_with_warmup
+
+    from shopgen.finetune.evaluate import evaluate_rows
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    gpu = bool(cfg["gpu"]) and torch.cuda.is_available()
+    if not gpu:  # Ray sets OMP_NUM_THREADS=1 in workers
+        torch.set_num_threads(cfg["threads"])
+    torch.manual_seed(cfg["seed"])
+    device = rtt.get_device()
+    tok = AutoTokenizer.from_pretrained(_base_path(cfg))
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    train, val, sample = _splits(cfg, tok)
+    bs = cfg["batch_size"]
+    steps_per_epoch = max(1, (len(train) // world) // bs)
+    total = cfg["max_steps"] or cfg["epochs"] * steps_per_epoch
+    state, model, optim_state = _restore(cfg, gpu)
+    resumed_from = state["step"]
+    model = rtt.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": False})
+    unwrapped = model.module if hasattr(model, "module") else model
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    sched = get_cosine_schedule_with_warmup(opt, int(cfg["warmup_ratio"] * total), total)
+    if optim_state:
+        opt.load_state_dict(optim_state["optimizer"])
+        sched.load_state_dict(optim_state["scheduler"])
+
+    def to_dev(b: dict) -> dict:
+        return {k: v.to(device) for k, v in b.items()}
+
+    def reduce_sum(*vals: float) -> list[float]:
+        t = torch.tensor(vals, dtype=torch.float64, device=device if gpu else "cpu")
+        if world > 1:
+            dist.all_reduce(t)
+        return t.tolist()
+
+    model.train()
+    step, stop = state["step"], False
+    tok_n = train_s = loss_sum = loss_n = 0.0
+    while step < total and not stop:
+        idx = shard_batch(len(train), step, steps_per_epoch, bs, rank, world, cfg["seed"])
+        b = to_dev(collate([train[j] for j in idx], pad_id))
+        loss, secs = _optimizer_step(model, b, params, opt, sched, cfg["max_grad_norm"], gpu)
+        train_s += secs
+        tok_n += float(b["attention_mask"].sum())
+        loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
+        step += 1
+        if step % cfg["eval_every"] and step < total:
+            continue
+        metrics: dict[str, Any] = {"step": step, "epoch": round(step / steps_per_epoch, 3),
+                                   "train_loss": loss_sum / max(1, loss_n),
+                                   "val_loss": _val_loss(unwrapped, val[rank::world], bs, pad_id, to_dev, reduce_sum, gpu),
+                                   "lr": sched.get_last_lr()[0], "resumed_from_step": resumed_from,
+                                   "starts": state["starts"]}
+        toks, secs = reduce_sum(tok_n, train_s)
+        metrics["tokens_per_s"] = toks / (secs / world) if secs else 0.0
+        if rank == 0 and sample:
+            metrics.update({k: v for k, v in evaluate_rows(unwrapped, tok, sample, cfg["max_new_tokens"]).items()
+                            if k != "n"})
+        score = metrics.get(cfg["select_metric"], metrics["val_loss"])
+        if world > 1:  # rank 0's generation metrics decide for everyone
+            t = torch.tensor([score], dtype=torch.float64, device=device if gpu else "cpu")
+            dist.broadcast(t, 0)
+            score = float(t[0])
+        stop = _record(state, score, step, cfg)
+        metrics.update(best_step=state["best_step"], stopped_early=stop)
+        loss_sum = loss_n = 0.0
+        if rank == 0:
+            with tempfile.TemporaryDirectory() as d:
+                _save(unwrapped, tok, opt, sched, state, cfg, d)
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+        else:
+            ray.train.report(metrics)
+
+
+# ---- the driver ---------------------------------------------------------------------------------
+
+def _config_hash(ft_dump: dict[str, Any], base_version: str) -> str:
+    # Placement and promotion choices do not change what is trained.
+    keys = {k: v for k, v in ft_dump.items() if k not in ("workers", "gpu", "cpu_threads", "storage_path",
+                                                          "auto_promote", "max_failures", "keep_checkpoints")}
+    return hashlib.sha256(json.dumps([keys, base_version], sort_keys=True).encode()).hexdigest()[:8]
+
+
+def worker_config(settings: Settings, base: models.ModelRef, data_uri: str) -> dict[str, Any]:
+    ft = settings.finetune
+    if ft.select_metric == "rouge_l" and not ft.eval_samples:
+        raise ValueError("finetune.select_metric rouge_l needs finetune.eval_samples > 0")
+    # The base goes as a reference: each worker fetches it into its own node's cache (_base_path).
+    return {**ft.model_dump(mode="json"), "base": dataclasses.asdict(base), "base_ref": base.ref, "data_uri": data_uri,
+            "model_cache": str(settings.models.node_cache_dir or settings.model_cache),
+            "lr": learning_rate(ft), "threads": ft.cpu_threads or max(1, (os.cpu_count() or 1) // ft.workers),
+            # No secret in the worker config: workers take S3 credentials from the AWS environment.
+            "s3": settings.s3.model_dump(mode="python", exclude={"secret_access_key", "access_key_id"})}
+
+
+def fit(settings: Settings, cfg: dict[str, Any], name: str) -> Any:
+    """Run TorchTrainer; a run of this name already in storage resumes from its latest checkpoint."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    ft = settings.finetune
+    fs, path = storage.resolve(settings.finetune_storage, settings.s3)
+    run = RunConfig(
+        name=name, storage_path=path, storage_filesystem=fs if storage.is_s3(settings.finetune_storage) else None,
+        failure_config=FailureConfig(max_failures=ft.max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=ft.keep_checkpoints,
+                                           checkpoint_score_attribute=ft.select_metric,
+                                           checkpoint_score_order="min" if ft.select_metric == "val_loss" else "max"))
+    per_worker = {"GPU": 1} if ft.gpu else {"CPU": 1}
+    # Ray starts workers with OMP_NUM_THREADS=1 (their CPU share); start them with the thread count
+    # the loop uses, so every OpenMP pool in the process agrees with torch.set_num_threads.
+    run.worker_runtime_env = {"env_vars": {**WORKER_ENV, "OMP_NUM_THREADS": str(cfg["threads"])}}
+    trainer = TorchTrainer(train_loop_per_worker, train_loop_config=cfg, run_config=run,
+                           scaling_config=ScalingConfig(num_workers=ft.workers, use_gpu=ft.gpu,
+                                                        resources_per_worker=per_worker))
+    return trainer.fit()
+
+
+def best_checkpoint(result: Any, metric: str) -> tuple[Any, dict[str, Any]]:
+    pairs = [(c, m) for c, m in (result.best_checkpoints or []) if metric in m or "val_loss" in m]
+    if not pairs:
+        raise RuntimeError("training finished without a checkpoint")
+    key = (lambda cm: cm[1].get(metric, cm[1]["val_loss"]))
+    return (min if metric == "val_loss" else max)(pairs, key=key)
+
+
+def _test_eval(cfg: dict[str, Any], checkpoint: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Base and fine-tuned model on the same test rows, greedy decoding."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from shopgen.finetune.evaluate import evaluate_rows
+
+    gpu = bool(cfg["gpu"]) and torch.cuda.is_available()
+    if not gpu:
+        torch.set_num_threads(os.cpu_count() or 1)
+    device = "cuda" if gpu else "cpu"
+    dtype = torch.bfloat16 if gpu else torch.float32
+    tok = AutoTokenizer.from_pretrained(_base_path(cfg))
+    base = AutoModelForCausalLM.from_pretrained(_base_path(cfg), dtype=dtype).to(device)
+    out = {"base": evaluate_rows(base, tok, rows, cfg["max_new_tokens"])}
+    with checkpoint.as_directory() as d:
+        if cfg["method"] == "lora":
+            from peft import PeftModel
+
+            tuned = PeftModel.from_pretrained(base, os.path.join(d, "adapter"))
+        else:
+            del base
+            tuned = AutoModelForCausalLM.from_pretrained(os.path.join(d, "model"), dtype=dtype).to(device)
+        out["finetuned"] = evaluate_rows(tuned, tok, rows, cfg["max_new_tokens"])
+    return out
+
+
+def write_examples(uri: str, examples: list[sftdata.Example], settings: Settings) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([e.as_row() for e in examples]), buf)
+    storage.write_bytes(uri, buf.getvalue(), settings.s3)
+
+
+def _pairs(catalog: str, settings: Settings, limit: int | None) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """The catalog's training pairs (valid products, kept pairs, their figures); a clear error when
+    a split is empty."""
+    from shopgen.catalog.load import load_catalog
+
+    ft = settings.finetune
+    products, bad = load_catalog(catalog, settings.catalog, settings.s3, limit)
+    examples = sftdata.build_examples(products, ft.content, ft.val_fraction, ft.test_fraction, ft.split_seed,
+                                      settings.related.variant_keys)
+    kept = sftdata.keep(examples, ft.unsupported)
+    stats = sftdata.stats(len(products), examples, kept, ft.content)
+    stats["invalid_products"] = len(bad)
+    if stats["by_split"]["train"] and not stats["by_split"]["val"]:
+        raise ValueError(f"no validation pairs among {stats['kept']}: raise finetune.val_fraction or add products "
+                         "(evaluation and early stopping need a validation split)")
+    if not stats["by_split"]["train"]:
+        raise ValueError(f"no training pairs: {len(products)} valid products, {stats['pairs']} with a "
+                         f"human-written {'/'.join(ft.content)}, {stats['dropped']} dropped as unsupported")
+    return products, kept, stats
+
+
+def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str | None = None,
+                 limit: int | None = None, promote: bool | None = None, console: Any = None) -> dict[str, Any]:
+    from shopgen.adapters.raysupport import ray_session
+
+    say = console.print if console else print
+    ft = settings.finetune
+    t_start = time.time()
+    products, kept, stats = _pairs(catalog, settings, limit)
+    base_ref = models.resolve(base, settings)
+    if base_ref.adapter:
+        raise ValueError(f"--base {base!r} is a LoRA adapter; fine-tune from a base or merged model")
+    dh = sftdata.data_hash(kept)
+    name = name or f"run-{dh[:8]}-{_config_hash(ft.model_dump(mode='json'), base_ref.version)}"
+    reg = Registry(settings.registry_uri, settings.s3)
+    report: dict[str, Any] = {"run": name, "catalog": catalog, "base": base_ref.ref, "base_version": base_ref.version,
+                              "method": ft.method, "data_hash": dh, "data": stats, "registry": reg.uri,
+                              "storage": f"{settings.finetune_storage}/{name}"}
+    done = reg.find_run(name, dh)
+    if done:
+        say(f"run {name} already finished and registered {done['version']}; nothing to do")
+        return {**report, "status": "already_registered", "version": done["version"], "metrics": done["metrics"]}
+    say(f"data: {stats['kept']} pairs from {len(products)} products (train {stats['by_split']['train']}, "
+        f"val {stats['by_split']['val']}, test {stats['by_split']['test']}; dropped {stats['dropped']} unsupported)")
+    run_uri = f"{settings.finetune_storage}/{name}"
+    data_uri = f"{run_uri}/shopgen/examples.parquet"
+    write_examples(data_uri, kept, settings)
+    cfg = worker_config(settings, base_ref, data_uri)
+    test_rows = sorted((e.as_row() for e in kept if e.split == "test"), key=lambda r: (r["sku"], r["content"]))
+    test_rows = test_rows[:ft.test_samples]
+    with ray_session(settings, dashboard=True):
+        import ray
+
+        say(f"training {ft.method} on {ft.workers} {'GPU' if ft.gpu else 'CPU'} worker(s); run {name} "
+            f"(checkpoints under {run_uri})")
+        t0 = time.time()
+        result = fit(settings, cfg, name)
+        train_s = time.time() - t0
+        ckpt, best = best_checkpoint(result, ft.select_metric)
+        last = result.metrics or {}
+        say(f"best checkpoint at step {best.get('step')} ({ft.select_metric} "
+            f"{best.get(ft.select_metric, best.get('val_loss')):.4f}); scoring base and fine-tuned on "
+            f"{len(test_rows)} test pairs")
+        res = {"num_gpus": 1} if ft.gpu else {"num_cpus": 1}
+        metrics = ray.get(ray.remote(**res)(_test_eval).remote(cfg, ckpt, test_rows)) if test_rows else {}
+    passed, reasons = gate(metrics)
+    version = new_version_id(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt.to_directory(tmp)
+        folders = {k: os.path.join(tmp, k) for k in ("adapter", "model") if os.path.isdir(os.path.join(tmp, k))}
+        if ft.merge and "adapter" in folders:
+            folders["merged"] = _merge(models.materialize(base_ref, settings).path, folders["adapter"],
+                                       os.path.join(tmp, "merged"))
+        manifest = reg.register(folders, {
+            "version": version, "run": name, "base": base_ref.ref, "base_version": base_ref.version,
+            "method": ft.method, "data_hash": dh, "catalog": catalog, "config": ft.model_dump(mode="json"),
+            "data": stats, "metrics": metrics, "gate": {"passed": passed, "reasons": reasons},
+            "training": {k: best.get(k) for k in ("step", "epoch", "val_loss", "train_loss", "rouge_l",
+                                                  "attribute_coverage", "unsupported_rate")}
+                        | {"final_step": last.get("step"), "tokens_per_s": last.get("tokens_per_s"),
+                           "resumed_from_step": last.get("resumed_from_step"), "starts": last.get("starts"),
+                           "stopped_early": last.get("stopped_early"), "seconds": round(train_s, 1)},
+        })
+    promoted = False
+    if promote if promote is not None else ft.auto_promote:
+        promoted, _ = reg.promote(version, by="gate")
+    report.update(status="succeeded", version=version, metrics=metrics, gate=manifest["gate"],
+                  training=manifest["training"], promoted=promoted, seconds=round(time.time() - t_start, 1))
+    storage.write_bytes(f"{run_uri}/shopgen/report.json", json.dumps(report, indent=2).encode(), settings.s3)
+    report["report"] = f"{run_uri}/shopgen/report.json"
+    return report
+
+
+def _merge(base_path: str, adapter_dir: str, out: str) -> str:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16)
+    PeftModel.from_pretrained(model, adapter_dir).merge_and_unload().save_pretrained(out)
+    AutoTokenizer.from_pretrained(base_path).save_pretrained(out)
+    return out

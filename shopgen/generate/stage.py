@@ -1,0 +1,214 @@
+"""The generate stage: the generator's inputs from the config, the Ray Data actor pool, QA
+figures of its output, and `shopgen generate` (catalog -> generate and check -> enriched/)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from rich.console import Console
+
+from shopgen.adapters import models
+from shopgen.adapters.raysupport import build_processor, collect, ray_session
+from shopgen.catalog.load import load_catalog
+from shopgen.core.checks import near_duplicates
+from shopgen.core.config import Settings
+from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
+from shopgen.core.records import Product
+from shopgen.core.run import append_jsonl, append_quarantine, running, start_run
+from shopgen.generate.engine import GEN_INPUT_SCHEMA, GateSpec, PromptSpec, VLLMGenerator, examples_json, product_row
+from shopgen.generate.prompts import PROMPT_VERSION
+
+ENRICHED_DROP = ("gen_ok", "gen_errors")
+
+
+def _blocks(table: pa.Table, size: int) -> list[pa.Table]:
+    return [table.slice(i, size) for i in range(0, table.num_rows, size)] or [table]
+
+
+def copy_failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (product, content type) whose copy failed tonight: sku, type, reasons and the
+    last raw output, for copy_failures.jsonl. The product itself stays searchable."""
+    out = []
+    for r in rows:
+        for t, q in json.loads(r["qa"] or "{}").items():
+            if not q["passed"]:
+                out.append({"sku": r["sku"], "type": t,
+                             "reasons": [f"{c['check']}: {d}" for c in q["checks"] if not c["passed"]
+                                         for d in (c["details"] or ["failed"])],
+                             "raw": q.get("raw")})
+    return out
+
+
+def copy_of_row(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Tonight's per-type verdicts of a generated row: fresh or none, with the failure reasons."""
+    return {t: {"status": "fresh" if q["passed"] else "none",
+                "reasons": [f"{c['check']}: {d}" for c in q["checks"] if not c["passed"] for d in (c["details"] or ["failed"])]}
+            for t, q in json.loads(row.get("qa") or "{}").items()}
+
+
+def coverage(valid: int, searchable: int, copy: dict[str, dict[str, dict[str, Any]]],
+             types: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The report's coverage: the searchable share of valid products, and per content type the
+    share of valid products with fresh, kept and no copy (pure)."""
+    per: dict[str, dict[str, Any]] = {}
+    for t in types:
+        n = {k: 0 for k in ("fresh", "kept", "none")}
+        for entries in copy.values():
+            n[(entries.get(t) or {}).get("status") or "none"] += 1
+        n["none"] += max(0, valid - len(copy))
+        per[t] = {**n, **{f"{k}_share": round(v / valid, 4) if valid else None for k, v in n.items()}}
+    return {"valid": valid, "searchable": searchable,
+            "searchable_share": round(searchable / valid, 4) if valid else None, "types": per}
+
+
+# What the driver reads back from generated rows: the report's figures, QA summary and quarantine.
+QA_COLUMNS = ["sku", "gen_ok", "gen_errors", "gen_tokens", "gen_attempts", "qa", "description", "seo_title", "bullets"]
+
+
+def gate_spec(settings: Settings, brands: list[str]) -> GateSpec:
+    """The gate's inputs from the config. `brands`: every brand of the catalog, which the
+    faithfulness and wrong-product checks may name."""
+    return GateSpec(brands=brands, banned=settings.qa.banned_claims, claims=settings.qa.claims,
+                    content={t: c.model_dump(exclude_none=True) for t, c in settings.content.items()})
+
+
+def few_shot(settings: Settings, types: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """Worked examples per content type (0 for all with the v2 prompt)."""
+    if settings.generation.prompt != "grounded":
+        return {t: 0 for t in types}
+    return {t: few_shot_for(CONTENT_TYPES[t], settings.generation.few_shot, settings.content.get(t)) for t in types}
+
+
+def prompt_spec(settings: Settings) -> PromptSpec:
+    return PromptSpec(prompt=settings.generation.prompt, feedback=settings.generation.feedback,
+                      style={t: c.style for t, c in settings.content.items() if c.style})
+
+
+def generator_input(products: list[Product], todo: dict[str, list[str]] | None = None,
+                    examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None) -> pa.Table:
+    """The generator's input rows: each product with tonight's content types and examples."""
+    rows = [{**product_row(p), "gen_types": (todo or {}).get(p.sku), "examples": examples_json((examples or {}).get(p.sku))}
+            for p in products]
+    return pa.Table.from_pylist(rows, schema=GEN_INPUT_SCHEMA)
+
+
+def generator_dataset(products: list[Product], model: models.ModelRef, settings: Settings, content: tuple[str, ...],
+                      brands: list[str], actor: type = VLLMGenerator, todo: dict[str, list[str]] | None = None,
+                      examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None,
+                      **actor_kwargs: Any):
+    """The products as a Ray Dataset mapped through the generator's actor pool (GENERATED_SCHEMA
+    batches). `todo`: sku -> the content types to generate (default: all of `content`). The actors
+    get the model as a reference and fetch it on their own node."""
+    import ray
+
+    table = generator_input(products, todo, examples)
+    gen = settings.generation
+    ds = ray.data.from_arrow(_blocks(table, gen.batch_size))
+    return build_processor(ds, gen, actor, dict(model=model, settings=settings, content=content,
+                                                gate=gate_spec(settings, brands), spec=prompt_spec(settings),
+                                                **actor_kwargs),
+                           # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.
+                           max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts)
+
+
+def generate_stage(products: list[Product], model: models.ModelRef, settings: Settings, out_dir: Path,
+                   content: tuple[str, ...]) -> None:
+    from shopgen.generate.fewshot import shop_examples
+
+    brands = sorted({p.brand for p in products if p.brand})
+    todo = {p.sku: list(content) for p in products}
+    examples = shop_examples(products, products, todo, gate_spec(settings, brands), few_shot(settings, content))
+    ds = generator_dataset(products, model, settings, content, brands, examples=examples)
+    collect(ds, out_dir)
+
+
+def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Pass rate of each check over every (product, content type) of the last attempt, the accepted
+    rate and failure reasons per type, the unsupported-attribute findings, and near-duplicate copy."""
+    stats: dict[str, dict[str, int]] = {}
+    types: dict[str, dict[str, Any]] = {}
+    unsupported = 0
+    for r in rows:
+        for t, per_type in json.loads(r["qa"] or "{}").items():
+            ty = types.setdefault(t, {"attempted": 0, "accepted": 0, "failures": {}})
+            ty["attempted"] += 1
+            ty["accepted"] += int(per_type["passed"])
+            for c in per_type["checks"]:
+                st = stats.setdefault(c["check"], {"checked": 0, "passed": 0})
+                st["checked"] += 1
+                st["passed"] += int(c["passed"])
+                if not c["passed"]:
+                    ty["failures"][c["check"]] = ty["failures"].get(c["check"], 0) + 1
+                if c["check"] == "faithfulness":
+                    unsupported += len(c["details"])
+    for st in stats.values():
+        st["pass_rate"] = round(st["passed"] / st["checked"], 4) if st["checked"] else None
+    for ty in types.values():
+        ty["accepted_rate"] = round(ty["accepted"] / ty["attempted"], 4) if ty["attempted"] else None
+    texts = [(r["sku"], " ".join(filter(None, [r.get("description"), r.get("seo_title"), *(r.get("bullets") or [])])))
+             for r in rows]
+    dups = near_duplicates([(s, t) for s, t in texts if t.strip()], threshold)
+    return {"checks": stats, "types": types, "unsupported_attribute_findings": unsupported,
+            "near_duplicates": [{"sku": a, "duplicate_of": b} for a, b in dups.items()],
+            "rows_passed": sum(1 for r in rows if r["gen_ok"]), "rows_failed": sum(1 for r in rows if not r["gen_ok"])}
+
+
+def _read_rows(folder: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    if not folder.exists() or not any(folder.glob("*.parquet")):
+        return []
+    return pads.dataset(str(folder), format="parquet").to_table(columns=columns).to_pylist()
+
+
+def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: int | None = None,
+                 console: Console | None = None, content: str | list[str] | None = None) -> dict[str, Any]:
+    """`shopgen generate`: catalog -> validate -> generate and check; the passed rows, without
+    embeddings, go to <workdir>/enriched (the nightly job is shopgen.nightly.recipe)."""
+    console = console or Console(stderr=True)
+    types = parse_content(content or settings.generation.content)
+    work = Path(workdir)
+    gen_dir, enriched_dir = work / "stages" / "generated", work / "enriched"
+    for d in (gen_dir, enriched_dir):
+        shutil.rmtree(d, ignore_errors=True)
+    rep, qpath, rpath = start_run("generate", work, settings, content=list(types), catalog=str(catalog),
+                               prompt_version=PROMPT_VERSION, limit=limit)
+    counts = rep.data["counts"]
+    with running(rep, qpath, rpath, console):
+        with rep.stage("validate", console) as st:
+            products, bad = load_catalog(catalog, settings.catalog, settings.s3, limit)
+            append_quarantine(qpath, bad)
+            counts.update(valid=len(products), invalid=len(bad))
+            st.update(valid=len(products), invalid=len(bad))
+        with rep.stage("models", console):
+            gen_model = models.resolve(models.generation_ref(settings), settings)
+            rep.data.update(model_version=gen_model.version)
+        if not products:
+            raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
+        with ray_session(settings):
+            with rep.stage("generate", console) as st:
+                generate_stage(products, gen_model, settings, gen_dir, types)
+                rows = _read_rows(gen_dir, QA_COLUMNS)
+                failed = [r for r in rows if not r["gen_ok"]]
+                append_jsonl(work / "copy_failures.jsonl", copy_failures(rows))
+                tokens = sum(r["gen_tokens"] for r in rows)
+                st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=tokens,
+                          attempts=sum(r["gen_attempts"] for r in rows))
+                counts.update(generated=len(rows) - len(failed), generation_failed=len(failed))
+            st["tokens_per_s"] = round(tokens / st["seconds"], 2) if st.get("seconds") else None
+            rep.data["qa"] = qa_summary(rows, settings.qa.near_duplicate_threshold)
+            rep.data["coverage"] = coverage(len(products), len(products),
+                                            {r["sku"]: copy_of_row(r) for r in rows}, types)
+        # Every valid product is kept, each with the copy types that passed (enrichment only adds).
+        ok = pads.dataset(str(gen_dir), format="parquet").to_table()
+        copies = [json.dumps(copy_of_row(r), ensure_ascii=False) for r in ok.select(["qa"]).to_pylist()]
+        ok = ok.append_column("copy", pa.array(copies, pa.string()))
+        enriched_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(ok.drop_columns(list(ENRICHED_DROP)), enriched_dir / "part-0.parquet")
+        counts["enriched"] = ok.num_rows
+        rep.data["status"] = "succeeded"
+    return rep.data

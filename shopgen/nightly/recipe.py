@@ -1,0 +1,537 @@
+"""The nightly recipe: catalog -> plan against the state -> generate what changed (committed in
+batches) -> embed what changed -> related -> index (full build + gate + swap, or upsert + delete)
+-> fold the state -> report.
+
+One run at a time per state prefix and alias (shopgen.nightly.state.Lock). A run that dies is resumed by
+running it again: every committed batch is reused (shopgen.nightly.state.load_journal)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from indexing.stage import IncrementalSpec, run_index
+from shopgen.adapters import models
+from shopgen.adapters.raysupport import ray_session
+from shopgen.catalog.load import load_catalog
+from shopgen.core.config import Settings
+from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
+from shopgen.core.records import Product, content_hash
+from shopgen.core.run import Report, append_jsonl, append_quarantine, running, start_run
+from shopgen.embed.encoder import embedding_key, embedding_text
+from shopgen.embed.stage import embed_stage
+from shopgen.generate.engine import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, product_row
+from shopgen.generate.prompts import PROMPT_VERSION, prompt_version
+from shopgen.generate.stage import (
+    QA_COLUMNS,
+    copy_failures,
+    copy_of_row,
+    coverage,
+    few_shot,
+    gate_spec,
+    generator_dataset,
+    qa_summary,
+)
+from shopgen.nightly import state as st8
+from shopgen.related.stage import INDEX_COLUMNS, relate
+
+# A product's row as the index sees it: its source fields, the accepted copy of each type, and the
+# per-type status (JSON: type -> {status, reasons}).
+ROW_SCHEMA = pa.schema([*PRODUCT_SCHEMA, *(f for f in GENERATED_SCHEMA if f.name in GENERATED_FIELDS),
+                        ("copy", pa.string()), ("model_version", pa.string()), ("prompt_version", pa.string())])
+EMBEDDED_SCHEMA = pa.schema(list(ROW_SCHEMA) + [
+    ("embedding", pa.list_(pa.float32())), ("embedding_hash", pa.string()), ("embedding_cached", pa.bool_()),
+    ("embedding_model", pa.string())])
+
+
+def state_prefix(settings: Settings, workdir: Path, state: str | None, alias: str) -> str:
+    root = state or settings.nightly.state or str((workdir / "state").absolute())
+    return f"{root.rstrip('/')}/{alias}"
+
+
+def doc_hash(row: dict[str, Any]) -> str:
+    """Fingerprint of the document a row becomes (indexed_at excluded), to upsert only what changed."""
+    from indexing.docs import es_doc
+
+    doc = es_doc(row, indexed_at="-")
+    doc.pop("indexed_at", None)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def generate_committed(products: list[Product], model: models.ModelRef, settings: Settings, types: tuple[str, ...],
+                       store: st8.StateStore, run_id: str, pl: st8.Plan, keys: dict[str, dict[str, str]],
+                       hashes: dict[str, str], lock: st8.Lock, console: Console, brands: list[str],
+                       examples: dict[str, Any]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+    """Streams the products through the generator actor; each output batch is committed to the state
+    (Parquet, then its manifest with each type's settled entry) as soon as it arrives. Returns
+    sku -> type -> the settled entry of each generated type, and figures."""
+    ds = generator_dataset(products, model, settings, types, brands, todo=pl.regenerate, examples=examples,
+                           stage_started=time.time())
+    settled: dict[str, dict[str, dict[str, Any]]] = {}
+    fig: dict[str, Any] = {"batches": 0, "tokens": 0, "attempts": 0, "engine_start_s": None, "qa_rows": [],
+                           "engines": {}}
+    t0 = time.perf_counter()
+    with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as prog:
+        task = prog.add_task("rows", total=len(products))
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+            if not batch.num_rows:
+                continue
+            lock.check()
+            if fig["batches"] == 0:
+                fig["first_batch_s"] = round(time.perf_counter() - t0, 3)
+            batch = batch.cast(GENERATED_SCHEMA)
+            starts = [x for x in batch["gen_engine_start_s"].to_pylist() if x is not None]
+            if starts and fig["engine_start_s"] is None:
+                fig["engine_start_s"] = starts[0]
+            for e in set(batch["gen_engine"].to_pylist()):
+                fig["engines"][e] = fig["engines"].get(e, 0) + 1
+            recs = batch.select(QA_COLUMNS).to_pylist()
+            uri = st8.batch_uri(run_id, fig["batches"])
+            entries = []
+            for r in recs:
+                sku = r["sku"]
+                tonight = copy_of_row(r)
+                settled[sku] = {t: st8.settle(pl.previous[sku].get(t) or {}, keys[sku][t], hashes[sku], run_id,
+                                              v["status"] == "fresh", uri, v["reasons"]) for t, v in tonight.items()}
+                entries.append({"sku": sku, "key": _combined(keys[sku]), "status": "ok",
+                                "reason": "; ".join(r["gen_errors"]) or None, "types": settled[sku]})
+            st8.commit_batch(store, run_id, fig["batches"], batch, entries)
+            fig["batches"] += 1
+            fig["tokens"] += sum(r["gen_tokens"] for r in recs)
+            fig["attempts"] += sum(r["gen_attempts"] for r in recs)
+            fig["qa_rows"].extend(recs)
+            prog.advance(task, batch.num_rows)
+    fig["seconds"] = time.perf_counter() - t0
+    return settled, fig
+
+
+def _combined(keys: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def public_copy(entries: dict[str, dict[str, Any]], types: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """What a document shows of its copy per type: status (fresh, kept, none) and why it failed."""
+    return {t: {"status": (entries.get(t) or {}).get("status") or "none",
+                "reasons": list((entries.get(t) or {}).get("reasons") or [])[:10]} for t in types}
+
+
+def write_current(products: list[Product], entries: dict[str, dict[str, dict[str, Any]]], types: tuple[str, ...],
+                  store: st8.StateStore, model_version: str, prompt: str, out: Path, chunk: int = 2000) -> None:
+    """Every valid product as an index row: its source fields from tonight's catalog, plus the
+    accepted copy of each type read from the batch file that holds it (enrichment only adds)."""
+    out.mkdir(parents=True, exist_ok=True)
+    fields = {t: [n for n, _ in TYPE_FIELDS[t]] for t in types}
+    pv = ",".join(prompt_version(CONTENT_TYPES[t], prompt) for t in types)
+    for i in range(0, len(products), chunk):
+        part = products[i:i + chunk]
+        texts = st8.read_copy(store, {p.sku: entries.get(p.sku, {}) for p in part}, fields)
+        rows = [{**product_row(p), **texts.get(p.sku, {}), "model_version": model_version, "prompt_version": pv,
+                 "copy": json.dumps(public_copy(entries.get(p.sku, {}), types), ensure_ascii=False)} for p in part]
+        pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"part-{i // chunk:05d}.parquet")
+
+
+def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict[str, dict[str, Any]],
+                         emb_version: str, store: st8.StateStore) -> tuple[dict[str, str], dict[str, str]]:
+    """Rows whose embedding text and model match the last run keep their stored vector (written to
+    `reused` with it); the others go to `to_embed`. Returns sku -> embedding hash of every row, and
+    sku -> the file of each reused vector."""
+    hashes: dict[str, str] = {}
+    keep: dict[str, str] = {}
+    for d in (to_embed, reused):
+        d.mkdir(parents=True, exist_ok=True)
+    ds = pads.dataset(str(src), format="parquet")
+    todo: list[pa.Table] = []
+    kept: list[pa.Table] = []
+    for b in ds.to_batches():
+        t = pa.Table.from_batches([b])
+        if not t.num_rows:
+            continue
+        hs = [embedding_key(embedding_text(r)) for r in t.to_pylist()]
+        mask = []
+        for sku, h in zip(t["sku"].to_pylist(), hs):
+            hashes[sku] = h
+            prev = previous.get(sku) or {}
+            ok = (prev.get("embedding_hash") == h and prev.get("embedding_model") == emb_version
+                  and prev.get("embedding_uri"))
+            mask.append(bool(ok))
+            if ok:
+                keep[sku] = prev["embedding_uri"]
+        m = pa.array(mask)
+        todo.append(t.filter(pc.invert(m)))
+        kept.append(t.filter(m))
+    if todo and sum(x.num_rows for x in todo):
+        pq.write_table(pa.concat_tables(todo), to_embed / "part-0.parquet")
+    if keep:
+        vec: dict[str, list[float]] = {}
+        for t in st8.read_rows(store, keep, columns=["sku", "embedding"]):
+            vec.update(zip(t["sku"].to_pylist(), t["embedding"].to_pylist()))
+        k = pa.concat_tables(kept)
+        skus = k["sku"].to_pylist()
+        k = (k.append_column("embedding", pa.array([vec[s] for s in skus], pa.list_(pa.float32())))
+             .append_column("embedding_hash", pa.array([hashes[s] for s in skus], pa.string()))
+             .append_column("embedding_cached", pa.array([True] * len(skus)))
+             .append_column("embedding_model", pa.array([emb_version] * len(skus), pa.string())))
+        pq.write_table(k.cast(EMBEDDED_SCHEMA), reused / "part-reused.parquet")
+    return hashes, keep
+
+
+def rebuild_reason(full: bool, live: str | None, previous: dict[str, dict[str, Any]], was_indexed: set[str],
+                   embedding_model: str, regenerated: int, total: int, fraction: float) -> str | None:
+    """Why tonight needs a new index (gate + swap) instead of an in-place update; None when it does not."""
+    if full:
+        return "--full"
+    if live is None:
+        return "no live index behind the alias"
+    if not previous:
+        return "no previous state"
+    if not was_indexed:
+        return f"the live index {live} is not the one this state last wrote"
+    if any(r.get("embedding_model") not in (None, embedding_model) for r in previous.values()):
+        return "a new embedding model"
+    if regenerated > fraction * total:
+        return f"{regenerated} of {total} products regenerated (> nightly.rebuild_fraction {fraction})"
+    return None
+
+
+def _live_index(settings: Settings, alias: str) -> str | None:
+    from indexing.client import make_client
+    from indexing.writer import alias_targets
+
+    targets = alias_targets(make_client(settings), alias)
+    return targets[0] if len(targets) == 1 else None
+
+
+def run(catalog: str, workdir: str | Path, settings: Settings, *, state: str | None = None, alias: str | None = None,
+        full: bool = False, limit: int | None = None, content: str | list[str] | None = None,
+        force_unlock: bool = False, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    types = parse_content(content or settings.generation.content)
+    alias = alias or settings.es.alias
+    work = Path(workdir)
+    store = st8.StateStore(state_prefix(settings, work, state, alias), settings.s3)
+    if force_unlock:
+        held = st8.force_unlock(store)
+        console.print(f"--force-unlock: removed the lock of run {held.get('run_id')} on {held.get('host')} "
+                      f"pid {held.get('pid')}" if held else "--force-unlock: there was no lock")
+    # The lock comes before anything touches the workdir, which a running run may be using.
+    lock = st8.Lock(store, {"catalog": str(catalog), "alias": alias}, settings.nightly.lock_ttl_s, console.print)
+    lock.owner["run_id"] = run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    taken = lock.acquire()
+    try:
+        return _run_locked(catalog, work, settings, store, lock, run_id, alias, full, limit, types, console, taken)
+    finally:
+        lock.release()
+
+
+def _run_locked(catalog: str, work: Path, settings: Settings, store: st8.StateStore, lock: st8.Lock, run_id: str,
+                alias: str, full: bool, limit: int | None, types: tuple[str, ...], console: Console,
+                taken: dict[str, Any] | None) -> dict[str, Any]:
+    stages = work / "stages"
+    shutil.rmtree(stages, ignore_errors=True)
+    shutil.rmtree(work / "enriched", ignore_errors=True)
+    rep, qpath, rpath = start_run("nightly", work, settings, content=list(types), catalog=str(catalog), alias=alias,
+                               prompt_version=PROMPT_VERSION, limit=limit, state=store.prefix, full=full,
+                               run_id=run_id)
+    run_prefix = store.uri(f"runs/{run_id}")
+    rep.data["outputs"].update(report_html=str((work / "report.html").resolve()), run_prefix=run_prefix,
+                               state=store.prefix)
+    if taken:
+        rep.data["lock_taken_over"] = {k: taken.get(k) for k in ("run_id", "host", "pid", "heartbeat_at")}
+    try:
+        with running(rep, qpath, rpath, console):
+            _body(Night(str(catalog), work, settings, store, lock, rep, qpath, alias, full, limit, types, console))
+    finally:
+        _publish(rep, work, store, run_prefix, qpath, console)
+    return rep.data
+
+
+def _publish(rep: Report, work: Path, store: st8.StateStore, run_prefix: str, qpath: Path, console: Console) -> None:
+    """report.html next to report.json, and all three under the run's prefix in the state store."""
+    from shopgen.report.render import render_html
+
+    try:
+        html = render_html(rep.data)
+        (work / "report.html").write_text(html, encoding="utf-8")
+        rel = run_prefix[len(store.prefix) + 1:]
+        store.write(f"{rel}/report.json", json.dumps(rep.data, indent=2, default=str).encode())
+        store.write(f"{rel}/report.html", html.encode())
+        store.write(f"{rel}/quarantine.jsonl", qpath.read_bytes())
+        failures = work / "copy_failures.jsonl"
+        if failures.exists():
+            store.write(f"{rel}/copy_failures.jsonl", failures.read_bytes())
+        console.print(f"run report: {run_prefix}/report.html")
+    except Exception as e:  # the run's own outcome matters more than its copy
+        console.print(f"[red]could not publish the report to {run_prefix}: {type(e).__name__}: {e}")
+
+
+def type_versions(settings: Settings, types: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """Per content type: its prompt version and the hash of every setting that shapes its output
+    or verdict. A change to one type's prompt or limits regenerates that type only."""
+    gen = settings.generation
+    out = {}
+    for t in types:
+        ct = CONTENT_TYPES[t]
+        over = settings.content.get(t)
+        extra = {"type": ct.effective(over), "claims": settings.qa.claims, "prompt": gen.prompt, "top_p": gen.top_p,
+                 "few_shot": few_shot_for(ct, gen.few_shot, over)}
+        out[t] = (prompt_version(ct, gen.prompt), st8.settings_hash([t], gen.model_dump(), settings.qa.banned_claims, extra))
+    return out
+
+
+@dataclass
+class Night:
+    """One nightly run's context: where it reads and writes, its lock and report, and the sinks."""
+
+    catalog: str
+    work: Path
+    settings: Settings
+    store: st8.StateStore
+    lock: st8.Lock
+    rep: Report
+    qpath: Path
+    alias: str
+    full: bool
+    limit: int | None
+    types: tuple[str, ...]
+    console: Console
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.rep.data["counts"]
+
+    @property
+    def run_id(self) -> str:
+        return self.rep.data["run_id"]
+
+
+@dataclass
+class Tonight:
+    """What the plan decided: tonight's products, their keys and hashes, and the previous state."""
+
+    products: list[Product]
+    gen_model: models.ModelRef
+    emb_model: models.ModelRef
+    versions: dict[str, tuple[str, str]]
+    hashes: dict[str, str]
+    keys: dict[str, dict[str, str]]
+    previous: dict[str, dict[str, Any]]
+    invalid: list[str]
+    plan: st8.Plan
+    entries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class Embedded:
+    """The embed stage's result: the enriched folder and, per SKU, its vector's hash and file."""
+
+    enriched: Path
+    hashes: dict[str, str]
+    uris: dict[str, str]
+
+
+@dataclass
+class Indexed:
+    """The index stage's result: why it rebuilt (None: an upsert), the index written, the doc hashes."""
+
+    reason: str | None
+    index: str | None
+    doc_hashes: dict[str, str]
+
+
+def _body(n: Night) -> None:
+    """validate -> models -> plan -> (generate -> embed -> related) -> index -> state -> coverage."""
+    products, bad = _validate(n)
+    t = _plan(n, products, bad)
+    t_ray = time.perf_counter()
+    with ray_session(n.settings):
+        n.rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3)}
+        qa_rows = _generate(n, t)
+        emb = _embed(n, t)
+    idx = _index(n, t, emb)
+    new_rows = _save_state(n, t, emb, idx, qa_rows)
+    searchable = sum(1 for r in new_rows if r["sku"] in t.hashes and r.get("indexed_version"))
+    n.rep.data["coverage"] = coverage(len(products), searchable,
+                                      {s: public_copy(t.entries.get(s, {}), n.types) for s in t.hashes}, n.types)
+    n.rep.data["status"] = "succeeded"
+
+
+def _validate(n: Night) -> tuple[list[Product], list[Any]]:
+    with n.rep.stage("validate", n.console) as st:
+        products, bad = load_catalog(n.catalog, n.settings.catalog, n.settings.s3, n.limit)
+        append_quarantine(n.qpath, bad)
+        n.counts.update(valid=len(products), invalid=len(bad))
+        st.update(valid=len(products), invalid=len(bad))
+    if not products:
+        raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
+    return products, bad
+
+
+def _plan(n: Night, products: list[Product], bad: list[Any]) -> Tonight:
+    settings = n.settings
+    with n.rep.stage("models", n.console):
+        gen_model = models.resolve(models.generation_ref(settings), settings)
+        emb_model = models.resolve(settings.models.embedder, settings)
+        n.rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
+    with n.rep.stage("plan", n.console) as st:
+        versions = type_versions(settings, n.types)
+        hashes = {p.sku: content_hash(p) for p in products}
+        keys = {s: {t: st8.generation_key(h, pv, gen_model.version, sh) for t, (pv, sh) in versions.items()}
+                for s, h in hashes.items()}
+        previous = st8.load_state(n.store)
+        journal, jnames = st8.load_journal(n.store)
+        # SKUs whose row failed validation tonight: not deleted, they keep their last state and doc.
+        invalid = sorted({q.sku for q in bad if q.sku} & set(previous) - set(keys))
+        nb = settings.nightly
+        pl = st8.plan(keys, hashes, previous, journal, n.run_id, n.full, present=invalid,
+                      policy=st8.CopyPolicy(nb.copy_retry_attempts, nb.copy_retry_nights, nb.retry_quarantined))
+        n.counts.update(pl.counts())
+        st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames),
+                  prompt_versions={t: v[0] for t, v in versions.items()})
+    if pl.resumed:
+        n.console.print(f"resuming: {len(pl.resumed)} products come from committed batches of an unfinished run")
+    return Tonight(products, gen_model, emb_model, versions, hashes, keys, previous, invalid, pl,
+                   {s: dict(c) for s, c in pl.carried.items()})
+
+
+def _generate(n: Night, t: Tonight) -> list[dict[str, Any]]:
+    """Generates tonight's (product, type) pairs into t.entries; returns the QA rows."""
+    from shopgen.generate.fewshot import shop_examples
+
+    settings, pl = n.settings, t.plan
+    qa_rows: list[dict[str, Any]] = []
+    with n.rep.stage("generate", n.console) as st:
+        if pl.regenerate:
+            by_sku = {p.sku: p for p in t.products}
+            todo = [by_sku[s] for s in pl.regenerate]
+            brands = sorted({p.brand for p in t.products if p.brand})
+            examples = shop_examples(todo, t.products, pl.regenerate, gate_spec(settings, brands),
+                                     few_shot(settings, n.types))
+            settled, fig = generate_committed(todo, t.gen_model, settings, n.types, n.store, n.run_id, pl, t.keys,
+                                              t.hashes, n.lock, n.console, brands, examples)
+            for s, es in settled.items():
+                t.entries[s].update(es)
+            qa_rows = fig.pop("qa_rows")
+            append_jsonl(n.work / "copy_failures.jsonl", copy_failures(qa_rows))
+            failed = sum(1 for r in qa_rows if not r["gen_ok"])
+            st.update(rows=len(qa_rows), ok=len(qa_rows) - failed, failed=failed, tokens=fig["tokens"],
+                      attempts=fig["attempts"], batches=fig["batches"], startup_s=fig["engine_start_s"],
+                      first_batch_s=fig.get("first_batch_s"), with_examples=len(examples), engines=fig["engines"])
+            n.rep.data["startup"]["engine_start_s"] = fig["engine_start_s"]
+        else:
+            st.update(rows=0, skipped="nothing new or changed")
+    if qa_rows:
+        st["tokens_per_s"] = round(st["tokens"] / st["seconds"], 2) if st.get("seconds") else None
+        n.rep.data["qa"] = qa_summary(qa_rows, settings.qa.near_duplicate_threshold)
+    status = {ty: {k: 0 for k in st8.COPY_STATUSES} for ty in n.types}
+    for es in t.entries.values():
+        for ty in n.types:
+            status[ty][(es.get(ty) or {}).get("status") or "none"] += 1
+    n.counts.update(generated=sum(1 for r in qa_rows if r["gen_ok"]),
+                    generation_failed=sum(1 for r in qa_rows if not r["gen_ok"]),
+                    **{f"copy_{k}": sum(v[k] for v in status.values()) for k in st8.COPY_STATUSES})
+    return qa_rows
+
+
+def _embed(n: Night, t: Tonight) -> Embedded:
+    """Every valid product's row (accepted copy included) -> reused or new vectors -> related."""
+    stages, settings = n.work / "stages", n.settings
+    current = stages / "current"
+    write_current(t.products, t.entries, n.types, n.store, t.gen_model.version, settings.generation.prompt, current)
+    to_embed, embedded = stages / "to_embed", stages / "embedded"
+    ehash, emb_kept = _split_for_embedding(current, to_embed, embedded, {} if n.full else t.previous,
+                                           t.emb_model.version, n.store)
+    with n.rep.stage("embed", n.console) as st:
+        n_new = pads.dataset(str(to_embed), format="parquet").count_rows() if any(to_embed.glob("*.parquet")) else 0
+        uris = dict(emb_kept)
+        if n_new:
+            tmp = stages / "embedded_new"
+            embed_stage(to_embed, t.emb_model, settings, tmp, schema=ROW_SCHEMA)
+            new = pads.dataset(str(tmp), format="parquet").to_table()
+            new = new.select(EMBEDDED_SCHEMA.names).cast(EMBEDDED_SCHEMA)
+            uri = n.store.write_table(f"outputs/emb/{n.run_id}.parquet", new.select(["sku", "embedding_hash", "embedding"]))
+            uris.update(dict.fromkeys(new["sku"].to_pylist(), uri))
+            pq.write_table(new, embedded / "part-new.parquet")
+        st.update(docs=len(t.products), computed=n_new, reused=len(t.products) - n_new)
+        n.counts.update(embedded=n_new, embeddings_reused=len(t.products) - n_new)
+    if st.get("seconds") and n_new:
+        st["docs_per_s"] = round(n_new / st["seconds"], 2)
+    table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
+    return Embedded(relate(embedded, n.work / "enriched", table, settings, n.rep, n.console), ehash, uris)
+
+
+def _index(n: Night, t: Tonight, emb: Embedded) -> Indexed:
+    """A new index (gate + swap) when rebuild_reason says so, else an upsert of the changed docs."""
+    settings, previous = n.settings, t.previous
+    enriched_ds = pads.dataset(str(emb.enriched), format="parquet")
+    dhash = {r["sku"]: doc_hash(r) for b in enriched_ds.to_batches() for r in b.to_pylist()}
+    live = _live_index(settings, n.alias)
+    was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == live}
+    reason = rebuild_reason(n.full, live, previous, was_indexed, t.emb_model.version, len(t.plan.regenerate),
+                            len(t.keys), settings.nightly.rebuild_fraction)
+    if reason is None and not any(r.get("copy") for r in previous.values()):
+        reason = "the state predates per-type copy (a one-time full build)"
+    n.rep.data["mode"] = "full" if reason else "incremental"
+    n.lock.check()
+    if reason:
+        n.console.print(f"full index build: {reason}")
+        n.rep.data["rebuild_reason"] = reason
+        run_index(n.rep, emb.enriched, settings, n.alias, n.console, n.qpath, t.emb_model, n.catalog)
+        n.counts["deleted"] = len(t.plan.deleted)
+        return Indexed(reason, n.rep.data["stages"]["index"]["index"], dhash)
+    upsert = n.work / "stages" / "upsert"
+    upsert.mkdir(parents=True)
+    changed = [s for s, h in dhash.items() if s not in was_indexed or previous[s].get("doc_hash") != h]
+    removed = sorted(was_indexed - set(dhash))
+    if changed:
+        pq.write_table(enriched_ds.to_table(filter=pc.field("sku").isin(changed)), upsert / "part-0.parquet")
+    if changed or removed:
+        spec = IncrementalSpec(run_epoch=int(time.time() * 1000), version_from="run", delete_missing=True,
+                               skus=sorted(dhash), keep=tuple(t.invalid))
+        run_index(n.rep, upsert, settings, n.alias, n.console, n.qpath, t.emb_model, n.catalog, spec)
+    else:
+        with n.rep.stage("index", n.console) as st:
+            st.update(index=live, docs=0, skipped="no document changed")
+        n.counts["indexed"] = 0
+    n.counts["deleted"] = len(t.plan.deleted)
+    return Indexed(None, live, dhash)
+
+
+def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed, qa_rows: list[dict[str, Any]]) -> list[dict]:
+    """Folds tonight into the state: one row per valid product, plus invalid ones carried over."""
+    errors = {q["sku"] for q in map(json.loads, n.qpath.read_text().splitlines()) if q.get("stage") == "index"}
+    n.lock.check()
+    with n.rep.stage("state", n.console) as st:
+        # Invalid tonight: the last good state carries over (in the index only if it was kept there).
+        new_rows = [{**t.previous[s], "doc_hash": None, "indexed_version": None} if idx.reason else t.previous[s]
+                    for s in t.invalid]
+        pv = ",".join(v[0] for v in t.versions.values())
+        for p in t.products:
+            sku, es = p.sku, t.entries.get(p.sku, {})
+            reasons = [f"{ty}/{r}" for ty in n.types for r in (es.get(ty) or {}).get("reasons") or []]
+            indexed = sku not in errors
+            new_rows.append({
+                "sku": sku, "key": _combined(t.keys[sku]), "content_hash": t.hashes[sku], "prompt_version": pv,
+                "model_version": t.gen_model.version, "status": "ok", "reason": "; ".join(reasons)[:2000] or None,
+                "output_uri": None, "run_id": n.run_id, "copy": json.dumps(es, ensure_ascii=False),
+                "embedding_hash": emb.hashes.get(sku), "embedding_uri": emb.uris.get(sku),
+                "embedding_model": t.emb_model.version,
+                "doc_hash": idx.doc_hashes.get(sku) if indexed else None,
+                "indexed_version": idx.index if indexed else None,
+            })
+        _, names = st8.load_journal(n.store)
+        st.update(st8.save_state(n.store, new_rows, names))
+    return new_rows
