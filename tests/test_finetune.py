@@ -166,7 +166,11 @@ def tiny_model(tmp_path_factory):
     import torch
     from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
 
-    src = MODEL_CACHE / "SmolLM2-135M-Instruct"
+    from shopgen.adapters import models
+    from shopgen.core.config import load_settings
+
+    s = load_settings(models={"cache_dir": MODEL_CACHE})
+    src = models.materialize(models.resolve("smollm2-135m-instruct", s), s).path
     out = tmp_path_factory.mktemp("tiny") / "tiny-smollm2"
     cfg = AutoConfig.from_pretrained(src)
     cfg.update(dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

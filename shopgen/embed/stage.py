@@ -55,7 +55,7 @@ def embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, set
                             settings.s3) \
             if n and settings.embedding.cache else 0
         st.update(docs=n, computed=n - cached, cached=cached, cache_added=added)
-        counts.update(embedded=n, embeddings_reused=cached)
+        counts.update(embedded=n - cached, embeddings_reused=cached)
     st["docs_per_s"] = round(n / st["seconds"], 2) if st.get("seconds") else None
     if not n:
         return embedded
