@@ -203,11 +203,14 @@ def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], s
                 run_epoch: int, version_from: str = "updated_at", delete_missing: bool = True,
                 progress: Callable[[int], None] | None = None, dims: int | None = None,
                 embedding_model: str | None = None, keep: Iterable[str] = (), skus: Iterable[str] | None = None,
-                ) -> dict[str, Any]:
+                delete: Iterable[str] | None = None) -> dict[str, Any]:
     """Upsert into the live index with external versions, so an older write never overwrites a
     newer one; then delete the SKUs the input no longer has (`skus`: the input's SKUs when `docs` is
     a stream; never those in `keep`, e.g. rows quarantined tonight). A doc whose content, model or related products changed while its
-    updated_at did not is versioned with the run's epoch, so the change still lands."""
+    updated_at did not is versioned with the run's epoch, so the change still lands.
+
+    `delete`: the caller knows which docs changed (it sends only those) and which SKUs to delete, so
+    the live index is not scanned: every sent doc is versioned as changed, and only `delete` goes."""
     index = live_index(es, alias)
     mapping = es.indices.get_mapping(index=index)[index]["mappings"]
     live_dims = mapping["properties"]["embedding"].get("dims")
@@ -218,26 +221,34 @@ def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], s
     if embedding_model and live_model and live_model != embedding_model:
         raise ValueError(f"the live index {index} was embedded by {live_model}, not {embedding_model}; "
                          "a new embedding model needs a full build")
-    es.indices.refresh(index=index)
-    live = {h["_id"]: tuple(str(h["_source"].get(k)) for k in FINGERPRINT)
-            for h in helpers.scan(es, index=index, _source_includes=list(FINGERPRINT),
-                                  query={"query": {"match_all": {}}})}
     by_time = doc_version(version_from, run_epoch)
+    if delete is not None:
+        removed = sorted(set(delete) - set(keep)) if delete_missing else []
+        n_live = count(es, index) if removed else 0  # only a deletion needs the live count
 
-    def version(d: dict[str, Any]) -> int:
-        changed = live.get(d["sku"]) not in (None, tuple(str(d.get(k)) for k in FINGERPRINT))
-        return max(by_time(d), run_epoch) if changed else by_time(d)
+        def version(d: dict[str, Any]) -> int:
+            return max(by_time(d), run_epoch)
+    else:
+        es.indices.refresh(index=index)
+        live = {h["_id"]: tuple(str(h["_source"].get(k)) for k in FINGERPRINT)
+                for h in helpers.scan(es, index=index, _source_includes=list(FINGERPRINT),
+                                      query={"query": {"match_all": {}}})}
+        n_live = len(live)
 
-    if skus is None:
-        docs = list(docs)
-        skus = {d["sku"] for d in docs}
-    removed = sorted(set(live) - set(skus) - set(keep)) if delete_missing else []
+        def version(d: dict[str, Any]) -> int:
+            changed = live.get(d["sku"]) not in (None, tuple(str(d.get(k)) for k in FINGERPRINT))
+            return max(by_time(d), run_epoch) if changed else by_time(d)
+
+        if skus is None:
+            docs = list(docs)
+            skus = {d["sku"] for d in docs}
+        removed = sorted(set(live) - set(skus) - set(keep)) if delete_missing else []
     # A truncated input must not empty the live index: the deletions are checked before any write.
-    check = gate.doc_drop(len(live) - len(removed), len(live), settings.gate.max_doc_drop,
+    check = gate.doc_drop(n_live - len(removed), n_live, settings.gate.max_doc_drop,
                           settings.gate.max_doc_drop_min_docs)
     if not check["passed"]:
         raise RuntimeError(f"incremental update refused before any write: it would delete {len(removed)} of "
-                           f"{len(live)} live docs ({check['drop']:.1%} > gate.max_doc_drop "
+                           f"{n_live} live docs ({check['drop']:.1%} > gate.max_doc_drop "
                            f"{settings.gate.max_doc_drop:.1%}, and more than gate.max_doc_drop_min_docs "
                            f"{settings.gate.max_doc_drop_min_docs})")
     st: dict[str, Any] = {"index": index, "alias": alias, "mode": "incremental"}
@@ -248,7 +259,8 @@ def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], s
         st.update(deleted=dl.ok, errors=st["errors"] + len(dl.errors))
         up.errors.extend(dl.errors)
     es.indices.refresh(index=index)
-    st["doc_count"] = count(es, index)
+    # A caller that names its deletions keeps its own count (a _count is a full pass on some servers).
+    st["doc_count"] = count(es, index) if delete is None else None
     st["deleted_skus"] = removed[:100]
     st["bulk_errors"] = up.errors
     return st

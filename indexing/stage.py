@@ -46,6 +46,8 @@ class IncrementalSpec:
     delete_missing: bool = True
     skus: list[str] | None = None
     keep: tuple[str, ...] = ()
+    # Given: the input holds only changed docs and these SKUs go; the live index is not scanned.
+    delete: tuple[str, ...] | None = None
 
 
 def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str, Any], console: Console,
@@ -57,10 +59,13 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
     from indexing.docs import es_doc
 
     es = make_client(settings, echo=console.print)
-    server = server_check(es, settings.es)
-    st["server"] = {k: server[k] for k in ("version", "chinese_analyzer", "rrf_retriever", "hybrid")}
-    console.print(f"Elasticsearch {server['version']}: chinese analyzer {server['chinese_analyzer']}, "
-                  f"RRF retriever {'yes' if server['rrf_retriever'] else 'no'}")
+    if incremental is None:  # analyzers and the RRF probe shape a new index; an upsert needs neither
+        server = server_check(es, settings.es)
+        st["server"] = {k: server[k] for k in ("version", "chinese_analyzer", "rrf_retriever", "hybrid")}
+        console.print(f"Elasticsearch {server['version']}: chinese analyzer {server['chinese_analyzer']}, "
+                      f"RRF retriever {'yes' if server['rrf_retriever'] else 'no'}")
+    else:
+        st["server"] = {"version": es.info()["version"]["number"]}
     dataset = pads.dataset(str(enriched_dir), format="parquet")
     total = dataset.count_rows()
     dims = len(dataset.head(1, columns=["embedding"])["embedding"][0]) if total else None
@@ -74,11 +79,12 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
         if incremental is not None:
             # The caller may upsert only the docs that changed while `skus` names every doc to keep.
             skus = incremental.skus
-            if skus is None:
+            if skus is None and incremental.delete is None:
                 skus = dataset.to_table(columns=["sku"])["sku"].to_pylist() if total else []
             res = lifecycle.incremental(es, alias, docs, settings, run_epoch=incremental.run_epoch,
                                         version_from=incremental.version_from,
                                         delete_missing=incremental.delete_missing, keep=incremental.keep,
+                                        delete=incremental.delete,
                                         progress=advance, dims=dims, embedding_model=emb_model.version, skus=skus)
             errors = res.pop("bulk_errors")
             st.update(res)

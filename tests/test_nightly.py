@@ -239,6 +239,9 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     assert (c2["new"], c2["changed"], c2["unchanged"], c2["deleted"]) == (0, 1, 3, 1)
     assert c2["regenerated"] == 1 and c2["reused"] == 3 and r2["mode"] == "incremental"
     assert r2["stages"]["generate"]["rows"] == 1
+    # Only the changed product's document is rebuilt; the deletion is named by the state (no scan).
+    assert r2["stages"]["plan"]["dirty"] == 1 and r2["stages"]["embed"]["computed"] <= 1
+    assert r2["stages"]["index"]["deleted"] == 1 and r2["counts"]["indexed"] <= 1
     s2 = _state(f"{state}/products")
     assert deleted["sku"] not in s2 and set(s2) == {p["sku"] for p in products2}
     docs = {d["sku"]: d for d in _docs(settings, "products")}
@@ -255,6 +258,7 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     c3 = r3["counts"]
     assert (c3["regenerated"], c3["changed"], c3["new"], c3["deleted"], c3["unchanged"]) == (0, 0, 0, 0, 4)
     assert r3["stages"]["index"].get("skipped") and r3["stages"]["embed"]["computed"] == 0
+    assert r3["stages"]["plan"]["dirty"] == 0
 
     rep = subprocess.run([shopgen_bin, "report", "latest", "--state", state], env=env, capture_output=True,
                          text=True, timeout=120)

@@ -39,14 +39,27 @@ PRODUCT_SCHEMA = pa.schema([
     ("attributes", pa.string()), ("price", pa.float64()), ("currency", pa.string()), ("locale", pa.string()),
     ("source_description", pa.string()), ("updated_at", pa.string()), ("content_hash", pa.string()),
 ])
-# Output fields of each content type, in Arrow form.
+def arrow_type(ann: Any) -> pa.DataType:
+    """The Arrow type of a content type's output field, from its pydantic annotation."""
+    from typing import Annotated, get_args, get_origin
+
+    from pydantic import BaseModel
+
+    if get_origin(ann) is Annotated:
+        return arrow_type(get_args(ann)[0])
+    if ann is str:
+        return pa.string()
+    if get_origin(ann) is list:
+        return pa.list_(arrow_type(get_args(ann)[0]))
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return pa.struct([(n, arrow_type(f.annotation)) for n, f in ann.model_fields.items()])
+    raise TypeError(f"no Arrow type for output field annotation {ann!r}")
+
+
+# Output fields of each content type, in Arrow form: derived from the types' own output schemas.
 TYPE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
-    "description": [("description", pa.string())],
-    "bullets": [("bullets", pa.list_(pa.string()))],
-    "seo_title": [("seo_title", pa.string())],
-    "ad_copy": [("ad_headlines", pa.list_(pa.string())), ("ad_descriptions", pa.list_(pa.string()))],
-    "faq": [("faq", pa.list_(pa.struct([("question", pa.string()), ("answer", pa.string())])))],
-}
+    name: [(n, arrow_type(f.annotation)) for n, f in ct.schema.model_fields.items()]
+    for name, ct in CONTENT_TYPES.items()}
 GENERATED_FIELDS = tuple(name for fs in TYPE_FIELDS.values() for name, _ in fs)
 GENERATED_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [f for fs in TYPE_FIELDS.values() for f in fs] + [
     ("qa_status", pa.string()), ("qa", pa.string()),

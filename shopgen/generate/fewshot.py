@@ -1,6 +1,7 @@
 """The shop's own copy as worked examples (pure): for each product and content type, one or two
 human-written texts of the same type from the same category and language, each one that passes
-every check against the facts it is shown with. This is how a shop's voice reaches the base model
+every check against the facts it is shown with. Only the candidates a product is shown are checked,
+so a night costs O(products generated), not O(catalog). This is how a shop's voice reaches the base model
 before any fine-tuning. The choice is deterministic (a hash of the two SKUs), so a product sees the
 same examples every night and its generation key need not name them."""
 
@@ -18,19 +19,19 @@ from shopgen.generate.engine import GateSpec, evaluate
 from shopgen.generate.prompts import locale_key
 
 
-def candidates(products: Sequence[Product], content: str, gate: GateSpec) -> dict[tuple[str, str], list[tuple[Product, dict[str, Any]]]]:
-    """(category, locale) -> the products whose own text of this type passes the gate, shown
-    without that text (the example's facts must support its answer on their own)."""
-    ct = CONTENT_TYPES[content]
-    out: dict[tuple[str, str], list[tuple[Product, dict[str, Any]]]] = {}
+Pool = dict[tuple[str, str], list[Product]]
+
+
+def candidates(products: Sequence[Product], content: str, wanted: set[tuple[str, str]] | None = None) -> Pool:
+    """(category, locale) -> the products with their own text of this type, in the groups asked for.
+    Nothing is checked here: the gate runs only on the few examples a product is shown (choose)."""
+    out: Pool = {}
     for p in products:
-        target = target_of(p, content)
-        if not target or not p.category:
+        if not p.category:
             continue
-        shown = input_product(p)
-        parsed, _ = evaluate(json.dumps(target, ensure_ascii=False), shown, ct, gate)
-        if parsed is not None:
-            out.setdefault((p.category, locale_key(p.locale)), []).append((shown, parsed.model_dump()))
+        group = (p.category, locale_key(p.locale))
+        if (wanted is None or group in wanted) and target_of(p, content):
+            out.setdefault(group, []).append(p)
     return out
 
 
@@ -38,13 +39,37 @@ def _rank(a: str, b: str) -> str:
     return hashlib.sha256(f"{a}|{b}".encode()).hexdigest()
 
 
-def choose(p: Product, pool: dict[tuple[str, str], list[tuple[Product, dict[str, Any]]]], n: int,
-           ) -> list[tuple[Product, dict[str, Any]]]:
-    """Up to n examples for p from its category, never its own text or a copy of it."""
-    own = (p.description or "").strip()
-    cands = [c for c in pool.get((p.category or "", locale_key(p.locale)), [])
-             if c[0].sku != p.sku and own not in json.dumps(c[1], ensure_ascii=False)]
-    return sorted(cands, key=lambda c: _rank(p.sku, c[0].sku))[:n]
+class Examples:
+    """Examples of one content type, each checked once, when first chosen: an example must pass
+    every check against the facts it is shown with (its own text removed from them)."""
+
+    def __init__(self, pool: Pool, content: str, gate: GateSpec):
+        self.pool, self.ct, self.gate = pool, CONTENT_TYPES[content], gate
+        self.content = content
+        self.verdicts: dict[str, tuple[Product, dict[str, Any]] | None] = {}
+
+    def _checked(self, p: Product) -> tuple[Product, dict[str, Any]] | None:
+        if p.sku not in self.verdicts:
+            shown = input_product(p)
+            target = target_of(p, self.content)
+            parsed, _ = evaluate(json.dumps(target, ensure_ascii=False), shown, self.ct, self.gate)
+            self.verdicts[p.sku] = (shown, parsed.model_dump()) if parsed is not None else None
+        return self.verdicts[p.sku]
+
+    def choose(self, p: Product, n: int) -> list[tuple[Product, dict[str, Any]]]:
+        """Up to n examples for p from its category, never its own text or a copy of it; candidates
+        are taken in a fixed order (a hash of both SKUs) and checked until n pass."""
+        own = (p.description or "").strip()
+        out = []
+        for c in sorted(self.pool.get((p.category or "", locale_key(p.locale)), []), key=lambda c: _rank(p.sku, c.sku)):
+            if len(out) >= n:
+                break
+            if c.sku == p.sku:
+                continue
+            ok = self._checked(c)
+            if ok is not None and own not in json.dumps(ok[1], ensure_ascii=False):
+                out.append(ok)
+        return out
 
 
 def shop_examples(todo: Sequence[Product], catalog: Sequence[Product], types: dict[str, list[str]],
@@ -55,10 +80,11 @@ def shop_examples(todo: Sequence[Product], catalog: Sequence[Product], types: di
     wanted = sorted({t for ts in types.values() for t in ts if per.get(t, 0) > 0})
     if not wanted:
         return {}
-    pools = {t: candidates(catalog, t, gate) for t in wanted}
+    groups = {(p.category, locale_key(p.locale)) for p in todo if p.category}
+    pools = {t: Examples(candidates(catalog, t, groups), t, gate) for t in wanted}
     out: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] = {}
     for p in todo:
-        ex = {t: chosen for t in types.get(p.sku, []) if t in pools and (chosen := choose(p, pools[t], per[t]))}
+        ex = {t: chosen for t in types.get(p.sku, []) if t in pools and (chosen := pools[t].choose(p, per[t]))}
         if ex:
             out[p.sku] = ex
     return out

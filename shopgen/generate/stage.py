@@ -99,7 +99,7 @@ def generator_input(products: list[Product], todo: dict[str, list[str]] | None =
 
 
 def generator_dataset(products: list[Product], model: models.ModelRef, settings: Settings, content: tuple[str, ...],
-                      brands: list[str], actor: type = VLLMGenerator, todo: dict[str, list[str]] | None = None,
+                      brands: list[str], actor: type | None = None, todo: dict[str, list[str]] | None = None,
                       examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None,
                       **actor_kwargs: Any):
     """The products as a Ray Dataset mapped through the generator's actor pool (GENERATED_SCHEMA
@@ -110,7 +110,7 @@ def generator_dataset(products: list[Product], model: models.ModelRef, settings:
     table = generator_input(products, todo, examples)
     gen = settings.generation
     ds = ray.data.from_arrow(_blocks(table, gen.batch_size))
-    return build_processor(ds, gen, actor, dict(model=model, settings=settings, content=content,
+    return build_processor(ds, gen, actor or VLLMGenerator, dict(model=model, settings=settings, content=content,
                                                 gate=gate_spec(settings, brands), spec=prompt_spec(settings),
                                                 **actor_kwargs),
                            # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.

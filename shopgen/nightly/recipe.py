@@ -332,6 +332,13 @@ class Tonight:
     invalid: list[str]
     plan: st8.Plan
     entries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Set by _mode: why tonight builds a new index (None: an upsert of the live one), that live
+    # index, the SKUs this state last wrote to it, and on an upsert the SKUs whose document may change
+    # (None: every product). Everything else costs a hash comparison and a state row.
+    reason: str | None = None
+    live: str | None = None
+    was_indexed: set[str] = field(default_factory=set)
+    dirty: set[str] | None = None
 
 
 @dataclass
@@ -356,6 +363,7 @@ def _body(n: Night) -> None:
     """validate -> models -> plan -> (generate -> embed -> related) -> index -> state -> coverage."""
     products, bad = _validate(n)
     t = _plan(n, products, bad)
+    _mode(n, t)
     t_ray = time.perf_counter()
     with ray_session(n.settings):
         n.rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3)}
@@ -407,6 +415,25 @@ def _plan(n: Night, products: list[Product], bad: list[Any]) -> Tonight:
                    {s: dict(c) for s, c in pl.carried.items()})
 
 
+def _mode(n: Night, t: Tonight) -> None:
+    """A new index (gate + swap) when rebuild_reason says so; else an upsert, for which only the
+    products that are new, changed, regenerated or not yet in the live index are dirty."""
+    previous, pl = t.previous, t.plan
+    t.live = _live_index(n.settings, n.alias)
+    t.was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == t.live}
+    t.reason = rebuild_reason(n.full, t.live, previous, t.was_indexed, t.emb_model.version, len(pl.regenerate),
+                              len(t.keys), n.settings.nightly.rebuild_fraction)
+    if t.reason is None and not any(r.get("copy") for r in previous.values()):
+        t.reason = "the state predates per-type copy (a one-time full build)"
+    n.rep.data["mode"] = "full" if t.reason else "incremental"
+    if t.reason is None:
+        t.dirty = {s for s, h in t.hashes.items()
+                   if s in pl.regenerate or s not in t.was_indexed or previous[s].get("content_hash") != h
+                   or not previous[s].get("doc_hash") or not previous[s].get("embedding_uri")
+                   or t.entries.get(s) != pl.previous.get(s)}
+        n.rep.data["stages"]["plan"]["dirty"] = len(t.dirty)
+
+
 def _generate(n: Night, t: Tonight) -> list[dict[str, Any]]:
     """Generates tonight's (product, type) pairs into t.entries; returns the QA rows."""
     from shopgen.generate.fewshot import shop_examples
@@ -447,10 +474,12 @@ def _generate(n: Night, t: Tonight) -> list[dict[str, Any]]:
 
 
 def _embed(n: Night, t: Tonight) -> Embedded:
-    """Every valid product's row (accepted copy included) -> reused or new vectors -> related."""
+    """Each dirty product's row (accepted copy included) -> reused or new vectors -> related, matched
+    against every product's vector (the stored ones for the rest)."""
     stages, settings = n.work / "stages", n.settings
     current = stages / "current"
-    write_current(t.products, t.entries, n.types, n.store, t.gen_model.version, settings.generation.prompt, current)
+    rows = t.products if t.dirty is None else [p for p in t.products if p.sku in t.dirty]
+    write_current(rows, t.entries, n.types, n.store, t.gen_model.version, settings.generation.prompt, current)
     to_embed, embedded = stages / "to_embed", stages / "embedded"
     ehash, emb_kept = _split_for_embedding(current, to_embed, embedded, {} if n.full else t.previous,
                                            t.emb_model.version, n.store)
@@ -469,45 +498,59 @@ def _embed(n: Night, t: Tonight) -> Embedded:
         n.counts.update(embedded=n_new, embeddings_reused=len(t.products) - n_new)
     if st.get("seconds") and n_new:
         st["docs_per_s"] = round(n_new / st["seconds"], 2)
-    table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
+    table = _related_pool(n, t, embedded)
     return Embedded(relate(embedded, n.work / "enriched", table, settings, n.rep, n.console), ehash, uris)
 
 
+def _related_pool(n: Night, t: Tonight, embedded: Path) -> pa.Table:
+    """What related products are chosen from: tonight's embedded rows plus, on an upsert, every
+    other product with its stored vector (one read per vector file)."""
+    table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
+    if t.dirty is None or not table.num_rows:  # a full build, or nothing to match tonight
+        return table
+    by_sku = {p.sku: p for p in t.products}
+    rest = {s: t.previous[s]["embedding_uri"] for s in t.hashes if s not in t.dirty}
+    parts = [table]
+    for tb in st8.read_rows(n.store, rest, columns=["sku", "embedding"]):
+        ps = [by_sku[s] for s in tb["sku"].to_pylist()]
+        parts.append(pa.table({
+            "sku": tb["sku"], "locale": pa.array([p.locale for p in ps], pa.string()),
+            "attributes": pa.array([json.dumps(p.attributes, ensure_ascii=False, sort_keys=True) for p in ps],
+                                   pa.string()),
+            "embedding": tb["embedding"].cast(pa.list_(pa.float32()))}))
+    return pa.concat_tables([x.select(INDEX_COLUMNS).cast(parts[0].schema) for x in parts])
+
+
 def _index(n: Night, t: Tonight, emb: Embedded) -> Indexed:
-    """A new index (gate + swap) when rebuild_reason says so, else an upsert of the changed docs."""
+    """A new index (gate + swap), or an upsert of only the dirty docs whose doc_hash changed plus the
+    deletion of SKUs that left the catalog (named from the state: the live index is not scanned)."""
     settings, previous = n.settings, t.previous
     enriched_ds = pads.dataset(str(emb.enriched), format="parquet")
     dhash = {r["sku"]: doc_hash(r) for b in enriched_ds.to_batches() for r in b.to_pylist()}
-    live = _live_index(settings, n.alias)
-    was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == live}
-    reason = rebuild_reason(n.full, live, previous, was_indexed, t.emb_model.version, len(t.plan.regenerate),
-                            len(t.keys), settings.nightly.rebuild_fraction)
-    if reason is None and not any(r.get("copy") for r in previous.values()):
-        reason = "the state predates per-type copy (a one-time full build)"
-    n.rep.data["mode"] = "full" if reason else "incremental"
     n.lock.check()
-    if reason:
-        n.console.print(f"full index build: {reason}")
-        n.rep.data["rebuild_reason"] = reason
+    n.counts["deleted"] = len(t.plan.deleted)
+    if t.reason:
+        n.console.print(f"full index build: {t.reason}")
+        n.rep.data["rebuild_reason"] = t.reason
         run_index(n.rep, emb.enriched, settings, n.alias, n.console, n.qpath, t.emb_model, n.catalog)
         n.counts["deleted"] = len(t.plan.deleted)
-        return Indexed(reason, n.rep.data["stages"]["index"]["index"], dhash)
+        return Indexed(t.reason, n.rep.data["stages"]["index"]["index"], dhash)
     upsert = n.work / "stages" / "upsert"
     upsert.mkdir(parents=True)
-    changed = [s for s, h in dhash.items() if s not in was_indexed or previous[s].get("doc_hash") != h]
-    removed = sorted(was_indexed - set(dhash))
+    changed = [s for s, h in dhash.items() if s not in t.was_indexed or previous[s].get("doc_hash") != h]
+    removed = sorted(t.was_indexed - set(t.hashes) - set(t.invalid))
     if changed:
         pq.write_table(enriched_ds.to_table(filter=pc.field("sku").isin(changed)), upsert / "part-0.parquet")
     if changed or removed:
         spec = IncrementalSpec(run_epoch=int(time.time() * 1000), version_from="run", delete_missing=True,
-                               skus=sorted(dhash), keep=tuple(t.invalid))
+                               keep=tuple(t.invalid), delete=tuple(removed))
         run_index(n.rep, upsert, settings, n.alias, n.console, n.qpath, t.emb_model, n.catalog, spec)
     else:
         with n.rep.stage("index", n.console) as st:
-            st.update(index=live, docs=0, skipped="no document changed")
+            st.update(index=t.live, docs=0, skipped="no document changed")
         n.counts["indexed"] = 0
     n.counts["deleted"] = len(t.plan.deleted)
-    return Indexed(None, live, dhash)
+    return Indexed(None, t.live, dhash)
 
 
 def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed, qa_rows: list[dict[str, Any]]) -> list[dict]:
@@ -521,6 +564,11 @@ def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed, qa_rows: list
         pv = ",".join(v[0] for v in t.versions.values())
         for p in t.products:
             sku, es = p.sku, t.entries.get(p.sku, {})
+            if t.dirty is not None and sku not in t.dirty:  # its document and vector are as last night
+                row = t.previous[sku]  # updated in place: no second copy of an unchanged catalog
+                row.update(key=_combined(t.keys[sku]), copy=json.dumps(es, ensure_ascii=False))
+                new_rows.append(row)
+                continue
             reasons = [f"{ty}/{r}" for ty in n.types for r in (es.get(ty) or {}).get("reasons") or []]
             indexed = sku not in errors
             new_rows.append({

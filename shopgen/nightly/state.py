@@ -368,8 +368,8 @@ def commit_batch(store: StateStore, run_id: str, seq: int, table: pa.Table, rows
 def save_state(store: StateStore, rows: Iterable[dict[str, Any]], journal_names: list[str]) -> dict[str, int]:
     """Replace skus.parquet, drop the folded manifests, then delete output files nobody references."""
     rows = sorted(rows, key=lambda r: r["sku"])
-    store.write_table("skus.parquet", pa.Table.from_pylist(
-        [{k: r.get(k) for k in STATE_SCHEMA.names} for r in rows], schema=STATE_SCHEMA))
+    # from_pylist takes the schema's keys of each row (missing ones are null, extra ones ignored).
+    store.write_table("skus.parquet", pa.Table.from_pylist(rows, schema=STATE_SCHEMA))
     for name in journal_names:
         store.delete(f"journal/{name}")
     # Files a manifest still names stay too: the lock should rule out another writer, but a GC

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
+from rich.console import Console
+
+from shopgen.adapters.raysupport import collect
+from shopgen.core.config import Settings
+from shopgen.core.run import Report
 
 
 def variant_group(sku: str, attributes: str | dict | None, keys: list[str]) -> str:
@@ -50,7 +56,8 @@ def build_index(table: pa.Table, variant_keys: list[str]) -> dict[str, tuple[np.
     vecs = _matrix(table["embedding"])
     for loc in sorted(set(locales)):
         idx = [i for i, x in enumerate(locales) if x == loc]
-        out[loc] = (vecs[idx], [skus[i] for i in idx], [variant_group(skus[i], attrs[i], variant_keys) for i in idx])
+        mat = vecs if len(idx) == len(locales) else vecs[idx]  # one locale: no copy of the matrix
+        out[loc] = (mat, [skus[i] for i in idx], [variant_group(skus[i], attrs[i], variant_keys) for i in idx])
     return out
 
 
@@ -90,15 +97,16 @@ INDEX_COLUMNS = ["sku", "locale", "attributes", "embedding"]
 
 def related_stage(in_dir: Path, out_dir: Path, k: int, variant_keys: list[str], batch_size: int = 1024,
                   table: pa.Table | None = None, local_max_rows: int = 0) -> None:
-    """`table` (with INDEX_COLUMNS) saves reading the vectors again when the caller already has them.
-    Up to `local_max_rows` rows the driver does it in-process: the matrix is in its memory anyway, and
-    a Ray Data pipeline costs seconds of fixed overhead, which dominates a small nightly run."""
+    """Adds related_skus to the rows of in_dir. `table` (with INDEX_COLUMNS) is what they are
+    matched against (default: the rows themselves); an incremental night matches its few changed
+    rows against the whole catalog. Up to `local_max_rows` query rows the driver does it in-process:
+    the matrix is in its memory anyway, and a Ray Data pipeline costs seconds of fixed overhead."""
     import ray
 
     if table is None:
         table = pads.dataset(str(in_dir), format="parquet").to_table(columns=INDEX_COLUMNS)
     index = build_index(table, variant_keys)
-    if table.num_rows <= local_max_rows:
+    if pads.dataset(str(in_dir), format="parquet").count_rows() <= local_max_rows:
         import pyarrow.parquet as pq
 
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,24 +123,12 @@ def related_stage(in_dir: Path, out_dir: Path, k: int, variant_keys: list[str], 
             out_dir)
 
 
-
-
-
-import pyarrow.compute as pc
-from rich.console import Console
-
-from shopgen.adapters.raysupport import collect
-from shopgen.core.config import Settings
-from shopgen.core.run import Report
-
-
 def relate(embedded: Path, enriched: Path, table: pa.Table, settings: Settings, rep: Report,
            console: Console) -> Path:
-    """Adds related_skus (top-K similar products) to every embedded row; returns the enriched folder."""
-    from shopgen.related.stage import related_stage
-
+    """Adds related_skus (top-K similar products among `table`) to every embedded row; returns the
+    enriched folder."""
     k = settings.related.k
-    if k == 0:
+    if k == 0 or not table.num_rows:
         embedded.rename(enriched)
         return enriched
     with rep.stage("related", console) as st:
