@@ -128,6 +128,8 @@ def test_nightly_on_a_two_node_cluster_matches_a_single_node_run(tmp_path, s3_se
             "models", "smollm2")
     _upload(s3, Path(models.materialize(models.resolve("all-minilm-l6-v2", settings), settings).path),
             "models", "minilm")
+    driver_caches = [MODEL_CACHE / "s3", Path(env["SHOPGEN_HOME"]) / "models" / "s3"]
+    cached_before = {c: sorted(c.iterdir()) if c.is_dir() else [] for c in driver_caches}
     catalog = tmp_path / "catalog.jsonl"
     lines = SAMPLE.read_text(encoding="utf-8").splitlines()
     catalog.write_text("".join(lines[i * 11] + "\n" for i in range(4)), encoding="utf-8")
@@ -184,7 +186,7 @@ def test_nightly_on_a_two_node_cluster_matches_a_single_node_run(tmp_path, s3_se
     fetched = sorted(json.loads((d / "shopgen-model.json").read_text())["source"]
                      for d in (node_cache / "s3").iterdir() if (d / "shopgen-model.json").exists())
     assert fetched == ["s3://models/minilm", "s3://models/smollm2"]
-    assert not (MODEL_CACHE / "s3").exists() and not (Path(env["SHOPGEN_HOME"]) / "models" / "s3").exists()
+    assert {c: sorted(c.iterdir()) if c.is_dir() else [] for c in driver_caches} == cached_before
 
     single = json.loads(json.dumps(base))
     single["es"] = {"alias": "single"}

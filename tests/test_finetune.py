@@ -281,7 +281,8 @@ def test_checkpoints_and_registry_on_s3(tmp_path, env, shopgen_bin, tiny_model, 
     ref = models.resolve(v, s)
     assert ref.base == f"s3://shop-ml/registry/versions/{v}/model"  # a reference, not a driver-local folder
     body = s3.get_object(Bucket="shop-ml", Key=f"registry/versions/{v}/model/model.safetensors")["Body"].read()
-    assert Path(models.materialize(ref, s).path, "model.safetensors").read_bytes() == body
+    local = s.model_copy(update={"models": s.models.model_copy(update={"node_cache_dir": tmp_path / "node-cache"})})
+    assert Path(models.materialize(ref, local).path, "model.safetensors").read_bytes() == body
     assert ref.adapter is None and ref.version.endswith(f"+{v}")
 
 
