@@ -528,7 +528,6 @@ def _index(n: Night, t: Tonight, emb: Embedded) -> Indexed:
     enriched_ds = pads.dataset(str(emb.enriched), format="parquet")
     dhash = {r["sku"]: doc_hash(r) for b in enriched_ds.to_batches() for r in b.to_pylist()}
     n.lock.check()
-    n.counts["deleted"] = len(t.plan.deleted)
     if t.reason:
         n.console.print(f"full index build: {t.reason}")
         n.rep.data["rebuild_reason"] = t.reason
