@@ -107,11 +107,13 @@ def _docs(settings, alias: str) -> dict[str, dict]:
             for h in helpers.scan(es, index=alias, query={"query": {"match_all": {}}})}
 
 
-def _state(prefix: str) -> dict[str, dict]:
+def _state(prefix: str, s3_server: str) -> dict[str, dict]:
+    from shopgen.core.config import S3Config
     from shopgen.nightly.state import StateStore, load_state
 
     keep = ("sku", "key", "content_hash", "embedding_hash", "embedding_model", "model_version", "prompt_version")
-    return {s: {k: r.get(k) for k in keep} for s, r in load_state(StateStore(prefix)).items()}
+    store = StateStore(prefix, S3Config(endpoint_url=s3_server, region="us-east-1"))
+    return {s: {k: r.get(k) for k in keep} for s, r in load_state(store).items()}
 
 
 @pytest.mark.slow
@@ -124,6 +126,7 @@ def test_nightly_on_a_two_node_cluster_matches_a_single_node_run(tmp_path, s3_se
     # The models live on S3 only: each node that loads one must fetch it itself.
     s3 = boto3.client("s3", endpoint_url=s3_server)
     s3.create_bucket(Bucket="models")
+    s3.create_bucket(Bucket="state")
     _upload(s3, Path(models.materialize(models.resolve("smollm2-135m-instruct", settings), settings).path),
             "models", "smollm2")
     _upload(s3, Path(models.materialize(models.resolve("all-minilm-l6-v2", settings), settings).path),
@@ -169,6 +172,8 @@ def test_nightly_on_a_two_node_cluster_matches_a_single_node_run(tmp_path, s3_se
         multi["generation"].update(pinned)
         multi["embedding"] = {"resources": {NODE_RESOURCE: 1}}
         multi["es"] = {"alias": "multi"}
+        # A state on the object store: the generator actors on the second node commit their batches.
+        multi["nightly"] = {"state": "s3://state/nightly"}
         multi["ray"] = {"address": address}
         rep = _nightly(shopgen_bin, e, multi, tmp_path / "multi.yaml", tmp_path / "w-multi", catalog)
     finally:
@@ -182,6 +187,7 @@ def test_nightly_on_a_two_node_cluster_matches_a_single_node_run(tmp_path, s3_se
     # Two vLLM engines took batches, both on the second node (node id prefix / pid).
     assert len(engines) == 2 and sum(engines.values()) == 4, engines
     assert {e.split("/")[0] for e in engines} == {node2[:12]}, (engines, node2)
+    assert rep["stages"]["generate"]["committed_by"] == "actors" and rep["stages"]["generate"]["batches"] == 4
     # Each actor fetched its model into that node's cache; the driver downloaded nothing.
     fetched = sorted(json.loads((d / "shopgen-model.json").read_text())["source"]
                      for d in (node_cache / "s3").iterdir() if (d / "shopgen-model.json").exists())
@@ -198,4 +204,6 @@ def test_nightly_on_a_two_node_cluster_matches_a_single_node_run(tmp_path, s3_se
         assert rep["counts"][k] == rep1["counts"][k], k
     multi_docs, single_docs = _docs(settings, "multi"), _docs(settings, "single")
     assert multi_docs == single_docs and len(multi_docs) == 4
-    assert _state(rep["outputs"]["state"]) == _state(rep1["outputs"]["state"])
+    assert rep["outputs"]["state"] == "s3://state/nightly/multi"
+    assert rep1["stages"]["generate"]["committed_by"] == "driver"  # a local state folder
+    assert _state(rep["outputs"]["state"], s3_server) == _state(rep1["outputs"]["state"], s3_server)

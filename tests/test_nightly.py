@@ -149,6 +149,43 @@ def test_state_survives_a_moved_prefix_and_gc_spares_pending_batches(tmp_path):
     assert [r.to_pylist() for r in read_rows(moved, {"x": row["output_uri"]})] == [[{"sku": "x", "v": 1}]]
 
 
+def test_a_batch_is_committed_by_whoever_made_it_from_the_plan_each_row_carries(tmp_path):
+    """The committer settles each row from its own plan, writes the batch then its manifest, and
+    returns only entries and QA columns. It is pickled as an actor would get it."""
+    import pickle
+
+    import pyarrow as pa
+
+    from shopgen.core.checks import CheckResult
+    from shopgen.core.content import CONTENT_TYPES
+    from shopgen.core.records import Product, content_hash
+    from shopgen.generate.engine import GENERATED_SCHEMA, Outcome, generated_row, product_row
+    from shopgen.nightly.commit import COMMITTED_COLUMNS, BatchCommitter, row_plan
+    from shopgen.nightly.state import StateStore, combined_key, load_journal, settle
+
+    p = Product(sku="A1", title="Trail Jacket", category="Jackets", price=99.0, currency="USD", locale="en-US")
+    h = content_hash(p)
+    keys = {"seo_title": "k-seo", "description": "k-desc"}
+    kept = settle({}, "old-desc", h, "r0", True, "outputs/gen/r0-000000.parquet", [])  # last night's accepted text
+    o = Outcome(outputs={"seo_title": CONTENT_TYPES["seo_title"].schema(seo_title="Trail Jacket, waterproof")},
+                checks={"seo_title": [], "description": [CheckResult("schema", False, ["too short"])]}, attempts=2)
+    row = {**product_row(p), "plan": row_plan(keys, {"description": kept}, ["seo_title", "description"])}
+    batch = pa.Table.from_pylist([generated_row(row, o, ["seo_title", "description"], "m1")], schema=GENERATED_SCHEMA)
+    store = StateStore(str(tmp_path / "state"))
+    commit = pickle.loads(pickle.dumps(BatchCommitter(store.prefix, store.s3cfg, "r1")))
+    out = commit(batch)
+    assert out.column_names == COMMITTED_COLUMNS and out.num_rows == 1
+    types = json.loads(out["types"][0].as_py())
+    uri = out["batch"][0].as_py()
+    assert types["seo_title"]["status"] == "fresh" and types["seo_title"]["uri"] == uri
+    assert types["description"]["status"] == "kept" and types["description"]["uri"] == kept["uri"]
+    assert types["description"]["reasons"] == ["schema: too short"]
+    journal, names = load_journal(store)
+    assert len(names) == 1 and journal["A1"]["types"] == types and journal["A1"]["key"] == combined_key(keys)
+    stored = store.read_table(uri)
+    assert "plan" not in stored.column_names and stored["seo_title"].to_pylist() == ["Trail Jacket, waterproof"]
+
+
 def test_generation_key_depends_on_prompt_model_and_settings():
     from shopgen.core.config import load_settings
     from shopgen.nightly.recipe import type_versions

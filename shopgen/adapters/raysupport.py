@@ -78,13 +78,27 @@ def engine_id() -> str:
     return f"{ctx.get_node_id()[:12]}/{os.getpid()}"
 
 
+class Finished:
+    """An engine actor whose every output batch then goes through `finish` in the same process."""
+
+    def __init__(self, actor: type, finish: Any, kwargs: dict[str, Any]):
+        self.inner, self.finish = actor(**kwargs), finish
+
+    def __call__(self, batch: Any) -> Any:
+        return self.finish(self.inner(batch))
+
+
 def build_processor(ds: Any, pool: Any, actor: type, actor_kwargs: dict[str, Any],
-                    preprocess: Any = None, postprocess: Any = None, **remote_args: Any) -> Any:
+                    preprocess: Any = None, postprocess: Any = None, finish: Any = None, **remote_args: Any) -> Any:
     """A stage as ray.data.llm builds one: optional preprocess -> the actor pool (one engine per
     actor, placed by `pool`, an EnginePool config) -> optional postprocess. Pre- and postprocess are
-    plain batch functions and run as Ray tasks, next to the data, not on the driver."""
+    plain batch functions and run as Ray tasks, next to the data, not on the driver. `finish` runs
+    inside each actor on its output, e.g. to write the batch where it was made: unlike a
+    postprocess task it needs no resources of its own, so a pool that holds every CPU cannot starve it."""
     if preprocess is not None:
         ds = ds.map_batches(preprocess, batch_format="pyarrow", batch_size=None)
+    if finish is not None:
+        actor, actor_kwargs = Finished, {"actor": actor, "finish": finish, "kwargs": actor_kwargs}
     ds = ds.map_batches(actor, batch_format="pyarrow", batch_size=pool.batch_size, fn_constructor_kwargs=actor_kwargs,
                         **pool_args(pool), **remote_args)
     if postprocess is not None:

@@ -292,15 +292,17 @@ def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | 
 def report(ctx: click.Context, run: str, state: str | None, alias: str | None, as_json: bool) -> None:
     """Summarise a run: RUN is a run id, 'latest', a run folder, or a report.json path or s3:// URI."""
     from shopgen.nightly.recipe import state_prefix
-    from shopgen.report.render import find_report, summary
+    from shopgen.report.render import load_report, summary
 
     s = _settings(ctx)
     prefix = state_prefix(s, s.home / "work", state, alias or s.es.alias)
-    try:
-        rep = find_report(run, [prefix], s.s3)
-    except (FileNotFoundError, ValueError) as e:
+    try:  # RunReport.load: a report that is not a JSON object is an error naming the file
+        rep = load_report(run, [prefix], s.s3)
+    except (OSError, ValueError) as e:  # FileNotFoundError, ReportError
         raise click.ClickException(str(e)) from None
-    click.echo(json.dumps(rep, indent=2, default=str) if as_json else summary(rep))
+    if as_json and rep.dropped:  # the summary lists them itself
+        err.print(f"left out of the report (not readable): {'; '.join(rep.dropped)}", style="yellow", markup=False)
+    click.echo(rep.dump_json() if as_json else summary(rep))
 
 
 @main.command()

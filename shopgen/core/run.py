@@ -10,10 +10,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 from rich.console import Console
 
 from shopgen.core.config import Settings
 from shopgen.core.records import Quarantined
+from shopgen.core.report import RunReport, describe
+
+# The error a report gets when its data does not fit RunReport (it is then written as it was).
+INVALID_REPORT = "report.json does not fit the RunReport model (written as it was)"
 
 
 class Report:
@@ -34,8 +40,24 @@ class Report:
                           + " ".join(f"{k}={v}" for k, v in st.items()
                                     if k != "seconds" and isinstance(v, (str, int, float, bool))))
 
+    def dumps(self) -> str:
+        """report.json's text: the data validated by RunReport (shopgen.core.report), with the keys
+        as written. Data that does not fit the model is written as it is, never lost, and the
+        validation error is added to its errors."""
+        try:
+            return RunReport.model_validate(self.data).dump_json()
+        except (ValidationError, PydanticSerializationError) as e:
+            why = describe(e) if isinstance(e, ValidationError) else str(e)
+            note = f"{INVALID_REPORT}: {why}"
+            errors = self.data.get("errors")
+            if not isinstance(errors, list):
+                errors = self.data["errors"] = [] if errors is None else [errors]
+            if note not in errors:  # written twice (the workdir, the state store): noted once
+                errors.append(note)
+            return json.dumps(self.data, indent=2, default=str)
+
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.data, indent=2, default=str))
+        path.write_text(self.dumps(), encoding="utf-8")
 
 
 def append_quarantine(path: Path, rows: list[Quarantined]) -> None:

@@ -67,6 +67,8 @@ GENERATED_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [f for fs in TYPE_FIELDS.val
     ("gen_tokens", pa.int64()), ("model_version", pa.string()), ("prompt_version", pa.string()),
     # Which engine made the row (node/pid), and that engine's start-up seconds on its first batch.
     ("gen_engine", pa.string()), ("gen_engine_start_s", pa.float64()),
+    # Carried through from the input unchanged: what a workflow's commit step needs of the row.
+    ("plan", pa.string()),
 ])
 
 
@@ -90,8 +92,9 @@ def row_product(r: dict[str, Any]) -> Product:
 
 GEN_INPUT_SCHEMA = pa.schema(list(PRODUCT_SCHEMA) + [
     # Per row: the content types to generate tonight (empty = all of the run's), and the shop's own
-    # texts shown as examples ({type: [[product json, output]]}, JSON).
-    ("gen_types", pa.list_(pa.string())), ("examples", pa.string()),
+    # texts shown as examples ({type: [[product json, output]]}, JSON), and an opaque per-row plan
+    # (JSON) that the output carries on for the workflow's commit step.
+    ("gen_types", pa.list_(pa.string())), ("examples", pa.string()), ("plan", pa.string()),
 ])
 
 

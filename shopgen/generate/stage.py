@@ -24,7 +24,7 @@ from shopgen.core.run import append_jsonl, append_quarantine, running, start_run
 from shopgen.generate.engine import GEN_INPUT_SCHEMA, GateSpec, PromptSpec, VLLMGenerator, examples_json, product_row
 from shopgen.generate.prompts import PROMPT_VERSION
 
-ENRICHED_DROP = ("gen_ok", "gen_errors")
+ENRICHED_DROP = ("gen_ok", "gen_errors", "plan")
 
 
 def _blocks(table: pa.Table, size: int) -> list[pa.Table]:
@@ -91,28 +91,30 @@ def prompt_spec(settings: Settings) -> PromptSpec:
 
 
 def generator_input(products: list[Product], todo: dict[str, list[str]] | None = None,
-                    examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None) -> pa.Table:
-    """The generator's input rows: each product with tonight's content types and examples."""
-    rows = [{**product_row(p), "gen_types": (todo or {}).get(p.sku), "examples": examples_json((examples or {}).get(p.sku))}
-            for p in products]
+                    examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None,
+                    plans: dict[str, str] | None = None) -> pa.Table:
+    """The generator's input rows: each product with tonight's content types, examples and plan."""
+    rows = [{**product_row(p), "gen_types": (todo or {}).get(p.sku), "examples": examples_json((examples or {}).get(p.sku)),
+             "plan": (plans or {}).get(p.sku)} for p in products]
     return pa.Table.from_pylist(rows, schema=GEN_INPUT_SCHEMA)
 
 
 def generator_dataset(products: list[Product], model: models.ModelRef, settings: Settings, content: tuple[str, ...],
                       brands: list[str], actor: type | None = None, todo: dict[str, list[str]] | None = None,
                       examples: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] | None = None,
-                      **actor_kwargs: Any):
+                      plans: dict[str, str] | None = None, finish: Any = None, **actor_kwargs: Any):
     """The products as a Ray Dataset mapped through the generator's actor pool (GENERATED_SCHEMA
     batches). `todo`: sku -> the content types to generate (default: all of `content`). The actors
-    get the model as a reference and fetch it on their own node."""
+    get the model as a reference and fetch it on their own node. `finish`: a batch function each
+    actor applies to its own output (the nightly's commit), with `plans` carried per row."""
     import ray
 
-    table = generator_input(products, todo, examples)
+    table = generator_input(products, todo, examples, plans)
     gen = settings.generation
     ds = ray.data.from_arrow(_blocks(table, gen.batch_size))
     return build_processor(ds, gen, actor or VLLMGenerator, dict(model=model, settings=settings, content=content,
                                                 gate=gate_spec(settings, brands), spec=prompt_spec(settings),
-                                                **actor_kwargs),
+                                                **actor_kwargs), finish=finish,
                            # A dead engine kills its actor; Ray restarts it and retries the batch a bounded number of times.
                            max_restarts=gen.engine_restarts, max_task_retries=gen.engine_restarts)
 

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from indexing.stage import IncrementalSpec, run_index
 from shopgen.adapters import models
 from shopgen.adapters.raysupport import ray_session
+from shopgen.adapters.storage import is_s3
 from shopgen.catalog.load import load_catalog
 from shopgen.core.config import Settings
 from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
@@ -46,6 +47,7 @@ from shopgen.generate.stage import (
     qa_summary,
 )
 from shopgen.nightly import state as st8
+from shopgen.nightly.commit import BatchCommitter, row_plan
 from shopgen.related.stage import INDEX_COLUMNS, relate
 
 # A product's row as the index sees it: its source fields, the accepted copy of each type, and the
@@ -73,16 +75,20 @@ def doc_hash(row: dict[str, Any]) -> str:
 
 def generate_committed(products: list[Product], model: models.ModelRef, settings: Settings, types: tuple[str, ...],
                        store: st8.StateStore, run_id: str, pl: st8.Plan, keys: dict[str, dict[str, str]],
-                       hashes: dict[str, str], lock: st8.Lock, console: Console, brands: list[str],
+                       lock: st8.Lock, console: Console, brands: list[str],
                        examples: dict[str, Any]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
-    """Streams the products through the generator actor; each output batch is committed to the state
-    (Parquet, then its manifest with each type's settled entry) as soon as it arrives. Returns
-    sku -> type -> the settled entry of each generated type, and figures."""
+    """Streams the products through the generator's actors. Each output batch is committed to the
+    state (Parquet, then its manifest with each type's settled entry) by the actor that made it when
+    the state is on an object store, else by the driver as it arrives (shopgen.nightly.commit).
+    Returns sku -> type -> the settled entry of each generated type, and figures."""
+    plans = {s: row_plan(keys[s], pl.previous.get(s) or {}, todo) for s, todo in pl.regenerate.items()}
+    committer = BatchCommitter(store.prefix, settings.s3, run_id)
+    on_actors = is_s3(store.prefix)
     ds = generator_dataset(products, model, settings, types, brands, todo=pl.regenerate, examples=examples,
-                           stage_started=time.time())
+                           plans=plans, finish=committer if on_actors else None, stage_started=time.time())
     settled: dict[str, dict[str, dict[str, Any]]] = {}
     fig: dict[str, Any] = {"batches": 0, "tokens": 0, "attempts": 0, "engine_start_s": None, "qa_rows": [],
-                           "engines": {}}
+                           "engines": {}, "committed_by": "actors" if on_actors else "driver"}
     t0 = time.perf_counter()
     with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as prog:
@@ -91,36 +97,29 @@ def generate_committed(products: list[Product], model: models.ModelRef, settings
             if not batch.num_rows:
                 continue
             lock.check()
+            if not on_actors:
+                batch = committer(batch.cast(GENERATED_SCHEMA))
             if fig["batches"] == 0:
                 fig["first_batch_s"] = round(time.perf_counter() - t0, 3)
-            batch = batch.cast(GENERATED_SCHEMA)
-            starts = [x for x in batch["gen_engine_start_s"].to_pylist() if x is not None]
-            if starts and fig["engine_start_s"] is None:
-                fig["engine_start_s"] = starts[0]
-            for e in set(batch["gen_engine"].to_pylist()):
-                fig["engines"][e] = fig["engines"].get(e, 0) + 1
-            recs = batch.select(QA_COLUMNS).to_pylist()
-            uri = st8.batch_uri(run_id, fig["batches"])
-            entries = []
-            for r in recs:
-                sku = r["sku"]
-                tonight = copy_of_row(r)
-                settled[sku] = {t: st8.settle(pl.previous[sku].get(t) or {}, keys[sku][t], hashes[sku], run_id,
-                                              v["status"] == "fresh", uri, v["reasons"]) for t, v in tonight.items()}
-                entries.append({"sku": sku, "key": _combined(keys[sku]), "status": "ok",
-                                "reason": "; ".join(r["gen_errors"]) or None, "types": settled[sku]})
-            st8.commit_batch(store, run_id, fig["batches"], batch, entries)
-            fig["batches"] += 1
-            fig["tokens"] += sum(r["gen_tokens"] for r in recs)
-            fig["attempts"] += sum(r["gen_attempts"] for r in recs)
-            fig["qa_rows"].extend(recs)
+            _tally(fig, batch, settled)
             prog.advance(task, batch.num_rows)
     fig["seconds"] = time.perf_counter() - t0
     return settled, fig
 
 
-def _combined(keys: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:32]
+def _tally(fig: dict[str, Any], batch: pa.Table, settled: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Folds one committed batch (COMMITTED_COLUMNS) into the stage's figures and settled entries."""
+    starts = [x for x in batch["gen_engine_start_s"].to_pylist() if x is not None]
+    if starts and fig["engine_start_s"] is None:
+        fig["engine_start_s"] = starts[0]
+    for e in set(batch["gen_engine"].to_pylist()):
+        fig["engines"][e] = fig["engines"].get(e, 0) + 1
+    recs = batch.select(QA_COLUMNS).to_pylist()
+    settled.update(zip(batch["sku"].to_pylist(), map(json.loads, batch["types"].to_pylist())))
+    fig["batches"] += 1
+    fig["tokens"] += sum(r["gen_tokens"] for r in recs)
+    fig["attempts"] += sum(r["gen_attempts"] for r in recs)
+    fig["qa_rows"].extend(recs)
 
 
 def public_copy(entries: dict[str, dict[str, Any]], types: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -267,7 +266,7 @@ def _publish(rep: Report, work: Path, store: st8.StateStore, run_prefix: str, qp
         html = render_html(rep.data)
         (work / "report.html").write_text(html, encoding="utf-8")
         rel = run_prefix[len(store.prefix) + 1:]
-        store.write(f"{rel}/report.json", json.dumps(rep.data, indent=2, default=str).encode())
+        store.write(f"{rel}/report.json", rep.dumps().encode())
         store.write(f"{rel}/report.html", html.encode())
         store.write(f"{rel}/quarantine.jsonl", qpath.read_bytes())
         failures = work / "copy_failures.jsonl"
@@ -448,7 +447,7 @@ def _generate(n: Night, t: Tonight) -> list[dict[str, Any]]:
             examples = shop_examples(todo, t.products, pl.regenerate, gate_spec(settings, brands),
                                      few_shot(settings, n.types))
             settled, fig = generate_committed(todo, t.gen_model, settings, n.types, n.store, n.run_id, pl, t.keys,
-                                              t.hashes, n.lock, n.console, brands, examples)
+                                              n.lock, n.console, brands, examples)
             for s, es in settled.items():
                 t.entries[s].update(es)
             qa_rows = fig.pop("qa_rows")
@@ -456,7 +455,8 @@ def _generate(n: Night, t: Tonight) -> list[dict[str, Any]]:
             failed = sum(1 for r in qa_rows if not r["gen_ok"])
             st.update(rows=len(qa_rows), ok=len(qa_rows) - failed, failed=failed, tokens=fig["tokens"],
                       attempts=fig["attempts"], batches=fig["batches"], startup_s=fig["engine_start_s"],
-                      first_batch_s=fig.get("first_batch_s"), with_examples=len(examples), engines=fig["engines"])
+                      first_batch_s=fig.get("first_batch_s"), with_examples=len(examples), engines=fig["engines"],
+                      committed_by=fig["committed_by"])
             n.rep.data["startup"]["engine_start_s"] = fig["engine_start_s"]
         else:
             st.update(rows=0, skipped="nothing new or changed")
@@ -565,13 +565,13 @@ def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed, qa_rows: list
             sku, es = p.sku, t.entries.get(p.sku, {})
             if t.dirty is not None and sku not in t.dirty:  # its document and vector are as last night
                 row = t.previous[sku]  # updated in place: no second copy of an unchanged catalog
-                row.update(key=_combined(t.keys[sku]), copy=json.dumps(es, ensure_ascii=False))
+                row.update(key=st8.combined_key(t.keys[sku]), copy=json.dumps(es, ensure_ascii=False))
                 new_rows.append(row)
                 continue
             reasons = [f"{ty}/{r}" for ty in n.types for r in (es.get(ty) or {}).get("reasons") or []]
             indexed = sku not in errors
             new_rows.append({
-                "sku": sku, "key": _combined(t.keys[sku]), "content_hash": t.hashes[sku], "prompt_version": pv,
+                "sku": sku, "key": st8.combined_key(t.keys[sku]), "content_hash": t.hashes[sku], "prompt_version": pv,
                 "model_version": t.gen_model.version, "status": "ok", "reason": "; ".join(reasons)[:2000] or None,
                 "output_uri": None, "run_id": n.run_id, "copy": json.dumps(es, ensure_ascii=False),
                 "embedding_hash": emb.hashes.get(sku), "embedding_uri": emb.uris.get(sku),

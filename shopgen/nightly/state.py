@@ -351,13 +351,22 @@ def load_journal(store: StateStore) -> tuple[dict[str, dict[str, Any]], list[str
     return rows, names
 
 
-def batch_uri(run_id: str, seq: int) -> str:
-    return f"outputs/gen/{run_id}-{seq:06d}.parquet"
+def _batch_name(run_id: str, seq: int | str) -> str:
+    return f"{run_id}-{seq:06d}" if isinstance(seq, int) else f"{run_id}-{seq}"
 
 
-def commit_batch(store: StateStore, run_id: str, seq: int, table: pa.Table, rows: list[dict[str, Any]]) -> str:
+def batch_uri(run_id: str, seq: int | str) -> str:
+    return f"outputs/gen/{_batch_name(run_id, seq)}.parquet"
+
+
+def combined_key(keys: dict[str, str]) -> str:
+    """A product's generation key over all its content types (the state's `key`)."""
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def commit_batch(store: StateStore, run_id: str, seq: int | str, table: pa.Table, rows: list[dict[str, Any]]) -> str:
     """Writes one batch of generated rows, then its manifest (the commit point)."""
-    name = f"{run_id}-{seq:06d}"
+    name = _batch_name(run_id, seq)
     rel = batch_uri(run_id, seq)
     store.write_table(rel, table)
     manifest = {"batch": name, "run_id": run_id, "output_uri": rel, "committed_at": _now(), "rows": rows}

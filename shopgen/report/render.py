@@ -1,15 +1,15 @@
 """The run report: a self-contained report.html (plots inlined as SVG) and the terminal summary of
-`shopgen report RUN`, both built from a run's report.json; plus finding that report.json.
+`shopgen report RUN`, both built from a run's report.json read as a RunReport (shopgen.core.report);
+plus finding that report.json.
 
-Every renderer is pure and tolerant: a run that failed early writes a partial report, so any key
-may be missing or of an unexpected type, and rendering never raises on it."""
+Every renderer is pure. The public entry points also take the report as a dict (the pipeline's
+rep.data) and read it leniently: a run that failed early writes a partial report, and what does not
+fit the model is left out, so rendering never raises on a report's content."""
 
 from __future__ import annotations
 
 import html
 import io
-import json
-import math
 import os
 import re
 from datetime import datetime
@@ -17,6 +17,7 @@ from typing import Any
 
 from shopgen.adapters import storage
 from shopgen.core.config import S3Config
+from shopgen.core.report import GateCheck, GateReport, Outputs, RunReport, StageReport
 
 REPORT_NAME = "report.json"
 RUNS_DIR = "runs"
@@ -33,33 +34,29 @@ CHANGE_COLORS = {"new": "#2ca02c", "changed": "#ff7f0e", "unchanged": "#7f7f7f",
 THROUGHPUT = (("generate", "tokens_per_s", "tokens/s"), ("embed", "docs_per_s", "docs/s"),
               ("index", "docs_per_s", "docs/s"))
 
+ReportLike = RunReport | dict[str, Any]
+
+
+def as_report(report: ReportLike) -> RunReport:
+    """The report as a RunReport: a dict (rep.data, a parsed report.json) is read leniently."""
+    return report if isinstance(report, RunReport) else RunReport.lenient(report)
+
 
 # ---------------------------------------------------------------------------------------------
-# Tolerant accessors
+# Formatting
 
 
-def _d(x: Any) -> dict:
-    return x if isinstance(x, dict) else {}
+def _fmt(x: float | None) -> str:
+    """A number the way a person reads it: ints as ints, floats to a few places (the model keeps
+    NaN and infinities out of a report's figures)."""
+    if x is None:
+        return "—"
+    if x == int(x) and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:,.3f}".rstrip("0").rstrip(".") if abs(x) < 1000 else f"{x:,.1f}"
 
 
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
-def _fmt(x: Any) -> str:
-    """A number the way a person reads it: ints as ints, floats to a few places."""
-    v = _num(x)
-    if v is None:
-        return "—" if x is None else str(x)
-    if v == int(v) and abs(v) < 1e15:
-        return f"{int(v):,}"
-    return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:,.1f}"
-
-
-def _secs(x: Any) -> str:
-    v = _num(x)
+def _secs(v: float | None) -> str:
     if v is None:
         return "—"
     if v < 60:
@@ -69,137 +66,124 @@ def _secs(x: Any) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def _time(ts: Any) -> datetime | None:
-    if not isinstance(ts, str) or not ts:
-        return None
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the report says
+
+
+def _time(ts: str | None) -> datetime | None:
     try:
-        return datetime.fromisoformat(ts)
+        return datetime.fromisoformat(ts) if ts else None
     except ValueError:
         return None
 
 
-def duration_s(report: dict) -> float | None:
+def duration_s(report: ReportLike) -> float | None:
     """Wall time of the run (finished_at − started_at), or None when either is missing."""
-    a, b = _time(report.get("started_at")), _time(report.get("finished_at"))
+    r = as_report(report)
+    a, b = _time(r.started_at), _time(r.finished_at)
     if a is None or b is None or (a.tzinfo is None) != (b.tzinfo is None):
         return None
     return (b - a).total_seconds()
 
 
-def _errors(report: dict) -> list[str]:
-    errs = report.get("errors")
-    if errs is None:
-        return []
-    if not isinstance(errs, list):
-        errs = [errs]
-    return [e if isinstance(e, str) else json.dumps(e, default=str, ensure_ascii=False) for e in errs]
+def _counts(r: RunReport) -> list[tuple[str, int]]:
+    keys = [k for k in COUNT_ORDER if k in r.counts] + [k for k in r.counts if k not in COUNT_ORDER]
+    return [(k, r.counts[k]) for k in keys]
 
 
-def _counts(report: dict) -> list[tuple[str, Any]]:
-    counts = _d(report.get("counts"))
-    keys = [k for k in COUNT_ORDER if k in counts] + [k for k in counts if k not in COUNT_ORDER]
-    return [(str(k), counts[k]) for k in keys]
+def _stage_seconds(r: RunReport) -> list[tuple[str, float]]:
+    return [(name, st.seconds) for name, st in r.stages.items() if st.seconds is not None]
 
 
-def _stage_seconds(report: dict) -> list[tuple[str, float]]:
-    out = []
-    for name, st in _d(report.get("stages")).items():
-        v = _num(_d(st).get("seconds"))
-        if v is not None:
-            out.append((str(name), v))
-    return out
-
-
-def _throughput(report: dict) -> list[tuple[str, float]]:
-    stages = _d(report.get("stages"))
+def _throughput(r: RunReport) -> list[tuple[str, float]]:
     out = []
     for stage, key, unit in THROUGHPUT:
-        v = _num(_d(stages.get(stage)).get(key))
+        v = getattr(r.stages.get(stage) or StageReport(), key)
         if v is not None:
             out.append((f"{stage} ({unit})", v))
     return out
 
 
-def _qa(report: dict) -> list[tuple[str, float, Any, Any]]:
-    """(check, pass_rate, passed, checked) per QA check with a numeric pass rate."""
+def _qa(r: RunReport) -> list[tuple[str, float, int | None, int | None]]:
+    """(check, pass_rate, passed, checked) per QA check with a pass rate (given, or passed/checked)."""
     out = []
-    for name, c in _d(_d(report.get("qa")).get("checks")).items():
-        c = _d(c)
-        rate = _num(c.get("pass_rate"))
-        if rate is None and _num(c.get("checked")):
-            p = _num(c.get("passed"))
-            rate = p / c["checked"] if p is not None else None
+    for name, c in (r.qa.checks if r.qa else {}).items():
+        rate = c.pass_rate
+        if rate is None and c.checked and c.passed is not None:
+            rate = c.passed / c.checked
         if rate is not None:
-            out.append((str(name), rate, c.get("passed"), c.get("checked")))
+            out.append((name, rate, c.passed, c.checked))
     return out
 
 
-def _changes(report: dict) -> list[tuple[str, float]]:
-    counts = _d(report.get("counts"))
-    return [(k, v) for k in CHANGE_KEYS if (v := _num(counts.get(k))) is not None]
+def _changes(r: RunReport) -> list[tuple[str, int]]:
+    return [(k, r.counts[k]) for k in CHANGE_KEYS if k in r.counts]
 
 
-def _index(report: dict) -> dict:
-    return _d(_d(report.get("stages")).get("index"))
+def _index(r: RunReport) -> StageReport:
+    return r.stages.get("index") or StageReport()
 
 
-def _gate(report: dict) -> dict:
-    return _d(_index(report).get("gate"))
+def _gate(r: RunReport) -> GateReport:
+    return _index(r).gate or GateReport()
 
 
-def _gate_checks(report: dict) -> list[dict]:
-    checks = _gate(report).get("checks")
-    return [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
-
-
-def is_search_eval_check(check: dict) -> bool:
+def is_search_eval_check(check: GateCheck | dict[str, Any]) -> bool:
     """A gate check that scores relevance on judgments (gate.ndcg: `ndcg@10` with new/live figures)."""
-    name = str(check.get("check", "")).lower()
+    name = str((check.check if isinstance(check, GateCheck) else check.get("check")) or "").lower()
     return "ndcg" in name or "judg" in name or "relevance" in name
 
 
-def search_eval(report: dict) -> list[dict]:
+def search_eval(report: ReportLike) -> list[dict[str, Any]]:
     """Relevance figures of the gate: [{check, metric, new, live, mode, passed, detail}], one per metric.
     `new`/`live` may be plain numbers (gate.ndcg) or metric dicts ({"ndcg@10": …, "mrr": …})."""
-    out = []
-    for c in _gate_checks(report):
+    out: list[dict[str, Any]] = []
+    for c in _gate(as_report(report)).checks:
         if not is_search_eval_check(c):
             continue
-        new, live = c.get("new"), c.get("live")
-        base = {"check": str(c.get("check")), "mode": c.get("mode"), "passed": c.get("passed"),
-                "detail": c.get("detail")}
-        if isinstance(new, dict):
-            live = _d(live)
-            for metric, v in new.items():
-                if _num(v) is not None:
-                    out.append({**base, "metric": str(metric), "new": _num(v), "live": _num(live.get(metric))})
-        elif _num(new) is not None:
-            out.append({**base, "metric": str(c.get("check")), "new": _num(new), "live": _num(live)})
+        base = {"check": str(c.check), "mode": c.mode, "passed": c.passed, "detail": c.detail}
+        if isinstance(c.new, dict):
+            live = c.live if isinstance(c.live, dict) else {}
+            out += [{**base, "metric": metric, "new": v, "live": live.get(metric)}
+                    for metric, v in c.new.items() if v is not None]
+        elif c.new is not None:
+            out.append({**base, "metric": str(c.check), "new": c.new,
+                        "live": c.live if not isinstance(c.live, dict) else None})
     return out
 
 
-def _gate_verdict(report: dict) -> str | None:
-    g = _gate(report)
-    if "passed" not in g:
+def _gate_verdict(r: RunReport) -> str | None:
+    idx = _index(r)
+    if idx.gate is None or idx.gate.passed is None:
         return None
-    idx = _index(report)
-    verdict = "passed" if g["passed"] else "REFUSED"
-    if "swapped" in idx:
-        verdict += ", alias moved" if idx["swapped"] else ", alias NOT moved"
+    verdict = "passed" if idx.gate.passed else "REFUSED"
+    if idx.swapped is not None:
+        verdict += ", alias moved" if idx.swapped else ", alias NOT moved"
     return verdict
 
 
-def _resumed(report: dict) -> str | None:
-    rb = report.get("resumed_batches")
+def _resumed(r: RunReport) -> str | None:
+    rb = r.resumed_batches
     if rb in (None, [], 0):
         return None
-    return f"{len(rb)} batch(es)" if isinstance(rb, (list, tuple, dict)) else str(rb)
+    return f"{len(rb)} batch(es)" if isinstance(rb, list) else str(rb)
 
 
-def _outputs(report: dict) -> list[tuple[str, str]]:
-    outs = _d(report.get("outputs"))
+def _outputs(r: RunReport) -> list[tuple[str, str]]:
+    if r.outputs is None:
+        return []
     labels = (("report", "report.json"), ("report_html", "report.html"), ("run_prefix", "run folder"))
-    return [(label, str(outs[k])) for k, label in labels if outs.get(k)]
+    return [(label, v) for k, label in labels if (v := getattr(r.outputs, k))]
+
+
+def coverage_rows(report: ReportLike) -> list[tuple[str, str, str, str]]:
+    """Per content type: the shares of valid products with fresh, kept and no copy."""
+    cov = as_report(report).coverage
+    return [(t, _pct(v.fresh_share), _pct(v.kept_share), _pct(v.none_share)) for t, v in (cov.types if cov else {}).items()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,36 +245,36 @@ def _hbars(name: str, items: list[tuple[str, float]], labels: list[str], xlabel:
         return _svg(fig, name)
 
 
-def plot_stage_timings(report: dict) -> str | None:
-    items = _stage_seconds(report)
+def plot_stage_timings(report: ReportLike) -> str | None:
+    items = _stage_seconds(as_report(report))
     return _hbars("timings", items, [_secs(v) for _, v in items], "seconds") if items else None
 
 
-def plot_throughput(report: dict) -> str | None:
-    items = _throughput(report)
+def plot_throughput(report: ReportLike) -> str | None:
+    items = _throughput(as_report(report))
     colors = ["#ff7f0e" if "tokens" in n else "#1f77b4" for n, _ in items]
     return _hbars("throughput", items, [_fmt(round(v, 2)) for _, v in items], "per second", colors) if items else None
 
 
-def plot_qa(report: dict) -> str | None:
-    rows = _qa(report)
+def plot_qa(report: ReportLike) -> str | None:
+    rows = _qa(as_report(report))
     if not rows:
         return None
     items = [(n, r) for n, r, _, _ in rows]
-    labels = [f"{r:.1%}" + (f"  ({_fmt(p)}/{_fmt(c)})" if _num(p) is not None and _num(c) is not None else "")
+    labels = [f"{r:.1%}" + (f"  ({_fmt(p)}/{_fmt(c)})" if p is not None and c is not None else "")
               for _, r, p, c in rows]
     colors = ["#2ca02c" if r >= 1 else "#ff7f0e" for _, r in items]
     return _hbars("qa", items, labels, "pass rate", colors, xlim=(0, 1.3))
 
 
-def plot_changes(report: dict) -> str | None:
-    items = _changes(report)
+def plot_changes(report: ReportLike) -> str | None:
+    items = _changes(as_report(report))
     if not items:
         return None
     return _hbars("changes", items, [_fmt(v) for _, v in items], "products", [CHANGE_COLORS[k] for k, _ in items])
 
 
-def plot_search_eval(report: dict) -> str | None:
+def plot_search_eval(report: ReportLike) -> str | None:
     rows = search_eval(report)
     if not rows:
         return None
@@ -340,9 +324,8 @@ def _e(x: Any) -> str:
     return html.escape(x if isinstance(x, str) else ("—" if x is None else str(x)), quote=True)
 
 
-def _status_class(status: Any) -> str:
-    s = str(status).lower()
-    return "ok" if s in ("succeeded", "success", "ok", "passed") else "bad" if s in ("failed", "error") else "warn"
+def _status_class(status: str | None) -> str:
+    return {"succeeded": "ok", "failed": "bad"}.get(status or "", "warn")
 
 
 def _table(rows: list[tuple[str, str]], numeric: bool = False, head: tuple[str, str] | None = None) -> str:
@@ -357,85 +340,91 @@ def _section(title: str, svg: str | None, missing: str, extra: str = "") -> str:
     return f"<section><h2>{_e(title)}</h2>{body}{extra}</section>"
 
 
-def _header_rows(report: dict) -> list[tuple[str, str]]:
-    idx = _index(report)
+def _header_rows(r: RunReport) -> list[tuple[str, str]]:
+    idx = _index(r)
+    dur = duration_s(r)
     rows = [
-        ("job", report.get("job")),
-        ("mode", report.get("mode")),
-        ("catalog", report.get("catalog")),
-        ("alias", report.get("alias") or idx.get("alias")),
-        ("index", idx.get("index")),
-        ("gate", _gate_verdict(report)),
-        ("model version", report.get("model_version")),
-        ("embedding model", report.get("embedding_model")),
-        ("prompt version", report.get("prompt_version")),
-        ("content", ", ".join(map(str, report["content"])) if isinstance(report.get("content"), list) else None),
-        ("resumed", _resumed(report)),
-        ("started", report.get("started_at")),
-        ("finished", report.get("finished_at")),
-        ("duration", _secs(duration_s(report)) if duration_s(report) is not None else None),
+        ("job", r.job),
+        ("mode", r.mode),
+        ("catalog", r.catalog),
+        ("alias", r.alias or idx.alias),
+        ("index", idx.index),
+        ("gate", _gate_verdict(r)),
+        ("model version", r.model_version),
+        ("embedding model", r.embedding_model),
+        ("prompt version", r.prompt_version),
+        ("content", ", ".join(r.content) if r.content is not None else None),
+        ("resumed", _resumed(r)),
+        ("started", r.started_at),
+        ("finished", r.finished_at),
+        ("duration", _secs(dur) if dur is not None else None),
     ]
     return [(k, str(v)) for k, v in rows if v not in (None, "")]
 
 
-def render_html(report: dict) -> str:
+def _coverage_html(r: RunReport) -> str:
+    cov = coverage_rows(r)
+    if not cov or r.coverage is None:
+        return ""
+    head = r.coverage
+    rows = "".join(f"<tr><th>{_e(t)}</th>" + "".join(f"<td>{_e(v)}</td>" for v in vals) + "</tr>" for t, *vals in cov)
+    return (f"<section><h2>Coverage</h2><p>searchable: {_e(head.searchable)} of "
+            f"{_e(head.valid)} valid products ({_e(_pct(head.searchable_share))})</p>"
+            f"<table><tr><th>content type</th><th>fresh</th><th>kept</th><th>none</th></tr>{rows}</table>"
+            "</section>")
+
+
+def _gate_html(r: RunReport) -> str:
+    checks = _gate(r).checks
+    if not checks:
+        return ""
+    rows = "".join(
+        f"<tr><th>{_e(c.check)}</th><td><span class=\"status {'ok' if c.passed else 'bad'}\">"
+        f"{'pass' if c.passed else 'FAIL'}</span></td><td>{_e(c.detail)}</td></tr>"
+        for c in checks)
+    return f"<section><h2>Index gate</h2><table>{rows}</table></section>"
+
+
+def render_html(report: ReportLike) -> str:
     """A self-contained HTML page for one run: no external scripts, styles, fonts or images; the
     plots are inline SVG. Every string taken from the report is HTML-escaped; the config is not shown."""
-    report = _d(report)
-    run_id, status = report.get("run_id"), report.get("status")
-    errs = _errors(report)
+    r = as_report(report)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>shopgen run {_e(run_id)}</title><style>{_CSS}</style></head><body>",
-        (f"<h1>shopgen run <code>{_e(run_id)}</code> "
-         f'<span class="status {_status_class(status)}">{_e(status or "unknown")}</span></h1>'),
-        _table(_header_rows(report)),
+        f"<title>shopgen run {_e(r.run_id)}</title><style>{_CSS}</style></head><body>",
+        (f"<h1>shopgen run <code>{_e(r.run_id)}</code> "
+         f'<span class="status {_status_class(r.status)}">{_e(r.status or "unknown")}</span></h1>'),
+        _table(_header_rows(r)),
     ]
-    if errs:
-        parts.append('<h2>Errors</h2><ul class="errors">' + "".join(f"<li>{_e(e)}</li>" for e in errs) + "</ul>")
-    gate = _gate(report)
-    if _d(gate) and gate.get("reasons"):
+    if r.errors:
+        parts.append('<h2>Errors</h2><ul class="errors">' + "".join(f"<li>{_e(e)}</li>" for e in r.errors) + "</ul>")
+    if _gate(r).reasons:
         parts.append('<h2>Gate refused</h2><ul class="errors">'
-                     + "".join(f"<li>{_e(r)}</li>" for r in gate["reasons"]) + "</ul>")
+                     + "".join(f"<li>{_e(x)}</li>" for x in _gate(r).reasons) + "</ul>")
 
-    counts = _counts(report)
+    counts = _counts(r)
     parts.append("<section><h2>Counts</h2>"
                  + (_table([(k, _fmt(v)) for k, v in counts], numeric=True) if counts
                     else '<p class="na">no counts recorded (the run stopped early)</p>') + "</section>")
 
-    parts.append(_section("Changes: new, changed and reused products", plot_changes(report),
+    parts.append(_section("Changes: new, changed and reused products", plot_changes(r),
                           "no change counts recorded"))
-    parts.append(_section("Stage timings", plot_stage_timings(report), "no stage timings recorded"))
-    startup = _num(_d(_d(report.get("stages")).get("generate")).get("startup_s"))
-    parts.append(_section("Throughput", plot_throughput(report), "no throughput recorded",
+    parts.append(_section("Stage timings", plot_stage_timings(r), "no stage timings recorded"))
+    startup = (r.stages.get("generate") or StageReport()).startup_s
+    parts.append(_section("Throughput", plot_throughput(r), "no throughput recorded",
                           f"<p>LLM engine startup: {_e(_secs(startup))}</p>" if startup is not None else ""))
-    parts.append(_section("QA pass rate per check", plot_qa(report), "no QA results recorded"))
-    cov = coverage_rows(report)
-    if cov:
-        head = _d(report.get("coverage"))
-        rows = "".join(f"<tr><th>{_e(t)}</th>" + "".join(f"<td>{_e(v)}</td>" for v in vals) + "</tr>" for t, *vals in cov)
-        parts.append(f"<section><h2>Coverage</h2><p>searchable: {_e(head.get('searchable'))} of "
-                     f"{_e(head.get('valid'))} valid products ({_e(_pct(head.get('searchable_share')))})</p>"
-                     f"<table><tr><th>content type</th><th>fresh</th><th>kept</th><th>none</th></tr>{rows}</table>"
-                     "</section>")
-
-    checks = _gate_checks(report)
-    if checks:
-        rows = "".join(
-            f"<tr><th>{_e(c.get('check'))}</th><td><span class=\"status {'ok' if c.get('passed') else 'bad'}\">"
-            f"{'pass' if c.get('passed') else 'FAIL'}</span></td><td>{_e(c.get('detail'))}</td></tr>"
-            for c in checks)
-        parts.append(f"<section><h2>Index gate</h2><table>{rows}</table></section>")
-
-    parts.append(_section("Search evaluation (judgments)", plot_search_eval(report),
+    parts.append(_section("QA pass rate per check", plot_qa(r), "no QA results recorded"))
+    parts.append(_coverage_html(r))
+    parts.append(_gate_html(r))
+    parts.append(_section("Search evaluation (judgments)", plot_search_eval(r),
                           "search evaluation not configured (no gate.judgments) or the index stage did not run"))
     parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return "\n".join(p for p in parts if p) + "\n"
 
 
-def write_html(report: dict, uri: str, s3: S3Config | None = None) -> None:
+def write_html(report: ReportLike, uri: str, s3: S3Config | None = None) -> None:
     """Render the report and write it to a local path or an s3:// URI."""
     storage.write_bytes(uri, render_html(report).encode("utf-8"), s3)
 
@@ -444,72 +433,72 @@ def write_html(report: dict, uri: str, s3: S3Config | None = None) -> None:
 # Terminal summary
 
 
-def _pct(x: Any) -> str:
-    return f"{x:.1%}" if isinstance(x, (int, float)) else "—"
-
-
-def coverage_rows(report: dict) -> list[tuple[str, str, str, str]]:
-    """Per content type: the shares of valid products with fresh, kept and no copy."""
-    types = _d(_d(report.get("coverage")).get("types"))
-    return [(t, *(_pct(_d(v).get(f"{k}_share")) for k in ("fresh", "kept", "none"))) for t, v in types.items()]
-
-
-def summary(report: dict) -> str:
-    """A plain-text, multi-line summary of a run for the terminal."""
-    report = _d(report)
-    lines = [f"run {report.get('run_id', '?')}  job={report.get('job', '?')}  status={report.get('status', '?')}"
-             + (f"  mode={report['mode']}" if report.get("mode") else "")]
-    dur = duration_s(report)
-    when = " → ".join(str(report[k]) for k in ("started_at", "finished_at") if report.get(k))
+def _summary_head(r: RunReport) -> list[str]:
+    lines = [f"run {r.run_id or '?'}  job={r.job or '?'}  status={r.status or '?'}"
+             + (f"  mode={r.mode}" if r.mode else "")]
+    dur = duration_s(r)
+    when = " → ".join(t for t in (r.started_at, r.finished_at) if t)
     if when or dur is not None:
         lines.append(f"  time: {when}" + (f"  ({_secs(dur)})" if dur is not None else ""))
-    for label, key in (("catalog", "catalog"), ("model", "model_version"), ("embedder", "embedding_model")):
-        if report.get(key):
-            lines.append(f"  {label}: {report[key]}")
-    if (r := _resumed(report)):
-        lines.append(f"  resumed: {r} from an earlier crashed run")
+    for label, value in (("catalog", r.catalog), ("model", r.model_version), ("embedder", r.embedding_model)):
+        if value:
+            lines.append(f"  {label}: {value}")
+    if (rb := _resumed(r)):
+        lines.append(f"  resumed: {rb} from an earlier crashed run")
+    return lines
 
-    counts = _d(report.get("counts"))
-    change = [f"{k}={_fmt(counts[k])}" for k in CHANGE_KEYS if k in counts]
+
+def _summary_figures(r: RunReport) -> list[str]:
+    lines = []
+    change = [f"{k}={_fmt(v)}" for k, v in _changes(r)]
     if change:
         lines.append("  changes: " + "  ".join(change))
-    other = [f"{k}={_fmt(v)}" for k, v in _counts(report) if k not in CHANGE_KEYS]
+    other = [f"{k}={_fmt(v)}" for k, v in _counts(r) if k not in CHANGE_KEYS]
     if other:
         lines.append("  counts: " + "  ".join(other))
-
-    timings = _stage_seconds(report)
+    timings = _stage_seconds(r)
     if timings:
         lines.append("  stages: " + "  ".join(f"{n}={_secs(s)}" for n, s in timings))
-    tput = _throughput(report)
+    tput = _throughput(r)
     if tput:
         lines.append("  throughput: " + "  ".join(f"{n.replace(' (', ' ').rstrip(')')}={_fmt(round(v, 2))}"
                                                  for n, v in tput))
-    cov = _d(report.get("coverage"))
-    if cov:
-        lines.append(f"  coverage: searchable {_fmt(cov.get('searchable'))}/{_fmt(cov.get('valid'))} "
-                     f"({_pct(cov.get('searchable_share'))})  "
-                     + "  ".join(f"{t}: fresh {f} kept {k} none {n}" for t, f, k, n in coverage_rows(report)))
-    qa = _qa(report)
+    if (cov := r.coverage) is not None:
+        lines.append(f"  coverage: searchable {_fmt(cov.searchable)}/{_fmt(cov.valid)} "
+                     f"({_pct(cov.searchable_share)})  "
+                     + "  ".join(f"{t}: fresh {f} kept {k} none {n}" for t, f, k, n in coverage_rows(r)))
+    qa = _qa(r)
     if qa:
-        lines.append("  qa pass rate: " + "  ".join(f"{n}={r:.1%}" for n, r, _, _ in qa))
+        lines.append("  qa pass rate: " + "  ".join(f"{n}={rate:.1%}" for n, rate, _, _ in qa))
+    return lines
 
-    idx = _index(report)
-    alias = report.get("alias") or idx.get("alias")
-    if idx.get("index") or alias:
-        lines.append(f"  index: {idx.get('index', '—')} (alias {alias or '—'})"
-                     + (f"  gate: {v}" if (v := _gate_verdict(report)) else ""))
-    for reason in _gate(report).get("reasons") or []:
-        lines.append(f"    gate: {reason}")
-    for r in search_eval(report):
-        live = f"{r['live']:.4f}" if r["live"] is not None else "—"
-        lines.append(f"  search eval: {r['metric']} new={r['new']:.4f} live={live}"
-                     + (f" ({r['mode']})" if r.get("mode") else ""))
 
-    errs = _errors(report)
-    if errs:
-        lines.append(f"  errors ({len(errs)}):")
-        lines.extend(f"    - {e}" for e in errs)
-    for label, path in _outputs(report):
+def _summary_index(r: RunReport) -> list[str]:
+    lines = []
+    idx = _index(r)
+    alias = r.alias or idx.alias
+    if idx.index or alias:
+        lines.append(f"  index: {idx.index or '—'} (alias {alias or '—'})"
+                     + (f"  gate: {v}" if (v := _gate_verdict(r)) else ""))
+    lines.extend(f"    gate: {reason}" for reason in _gate(r).reasons)
+    for x in search_eval(r):
+        live = f"{x['live']:.4f}" if x["live"] is not None else "—"
+        lines.append(f"  search eval: {x['metric']} new={x['new']:.4f} live={live}"
+                     + (f" ({x['mode']})" if x.get("mode") else ""))
+    return lines
+
+
+def summary(report: ReportLike) -> str:
+    """A plain-text, multi-line summary of a run for the terminal."""
+    r = as_report(report)
+    lines = [*_summary_head(r), *_summary_figures(r), *_summary_index(r)]
+    if r.errors:
+        lines.append(f"  errors ({len(r.errors)}):")
+        lines.extend(f"    - {e}" for e in r.errors)
+    if r.dropped:
+        lines.append(f"  unreadable in the report ({len(r.dropped)}, left out):")
+        lines.extend(f"    - {d}" for d in r.dropped)
+    for label, path in _outputs(r):
         lines.append(f"  {label}: {path}")
     return "\n".join(lines)
 
@@ -522,17 +511,14 @@ def _join(prefix: str, *parts: str) -> str:
     return "/".join([str(prefix).rstrip("/"), *parts])
 
 
-def _load(uri: str, s3: S3Config | None) -> dict:
-    data = storage.read_bytes(uri, s3)
-    try:
-        report = json.loads(data)
-    except ValueError as e:
-        raise ValueError(f"{uri}: not a JSON report ({e})") from None
-    if not isinstance(report, dict):
-        raise ValueError(f"{uri}: not a JSON object")
-    report.setdefault("outputs", {})
-    if isinstance(report["outputs"], dict):
-        report["outputs"].setdefault("report", uri)
+def _load(uri: str, s3: S3Config | None) -> RunReport:
+    """The report at `uri` (ReportError, a ValueError, when it is not a JSON object); its
+    outputs.report says where it was read when the report does not."""
+    report = RunReport.load(uri, s3)
+    if report.outputs is None:
+        report.outputs = Outputs(report=uri)
+    elif not report.outputs.report:
+        report.outputs.report = uri
     return report
 
 
@@ -558,8 +544,19 @@ def list_runs(prefix: str, s3: S3Config | None = None) -> list[str]:
     return sorted(os.path.basename(i.path.rstrip("/")) for i in infos if i.type == pafs.FileType.Directory)
 
 
-def find_report(run: str, state_prefixes: list[str], s3: S3Config | None = None) -> dict:
-    """Load a run's report.json. RUN is one of
+def find_report(run: str, state_prefixes: list[str], s3: S3Config | None = None) -> dict[str, Any]:
+    """load_report's report as plain JSON data (the keys report.json has)."""
+    return load_report(run, state_prefixes, s3).to_dict()
+
+
+def load_report(run: str, state_prefixes: list[str], s3: S3Config | None = None) -> RunReport:
+    """Load a run's report.json as a RunReport (see locate_report for RUN). Raises FileNotFoundError
+    naming every place it looked, ReportError (a ValueError) naming the file when it is no report."""
+    return _load(locate_report(run, state_prefixes, s3), s3)
+
+
+def locate_report(run: str, state_prefixes: list[str], s3: S3Config | None = None) -> str:
+    """Where a run's report.json is. RUN is one of
     - a path or s3:// URI of a report.json (or of any JSON report file);
     - a folder or s3:// prefix holding report.json (a run folder);
     - a run id, looked up as `<prefix>/runs/<run_id>/report.json` under each state prefix, in order;
@@ -573,11 +570,11 @@ def find_report(run: str, state_prefixes: list[str], s3: S3Config | None = None)
     if run != "latest" and (_looks_like_path(run) or os.path.exists(run)):
         kind = _kind(run, s3)
         if kind == "file":
-            return _load(run, s3)
+            return run
         if kind == "dir":
             inside = _join(run, REPORT_NAME)
             if _kind(inside, s3) == "file":
-                return _load(inside, s3)
+                return inside
             raise FileNotFoundError(f"no {REPORT_NAME} in {run} (looked for {inside})")
         if _looks_like_path(run):
             raise FileNotFoundError(f"no run report at {run}: no such file or folder")
@@ -587,20 +584,24 @@ def find_report(run: str, state_prefixes: list[str], s3: S3Config | None = None)
                                 f"(pass a report.json path or a run folder instead)")
 
     if run == "latest":
-        candidates: list[tuple[str, str]] = []  # (run_id, report uri)
-        for p in prefixes:
-            candidates += [(rid, _join(p, RUNS_DIR, rid, REPORT_NAME)) for rid in list_runs(p, s3)]
-        for _rid, uri in sorted(candidates, reverse=True):
-            if _kind(uri, s3) == "file":
-                return _load(uri, s3)
-        where = ", ".join(_join(p, RUNS_DIR) for p in prefixes)
-        raise FileNotFoundError(f"no run with a {REPORT_NAME} found under {where}"
-                                + (f" ({len(candidates)} run folder(s) without one)" if candidates else ""))
+        return _latest(prefixes, s3)
 
     tried = []
     for p in prefixes:
         uri = _join(p, RUNS_DIR, run, REPORT_NAME)
         tried.append(uri)
         if _kind(uri, s3) == "file":
-            return _load(uri, s3)
+            return uri
     raise FileNotFoundError(f"no report for run {run!r}; looked at: " + ", ".join(tried))
+
+
+def _latest(prefixes: list[str], s3: S3Config | None) -> str:
+    candidates: list[tuple[str, str]] = []  # (run_id, report uri)
+    for p in prefixes:
+        candidates += [(rid, _join(p, RUNS_DIR, rid, REPORT_NAME)) for rid in list_runs(p, s3)]
+    for _rid, uri in sorted(candidates, reverse=True):
+        if _kind(uri, s3) == "file":
+            return uri
+    where = ", ".join(_join(p, RUNS_DIR) for p in prefixes)
+    raise FileNotFoundError(f"no run with a {REPORT_NAME} found under {where}"
+                            + (f" ({len(candidates)} run folder(s) without one)" if candidates else ""))
