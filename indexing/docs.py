@@ -6,26 +6,36 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from shopgen.core.content import CONTENT_TYPES, texts_of
 from shopgen.embed.encoder import attr_text
+
+
+def copy_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The generated copy's document fields, derived from the content types' output schemas: each
+    output field as generated (lists as lists, records as dicts; empty -> None), plus each type's
+    `search_text` field joining its text."""
+    out: dict[str, Any] = {}
+    for ct in CONTENT_TYPES.values():
+        fields = {}
+        for name in ct.fields():
+            v = row.get(name)
+            if v is not None and not isinstance(v, str):
+                v = [dict(x) if name in ct.records() else x for x in v] or None
+            fields[name] = out[name] = v
+        if ct.search_text:
+            out[ct.search_text] = " ".join(texts_of({k: v for k, v in fields.items() if v})) or None
+    return out
 
 
 def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]:
     attrs = row.get("attributes")
     attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
     emb = row.get("embedding")
-    faq = [dict(q) for q in (row.get("faq") or [])]
     doc = {
         "sku": row["sku"],
         "title": row["title"],
-        "description": row.get("description"),
+        **copy_fields(row),
         "source_description": row.get("source_description"),
-        "ad_headlines": list(row.get("ad_headlines") or []),
-        "ad_descriptions": list(row.get("ad_descriptions") or []),
-        "ad_text": " ".join(list(row.get("ad_headlines") or []) + list(row.get("ad_descriptions") or [])) or None,
-        "bullets": list(row.get("bullets") or []) or None,
-        "seo_title": row.get("seo_title"),
-        "faq": faq or None,
-        "faq_text": " ".join(f"{q.get('question', '')} {q.get('answer', '')}" for q in faq) or None,
         "attributes": attrs,
         "attributes_text": " ; ".join(f"{k.replace('_', ' ')} {attr_text(v)}" for k, v in attrs.items()) or None,
         "brand": row.get("brand"),

@@ -12,9 +12,13 @@ from shopgen.core.content import CONTENT_TYPES
 
 # Content types whose per-type status a document carries (copy.<type>.status).
 COPY_TYPES = tuple(CONTENT_TYPES)
+# Generated copy: every content type's text fields and joined search_text field, and the fields
+# that hold records (stored, not searched), all derived from the types' output schemas.
+COPY_TEXT_FIELDS = tuple(f for ct in CONTENT_TYPES.values() for f in ct.fields() if f not in ct.records()) + tuple(
+    ct.search_text for ct in CONTENT_TYPES.values() if ct.search_text)
+COPY_RECORD_FIELDS = tuple(f for ct in CONTENT_TYPES.values() for f in ct.records())
 # Searchable text fields; each also gets a `.zh` sub-field with the Chinese analyzer.
-TEXT_FIELDS = ("title", "description", "bullets", "seo_title", "ad_text", "faq_text", "attributes_text",
-               "source_description")
+TEXT_FIELDS = ("title", *COPY_TEXT_FIELDS, "attributes_text", "source_description")
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 # Analyzer name per Chinese plugin, in order of preference.
 CHINESE_PLUGINS = {"analysis-smartcn": "smartcn", "analysis-ik": "ik_smart"}
@@ -58,9 +62,7 @@ def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk") -> di
         "locale": keyword,
         "currency": keyword,
         "price": {"type": "double"},
-        "ad_headlines": {"type": "text", "analyzer": "english"},
-        "ad_descriptions": {"type": "text", "analyzer": "english"},
-        "faq": {"type": "object", "enabled": False},
+        **{f: {"type": "object", "enabled": False} for f in COPY_RECORD_FIELDS},
         "attributes": {"type": "object", "enabled": False},
         "model_version": keyword,
         "prompt_version": keyword,

@@ -286,3 +286,30 @@ def test_feedback_reaches_the_retry_prompt_only_when_on():
     seen.clear()
     generate_with_retries([P], ["ad_copy"], engine, 2, spec=PromptSpec(feedback=False))
     assert seen[0] == seen[1]
+
+
+def test_document_fields_and_mapping_follow_the_content_types():
+    """Every output field of every content type reaches the ES document and the strict mapping
+    without being listed again; record fields (FAQ pairs) are stored, joined text is searchable."""
+    from indexing.docs import es_doc
+    from indexing.mapping import TEXT_FIELDS, mappings_component
+    from shopgen.core.config import ESConfig
+    from shopgen.core.content import CONTENT_TYPES
+
+    props = mappings_component(384, ESConfig())["mappings"]["properties"]
+    row = {"sku": "s1", "title": "Tent"}
+    for ct in CONTENT_TYPES.values():
+        for f in ct.fields():
+            assert f in props, f
+            assert (props[f] == {"type": "object", "enabled": False}) == (f in ct.records()), f
+            row[f] = [{"question": "Is it waterproof?", "answer": "Yes."}] if f in ct.records() else (
+                ["a", "b"] if ct.items == f or f == "ad_descriptions" else f"{f} text")
+        if ct.search_text:
+            assert ct.search_text in TEXT_FIELDS
+    doc = es_doc(row, indexed_at="now")
+    assert set(props) >= set(doc)
+    assert doc["faq"] == [{"question": "Is it waterproof?", "answer": "Yes."}]
+    assert doc["faq_text"] == "Is it waterproof? Yes." and doc["ad_text"] == "a b a b"
+    assert doc["seo_title"] == "seo_title text" and doc["bullets"] == ["a", "b"]
+    empty = es_doc({"sku": "s2", "title": "Tent", "bullets": [], "ad_headlines": []}, indexed_at="now")
+    assert not {"bullets", "ad_headlines", "ad_text", "faq", "faq_text"} & set(empty)

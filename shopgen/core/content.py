@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -94,6 +94,9 @@ class ContentType:
     style: dict[str, str] = field(default_factory=dict)
     # Worked examples from the shop's own copy (bench/copy.py: they raised bullets, lowered descriptions).
     few_shot: int = 0
+    # The search document's field that joins all of this type's text (e.g. ad_text), when its own
+    # fields are not searchable text by themselves (FAQ records) or are searched together.
+    search_text: str | None = None
 
     def effective(self, overrides: Any = None) -> dict[str, Any]:
         """Limits, sampling and style with the shop's overrides (a ContentLimits or a dict) applied."""
@@ -134,6 +137,18 @@ class ContentType:
 
     def fields(self) -> list[str]:
         return list(self.schema.model_fields)
+
+    def records(self) -> list[str]:
+        """The output fields that hold records (a list of objects, e.g. FAQ pairs), not text."""
+        def bare(ann: Any) -> Any:
+            return bare(get_args(ann)[0]) if get_origin(ann) is Annotated else ann
+
+        def is_records(ann: Any) -> bool:
+            ann = bare(ann)
+            inner = bare(get_args(ann)[0]) if get_origin(ann) is list else None
+            return isinstance(inner, type) and issubclass(inner, BaseModel)
+
+        return [n for n, f in self.schema.model_fields.items() if is_records(f.annotation)]
 
 
 _SAMPLING_FALLBACK = {"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 400}
@@ -210,7 +225,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
                   "each, and `ad_descriptions`, 2 to 4 descriptions of at most 90 characters each."),
         "zh-CN": ("用简体中文撰写搜索广告：`ad_headlines` 为标题，每条最多 30 个字符；"
                   "`ad_descriptions` 为 2 到 4 条描述，每条最多 90 个字符。"),
-    }, limits={"min_items": 3, "max_items": 15, "max_chars": 30}, items="ad_headlines",
+    }, limits={"min_items": 3, "max_items": 15, "max_chars": 30}, items="ad_headlines", search_text="ad_text",
         sampling={"temperature": 0.5, "repetition_penalty": 1.05, "max_tokens": 300},
         style={"en-US": "Headlines name the product or one listed feature; each headline is different. "
                         "Descriptions are full sentences built from the facts.",
@@ -219,7 +234,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
         "en-US": ("Write `faq`: customer questions about this product, each with a short English answer "
                   "that uses only the product data."),
         "zh-CN": "撰写 `faq`：顾客可能提出的问题，每个配一个只依据商品数据的简体中文简短回答。",
-    }, limits={"min_items": 2, "max_items": 4}, items="faq",
+    }, limits={"min_items": 2, "max_items": 4}, items="faq", search_text="faq_text",
         sampling={"temperature": 0.3, "repetition_penalty": 1.1, "max_tokens": 400},
         style={"en-US": "Each question asks about one listed fact of this product, e.g. 'What is it made of?', "
                         "'How much does it weigh?', 'Is it freestanding?'; each answer states that fact in one "
