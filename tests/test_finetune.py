@@ -336,3 +336,19 @@ def test_config_paths_are_absolute_when_it_loads(tmp_path, monkeypatch):
     assert s.home == tmp_path / ".shopgen" and s.model_cache == tmp_path / "m"
     assert s.registry_uri == str(tmp_path / "reg") and s.nightly.state == "s3://bucket/state"
     assert Path(s.embedding_cache).is_absolute() and Path(s.finetune_storage).is_absolute()
+
+
+def test_workers_are_placed_by_accelerator_type_and_extra_resources():
+    """finetune.accelerator_type asks each Ray Train worker for a GPU of that type (Ray's
+    accelerator_type:<T> resource); finetune.resources pins workers to labelled nodes."""
+    from ray.train import ScalingConfig
+
+    from shopgen.core.config import load_settings
+    from shopgen.finetune.recipe import scaling
+
+    s = load_settings(finetune={"accelerator_type": "L4", "resources": {"train_node": 1}, "workers": 2})
+    sc = ScalingConfig(**scaling(s.finetune))
+    assert sc.use_gpu and sc.num_workers == 2
+    assert sc._resources_per_worker_not_none == {"GPU": 1, "train_node": 1.0, "accelerator_type:L4": 0.001}
+    cpu = ScalingConfig(**scaling(load_settings().finetune))
+    assert not cpu.use_gpu and cpu._resources_per_worker_not_none == {"CPU": 1}

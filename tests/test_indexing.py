@@ -82,6 +82,26 @@ def test_embeddings_are_cached_by_text_and_model(built, settings, tmp_path):
     assert rep["stages"]["embed"]["cached"] == 40 and rep["stages"]["embed"]["computed"] == 0
 
 
+def test_embedding_cache_on_s3_is_shared_by_builds(built, settings, tmp_path, s3_server):
+    """embedding.cache_dir as an s3:// prefix (moto): the first build fills it from the embedder
+    actor, a second build in another workdir computes no vector."""
+    import boto3
+
+    from indexing.stage import run_index_build
+
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="vectors")
+    s = settings.model_copy(update={
+        "s3": settings.s3.model_copy(update={"endpoint_url": s3_server, "region": "us-east-1"}),
+        "embedding": settings.embedding.model_copy(update={"cache_dir": "s3://vectors/cache"})})
+    first = run_index_build(str(SAMPLE), tmp_path / "a", s, alias="s3cache", limit=12)
+    assert first["stages"]["embed"]["computed"] == 12 and first["stages"]["embed"]["cache_added"] == 12
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_server).list_objects_v2(
+        Bucket="vectors", Prefix="cache/")["Contents"]]
+    assert keys and all(k.endswith(".parquet") for k in keys)
+    again = run_index_build(str(SAMPLE), tmp_path / "b", s, alias="s3cache", limit=12)
+    assert again["stages"]["embed"]["cached"] == 12 and again["stages"]["embed"]["computed"] == 0
+
+
 def test_related_products_share_a_category_more_than_chance(built):
     rows = built["rows"]
     by_sku = {r["sku"]: r for r in rows}

@@ -251,6 +251,10 @@ class FinetuneConfig(_Section):
     storage_path: str | None = None
     workers: int = Field(default=1, ge=1)
     gpu: bool = False
+    # A GPU of this type per worker (Ray's accelerator_type, e.g. L4, A100); implies gpu.
+    accelerator_type: str | None = None
+    # Extra Ray resources each worker needs, e.g. {"train_node": 1} to pin workers to labelled nodes.
+    resources: dict[str, float] = Field(default_factory=dict)
     cpu_threads: int | None = None  # per CPU worker (default: cores / workers)
     merge: bool = False  # also register LoRA weights merged into the base
     # Promote the new version right away when it passes the gate (beats base ROUGE-L, no more unsupported).

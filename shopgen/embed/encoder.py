@@ -72,8 +72,8 @@ def write_cache(folder: str, table: pa.Table, name: str, s3: Any = None) -> int:
     first = sorted({k: i for i, k in reversed(list(enumerate(keys)))}.values())
     new = new.take(pa.array(first, type=pa.int64())).cast(CACHE_SCHEMA)
     fs, path = resolve(folder, s3)
-    fs.create_dir(path, recursive=True)
-    if fs.type_name == "local":
+    if fs.type_name == "local":  # an object store has no folders: markers would only cost requests
+        fs.create_dir(path, recursive=True)
         tmp = f"{path}/.{name}.parquet.tmp"
         pq.write_table(new, tmp, filesystem=fs)
         fs.move(tmp, f"{path}/{name}.parquet")

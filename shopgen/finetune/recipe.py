@@ -303,14 +303,23 @@ def fit(settings: Settings, cfg: dict[str, Any], name: str) -> Any:
         checkpoint_config=CheckpointConfig(num_to_keep=ft.keep_checkpoints,
                                            checkpoint_score_attribute=ft.select_metric,
                                            checkpoint_score_order="min" if ft.select_metric == "val_loss" else "max"))
-    per_worker = {"GPU": 1} if ft.gpu else {"CPU": 1}
     # Ray starts workers with OMP_NUM_THREADS=1 (their CPU share); start them with the thread count
     # the loop uses, so every OpenMP pool in the process agrees with torch.set_num_threads.
     run.worker_runtime_env = {"env_vars": {**WORKER_ENV, "OMP_NUM_THREADS": str(cfg["threads"])}}
     trainer = TorchTrainer(train_loop_per_worker, train_loop_config=cfg, run_config=run,
-                           scaling_config=ScalingConfig(num_workers=ft.workers, use_gpu=ft.gpu,
-                                                        resources_per_worker=per_worker))
+                           scaling_config=ScalingConfig(**scaling(ft)))
     return trainer.fit()
+
+
+def scaling(ft: Any) -> dict[str, Any]:
+    """ScalingConfig arguments from finetune.*: workers, a GPU (of accelerator_type, when given) or
+    a CPU each, plus any extra resources that pin workers to labelled nodes."""
+    gpu = ft.gpu or bool(ft.accelerator_type)
+    out: dict[str, Any] = {"num_workers": ft.workers, "use_gpu": gpu,
+                           "resources_per_worker": {**({"GPU": 1} if gpu else {"CPU": 1}), **ft.resources}}
+    if ft.accelerator_type:
+        out["accelerator_type"] = ft.accelerator_type
+    return out
 
 
 def best_checkpoint(result: Any, metric: str) -> tuple[Any, dict[str, Any]]:
