@@ -96,6 +96,35 @@ def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
     assert set(full.regenerate) == set(keys)
 
 
+def test_settled_products_are_carried_as_stored_without_parsing_their_copy():
+    """An unchanged product whose every type is fresh for tonight's key (the state's `fresh`) is
+    settled: no parsed entries, no work. A state written before `fresh` existed is planned as before."""
+    import pyarrow as pa
+
+    from shopgen.nightly.state import STATE_SCHEMA, StateRows, combined_key, plan
+
+    keys = {s: {"description": "d1"} for s in ("a", "b", "c", "old")}
+    e = json.dumps({"description": {"key": "d1", "attempt_key": "d1", "status": "fresh", "uri": "f"}})
+    rows = [{"sku": "a", "content_hash": "h", "key": combined_key(keys["a"]), "copy": "not json: never parsed",
+             "fresh": True},
+            {"sku": "b", "content_hash": "h", "key": "another key", "copy": e, "fresh": True},  # a new key
+            {"sku": "c", "content_hash": "h", "key": combined_key(keys["c"]), "copy": e, "fresh": False},
+            {"sku": "gone", "content_hash": "h", "key": "k", "copy": e, "fresh": True}]
+    state = StateRows(pa.Table.from_pylist(rows, schema=STATE_SCHEMA))
+    old = StateRows(pa.table({"sku": ["old"], "content_hash": ["h"], "copy": [e]}))  # no `fresh` column
+    assert old["old"]["fresh"] is None and list(old) == ["old"] and "old" in old
+    p = plan(keys, {s: "h" for s in keys}, state, {}, "20261202T010000000000Z")
+    assert p.settled == {"a"} and "a" not in p.previous and "a" not in p.carried
+    assert p.unchanged == ["a", "b", "c"] and p.new == ["old"] and p.deleted == ["gone"]
+    assert p.reuse == ["b", "c", "a"] and p.regenerate == {"old": ["description"]}  # b, c: carried after parsing
+    valid = StateRows(pa.Table.from_pylist([{**rows[0], "copy": e}], schema=STATE_SCHEMA))
+    a = {"a": keys["a"]}
+    assert plan(a, {"a": "h"}, valid, {}, "20261202T010000000000Z", full=True).regenerate == {"a": ["description"]}
+    assert plan(a, {"a": "h2"}, valid, {}, "20261202T010000000000Z").changed == ["a"]
+    q = plan({"old": keys["old"]}, {"old": "h"}, old, {}, "20261202T010000000000Z")
+    assert not q.settled and q.carried["old"]["description"]["status"] == "fresh"
+
+
 def test_settle_keeps_accepted_copy_only_while_the_facts_are_unchanged():
     from shopgen.nightly.state import settle
 

@@ -210,15 +210,33 @@ def validate_rows(rows: Iterable[RawRow], limits: CatalogLimits | None = None) -
         yield p
 
 
-def load_catalog(uri: str, limits: CatalogLimits | None = None, s3: S3Config | None = None,
-                 limit: int | None = None) -> tuple[list[Product], list[Quarantined]]:
-    """Read and validate; `limit` caps the number of valid products taken (for demos and smoke runs)."""
+def iter_catalog(uri: str, limits: CatalogLimits | None = None, s3: S3Config | None = None,
+                 limit: int | None = None, chunk: int = 5000) -> Iterator[tuple[list[Product], list[Quarantined]]]:
+    """Read and validate in chunks of about `chunk` rows, so a caller need not hold the catalog
+    whole. `limit` caps the number of valid products taken (for demos and smoke runs)."""
     good: list[Product] = []
     bad: list[Quarantined] = []
+    taken = 0
     for item in validate_rows(read_catalog(uri, s3), limits):
         if isinstance(item, Product):
-            if limit is None or len(good) < limit:
+            if limit is None or taken < limit:
                 good.append(item)
+                taken += 1
         else:
             bad.append(item)
+        if len(good) + len(bad) >= chunk:
+            yield good, bad
+            good, bad = [], []
+    if good or bad:
+        yield good, bad
+
+
+def load_catalog(uri: str, limits: CatalogLimits | None = None, s3: S3Config | None = None,
+                 limit: int | None = None) -> tuple[list[Product], list[Quarantined]]:
+    """The whole catalog: its valid products and its bad rows (see iter_catalog)."""
+    good: list[Product] = []
+    bad: list[Quarantined] = []
+    for g, b in iter_catalog(uri, limits, s3, limit):
+        good.extend(g)
+        bad.extend(b)
     return good, bad

@@ -39,6 +39,35 @@ def _rank(a: str, b: str) -> str:
     return hashlib.sha256(f"{a}|{b}".encode()).hexdigest()
 
 
+class CandidatePool:
+    """candidates() over a stream of products with at most `cap` per group and type, chosen in a
+    fixed order (a hash of the SKU), so a driver that streams the catalog keeps a bounded pool."""
+
+    def __init__(self, contents: Sequence[str], groups: set[tuple[str, str]], cap: int = 32):
+        self.contents, self.groups, self.cap = list(contents), groups, cap
+        self.heaps: dict[str, dict[tuple[str, str], list[tuple[str, str, Product]]]] = {t: {} for t in contents}
+
+    def add(self, p: Product) -> None:
+        import heapq
+
+        group = (p.category or "", locale_key(p.locale))
+        if not p.category or group not in self.groups:
+            return
+        for t in self.contents:
+            if target_of(p, t):
+                heap = self.heaps[t].setdefault(group, [])
+                # A max-heap on the rank (negated hex digits) keeps the `cap` lowest ranks.
+                item = (_negate(_rank("pool", p.sku)), p.sku, p)
+                (heapq.heappush if len(heap) < self.cap else heapq.heappushpop)(heap, item)
+
+    def pools(self) -> dict[str, Pool]:
+        return {t: {g: [p for _, _, p in h] for g, h in gs.items()} for t, gs in self.heaps.items()}
+
+
+def _negate(hexdigest: str) -> str:
+    return hexdigest.translate(str.maketrans("0123456789abcdef", "fedcba9876543210"))
+
+
 class Examples:
     """Examples of one content type, each checked once, when first chosen: an example must pass
     every check against the facts it is shown with (its own text removed from them)."""
@@ -72,16 +101,24 @@ class Examples:
         return out
 
 
-def shop_examples(todo: Sequence[Product], catalog: Sequence[Product], types: dict[str, list[str]],
+def wanted_types(types: dict[str, list[str]], n: int | dict[str, int]) -> list[str]:
+    """The content types for which tonight's products are shown examples."""
+    per = n if isinstance(n, dict) else {t: n for ts in types.values() for t in ts}
+    return sorted({t for ts in types.values() for t in ts if per.get(t, 0) > 0})
+
+
+def shop_examples(todo: Sequence[Product], catalog: Sequence[Product] | dict[str, Pool], types: dict[str, list[str]],
                   gate: GateSpec, n: int | dict[str, int]) -> dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]]:
-    """sku -> content type -> examples, for the products to generate tonight. n: examples per
+    """sku -> content type -> examples, for the products to generate tonight. catalog: the
+    products to choose from, or their pools per type (CandidatePool.pools). n: examples per
     product, for every type or per type."""
     per = n if isinstance(n, dict) else {t: n for ts in types.values() for t in ts}
-    wanted = sorted({t for ts in types.values() for t in ts if per.get(t, 0) > 0})
+    wanted = wanted_types(types, n)
     if not wanted:
         return {}
     groups = {(p.category, locale_key(p.locale)) for p in todo if p.category}
-    pools = {t: Examples(candidates(catalog, t, groups), t, gate) for t in wanted}
+    pools = {t: Examples(catalog.get(t, {}) if isinstance(catalog, dict) else candidates(catalog, t, groups), t, gate)
+             for t in wanted}
     out: dict[str, dict[str, list[tuple[Product, dict[str, Any]]]]] = {}
     for p in todo:
         ex = {t: chosen for t in types.get(p.sku, []) if t in pools and (chosen := pools[t].choose(p, per[t]))}

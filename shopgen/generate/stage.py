@@ -53,15 +53,17 @@ def copy_of_row(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def coverage(valid: int, searchable: int, copy: dict[str, dict[str, dict[str, Any]]],
-             types: tuple[str, ...] | list[str]) -> dict[str, Any]:
+             types: tuple[str, ...] | list[str], all_fresh: int = 0) -> dict[str, Any]:
     """The report's coverage: the searchable share of valid products, and per content type the
-    share of valid products with fresh, kept and no copy (pure)."""
+    share of valid products with fresh, kept and no copy (pure). `all_fresh`: products not in
+    `copy` whose every type is fresh."""
     per: dict[str, dict[str, Any]] = {}
     for t in types:
         n = {k: 0 for k in ("fresh", "kept", "none")}
         for entries in copy.values():
             n[(entries.get(t) or {}).get("status") or "none"] += 1
-        n["none"] += max(0, valid - len(copy))
+        n["fresh"] += all_fresh
+        n["none"] += max(0, valid - len(copy) - all_fresh)
         per[t] = {**n, **{f"{k}_share": round(v / valid, 4) if valid else None for k, v in n.items()}}
     return {"valid": valid, "searchable": searchable,
             "searchable_share": round(searchable / valid, 4) if valid else None, "types": per}

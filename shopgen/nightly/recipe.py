@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -27,7 +28,7 @@ from indexing.stage import IncrementalSpec, run_index
 from shopgen.adapters import models
 from shopgen.adapters.raysupport import ray_session
 from shopgen.adapters.storage import is_s3
-from shopgen.catalog.load import load_catalog
+from shopgen.catalog.load import iter_catalog
 from shopgen.core.config import Settings
 from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
 from shopgen.core.records import Product, content_hash
@@ -128,22 +129,25 @@ def public_copy(entries: dict[str, dict[str, Any]], types: tuple[str, ...]) -> d
                 "reasons": list((entries.get(t) or {}).get("reasons") or [])[:10]} for t in types}
 
 
-def write_current(products: list[Product], entries: dict[str, dict[str, dict[str, Any]]], types: tuple[str, ...],
-                  store: st8.StateStore, model_version: str, prompt: str, out: Path, chunk: int = 2000) -> None:
+def write_current(products: list[Product], entries_of: Callable[[list[Product]], dict[str, dict[str, dict[str, Any]]]],
+                  types: tuple[str, ...], store: st8.StateStore, model_version: str, prompt: str, out: Path,
+                  chunk: int = 2000) -> None:
     """Every valid product as an index row: its source fields from tonight's catalog, plus the
-    accepted copy of each type read from the batch file that holds it (enrichment only adds)."""
+    accepted copy of each type read from the batch file that holds it (enrichment only adds).
+    entries_of(part): sku -> type -> entry, asked a chunk at a time."""
     out.mkdir(parents=True, exist_ok=True)
     fields = {t: [n for n, _ in TYPE_FIELDS[t]] for t in types}
     pv = ",".join(prompt_version(CONTENT_TYPES[t], prompt) for t in types)
     for i in range(0, len(products), chunk):
         part = products[i:i + chunk]
-        texts = st8.read_copy(store, {p.sku: entries.get(p.sku, {}) for p in part}, fields)
+        entries = entries_of(part)
+        texts = st8.read_copy(store, entries, fields)
         rows = [{**product_row(p), **texts.get(p.sku, {}), "model_version": model_version, "prompt_version": pv,
                  "copy": json.dumps(public_copy(entries.get(p.sku, {}), types), ensure_ascii=False)} for p in part]
         pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"part-{i // chunk:05d}.parquet")
 
 
-def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict[str, dict[str, Any]],
+def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mapping[str, dict[str, Any]],
                          emb_version: str, store: st8.StateStore) -> tuple[dict[str, str], dict[str, str]]:
     """Rows whose embedding text and model match the last run keep their stored vector (written to
     `reused` with it); the others go to `to_embed`. Returns sku -> embedding hash of every row, and
@@ -153,6 +157,7 @@ def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict
     for d in (to_embed, reused):
         d.mkdir(parents=True, exist_ok=True)
     ds = pads.dataset(str(src), format="parquet")
+    ph, pm, pu = (st8.column(previous, c) for c in ("embedding_hash", "embedding_model", "embedding_uri"))
     todo: list[pa.Table] = []
     kept: list[pa.Table] = []
     for b in ds.to_batches():
@@ -163,12 +168,10 @@ def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict
         mask = []
         for sku, h in zip(t["sku"].to_pylist(), hs):
             hashes[sku] = h
-            prev = previous.get(sku) or {}
-            ok = (prev.get("embedding_hash") == h and prev.get("embedding_model") == emb_version
-                  and prev.get("embedding_uri"))
+            ok = ph.get(sku) == h and pm.get(sku) == emb_version and pu.get(sku)
             mask.append(bool(ok))
             if ok:
-                keep[sku] = prev["embedding_uri"]
+                keep[sku] = pu[sku]
         m = pa.array(mask)
         todo.append(t.filter(pc.invert(m)))
         kept.append(t.filter(m))
@@ -188,7 +191,7 @@ def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: dict
     return hashes, keep
 
 
-def rebuild_reason(full: bool, live: str | None, previous: dict[str, dict[str, Any]], was_indexed: set[str],
+def rebuild_reason(full: bool, live: str | None, previous: Mapping[str, dict[str, Any]], was_indexed: set[str],
                    embedding_model: str, regenerated: int, total: int, fraction: float) -> str | None:
     """Why tonight needs a new index (gate + swap) instead of an in-place update; None when it does not."""
     if full:
@@ -199,7 +202,7 @@ def rebuild_reason(full: bool, live: str | None, previous: dict[str, dict[str, A
         return "no previous state"
     if not was_indexed:
         return f"the live index {live} is not the one this state last wrote"
-    if any(r.get("embedding_model") not in (None, embedding_model) for r in previous.values()):
+    if set(st8.column(previous, "embedding_model").values()) - {None, embedding_model}:
         return "a new embedding model"
     if regenerated > fraction * total:
         return f"{regenerated} of {total} products regenerated (> nightly.rebuild_fraction {fraction})"
@@ -318,16 +321,33 @@ class Night:
 
 
 @dataclass
-class Tonight:
-    """What the plan decided: tonight's products, their keys and hashes, and the previous state."""
+class Catalog:
+    """What the driver keeps of tonight's catalog after one streaming pass (catalog.load.iter_catalog):
+    per valid SKU its content hash, the columns related products need (sku, locale, attributes,
+    category) as Arrow, the brands, and the SKUs of rows that failed validation. No Product."""
 
-    products: list[Product]
+    hashes: dict[str, str]
+    index: pa.Table
+    brands: set[str]
+    bad_skus: set[str]
+
+
+CATALOG_INDEX = pa.schema([("sku", pa.string()), ("locale", pa.string()), ("attributes", pa.string()),
+                           ("category", pa.string())])
+
+
+@dataclass
+class Tonight:
+    """What the plan decided: the catalog, keys, the previous state; and, loaded by _load after
+    _mode, the products tonight works on (and the few-shot candidate pools)."""
+
+    catalog: Catalog
     gen_model: models.ModelRef
     emb_model: models.ModelRef
     versions: dict[str, tuple[str, str]]
     hashes: dict[str, str]
     keys: dict[str, dict[str, str]]
-    previous: dict[str, dict[str, Any]]
+    previous: st8.StateRows
     invalid: list[str]
     plan: st8.Plan
     entries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -338,6 +358,9 @@ class Tonight:
     live: str | None = None
     was_indexed: set[str] = field(default_factory=set)
     dirty: set[str] | None = None
+    # Set by _load: tonight's products (regenerated or dirty; every one on a full build) and pools.
+    products: list[Product] = field(default_factory=list)
+    pools: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -360,34 +383,50 @@ class Indexed:
 
 def _body(n: Night) -> None:
     """validate -> models -> plan -> (generate -> embed -> related) -> index -> state -> coverage."""
-    products, bad = _validate(n)
-    t = _plan(n, products, bad)
+    t = _plan(n, _validate(n))
     _mode(n, t)
+    _load(n, t)
     t_ray = time.perf_counter()
     with ray_session(n.settings):
         n.rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3)}
         qa_rows = _generate(n, t)
         emb = _embed(n, t)
     idx = _index(n, t, emb)
-    new_rows = _save_state(n, t, emb, idx, qa_rows)
-    searchable = sum(1 for r in new_rows if r["sku"] in t.hashes and r.get("indexed_version"))
-    n.rep.data["coverage"] = coverage(len(products), searchable,
-                                      {s: public_copy(t.entries.get(s, {}), n.types) for s in t.hashes}, n.types)
+    searchable = _save_state(n, t, emb, idx, qa_rows)
+    settled = t.plan.settled
+    n.rep.data["coverage"] = coverage(len(t.hashes), searchable, {s: public_copy(t.entries.get(s, {}), n.types)
+                                                                   for s in t.hashes if s not in settled},
+                                      n.types, all_fresh=len(settled))
     n.rep.data["status"] = "succeeded"
 
 
-def _validate(n: Night) -> tuple[list[Product], list[Any]]:
+def _validate(n: Night) -> Catalog:
+    """One streaming pass over the catalog: quarantine the bad rows, keep a hash and the related
+    columns of each valid product (never the products themselves)."""
+    hashes: dict[str, str] = {}
+    brands: set[str] = set()
+    bad_skus: set[str] = set()
+    parts: list[pa.Table] = []
+    invalid = 0
     with n.rep.stage("validate", n.console) as st:
-        products, bad = load_catalog(n.catalog, n.settings.catalog, n.settings.s3, n.limit)
-        append_quarantine(n.qpath, bad)
-        n.counts.update(valid=len(products), invalid=len(bad))
-        st.update(valid=len(products), invalid=len(bad))
-    if not products:
+        for good, bad in iter_catalog(n.catalog, n.settings.catalog, n.settings.s3, n.limit):
+            append_quarantine(n.qpath, bad)
+            invalid += len(bad)
+            bad_skus.update(q.sku for q in bad if q.sku)
+            hashes.update((p.sku, content_hash(p)) for p in good)
+            brands.update(p.brand for p in good if p.brand)
+            parts.append(pa.Table.from_pylist([
+                {"sku": p.sku, "locale": p.locale, "category": p.category,
+                 "attributes": json.dumps(p.attributes, ensure_ascii=False, sort_keys=True)} for p in good],
+                schema=CATALOG_INDEX))
+        n.counts.update(valid=len(hashes), invalid=invalid)
+        st.update(valid=len(hashes), invalid=invalid)
+    if not hashes:
         raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
-    return products, bad
+    return Catalog(hashes, pa.concat_tables(parts), brands, bad_skus)
 
 
-def _plan(n: Night, products: list[Product], bad: list[Any]) -> Tonight:
+def _plan(n: Night, cat: Catalog) -> Tonight:
     settings = n.settings
     with n.rep.stage("models", n.console):
         gen_model = models.resolve(models.generation_ref(settings), settings)
@@ -395,13 +434,13 @@ def _plan(n: Night, products: list[Product], bad: list[Any]) -> Tonight:
         n.rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
     with n.rep.stage("plan", n.console) as st:
         versions = type_versions(settings, n.types)
-        hashes = {p.sku: content_hash(p) for p in products}
+        hashes = cat.hashes
         keys = {s: {t: st8.generation_key(h, pv, gen_model.version, sh) for t, (pv, sh) in versions.items()}
                 for s, h in hashes.items()}
         previous = st8.load_state(n.store)
         journal, jnames = st8.load_journal(n.store)
         # SKUs whose row failed validation tonight: not deleted, they keep their last state and doc.
-        invalid = sorted({q.sku for q in bad if q.sku} & set(previous) - set(keys))
+        invalid = sorted({s for s in cat.bad_skus if s in previous and s not in keys})
         nb = settings.nightly
         pl = st8.plan(keys, hashes, previous, journal, n.run_id, n.full, present=invalid,
                       policy=st8.CopyPolicy(nb.copy_retry_attempts, nb.copy_retry_nights, nb.retry_quarantined))
@@ -410,8 +449,32 @@ def _plan(n: Night, products: list[Product], bad: list[Any]) -> Tonight:
                   prompt_versions={t: v[0] for t, v in versions.items()})
     if pl.resumed:
         n.console.print(f"resuming: {len(pl.resumed)} products come from committed batches of an unfinished run")
-    return Tonight(products, gen_model, emb_model, versions, hashes, keys, previous, invalid, pl,
+    return Tonight(cat, gen_model, emb_model, versions, hashes, keys, previous, invalid, pl,
                    {s: dict(c) for s, c in pl.carried.items()})
+
+
+def _load(n: Night, t: Tonight) -> None:
+    """A second streaming pass: the products tonight works on (regenerated or dirty; all of them on
+    a full build), and when examples are shown, a bounded pool of candidates from their groups."""
+    from shopgen.generate.fewshot import CandidatePool, wanted_types
+    from shopgen.generate.prompts import locale_key
+
+    need = set(t.plan.regenerate) | (set(t.hashes) if t.dirty is None else t.dirty)
+    pool = None
+    wanted = wanted_types(t.plan.regenerate, few_shot(n.settings, n.types)) if t.plan.regenerate else []
+    if wanted:
+        idx = t.catalog.index.filter(pc.is_in(t.catalog.index["sku"], pa.array(sorted(t.plan.regenerate))))
+        pool = CandidatePool(wanted, {(c, locale_key(lo)) for c, lo in zip(idx["category"].to_pylist(),
+                                                                           idx["locale"].to_pylist()) if c})
+    for good, _ in iter_catalog(n.catalog, n.settings.catalog, n.settings.s3, n.limit):
+        for p in good:
+            if p.sku in need:
+                if content_hash(p) != t.hashes.get(p.sku):
+                    raise RuntimeError(f"the catalog changed during the run (product {p.sku}); run again")
+                t.products.append(p)
+            if pool is not None:
+                pool.add(p)
+    t.pools = pool.pools() if pool is not None else {}
 
 
 def _mode(n: Night, t: Tonight) -> None:
@@ -419,17 +482,17 @@ def _mode(n: Night, t: Tonight) -> None:
     products that are new, changed, regenerated or not yet in the live index are dirty."""
     previous, pl = t.previous, t.plan
     t.live = _live_index(n.settings, n.alias)
-    t.was_indexed = {s for s, r in previous.items() if r.get("indexed_version") and r.get("indexed_version") == t.live}
+    t.was_indexed = {s for s, v in st8.column(previous, "indexed_version").items() if v and v == t.live}
     t.reason = rebuild_reason(n.full, t.live, previous, t.was_indexed, t.emb_model.version, len(pl.regenerate),
                               len(t.keys), n.settings.nightly.rebuild_fraction)
-    if t.reason is None and not any(r.get("copy") for r in previous.values()):
+    if t.reason is None and previous.table["copy"].null_count == len(previous):
         t.reason = "the state predates per-type copy (a one-time full build)"
     n.rep.data["mode"] = "full" if t.reason else "incremental"
     if t.reason is None:
+        ch, doc, emb = (st8.column(previous, c) for c in ("content_hash", "doc_hash", "embedding_uri"))
         t.dirty = {s for s, h in t.hashes.items()
-                   if s in pl.regenerate or s not in t.was_indexed or previous[s].get("content_hash") != h
-                   or not previous[s].get("doc_hash") or not previous[s].get("embedding_uri")
-                   or t.entries.get(s) != pl.previous.get(s)}
+                   if s in pl.regenerate or s not in t.was_indexed or ch.get(s) != h or not doc.get(s)
+                   or not emb.get(s) or (s not in pl.settled and t.entries.get(s) != pl.previous.get(s))}
         n.rep.data["stages"]["plan"]["dirty"] = len(t.dirty)
 
 
@@ -443,8 +506,8 @@ def _generate(n: Night, t: Tonight) -> list[dict[str, Any]]:
         if pl.regenerate:
             by_sku = {p.sku: p for p in t.products}
             todo = [by_sku[s] for s in pl.regenerate]
-            brands = sorted({p.brand for p in t.products if p.brand})
-            examples = shop_examples(todo, t.products, pl.regenerate, gate_spec(settings, brands),
+            brands = sorted(t.catalog.brands)
+            examples = shop_examples(todo, t.pools, pl.regenerate, gate_spec(settings, brands),
                                      few_shot(settings, n.types))
             settled, fig = generate_committed(todo, t.gen_model, settings, n.types, n.store, n.run_id, pl, t.keys,
                                               n.lock, n.console, brands, examples)
@@ -467,6 +530,8 @@ def _generate(n: Night, t: Tonight) -> list[dict[str, Any]]:
     for es in t.entries.values():
         for ty in n.types:
             status[ty][(es.get(ty) or {}).get("status") or "none"] += 1
+    for ty in n.types:  # settled products: every type fresh, as stored
+        status[ty]["fresh"] += len(pl.settled)
     n.counts.update(generated=sum(1 for r in qa_rows if r["gen_ok"]),
                     generation_failed=sum(1 for r in qa_rows if not r["gen_ok"]),
                     **{f"copy_{k}": sum(v[k] for v in status.values()) for k in st8.COPY_STATUSES})
@@ -479,7 +544,8 @@ def _embed(n: Night, t: Tonight) -> Embedded:
     stages, settings = n.work / "stages", n.settings
     current = stages / "current"
     rows = t.products if t.dirty is None else [p for p in t.products if p.sku in t.dirty]
-    write_current(rows, t.entries, n.types, n.store, t.gen_model.version, settings.generation.prompt, current)
+    write_current(rows, lambda part: _entries_for(t, [p.sku for p in part]), n.types, n.store, t.gen_model.version,
+                  settings.generation.prompt, current)
     to_embed, embedded = stages / "to_embed", stages / "embedded"
     ehash, emb_kept = _split_for_embedding(current, to_embed, embedded, {} if n.full else t.previous,
                                            t.emb_model.version, n.store)
@@ -494,8 +560,8 @@ def _embed(n: Night, t: Tonight) -> Embedded:
             uri = n.store.write_table(f"outputs/emb/{n.run_id}.parquet", new.select(["sku", "embedding_hash", "embedding"]))
             uris.update(dict.fromkeys(new["sku"].to_pylist(), uri))
             pq.write_table(new, embedded / "part-new.parquet")
-        st.update(docs=len(t.products), computed=n_new, reused=len(t.products) - n_new)
-        n.counts.update(embedded=n_new, embeddings_reused=len(t.products) - n_new)
+        st.update(docs=len(t.hashes), computed=n_new, reused=len(t.hashes) - n_new)
+        n.counts.update(embedded=n_new, embeddings_reused=len(t.hashes) - n_new)
     if st.get("seconds") and n_new:
         st["docs_per_s"] = round(n_new / st["seconds"], 2)
     table = _related_pool(n, t, embedded)
@@ -508,16 +574,15 @@ def _related_pool(n: Night, t: Tonight, embedded: Path) -> pa.Table:
     table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
     if t.dirty is None or not table.num_rows:  # a full build, or nothing to match tonight
         return table
-    by_sku = {p.sku: p for p in t.products}
-    rest = {s: t.previous[s]["embedding_uri"] for s in t.hashes if s not in t.dirty}
+    index = t.catalog.index
+    pos = dict(zip(index["sku"].to_pylist(), range(index.num_rows)))
+    uris = st8.column(t.previous, "embedding_uri")
+    rest = {s: uris[s] for s in t.hashes if s not in t.dirty}
     parts = [table]
     for tb in st8.read_rows(n.store, rest, columns=["sku", "embedding"]):
-        ps = [by_sku[s] for s in tb["sku"].to_pylist()]
-        parts.append(pa.table({
-            "sku": tb["sku"], "locale": pa.array([p.locale for p in ps], pa.string()),
-            "attributes": pa.array([json.dumps(p.attributes, ensure_ascii=False, sort_keys=True) for p in ps],
-                                   pa.string()),
-            "embedding": tb["embedding"].cast(pa.list_(pa.float32()))}))
+        meta = index.take(pa.array([pos[s] for s in tb["sku"].to_pylist()], pa.int64()))
+        parts.append(pa.table({"sku": tb["sku"], "locale": meta["locale"], "attributes": meta["attributes"],
+                               "embedding": tb["embedding"].cast(pa.list_(pa.float32()))}))
     return pa.concat_tables([x.select(INDEX_COLUMNS).cast(parts[0].schema) for x in parts])
 
 
@@ -536,7 +601,8 @@ def _index(n: Night, t: Tonight, emb: Embedded) -> Indexed:
         return Indexed(t.reason, n.rep.data["stages"]["index"]["index"], dhash)
     upsert = n.work / "stages" / "upsert"
     upsert.mkdir(parents=True)
-    changed = [s for s, h in dhash.items() if s not in t.was_indexed or previous[s].get("doc_hash") != h]
+    docs = st8.column(previous, "doc_hash")
+    changed = [s for s, h in dhash.items() if s not in t.was_indexed or docs.get(s) != h]
     removed = sorted(t.was_indexed - set(t.hashes) - set(t.invalid))
     if changed:
         pq.write_table(enriched_ds.to_table(filter=pc.field("sku").isin(changed)), upsert / "part-0.parquet")
@@ -552,33 +618,58 @@ def _index(n: Night, t: Tonight, emb: Embedded) -> Indexed:
     return Indexed(None, t.live, dhash)
 
 
-def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed, qa_rows: list[dict[str, Any]]) -> list[dict]:
-    """Folds tonight into the state: one row per valid product, plus invalid ones carried over."""
+def _entries_for(t: Tonight, part: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """sku -> type -> entry for these SKUs: tonight's, or as stored for settled ones."""
+    settled = [s for s in part if s in t.plan.settled]
+    stored = t.previous.take(settled) if settled else None
+    got = dict(zip(stored["sku"].to_pylist(), map(json.loads, stored["copy"].to_pylist()))) if stored is not None else {}
+    return {s: got[s] if s in got else t.entries.get(s, {}) for s in part}
+
+
+def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed, qa_rows: list[dict[str, Any]]) -> int:
+    """Folds tonight into the state: one row per valid product, plus invalid ones carried over.
+    Settled products whose document did not change keep their stored row as it is (in Arrow).
+    Returns how many valid products are searchable."""
     errors = {q["sku"] for q in map(json.loads, n.qpath.read_text().splitlines()) if q.get("stage") == "index"}
     n.lock.check()
     with n.rep.stage("state", n.console) as st:
         # Invalid tonight: the last good state carries over (in the index only if it was kept there).
         new_rows = [{**t.previous[s], "doc_hash": None, "indexed_version": None} if idx.reason else t.previous[s]
                     for s in t.invalid]
+        as_stored = set() if t.dirty is None else t.plan.settled - t.dirty
         pv = ",".join(v[0] for v in t.versions.values())
-        for p in t.products:
-            sku, es = p.sku, t.entries.get(p.sku, {})
-            if t.dirty is not None and sku not in t.dirty:  # its document and vector are as last night
-                row = t.previous[sku]  # updated in place: no second copy of an unchanged catalog
-                row.update(key=st8.combined_key(t.keys[sku]), copy=json.dumps(es, ensure_ascii=False))
-                new_rows.append(row)
-                continue
-            reasons = [f"{ty}/{r}" for ty in n.types for r in (es.get(ty) or {}).get("reasons") or []]
-            indexed = sku not in errors
-            new_rows.append({
-                "sku": sku, "key": st8.combined_key(t.keys[sku]), "content_hash": t.hashes[sku], "prompt_version": pv,
-                "model_version": t.gen_model.version, "status": "ok", "reason": "; ".join(reasons)[:2000] or None,
-                "output_uri": None, "run_id": n.run_id, "copy": json.dumps(es, ensure_ascii=False),
-                "embedding_hash": emb.hashes.get(sku), "embedding_uri": emb.uris.get(sku),
-                "embedding_model": t.emb_model.version,
-                "doc_hash": idx.doc_hashes.get(sku) if indexed else None,
-                "indexed_version": idx.index if indexed else None,
-            })
+        searchable = len(as_stored)  # not dirty: in the live index as last night
+        todo = [s for s in t.hashes if s not in as_stored]
+        for i in range(0, len(todo), 2000):
+            part = todo[i:i + 2000]
+            searchable += _fold(n, t, emb, idx, errors, pv, part, _entries_for(t, part), new_rows)
         _, names = st8.load_journal(n.store)
-        st.update(st8.save_state(n.store, new_rows, names))
-    return new_rows
+        st.update(st8.save_state(n.store, new_rows, names, carry=t.previous.take(as_stored) if as_stored else None))
+    return searchable
+
+
+def _fold(n: Night, t: Tonight, emb: Embedded, idx: Indexed, errors: set[str], pv: str, part: list[str],
+          entries: dict[str, dict[str, dict[str, Any]]], new_rows: list[dict[str, Any]]) -> int:
+    """Appends the state rows of these SKUs; returns how many of them are searchable."""
+    searchable = 0
+    for sku in part:
+        es = entries[sku]
+        fresh = st8.all_fresh(es, t.keys[sku])
+        if t.dirty is not None and sku not in t.dirty:  # its document and vector are as last night
+            new_rows.append({**t.previous[sku], "key": st8.combined_key(t.keys[sku]),
+                             "copy": json.dumps(es, ensure_ascii=False), "fresh": fresh})
+            searchable += 1
+            continue
+        reasons = [f"{ty}/{r}" for ty in n.types for r in (es.get(ty) or {}).get("reasons") or []]
+        indexed = sku not in errors
+        searchable += int(indexed and idx.index is not None)
+        new_rows.append({
+            "sku": sku, "key": st8.combined_key(t.keys[sku]), "content_hash": t.hashes[sku], "prompt_version": pv,
+            "model_version": t.gen_model.version, "status": "ok", "reason": "; ".join(reasons)[:2000] or None,
+            "output_uri": None, "run_id": n.run_id, "copy": json.dumps(es, ensure_ascii=False), "fresh": fresh,
+            "embedding_hash": emb.hashes.get(sku), "embedding_uri": emb.uris.get(sku),
+            "embedding_model": t.emb_model.version,
+            "doc_hash": idx.doc_hashes.get(sku) if indexed else None,
+            "indexed_version": idx.index if indexed else None,
+        })
+    return searchable

@@ -23,9 +23,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -48,6 +50,9 @@ STATE_SCHEMA = pa.schema([
     ("indexed_version", pa.string()),  # the index it was last written to
     ("run_id", pa.string()),         # the run that generated it
     ("copy", pa.string()),           # JSON: content type -> CopyEntry (per-type key, status, accepted text's file)
+    # Every content type has accepted copy for `key`: while the key holds, the plan carries the row
+    # as stored without parsing `copy` (null in states written before it: the plan parses them).
+    ("fresh", pa.bool_()),
 ])
 
 
@@ -106,10 +111,13 @@ class Plan:
     resumed: list[str] = field(default_factory=list)  # with a type reused from a dead run's committed batch
     retried: list[str] = field(default_factory=list)  # unchanged, with a type that failed before and is retried
     previous: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # sku -> type -> last entry
+    # Unchanged, same key, every type accepted (the state's `fresh`): carried as stored. Neither
+    # `carried` nor `previous` holds them, so an unchanged catalog costs no parsed entries.
+    settled: set[str] = field(default_factory=set)
 
     @property
     def reuse(self) -> list[str]:
-        return [s for s in self.carried if s not in self.regenerate]
+        return [s for s in self.carried if s not in self.regenerate] + sorted(self.settled)
 
     def counts(self) -> dict[str, int]:
         return {"new": len(self.new), "changed": len(self.changed), "unchanged": len(self.unchanged),
@@ -122,46 +130,67 @@ def copy_entries(row: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return json.loads(row["copy"]) if row and row.get("copy") else {}
 
 
-def plan(keys: dict[str, dict[str, str]], hashes: dict[str, str], previous: dict[str, dict[str, Any]],
+def plan(keys: dict[str, dict[str, str]], hashes: dict[str, str], previous: Mapping[str, dict[str, Any]],
          journal: dict[str, dict[str, Any]], run_id: str, full: bool = False, present: Iterable[str] = (),
          policy: CopyPolicy | None = None) -> Plan:
     """keys: sku -> content type -> tonight's generation key. hashes: sku -> content hash.
-    previous: the last finished run's state rows. journal: rows committed by a run that did not
-    finish (their `types` say what each batch produced). present: SKUs in the catalog that failed
-    validation (kept, not deleted). A type is carried over when its accepted copy has tonight's
-    key, or when it failed for tonight's key and its retries are used up; else it is regenerated."""
+    previous: the last finished run's state rows (a StateRows or a dict). journal: rows committed
+    by a run that did not finish (their `types` say what each batch produced). present: SKUs in the
+    catalog that failed validation (kept, not deleted). A type is carried over when its accepted copy
+    has tonight's key, or when it failed for tonight's key and its retries are used up; else it is
+    regenerated."""
     policy = policy or CopyPolicy()
     night = _night(run_id)
     p = Plan()
+    cols = {c: column(previous, c) for c in ("content_hash", "key", "fresh")}
     for sku, tkeys in keys.items():
-        prev = previous.get(sku)
-        (p.new if prev is None else p.unchanged if prev.get("content_hash") == hashes[sku] else p.changed).append(sku)
-        entries = copy_entries(prev)
+        h = cols["content_hash"].get(sku, _MISSING)
+        (p.new if h is _MISSING else p.unchanged if h == hashes[sku] else p.changed).append(sku)
+        if (not full and sku not in journal and h == hashes[sku] and cols["fresh"].get(sku)
+                and cols["key"].get(sku) == combined_key(tkeys)):
+            p.settled.add(sku)
+            continue
+        entries = copy_entries(previous.get(sku))
         p.previous[sku] = entries
-        done = journal.get(sku) or {}
-        todo, carried = [], {}
-        for t, k in tkeys.items():
-            e = entries.get(t) or {}
-            j = (done.get("types") or {}).get(t)
-            if j is not None and j.get("attempt_key") == k:
-                carried[t] = j
-                if sku not in p.resumed:
-                    p.resumed.append(sku)
-            elif full:
-                todo.append(t)
-            elif e.get("key") == k and e.get("status") == "fresh":
-                carried[t] = e
-            elif retry_due(e, k, policy, night):
-                todo.append(t)
-                if e.get("attempt_key") == k and sku not in p.retried:
-                    p.retried.append(sku)
-            else:
-                carried[t] = e
+        todo, carried = _plan_types(sku, tkeys, entries, journal.get(sku) or {}, full, policy, night, p)
         if todo:
             p.regenerate[sku] = todo
         p.carried[sku] = carried
     p.deleted = sorted(set(previous) - set(keys) - set(present))
     return p
+
+
+_MISSING = object()
+
+
+def _plan_types(sku: str, tkeys: dict[str, str], entries: dict[str, dict[str, Any]], done: dict[str, Any],
+                full: bool, policy: CopyPolicy, night: str, p: Plan) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """One product's content types: regenerated (returned in todo) or carried."""
+    todo, carried = [], {}
+    for t, k in tkeys.items():
+        e = entries.get(t) or {}
+        j = (done.get("types") or {}).get(t)
+        if j is not None and j.get("attempt_key") == k:
+            carried[t] = j
+            if sku not in p.resumed:
+                p.resumed.append(sku)
+        elif full:
+            todo.append(t)
+        elif e.get("key") == k and e.get("status") == "fresh":
+            carried[t] = e
+        elif retry_due(e, k, policy, night):
+            todo.append(t)
+            if e.get("attempt_key") == k and sku not in p.retried:
+                p.retried.append(sku)
+        else:
+            carried[t] = e
+    return todo, carried
+
+
+def all_fresh(entries: dict[str, dict[str, Any]], keys: dict[str, str]) -> bool:
+    """The state's `fresh`: every type tonight has accepted copy for its key."""
+    return bool(keys) and all((entries.get(t) or {}).get("status") == "fresh" and entries[t].get("key") == k
+                              for t, k in keys.items())
 
 
 def settle(previous: dict[str, Any], key: str, content_hash: str, run_id: str, ok: bool,
@@ -330,10 +359,45 @@ class StateStore:
 
 # --- the state table ---------------------------------------------------------------------------
 
-def load_state(store: StateStore) -> dict[str, dict[str, Any]]:
+class StateRows(Mapping):
+    """The last finished run's state (STATE_SCHEMA), kept as Arrow columns: a row becomes a dict
+    only when asked for, so an unchanged catalog costs an index entry per SKU, not a dict."""
+
+    def __init__(self, table: pa.Table):
+        for f in STATE_SCHEMA:  # a state written before a column existed reads it as null
+            if f.name not in table.column_names:
+                table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
+        self.table = table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
+        self.index = {s: i for i, s in enumerate(self.table["sku"].to_pylist())}
+
+    def __getitem__(self, sku: str) -> dict[str, Any]:
+        return self.table.slice(self.index[sku], 1).to_pylist()[0]
+
+    def __iter__(self):
+        return iter(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, sku: object) -> bool:
+        return sku in self.index
+
+    def take(self, skus: Iterable[str]) -> pa.Table:
+        """The stored rows of these SKUs, as Arrow (no Python row per SKU)."""
+        return self.table.take(pa.array(sorted(self.index[s] for s in skus), pa.int64()))
+
+
+def column(previous: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """sku -> one state column, without a dict per row when `previous` is a StateRows."""
+    if isinstance(previous, StateRows):
+        return dict(zip(previous.index, previous.table[name].to_pylist()))
+    return {s: r.get(name) for s, r in previous.items()}
+
+
+def load_state(store: StateStore) -> StateRows:
     if not store.exists("skus.parquet"):
-        return {}
-    return {r["sku"]: r for r in store.read_table("skus.parquet").to_pylist()}
+        return StateRows(STATE_SCHEMA.empty_table())
+    return StateRows(store.read_table("skus.parquet"))
 
 
 def load_journal(store: StateStore) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -374,26 +438,33 @@ def commit_batch(store: StateStore, run_id: str, seq: int | str, table: pa.Table
     return rel
 
 
-def save_state(store: StateStore, rows: Iterable[dict[str, Any]], journal_names: list[str]) -> dict[str, int]:
-    """Replace skus.parquet, drop the folded manifests, then delete output files nobody references."""
-    rows = sorted(rows, key=lambda r: r["sku"])
-    # from_pylist takes the schema's keys of each row (missing ones are null, extra ones ignored).
-    store.write_table("skus.parquet", pa.Table.from_pylist(rows, schema=STATE_SCHEMA))
+def save_state(store: StateStore, rows: Iterable[dict[str, Any]], journal_names: list[str],
+               carry: pa.Table | None = None) -> dict[str, int]:
+    """Replace skus.parquet with `rows` plus `carry` (stored rows kept as they are, in Arrow), drop
+    the folded manifests, then delete output files nobody references."""
+    table = pa.Table.from_pylist(list(rows), schema=STATE_SCHEMA)
+    if carry is not None and carry.num_rows:
+        table = pa.concat_tables([table, carry.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)])
+    table = table.take(pc.sort_indices(table, [("sku", "ascending")]))
+    store.write_table("skus.parquet", table)
     for name in journal_names:
         store.delete(f"journal/{name}")
     # Files a manifest still names stay too: the lock should rule out another writer, but a GC
     # must never break a resume.
     pending, still = load_journal(store)
-    live = ({r.get("output_uri") for r in rows} | {r.get("embedding_uri") for r in rows}
-            | {r.get("output_uri") for r in pending.values()}
-            | {e.get("uri") for r in [*rows, *pending.values()] for e in _entries(r).values()})
+    live = {*table["output_uri"].to_pylist(), *table["embedding_uri"].to_pylist(),
+            *(r.get("output_uri") for r in pending.values()),
+            *(e.get("uri") for r in pending.values() for e in _entries(r).values())}
+    for i in range(0, table.num_rows, 4096):  # parsed a slice at a time, never all at once
+        for c in table["copy"].slice(i, 4096).to_pylist():
+            live.update(e.get("uri") for e in json.loads(c or "{}").values())
     removed = 0
     for sub in ("outputs/gen", "outputs/emb"):
         for name in store.list(sub):
             if f"{sub}/{name}" not in live:
                 store.delete(f"{sub}/{name}")
                 removed += 1
-    return {"state_rows": len(rows), "outputs_removed": removed, "journal_left": len(still)}
+    return {"state_rows": table.num_rows, "outputs_removed": removed, "journal_left": len(still)}
 
 
 def _entries(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
