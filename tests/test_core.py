@@ -313,3 +313,28 @@ def test_document_fields_and_mapping_follow_the_content_types():
     assert doc["seo_title"] == "seo_title text" and doc["bullets"] == ["a", "b"]
     empty = es_doc({"sku": "s2", "title": "Tent", "bullets": [], "ad_headlines": []}, indexed_at="now")
     assert not {"bullets", "ad_headlines", "ad_text", "faq", "faq_text"} & set(empty)
+
+
+def test_a_streamed_candidate_pool_is_bounded_and_independent_of_order():
+    """The nightly streams the catalog: the few-shot pool keeps at most `cap` candidates per
+    (category, language) and type, the same ones in any order, only from the groups asked for."""
+    import random
+
+    from shopgen.core.records import Product
+    from shopgen.generate.fewshot import CandidatePool, candidates
+
+    ps = [Product(sku=f"S{i}", title=f"Tent {i}", category="Tents" if i % 3 else "Mugs", locale="en-US",
+                  description=f"A roomy tent number {i} for two people." if i % 5 else None) for i in range(200)]
+
+    def pooled(order):
+        pool = CandidatePool(["description"], {("Tents", "en-US")}, cap=10)
+        for p in order:
+            pool.add(p)
+        return pool.pools()["description"]
+
+    a = pooled(ps)
+    b = pooled(random.Random(1).sample(ps, len(ps)))
+    assert set(a) == {("Tents", "en-US")} and len(a[("Tents", "en-US")]) == 10
+    assert {p.sku for p in a[("Tents", "en-US")]} == {p.sku for p in b[("Tents", "en-US")]}
+    every = {p.sku for p in candidates(ps, "description")[("Tents", "en-US")]}
+    assert {p.sku for p in a[("Tents", "en-US")]} <= every

@@ -557,7 +557,8 @@ def _embed(n: Night, t: Tonight) -> Embedded:
             embed_stage(to_embed, t.emb_model, settings, tmp, schema=ROW_SCHEMA)
             new = pads.dataset(str(tmp), format="parquet").to_table()
             new = new.select(EMBEDDED_SCHEMA.names).cast(EMBEDDED_SCHEMA)
-            uri = n.store.write_table(f"outputs/emb/{n.run_id}.parquet", new.select(["sku", "embedding_hash", "embedding"]))
+            uri = n.store.write_table(f"outputs/emb/{n.run_id}.parquet", new.select(["sku", "embedding_hash", "embedding"]),
+                                      row_group_size=4096)
             uris.update(dict.fromkeys(new["sku"].to_pylist(), uri))
             pq.write_table(new, embedded / "part-new.parquet")
         st.update(docs=len(t.hashes), computed=n_new, reused=len(t.hashes) - n_new)

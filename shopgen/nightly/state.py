@@ -251,16 +251,31 @@ class StateStore:
             os.fsync(f.fileno())
         os.replace(tmp, path)
 
-    def write_table(self, rel: str, table: pa.Table) -> str:
+    def write_table(self, rel: str, table: pa.Table, row_group_size: int | None = None) -> str:
         """Returns rel: the state refers to its files relative to the prefix, so a moved or
-        re-spelled prefix still finds them."""
+        re-spelled prefix still finds them. Small row groups keep a filtered read of a large file
+        (all of a night's vectors) from decoding it whole."""
         buf = io.BytesIO()
-        pq.write_table(table, buf)
+        pq.write_table(table, buf, row_group_size=row_group_size)
         self.write(rel, buf.getvalue())
         return rel
 
     def read_table(self, rel: str, **kw: Any) -> pa.Table:
         return pq.read_table(self._path(rel), filesystem=self.fs, **kw)
+
+    def read_where(self, rel: str, key: str, ids: Iterable[str], columns: list[str] | None = None) -> pa.Table:
+        """The rows of a Parquet file whose `key` is in ids, read a row group at a time and only
+        the row groups that hold one: a few rows of a large file (a night's vectors) cost little."""
+        want = pa.array(sorted(set(ids)), pa.string())
+        with self.fs.open_input_file(self._path(rel)) as f:
+            pf = pq.ParquetFile(f, pre_buffer=False)
+            cols = columns or pf.schema_arrow.names
+            parts = []
+            for i in range(pf.num_row_groups):
+                mask = pc.is_in(pf.read_row_group(i, columns=[key])[key], value_set=want)
+                if pc.any(mask).as_py():
+                    parts.append(pf.read_row_group(i, columns=cols).filter(mask))
+            return pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table().select(cols)
 
     def list(self, rel: str) -> list[str]:
         """Relative names of the files directly under a folder (sorted); [] when it does not exist."""
@@ -485,7 +500,7 @@ def read_copy(store: "StateStore", entries: dict[str, dict[str, dict[str, Any]]]
     out: dict[str, dict[str, Any]] = {}
     for uri, want in sorted(by_file.items()):
         cols = sorted({c for cs in want.values() for c in cs})
-        t = store.read_table(uri, columns=["sku", *cols], filters=[("sku", "in", sorted(want))])
+        t = store.read_where(uri, "sku", want, ["sku", *cols])
         for r in t.to_pylist():
             out.setdefault(r["sku"], {}).update({c: r[c] for c in want[r["sku"]]})
     return out
@@ -498,7 +513,7 @@ def read_rows(store: StateStore, where: dict[str, str], columns: list[str] | Non
     for k, uri in where.items():
         by_file.setdefault(uri, []).append(k)
     for uri, ids in sorted(by_file.items()):
-        yield store.read_table(uri, columns=columns, filters=[(key_column, "in", ids)])
+        yield store.read_where(uri, key_column, ids, columns)
 
 
 # --- the lock ----------------------------------------------------------------------------------
