@@ -52,7 +52,8 @@ class BatchCommitter:
         seq = f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
         uri = st8.batch_uri(self.run_id, seq)
         plans = [json.loads(p) for p in batch["plan"].to_pylist()]
-        recs = batch.select([c for c in COMMITTED_COLUMNS if c in batch.column_names]).to_pylist()
+        out = batch.select([c for c in COMMITTED_COLUMNS if c in batch.column_names])
+        recs = out.to_pylist()
         entries, types = [], []
         for r, p, h in zip(recs, plans, batch["content_hash"].to_pylist()):
             settled = {t: st8.settle(p["previous"].get(t) or {}, p["keys"][t], h, self.run_id,
@@ -61,6 +62,5 @@ class BatchCommitter:
             entries.append({"sku": r["sku"], "key": st8.combined_key(p["keys"]), "status": "ok",
                             "reason": "; ".join(r["gen_errors"] or []) or None, "types": settled})
         st8.commit_batch(self._store, self.run_id, seq, batch.drop_columns(["plan"]), entries)
-        out = batch.select([c for c in COMMITTED_COLUMNS if c in batch.column_names and c not in ("types", "batch")])
         return (out.append_column("types", pa.array(types, pa.string()))
                 .append_column("batch", pa.array([uri] * batch.num_rows, pa.string())))

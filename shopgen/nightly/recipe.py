@@ -389,10 +389,10 @@ def _body(n: Night) -> None:
     t_ray = time.perf_counter()
     with ray_session(n.settings):
         n.rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3)}
-        qa_rows = _generate(n, t)
+        _generate(n, t)
         emb = _embed(n, t)
     idx = _index(n, t, emb)
-    searchable = _save_state(n, t, emb, idx, qa_rows)
+    searchable = _save_state(n, t, emb, idx)
     settled = t.plan.settled
     n.rep.data["coverage"] = coverage(len(t.hashes), searchable, {s: public_copy(t.entries.get(s, {}), n.types)
                                                                    for s in t.hashes if s not in settled},
@@ -627,7 +627,7 @@ def _entries_for(t: Tonight, part: list[str]) -> dict[str, dict[str, dict[str, A
     return {s: got[s] if s in got else t.entries.get(s, {}) for s in part}
 
 
-def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed, qa_rows: list[dict[str, Any]]) -> int:
+def _save_state(n: Night, t: Tonight, emb: Embedded, idx: Indexed) -> int:
     """Folds tonight into the state: one row per valid product, plus invalid ones carried over.
     Settled products whose document did not change keep their stored row as it is (in Arrow).
     Returns how many valid products are searchable."""
