@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from shopgen.core.content import CONTENT_TYPES, texts_of
@@ -55,3 +56,32 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "embedding": [float(x) for x in emb] if emb is not None else None,
     }
     return {k: v for k, v in doc.items() if v is not None}
+
+
+class FieldStats:
+    """Counts, over the documents an index is built from, which searchable fields can tell products
+    apart: a field empty in every doc, or the same in every doc, adds nothing to a score."""
+
+    def __init__(self, fields: Iterable[str]):
+        # "category.text" is scored on the document's "category".
+        self.fields = {f: f.split(".", 1)[0] for f in fields}
+        self.first: dict[str, Any] = {}
+        self.varies: set[str] = set()
+
+    def add(self, doc: dict[str, Any]) -> dict[str, Any]:
+        for f, src in self.fields.items():
+            if f in self.varies:
+                continue
+            v = doc.get(src)
+            v = json.dumps(v, sort_keys=True, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+            if f not in self.first:
+                self.first[f] = v
+            elif self.first[f] != v:
+                self.varies.add(f)
+        return doc
+
+    def watch(self, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        return (self.add(d) for d in docs)
+
+    def informative(self) -> list[str]:
+        return [f for f in self.fields if f in self.varies]

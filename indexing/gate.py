@@ -51,6 +51,16 @@ def ndcg(new: float, live: float | None, tolerance: float) -> dict[str, Any]:
                   f"NDCG@10 {new:.4f} vs live {live:.4f} (tolerance {tolerance})", new=new, live=live)
 
 
+def mode_vs_bm25(mode: str, chosen: float | None, bm25: float | None) -> dict[str, Any]:
+    """The chosen search mode may not score below bm25 alone on the held-out judged queries."""
+    if chosen is None or bm25 is None:
+        return _check("mode_vs_bm25", True, f"no held-out judged query to compare {mode} with bm25 on",
+                      mode=mode, chosen=None, bm25=None)
+    return _check("mode_vs_bm25", round(chosen, 4) >= round(bm25, 4),
+                  f"held-out NDCG@10 of the chosen mode {mode} {chosen:.4f} vs bm25 {bm25:.4f}",
+                  mode=mode, chosen=chosen, bm25=bm25)
+
+
 def decide(checks: list[dict[str, Any]]) -> dict[str, Any]:
     reasons = [f"{c['check']}: {c['detail']}" for c in checks if not c["passed"]]
     return {"passed": not reasons, "reasons": reasons, "checks": checks}

@@ -5,6 +5,7 @@ incremental upsert into the live index, rollback, and the listing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,7 +13,8 @@ from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from indexing import gate
 from indexing.mapping import BUILD_SETTINGS, index_template, mappings_component, settings_component, template_names
-from indexing.search import search
+from indexing.docs import FieldStats
+from indexing.search import DEFAULT_FIELD_WEIGHTS, SearchProfile, search
 from indexing.writer import (
     BulkResult,
     alias_targets,
@@ -48,8 +50,39 @@ def index_meta(es: Elasticsearch, name: str) -> dict[str, Any]:
     return es.indices.get_mapping(index=name)[name]["mappings"].get("_meta", {})
 
 
+def update_meta(es: Elasticsearch, name: str, **values: Any) -> None:
+    es.indices.put_mapping(index=name, meta={**index_meta(es, name), **values})
+
+
 def set_gate(es: Elasticsearch, name: str, verdict: str) -> None:
-    es.indices.put_mapping(index=name, meta={**index_meta(es, name), "gate": verdict})
+    update_meta(es, name, gate=verdict)
+
+
+def config_profile(settings: Settings) -> SearchProfile:
+    """The profile every index starts from: search.* and the es.* fusion settings."""
+    c = settings.search
+    return SearchProfile(
+        title_boost=c.title_boost, phrase_boost=c.phrase_boost, phrase_slop=c.phrase_slop, fuzzy_boost=c.fuzzy_boost,
+        fuzziness=c.fuzziness, fuzzy_prefix_length=c.fuzzy_prefix_length, fields_boost=c.fields_boost,
+        field_weights=dict(c.field_weights or DEFAULT_FIELD_WEIGHTS), knn_candidates=c.knn_candidates,
+        fusion=c.fusion, weights=(c.bm25_weight, c.knn_weight), normalizer=c.normalizer,
+        rank_constant=settings.es.rrf_rank_constant, window=settings.es.rrf_window, where=settings.es.hybrid)
+
+
+def search_meta(es: Elasticsearch, target: str) -> dict[str, Any]:
+    """`_meta.search` of an index, or of the (first) index behind an alias."""
+    names = alias_targets(es, target) or [target]
+    try:
+        return index_meta(es, names[0]).get("search") or {}
+    except NotFoundError:
+        return {}
+
+
+def profile_for(es: Elasticsearch, target: str, settings: Settings) -> SearchProfile:
+    """The config's profile, with what the index knows: its informative fields and the tuned fusion."""
+    meta = search_meta(es, target)
+    p = SearchProfile.from_meta({"informative": meta.get("informative")}, config_profile(settings))
+    return SearchProfile.from_meta(meta.get("tuned"), p)
 
 
 def is_good(meta: dict[str, Any]) -> bool:
@@ -86,14 +119,15 @@ def count(es: Elasticsearch, target: str) -> int | None:
         return None
 
 
-def smoke_results(es: Elasticsearch, index: str, queries: list[str], samples: list[tuple[str, str]]) -> list[dict]:
+def smoke_results(es: Elasticsearch, index: str, queries: list[str], samples: list[tuple[str, str]],
+                  profile: SearchProfile | None = None) -> list[dict]:
     """Configured queries need a hit; a sampled product title must find that product in the top 10."""
     out = []
     for q in queries:
-        hits = search(es, index, q, "bm25", 10)
+        hits = search(es, index, q, "bm25", 10, profile=profile)
         out.append({"query": q, "hits": len(hits)})
     for sku, title in samples:
-        hits = search(es, index, title, "bm25", 10)
+        hits = search(es, index, title, "bm25", 10, profile=profile)
         out.append({"query": title, "hits": len(hits), "expect_sku": sku, "found": sku in {h["sku"] for h in hits}})
     return out
 
@@ -108,38 +142,64 @@ def run_gate(es: Elasticsearch, index: str, alias: str, settings: Settings, expe
         gate.doc_count(n, expected),
         gate.doc_drop(n, live_count, g.max_doc_drop, g.max_doc_drop_min_docs),
         gate.error_rate(len(bulk.errors), bulk.attempted, settings.es.max_error_rate),
-        gate.smoke(smoke_results(es, index, g.smoke_queries, samples)),
+        gate.smoke(smoke_results(es, index, g.smoke_queries, samples, profile_for(es, index, settings))),
     ]
     if g.judgments:
-        from indexing.evaluate import load_judgments
-
-        judgments = load_judgments(g.judgments)
-        mode = g.judgments_mode
-        # The query encoder is the new index's; on a live index embedded by another model its
-        # vectors mean nothing, so both sides are then compared on bm25.
-        if live and mode != "bm25" and any(index_meta(es, i).get("embedding_model") !=
-                                           index_meta(es, index).get("embedding_model") for i in live):
-            mode = "bm25"
-        new = evaluate_target(es, index, judgments, mode, settings, encoder)
-        old = evaluate_target(es, alias, judgments, mode, settings, encoder) if live else None
-        chk = gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance)
-        chk.update(mode=mode)
-        checks.append(chk)
+        checks += _relevance_checks(es, index, alias, live, settings, encoder)
     return gate.decide(checks)
 
 
-def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, settings: Settings,
-                    encoder: Callable[[], Any] | None, k: int = 10) -> dict[str, Any]:
-    from indexing.evaluate import evaluate
+def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str], settings: Settings,
+                      encoder: Callable[[], Any] | None) -> list[dict[str, Any]]:
+    """NDCG of the new index vs the live one; and the chosen mode (tuned, else gate.judgments_mode)
+    vs bm25 alone on the held-out queries."""
+    from indexing.evaluate import load_judgments
+    from indexing.tune import split_queries
 
-    enc = encoder() if mode != "bm25" and encoder else None
+    g = settings.gate
+    judgments = load_judgments(g.judgments)
+    meta = search_meta(es, index)
+    chosen = (meta.get("tuned") or {}).get("mode") or g.judgments_mode
+    mode = chosen
+    # The query encoder is the new index's; on a live index embedded by another model its
+    # vectors mean nothing, so both sides are then compared on bm25.
+    if live and mode != "bm25" and any(index_meta(es, i).get("embedding_model") !=
+                                       index_meta(es, index).get("embedding_model") for i in live):
+        mode = "bm25"
+    new = evaluate_target(es, index, judgments, mode, settings, encoder)
+    old = evaluate_target(es, alias, judgments, mode, settings, encoder) if live else None
+    chk = gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance)
+    chk.update(mode=mode)
+    out = [chk]
+    if chosen != "bm25":
+        split = meta.get("tuning") or {}
+        _, held = split_queries(judgments, split.get("heldout_fraction", settings.search.heldout_fraction),
+                                split.get("split_seed", settings.search.split_seed))
+        try:
+            c = evaluate_target(es, index, held, chosen, settings, encoder)["ndcg@10"]
+            b = evaluate_target(es, index, held, "bm25", settings, encoder)["ndcg@10"]
+        except ValueError:  # no held-out query has a relevant SKU
+            c = b = None
+        out.append(gate.mode_vs_bm25(chosen, c, b))
+    return out
+
+
+def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, settings: Settings,
+                    encoder: Callable[[], Any] | None, k: int = 10,
+                    profile: SearchProfile | None = None) -> dict[str, Any]:
+    """`encoder` gives the query model, loaded only when the mode needs it."""
+    from indexing.evaluate import evaluate
+    from shopgen.embed.encoder import query_encoder
+
+    p = profile or profile_for(es, target, settings)
+    mode = p.mode if mode == "auto" else mode
+    enc = query_encoder(encoder(), settings.embedding) if mode != "bm25" and encoder else None
 
     def run(query: str, size: int) -> list[str]:
-        return [h["sku"] for h in search(es, target, query, mode, size, enc, hybrid=settings.es.hybrid,
-                                         window=max(settings.es.rrf_window, size),
-                                         rank_constant=settings.es.rrf_rank_constant)]
+        return [h["sku"] for h in search(es, target, query, mode, size, enc,
+                                         profile=replace(p, window=max(p.window, size)))]
 
-    return evaluate(run, judgments, k=k)
+    return {"mode": mode, **evaluate(run, judgments, k=k)}
 
 
 def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: int, dims: int, settings: Settings,
@@ -153,8 +213,14 @@ def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: 
     st: dict[str, Any] = {"index": index, "alias": alias, "zh_analyzer": zh_analyzer}
     # External versions from the start, so a later incremental run only overwrites with newer data.
     run_epoch = int(datetime.now().timestamp() * 1000)
-    res = bulk_write(es, index_actions(index, docs, doc_version("updated_at", run_epoch)), settings.es, progress)
+    stats = FieldStats(config_profile(settings).field_weights)
+    res = bulk_write(es, index_actions(index, stats.watch(docs), doc_version("updated_at", run_epoch)), settings.es,
+                     progress)
     st.update(docs=res.ok, errors=len(res.errors), bulk_retries=res.retries)
+    # What the index knows for ranking: its informative fields, and the live index's tuned fusion.
+    carried = {k: v for k, v in search_meta(es, alias).items() if k in ("tuned", "tuning")}
+    st["search"] = {"informative": stats.informative(), **carried}
+    update_meta(es, index, search=st["search"])
     st.update(finish_build(es, index, settings))
     # Docs the bulk could not write are quarantined; the error-rate check judges how many.
     verdict = run_gate(es, index, alias, settings, expected - len(res.errors), res, samples, encoder)

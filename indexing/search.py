@@ -1,10 +1,16 @@
-"""Search over an alias (or one index): query builders and rank fusion are pure; `search` runs them.
-hybrid uses Elasticsearch's RRF retriever when the cluster allows it, else the same fusion here."""
+"""Search over an alias (or one index). The query builders and the fusions are pure; `search` runs them.
+
+bm25 is title-first: the title's own match (exact terms, a phrase boost, typo-tolerant terms worth
+less) plus one BM25F `combined_fields` clause over the catalog's other informative fields. hybrid
+fuses bm25 and knn by weighted RRF or a normalised linear combination, with Elasticsearch's
+retrievers when the cluster allows them, else the same computation here. A `SearchProfile` holds
+every choice; `tune-search` stores the tuned one in the index's `_meta.search`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
@@ -12,12 +18,15 @@ from elasticsearch import ApiError, Elasticsearch
 from indexing.mapping import CJK
 
 MODES = ("bm25", "knn", "hybrid")
-# Boosts: the title and the shop's structured fields say what a product is; generated copy adds
-# vocabulary (use cases, synonyms) but also filler, so it counts for less.
-EN_FIELDS = ["title^3", "category.text^2", "brand.text^2", "attributes_text^1.5", "bullets^1.5", "seo_title^1.5",
-             "description", "source_description", "ad_text^0.5", "faq_text^0.5"]
-ZH_FIELDS = [f.replace("^", ".zh^", 1) if "^" in f and not f.startswith(("category", "brand")) else
-             (f + ".zh" if "^" not in f else f) for f in EN_FIELDS]
+FUSIONS = ("rrf", "linear")
+NORMALIZERS = ("minmax", "l2_norm")
+# The secondary fields and their BM25F weights: the shop's structured fields say what a product is;
+# generated copy adds vocabulary (use cases, synonyms) but also filler. combined_fields needs >= 1.
+DEFAULT_FIELD_WEIGHTS = {"category.text": 3.0, "brand.text": 2.0, "attributes_text": 2.0, "seo_title": 1.5,
+                         "bullets": 1.5, "description": 1.0, "source_description": 1.0, "ad_text": 1.0,
+                         "faq_text": 1.0}
+# Fields without a Chinese sub-field (keywords with an English `.text`).
+_NO_ZH = ("category.text", "brand.text")
 _SOURCE = {"excludes": ["embedding"]}
 
 
@@ -38,46 +47,175 @@ class Filters:
         return out
 
 
-def bm25_query(text: str, filters: Filters = Filters()) -> dict[str, Any]:
-    fields = ZH_FIELDS if CJK.search(text) else EN_FIELDS
-    mm = {"multi_match": {"query": text, "fields": fields, "type": "best_fields", "tie_breaker": 0.3}}
-    return {"bool": {"must": [mm], "filter": filters.clauses()}}
+@dataclass(frozen=True)
+class SearchProfile:
+    """Every ranking choice of one index: the bm25 query's shape, the knn candidates and the fusion."""
+
+    mode: str = "bm25"  # what `--mode auto` runs
+    title_boost: float = 2.0
+    phrase_boost: float = 1.0
+    phrase_slop: int = 1
+    fuzzy_boost: float = 0.3  # typo-tolerant title terms; below title_boost, so exact matches rank first
+    fuzziness: str = "AUTO"
+    fuzzy_prefix_length: int = 1
+    fields_boost: float = 1.0  # the combined_fields clause over the other fields
+    field_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
+    # Fields empty or constant across the index (counted at build) are left out; None = all known.
+    informative: tuple[str, ...] | None = None
+    knn_candidates: int = 200
+    fusion: str = "rrf"
+    weights: tuple[float, float] = (1.0, 1.0)  # bm25, knn
+    normalizer: str = "minmax"
+    rank_constant: int = 60
+    window: int = 100
+    where: str = "auto"  # fuse on the server (retrievers), the client, or auto = server when it can
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown search mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; use one of {', '.join(FUSIONS)}")
+        if self.normalizer not in NORMALIZERS:
+            raise ValueError(f"unknown normalizer {self.normalizer!r}; use one of {', '.join(NORMALIZERS)}")
+        if len(self.weights) != 2 or min(self.weights) < 0 or not sum(self.weights) > 0:
+            raise ValueError(f"fusion weights must be two numbers >= 0, not both 0; got {self.weights}")
+
+    def to_meta(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["weights"] = {"bm25": self.weights[0], "knn": self.weights[1]}
+        d["informative"] = list(self.informative) if self.informative is not None else None
+        return d
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any] | None, base: SearchProfile | None = None) -> SearchProfile:
+        """`base` with the keys `meta` sets (unknown keys are ignored: a newer shopgen may add some)."""
+        base = base or cls()
+        if not meta:
+            return base
+        known = {k: v for k, v in meta.items() if k in cls.__dataclass_fields__ and v is not None}
+        if isinstance(known.get("weights"), dict):
+            known["weights"] = (float(known["weights"].get("bm25", 0)), float(known["weights"].get("knn", 0)))
+        if "informative" in known:
+            known["informative"] = tuple(known["informative"])
+        if "field_weights" in known:
+            known["field_weights"] = {**base.field_weights, **known["field_weights"]}
+        return replace(base, **known)
 
 
-def bm25_body(text: str, k: int, filters: Filters = Filters()) -> dict[str, Any]:
-    return {"query": bm25_query(text, filters), "size": k, "_source": _SOURCE}
+def _other_fields(p: SearchProfile, zh: bool) -> list[str]:
+    out = []
+    for f, w in p.field_weights.items():
+        if p.informative is not None and f not in p.informative:
+            continue
+        if zh and f in _NO_ZH:
+            continue  # combined_fields needs one analyzer across its fields
+        name = f"{f}.zh" if zh else f
+        out.append(f"{name}^{max(1.0, w):g}" if w != 1 else name)
+    return out
 
 
-def knn_spec(vector: Sequence[float], k: int, filters: Filters = Filters()) -> dict[str, Any]:
+def text_query(text: str, p: SearchProfile = SearchProfile()) -> dict[str, Any]:
+    """The bm25 scoring query (no filters). A query with Chinese characters searches the `.zh`
+    sub-fields and gets no fuzziness (edit distance means nothing for CJK bigrams)."""
+    zh = bool(CJK.search(text))
+    title = "title.zh" if zh else "title"
+    should: list[dict[str, Any]] = [
+        {"match": {title: {"query": text, "boost": p.title_boost}}},
+        {"match_phrase": {title: {"query": text, "slop": p.phrase_slop, "boost": p.phrase_boost}}},
+    ]
+    if not zh and p.fuzzy_boost > 0:
+        should.append({"match": {title: {"query": text, "fuzziness": p.fuzziness,
+                                         "prefix_length": p.fuzzy_prefix_length, "boost": p.fuzzy_boost}}})
+    fields = _other_fields(p, zh)
+    if fields and p.fields_boost > 0:
+        should.append({"combined_fields": {"query": text, "fields": fields, "boost": p.fields_boost}})
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def bm25_query(text: str, filters: Filters = Filters(), p: SearchProfile = SearchProfile()) -> dict[str, Any]:
+    return {"bool": {"must": [text_query(text, p)], "filter": filters.clauses()}}
+
+
+def bm25_body(text: str, k: int, filters: Filters = Filters(), p: SearchProfile = SearchProfile()) -> dict[str, Any]:
+    return {"query": bm25_query(text, filters, p), "size": k, "_source": _SOURCE}
+
+
+def knn_spec(vector: Sequence[float], k: int, filters: Filters = Filters(),
+             p: SearchProfile = SearchProfile()) -> dict[str, Any]:
     knn: dict[str, Any] = {"field": "embedding", "query_vector": list(map(float, vector)), "k": k,
-                           "num_candidates": max(100, 2 * k)}
+                           "num_candidates": max(p.knn_candidates, 2 * k)}
     if filters.clauses():
         knn["filter"] = filters.clauses()
     return knn
 
 
-def knn_body(vector: Sequence[float], k: int, filters: Filters = Filters()) -> dict[str, Any]:
-    return {"knn": knn_spec(vector, k, filters), "size": k, "_source": _SOURCE}
+def knn_body(vector: Sequence[float], k: int, filters: Filters = Filters(),
+             p: SearchProfile = SearchProfile()) -> dict[str, Any]:
+    return {"knn": knn_spec(vector, k, filters, p), "size": k, "_source": _SOURCE}
 
 
-def rrf_body(text: str, vector: Sequence[float], k: int, filters: Filters = Filters(), window: int = 100,
-             rank_constant: int = 60) -> dict[str, Any]:
-    window = max(window, k)
-    return {"retriever": {"rrf": {
-        "retrievers": [{"standard": {"query": bm25_query(text, filters)}}, {"knn": knn_spec(vector, window, filters)}],
-        "rank_window_size": window, "rank_constant": rank_constant}}, "size": k, "_source": _SOURCE}
+def hybrid_body(text: str, vector: Sequence[float], k: int, filters: Filters = Filters(),
+                p: SearchProfile = SearchProfile()) -> dict[str, Any]:
+    """The retriever request: plain RRF when the weights are equal (any 8.x cluster knows it),
+    weighted RRF or the linear retriever otherwise."""
+    window = max(p.window, k)
+    subs = [{"standard": {"query": bm25_query(text, filters, p)}}, {"knn": knn_spec(vector, window, filters, p)}]
+    if p.fusion == "linear":
+        ret = {"linear": {"retrievers": [{"retriever": r, "weight": w, "normalizer": p.normalizer}
+                                         for r, w in zip(subs, p.weights)], "rank_window_size": window}}
+    elif p.weights[0] == p.weights[1]:
+        ret = {"rrf": {"retrievers": subs, "rank_window_size": window, "rank_constant": p.rank_constant}}
+    else:
+        ret = {"rrf": {"retrievers": [{"retriever": r, "weight": w} for r, w in zip(subs, p.weights)],
+                       "rank_window_size": window, "rank_constant": p.rank_constant}}
+    return {"retriever": ret, "size": k, "_source": _SOURCE}
 
 
-def rrf(rankings: Sequence[Sequence[dict[str, Any]]], k: int, rank_constant: int = 60) -> list[dict[str, Any]]:
-    """Reciprocal-rank fusion of several hit lists (keyed by _id): score = sum 1/(c + rank)."""
+def _scored(rankings: Sequence[Sequence[dict[str, Any]]], contrib: Iterable[dict[str, float]], k: int,
+            ) -> list[dict[str, Any]]:
     scores: dict[str, float] = {}
     first: dict[str, dict[str, Any]] = {}
-    for hits in rankings:
-        for rank, h in enumerate(hits, start=1):
-            scores[h["_id"]] = scores.get(h["_id"], 0.0) + 1.0 / (rank_constant + rank)
+    for hits, part in zip(rankings, contrib):
+        for h in hits:
+            scores[h["_id"]] = scores.get(h["_id"], 0.0) + part[h["_id"]]
             first.setdefault(h["_id"], h)
     order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
     return [{**first[i], "_score": scores[i]} for i in order]
+
+
+def rrf(rankings: Sequence[Sequence[dict[str, Any]]], k: int, rank_constant: int = 60,
+        weights: Sequence[float] | None = None) -> list[dict[str, Any]]:
+    """Weighted reciprocal-rank fusion of hit lists (keyed by _id): score = sum w / (c + rank)."""
+    weights = weights or [1.0] * len(rankings)
+    return _scored(rankings, ({h["_id"]: w / (rank_constant + r) for r, h in enumerate(hits, start=1)}
+                              for hits, w in zip(rankings, weights)), k)
+
+
+def normalize(scores: Sequence[float], how: str = "minmax") -> list[float]:
+    """minmax: (s - min) / (max - min), all 1.0 when they are equal; l2_norm: s / ||s||."""
+    if not scores:
+        return []
+    if how == "l2_norm":
+        n = math.sqrt(sum(s * s for s in scores))
+        return [s / n if n > 0 else 0.0 for s in scores]
+    lo, hi = min(scores), max(scores)
+    return [(s - lo) / (hi - lo) if hi > lo else 1.0 for s in scores]
+
+
+def linear(rankings: Sequence[Sequence[dict[str, Any]]], k: int, weights: Sequence[float],
+           normalizer: str = "minmax") -> list[dict[str, Any]]:
+    """Weighted sum of each list's normalised scores; a doc missing from a list gets 0 from it."""
+    return _scored(rankings, ({h["_id"]: w * n for h, n in zip(hits, normalize([h["_score"] or 0.0 for h in hits],
+                                                                                normalizer))}
+                              for hits, w in zip(rankings, weights)), k)
+
+
+def fuse(bm25: Sequence[dict[str, Any]], knn: Sequence[dict[str, Any]], k: int,
+         p: SearchProfile) -> list[dict[str, Any]]:
+    """The client-side twin of `hybrid_body`."""
+    if p.fusion == "linear":
+        return linear([bm25, knn], k, p.weights, p.normalizer)
+    return rrf([bm25, knn], k, p.rank_constant, p.weights)
 
 
 def to_hit(h: dict[str, Any]) -> dict[str, Any]:
@@ -90,52 +228,67 @@ def to_hit(h: dict[str, Any]) -> dict[str, Any]:
             "copy": s.get("copy")}
 
 
-# Clusters (by their node URLs) whose license or version refused the RRF retriever; we fuse here for them.
-_NO_SERVER_RRF: set[tuple[str, ...]] = set()
+# (cluster, retriever) pairs the cluster's license or version refused; we fuse here for them.
+_REFUSED: set[tuple[tuple[str, ...], str]] = set()
 
 
 def _cluster_key(es: Elasticsearch) -> tuple[str, ...]:
     return tuple(sorted(n.base_url for n in es.transport.node_pool.all()))
 
 
+def _retriever_kind(p: SearchProfile) -> str:
+    return p.fusion if p.fusion == "linear" or p.weights[0] != p.weights[1] else "rrf-plain"
+
+
 def _rrf_refused(e: ApiError) -> bool:
     """A license refusal, or a version that does not know the retriever (not any other bad request)."""
     msg = str(e).lower()
     return (e.status_code == 403 and "licen" in msg) or "non-compliant" in msg or (
-        e.status_code == 400 and ("unknown" in msg or "parsing" in msg) and ("retriever" in msg or "rrf" in msg))
+        e.status_code == 400 and ("unknown" in msg or "parsing" in msg) and
+        ("retriever" in msg or "rrf" in msg or "linear" in msg or "weight" in msg))
+
+
+def ranked_lists(es: Elasticsearch, target: str, text: str, vector: Sequence[float], size: int,
+                 filters: Filters, p: SearchProfile) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """bm25's and knn's hits with their scores, each `size` deep (what the fusions take)."""
+    bm25 = es.search(index=target, **bm25_body(text, size, filters, p))["hits"]["hits"]
+    knn = es.search(index=target, **knn_body(vector, size, filters, p))["hits"]["hits"]
+    return bm25, knn
 
 
 def hybrid_hits(es: Elasticsearch, target: str, text: str, vector: Sequence[float], k: int, filters: Filters,
-                how: str = "auto", window: int = 100, rank_constant: int = 60) -> tuple[list[dict[str, Any]], str]:
-    """Returns the fused hits and which fusion ran ("server" or "client")."""
-    if how == "server" or (how == "auto" and _cluster_key(es) not in _NO_SERVER_RRF):
+                p: SearchProfile = SearchProfile()) -> tuple[list[dict[str, Any]], str]:
+    """Returns the fused hits and which side fused them ("server" or "client")."""
+    key = (_cluster_key(es), _retriever_kind(p))
+    if p.where == "server" or (p.where == "auto" and key not in _REFUSED):
         try:
-            return es.search(index=target, **rrf_body(text, vector, k, filters, window, rank_constant))["hits"]["hits"], "server"
+            return es.search(index=target, **hybrid_body(text, vector, k, filters, p))["hits"]["hits"], "server"
         except ApiError as e:
-            if how == "server" or not _rrf_refused(e):
+            if p.where == "server" or not _rrf_refused(e):
                 raise
-            _NO_SERVER_RRF.add(_cluster_key(es))
-    window = max(window, k)
-    bm25 = es.search(index=target, **bm25_body(text, window, filters))["hits"]["hits"]
-    knn = es.search(index=target, **knn_body(vector, window, filters))["hits"]["hits"]
-    return rrf([bm25, knn], k, rank_constant), "client"
+            _REFUSED.add(key)
+    bm25, knn = ranked_lists(es, target, text, vector, max(p.window, k), filters, p)
+    return fuse(bm25, knn, k, p), "client"
 
 
 def search(es: Elasticsearch, target: str, text: str, mode: str = "bm25", k: int = 10,
-           encoder: Any = None, filters: Filters = Filters(), hybrid: str = "auto", window: int = 100,
-           rank_constant: int = 60) -> list[dict[str, Any]]:
-    """`target` is an alias or one index (the gate searches a new index before it goes live)."""
+           encoder: Any = None, filters: Filters = Filters(), profile: SearchProfile | None = None,
+           query_vector: Sequence[float] | None = None) -> list[dict[str, Any]]:
+    """`target` is an alias or one index (the gate searches a new index before it goes live). `mode`
+    auto runs the profile's mode; `encoder(text)` gives the query vector (knn and hybrid)."""
+    p = profile or SearchProfile()
+    mode = p.mode if mode == "auto" else mode
     if mode not in MODES:
-        raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        raise ValueError(f"unknown search mode {mode!r}; use one of auto, {', '.join(MODES)}")
     if not es.indices.exists(index=target):
         raise LookupError(f"alias or index {target!r} does not exist yet: run `shopgen nightly` or "
                           "`shopgen index build` first")
     if mode == "bm25":
-        hits = es.search(index=target, **bm25_body(text, k, filters))["hits"]["hits"]
+        hits = es.search(index=target, **bm25_body(text, k, filters, p))["hits"]["hits"]
     else:
-        vec = encoder.encode([text], normalize_embeddings=True)[0]
+        vec = query_vector if query_vector is not None else encoder(text)
         if mode == "knn":
-            hits = es.search(index=target, **knn_body(vec, k, filters))["hits"]["hits"]
+            hits = es.search(index=target, **knn_body(vec, k, filters, p))["hits"]["hits"]
         else:
-            hits, _ = hybrid_hits(es, target, text, vec, k, filters, hybrid, window, rank_constant)
+            hits, _ = hybrid_hits(es, target, text, vec, k, filters, p)
     return [to_hit(h) for h in hits[:k]]

@@ -15,7 +15,7 @@ from esproxy import FaultProxy
 
 from indexing import lifecycle
 from indexing.docs import es_doc
-from indexing.search import Filters, hybrid_hits
+from indexing.search import Filters, SearchProfile, hybrid_hits
 from indexing.writer import alias_targets, versioned_indices
 
 pytestmark = pytest.mark.slow
@@ -236,8 +236,8 @@ def test_hybrid_server_rrf_matches_client_fusion(built, es, settings):
     for q, f in [("waterproof tent", Filters()), ("warm sleeping bag", Filters(max_price=300)),
                  ("cast iron pan", Filters(locale="en-US")), ("睡袋", Filters())]:
         vec = enc.encode([q], normalize_embeddings=True)[0]
-        server, how_s = hybrid_hits(es, "products", q, vec, 10, f, "server")
-        client, how_c = hybrid_hits(es, "products", q, vec, 10, f, "client")
+        server, how_s = hybrid_hits(es, "products", q, vec, 10, f, SearchProfile(where="server"))
+        client, how_c = hybrid_hits(es, "products", q, vec, 10, f, SearchProfile(where="client"))
         assert (how_s, how_c) == ("server", "client")
         assert [h["_id"] for h in server] == [h["_id"] for h in client], q
         assert [round(h["_score"], 6) for h in server] == [round(h["_score"], 6) for h in client]
@@ -292,3 +292,48 @@ def test_incremental_index_build_of_an_unchanged_catalog_writes_nothing(built, e
     st = json.loads((tmp_path / "report.json").read_text())["stages"]["index"]
     assert (st["upserted"], st["unchanged"], st["deleted"], st["errors"]) == (0, 324, 0, 0)
     assert alias_targets(es, "products") == live and es.count(index="products")["count"] == 324
+
+
+def _cli_json(shopgen_bin, env, *args):
+    out = subprocess.run([shopgen_bin, *args, "--json"], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_tune_search_stores_its_choice_and_eval_search_uses_it(built, es, env, shopgen_bin):
+    live = alias_targets(es, "products")
+    rep = _cli_json(shopgen_bin, env, "tune-search", "--judgments", str(JUDGMENTS))
+    t = rep["stages"]["tune"]
+    assert rep["status"] == "succeeded" and t["stored_in"] == live
+    assert t["queries"]["tuning"] + t["queries"]["heldout"] == 43 and t["queries"]["heldout"] > 0
+    meta = lifecycle.search_meta(es, "products")
+    assert meta["tuned"] == t["tuned"] and meta["tuning"]["heldout_fraction"] == 0.3
+    assert meta["informative"] and "category.text" in meta["informative"]
+    # On the tuning queries the tuned hybrid cannot lose to either side (its grid holds both).
+    assert t["tuning"]["hybrid"] >= max(t["tuning"]["bm25"], t["tuning"]["knn"])
+    held = {m: _cli_json(shopgen_bin, env, "eval-search", "--judgments", str(JUDGMENTS), "--mode", m, "--held-out")
+            for m in ("bm25", "hybrid", "auto")}
+    assert held["hybrid"]["queries"] == t["queries"]["heldout"]
+    assert held["hybrid"]["ndcg@10"] == t["heldout"]["hybrid"] >= held["bm25"]["ndcg@10"], (held, t)
+    assert held["auto"]["mode"] == t["mode"]
+    hits = _cli_json(shopgen_bin, env, "search", "waterproof tent", "--mode", "auto")
+    assert hits and hits[0]["sku"]
+
+
+def test_gate_refuses_a_chosen_mode_that_loses_to_bm25(built, es, settings):
+    """The tuned mode (knn here) is carried to the new index; its vectors are noise, so on the
+    held-out queries it loses to bm25 and the swap is refused."""
+    import numpy as np
+
+    live = alias_targets(es, "products")
+    lifecycle.update_meta(es, live[0], search={**lifecycle.search_meta(es, "products"), "tuned": {"mode": "knn"},
+                                               "tuning": {"heldout_fraction": 0.5, "split_seed": 0}})
+    s = settings.model_copy(update={"gate": settings.gate.model_copy(update={"judgments": str(JUDGMENTS),
+                                                                             "ndcg_tolerance": 1.0})})
+    rng = np.random.default_rng(0)
+    noise = [{**d, "embedding": (v / np.linalg.norm(v)).tolist()} for d in _docs(built)
+             for v in [rng.normal(size=384)]]
+    st, _ = _build(es, s, noise, "products")
+    chk = next(c for c in st["gate"]["checks"] if c["check"] == "mode_vs_bm25")
+    assert chk["mode"] == "knn" and not chk["passed"] and chk["chosen"] < chk["bm25"], chk
+    assert not st["swapped"] and alias_targets(es, "products") == live
+    assert st["search"]["tuned"] == {"mode": "knn"}  # the live index's choice travelled with the build

@@ -361,9 +361,15 @@ def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | Non
                   _model_settings(ctx, model, registry))
 
 
+MODE_OPTION = click.option(
+    "--mode", type=click.Choice(["auto", "bm25", "knn", "hybrid"]), default="auto", show_default=True,
+    help="auto: the mode tune-search chose for the index, else bm25. hybrid fuses bm25 and knn with the "
+         "index's tuned weights (else search.fusion / search.*_weight).")
+
+
 @main.command()
 @click.argument("query")
-@click.option("--mode", type=click.Choice(["bm25", "knn", "hybrid"]), default="bm25", show_default=True)
+@MODE_OPTION
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--alias", default=None, help="Alias to query (default: es.alias).")
 @click.option("--category", default=None, help="Filter: exact category.")
@@ -376,26 +382,30 @@ def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | Non
 def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None, category: str | None,
            brand: str | None, locale: str | None, min_price: float | None, max_price: float | None,
            as_json: bool) -> None:
-    """Search the catalog through the alias: bm25, knn or hybrid (reciprocal-rank fusion).
+    """Search the catalog through the alias: bm25, knn or hybrid (weighted RRF or linear fusion).
 
-    hybrid uses Elasticsearch's RRF retriever when the cluster allows it (es.hybrid=auto), else the
-    same fusion client-side."""
+    hybrid fuses with Elasticsearch's retrievers when the cluster allows them (es.hybrid=auto),
+    else the same computation client-side."""
+    from indexing.lifecycle import profile_for
     from indexing.search import Filters
     from indexing.search import search as run_search
+    from shopgen.embed.encoder import query_encoder
 
     s = _settings(ctx)
-    encoder = _encoder(s) if mode != "bm25" else None
     es = _client(s)
+    target = alias or s.es.alias
     try:
-        hits = run_search(es, alias or s.es.alias, query, mode, k, encoder,
-                          Filters(category, brand, locale, min_price, max_price), hybrid=s.es.hybrid,
-                          window=s.es.rrf_window, rank_constant=s.es.rrf_rank_constant)
+        profile = profile_for(es, target, s)
+        used = profile.mode if mode == "auto" else mode
+        encoder = query_encoder(_encoder(s), s.embedding) if used != "bm25" else None
+        hits = run_search(es, target, query, used, k, encoder, Filters(category, brand, locale, min_price, max_price),
+                          profile)
     except LookupError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False))
         return
-    t = Table(title=f"{mode}: {query}", show_lines=False)
+    t = Table(title=f"{used}: {query}", show_lines=False)
     for col in ("#", "sku", "score", "title", "description"):
         t.add_column(col, overflow="fold", max_width=70 if col == "description" else None)
     for i, h in enumerate(hits, 1):
@@ -530,33 +540,79 @@ def index_check(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"RRF retriever: {info['rrf_detail']}; hybrid search fuses on the {info['hybrid']} side")
 
 
+JUDGMENTS_HELP = ("CSV with columns query,sku,grade (grade >= 0; 0 = irrelevant), or a click log "
+                  "query,sku,clicks[,impressions] (turned into grades; see the README).")
+
+
 @main.command("eval-search")
-@click.option("--judgments", required=True, type=click.Path(dir_okay=False),
-              help="CSV with columns query,sku,grade (grade >= 0; 0 = irrelevant).")
-@click.option("--mode", type=click.Choice(["bm25", "knn", "hybrid"]), default="hybrid", show_default=True)
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False), help=JUDGMENTS_HELP)
+@click.option("--mode", type=click.Choice(["auto", "bm25", "knn", "hybrid"]), default="hybrid", show_default=True,
+              help="auto: the mode tune-search chose; hybrid uses the tuned weights when there are some.")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="NDCG cut-off.")
+@click.option("--held-out", "held_out", is_flag=True,
+              help="Only the queries tune-search held out (by query hash; search.heldout_fraction otherwise).")
 @ALIAS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: ndcg@10, recall@100, mrr, queries.")
 @click.pass_context
-def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, alias: str | None, as_json: bool) -> None:
+def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, held_out: bool, alias: str | None,
+                as_json: bool) -> None:
     """Measure ranking quality on judged queries: NDCG@10, recall@100, MRR."""
     from indexing.evaluate import load_judgments
-    from indexing.lifecycle import evaluate_target
+    from indexing.lifecycle import evaluate_target, search_meta
+    from indexing.tune import split_queries
 
     s = _settings(ctx)
+    target = alias or s.es.alias
     try:
         j = load_judgments(judgments)
-        res = evaluate_target(_client(s), alias or s.es.alias, j, mode, s,
-                              lambda: _encoder(s), k=k)
+        es = _client(s)
+        if held_out:
+            t = search_meta(es, target).get("tuning") or {}
+            _, j = split_queries(j, t.get("heldout_fraction", s.search.heldout_fraction),
+                                 t.get("split_seed", s.search.split_seed))
+        res = evaluate_target(es, target, j, mode, s, lambda: _encoder(s), k=k)
     except (FileNotFoundError, ValueError, LookupError) as e:
         raise click.ClickException(str(e)) from None
     res.pop("per_query", None)
-    res = {"mode": mode, "alias": alias or s.es.alias, **res}
+    res = {"mode": res.pop("mode"), "alias": target, "held_out": held_out, **res}
     if as_json:
         click.echo(json.dumps(res))
         return
     for key, v in res.items():
         click.echo(f"{key:>12}: {v}")
+
+
+@main.command("tune-search")
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False), help=JUDGMENTS_HELP)
+@ALIAS_OPTION
+@click.option("--workdir", default=None, help="Where report.json goes (default: <home>/tune-search).")
+@click.option("--dry-run", is_flag=True, help="Measure and choose, but store nothing with the index.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def tune_search(ctx: click.Context, judgments: str, alias: str | None, workdir: str | None, dry_run: bool,
+                as_json: bool) -> None:
+    """Pick the search mode and the hybrid fusion weights on judged queries.
+
+    Queries are split by hash into tuning and held-out ones (search.heldout_fraction); the choice is
+    made on the tuning queries (with cross-validation figures) and measured on the held-out ones,
+    then stored in the index's _meta (search, eval-search and the nightly gate use it) and in report.json."""
+    from indexing.tune_run import run_tune
+
+    s = _settings(ctx)
+    try:
+        rep = run_tune(_client(s), alias or s.es.alias, judgments, s, Path(workdir) if workdir else s.home / "tune-search",
+                       lambda: _encoder(s), store=not dry_run, console=err)
+    except (FileNotFoundError, ValueError, LookupError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(rep))
+        return
+    t = rep["stages"]["tune"]
+    h = t["heldout"]
+    click.echo(f"chosen: {t['mode']} (hybrid = {t['hybrid']}); held-out NDCG@10 over {t['queries']['heldout']} "
+               f"queries: bm25 {h['bm25']}, knn {h['knn']}, hybrid {h['hybrid']}, chosen {h['chosen']}; "
+               f"{'stored in ' + ', '.join(t['stored_in']) if t['stored_in'] else 'not stored (--dry-run)'}; "
+               f"report {rep['outputs']['report']}")
 
 
 @main.group()

@@ -65,6 +65,33 @@ class ESConfig(_Section):
         return not self.url and not self.cloud_id
 
 
+class SearchConfig(_Section):
+    """How `search` ranks (the defaults every index starts from); `shopgen tune-search` stores a
+    tuned mode and fusion with the index (its `_meta.search`), which then win over these."""
+
+    # bm25: the title's own match, a phrase boost and typo-tolerant title terms (worth less than
+    # exact ones), plus one BM25F combined_fields clause over the other fields, weighted per field.
+    title_boost: float = Field(default=2.0, ge=0)
+    phrase_boost: float = Field(default=1.0, ge=0)
+    phrase_slop: int = Field(default=1, ge=0)
+    fuzzy_boost: float = Field(default=0.3, ge=0)  # 0 turns typo tolerance off
+    fuzziness: str = "AUTO"
+    fuzzy_prefix_length: int = Field(default=1, ge=0)
+    fields_boost: float = Field(default=1.0, ge=0)
+    # Weights (>= 1) of the other fields inside combined_fields; None: the built-in ones.
+    field_weights: dict[str, float] | None = None
+    knn_candidates: int = Field(default=200, ge=1)  # kNN num_candidates (at least 2 x the hits asked for)
+    # hybrid before tuning: rrf (reciprocal rank) or linear (weighted sum of normalised scores).
+    fusion: Literal["rrf", "linear"] = "rrf"
+    bm25_weight: float = Field(default=1.0, ge=0)
+    knn_weight: float = Field(default=1.0, ge=0)
+    normalizer: Literal["minmax", "l2_norm"] = "minmax"
+    # tune-search: queries held out (by query hash) from tuning, and the cross-validation folds.
+    heldout_fraction: float = Field(default=0.3, gt=0, lt=1)
+    split_seed: int = 0
+    folds: int = Field(default=5, ge=2)
+
+
 class GateConfig(_Section):
     """Checks a freshly built index must pass before the alias moves to it."""
 
@@ -211,6 +238,16 @@ class EmbeddingConfig(EnginePool):
     cache: bool = True
     # A folder or s3:// prefix; on a multi-node cluster use s3:// (or a shared folder) so every actor sees it.
     cache_dir: str | None = None
+    # What a product's vector represents, in this order (title first: it says what the product is).
+    # Known parts: title, brand, category, attributes, description (the generated one, else the shop's).
+    text_fields: list[Literal["title", "brand", "category", "attributes", "description"]] = Field(
+        default_factory=lambda: ["title", "brand", "category", "attributes", "description"])
+    # Attributes the text names (in this order); None: all of them, in the catalog's order.
+    text_attributes: list[str] | None = None
+    # Prefixes some embedders need ("query: " / "passage: " for E5); auto: the model's own prompts
+    # (sentence-transformers' `prompts`), else the known ones of its family, else none.
+    query_prefix: str = "auto"
+    document_prefix: str = "auto"
 
 
 class FinetuneConfig(_Section):
@@ -261,6 +298,50 @@ class FinetuneConfig(_Section):
     auto_promote: bool = False
 
 
+class SearchFinetuneConfig(_Section):
+    """Contrastive fine-tuning of the embedder on graded or click-log judgments (shopgen finetune-search)."""
+
+    learning_rate: float = Field(default=2e-5, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    # (query, product) pairs per worker step; the other pairs' products are the in-batch negatives.
+    batch_size: int = Field(default=32, ge=2)
+    # Tokens per text in training (the saved model keeps the base's own limit for serving).
+    max_seq_len: int = Field(default=256, ge=16)
+    epochs: int = Field(default=1, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)  # overrides epochs
+    # Share of the queries held out (by a sha256 of the normalised query) to score base and fine-tuned.
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    split_seed: int = 0
+    # Pairs need a grade of at least this; lower-graded judged products are hard negatives only when 0.
+    min_grade: float = Field(default=1.0, gt=0)
+    # Hard negatives per pair: zero-grade judgments of its query first, then lexical (BM25) hits over the
+    # products among the top negative_depth that the query has not judged relevant.
+    hard_negatives: int = Field(default=1, ge=0)
+    negative_depth: int = Field(default=30, ge=1)
+    scale: float = Field(default=20.0, gt=0)  # 1/temperature of the InfoNCE softmax over cosine scores
+    seed: int = 0
+    log_every: int = Field(default=10, ge=1)  # steps between progress lines (and metrics reports)
+    checkpoint_every: int = Field(default=200, ge=1)  # steps between checkpoints (and one at the end)
+    max_failures: int = Field(default=3, ge=0)  # worker failures Ray Train recovers from
+    # Ray Train storage: a folder or s3:// prefix (default: <home>/finetune-search).
+    storage_path: str | None = None
+    workers: int = Field(default=1, ge=1)
+    gpu: bool = False
+    accelerator_type: str | None = None  # a GPU of this Ray accelerator type per worker; implies gpu
+    resources: dict[str, float] = Field(default_factory=dict)  # extra Ray resources per worker
+    cpu_threads: int | None = None  # per CPU worker (default: cores / workers)
+    # Promote the new embedder right away when its held-out NDCG@10 beats the base's.
+    auto_promote: bool = False
+
+    @model_validator(mode="after")
+    def _absolute_storage(self) -> "SearchFinetuneConfig":
+        if self.storage_path and "://" not in self.storage_path:  # Ray workers run in another directory
+            self.storage_path = str(Path(self.storage_path).expanduser().absolute())
+        return self
+
+
 class NightlyConfig(_Section):
     """Incremental nightly runs (shopgen nightly)."""
 
@@ -305,8 +386,10 @@ class Settings(BaseSettings):
     qa: QAConfig = QAConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     gate: GateConfig = GateConfig()
+    search: SearchConfig = SearchConfig()
     related: RelatedConfig = RelatedConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    search_finetune: SearchFinetuneConfig = SearchFinetuneConfig()
     content: dict[str, ContentLimits] = Field(default_factory=dict)
     nightly: NightlyConfig = NightlyConfig()
     catalog: CatalogLimits = CatalogLimits()

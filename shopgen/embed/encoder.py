@@ -7,6 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,20 +19,81 @@ def attr_text(v: Any) -> str:
     return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
-def embedding_text(row: dict[str, Any]) -> str:
-    """What a product's vector represents: title, generated copy and attributes."""
-    parts = [row.get("title") or ""]
-    for k in ("brand", "category"):
-        if row.get(k):
-            parts.append(str(row[k]))
-    # Generated copy when there is some, else the shop's own (an index built from the raw catalog).
-    if row.get("description") or row.get("source_description"):
-        parts.append(row.get("description") or row["source_description"])
-    attrs = row.get("attributes")
-    attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
-    if attrs:
-        parts.append("; ".join(f"{k.replace('_', ' ')}: {attr_text(v)}" for k, v in attrs.items()))
-    return "\n".join(p for p in parts if p)
+TEXT_FIELDS = ("title", "brand", "category", "attributes", "description")
+
+
+def _attrs(row: dict[str, Any]) -> dict[str, Any]:
+    a = row.get("attributes")
+    return json.loads(a) if isinstance(a, str) else (a or {})
+
+
+def embedding_text(row: dict[str, Any], fields: Sequence[str] = TEXT_FIELDS,
+                   attributes: Sequence[str] | None = None, prefix: str = "") -> str:
+    """What a product's vector represents: `fields` in order (title first by default), `attributes`
+    (None: all) and an explicit document prefix. The text is also the vector's cache key."""
+    parts = []
+    for f in fields:
+        if f == "attributes":
+            attrs = _attrs(row)
+            names = attrs if attributes is None else [k for k in attributes if k in attrs]
+            if names:
+                parts.append("; ".join(f"{k.replace('_', ' ')}: {attr_text(attrs[k])}" for k in names))
+        elif f == "description":
+            # Generated copy when there is some, else the shop's own (an index built from the raw catalog).
+            parts.append(row.get("description") or row.get("source_description") or "")
+        elif row.get(f):
+            parts.append(str(row[f]))
+    text = "\n".join(p for p in parts if p)
+    return prefix + text if prefix and prefix != "auto" else text
+
+
+def document_text(row: dict[str, Any], cfg: Any) -> str:
+    """embedding_text as an EmbeddingConfig says."""
+    return embedding_text(row, cfg.text_fields, cfg.text_attributes, cfg.document_prefix)
+
+
+# Families whose retrieval prompts are part of how they were trained: (query, document).
+KNOWN_PROMPTS = {"e5": ("query: ", "passage: "),
+                 "bge-": ("Represent this sentence for searching relevant passages: ", ""),
+                 "nomic-embed": ("search_query: ", "search_document: ")}
+
+
+def model_prompt(model: Any, kind: str, setting: str = "auto") -> str:
+    """The prefix for `kind` (query or document): the setting, else the model's own prompts, else
+    its family's, else none."""
+    if setting != "auto":
+        return setting
+    prompts = getattr(model, "prompts", None) or {}
+    for name in (("query",) if kind == "query" else ("document", "passage", "corpus")):
+        if prompts.get(name):
+            return prompts[name]
+    try:
+        name = str(model[0].auto_model.config._name_or_path).lower()
+    except (AttributeError, IndexError, KeyError, TypeError):
+        name = ""
+    for family, (q, d) in KNOWN_PROMPTS.items():
+        if family in name.rsplit("/", 1)[-1]:
+            return q if kind == "query" else d
+    return ""
+
+
+def encode_queries(model: Any, texts: list[str], cfg: Any) -> np.ndarray:
+    """Unit vectors of search queries, with the query prefix the model needs."""
+    prompt = model_prompt(model, "query", cfg.query_prefix)
+    return model.encode([prompt + t for t in texts], normalize_embeddings=True, convert_to_numpy=True)
+
+
+def encode_documents(model: Any, texts: list[str], cfg: Any, batch_size: int = 32) -> np.ndarray:
+    """Unit vectors of product texts (from document_text); an auto prefix is added here, an
+    explicit one is already in the text."""
+    prompt = model_prompt(model, "document", "auto") if cfg.document_prefix == "auto" else ""
+    return model.encode([prompt + t for t in texts], batch_size=batch_size, normalize_embeddings=True,
+                        convert_to_numpy=True)
+
+
+def query_encoder(model: Any, cfg: Any):
+    """text -> query vector, for `indexing.search.search`."""
+    return lambda text: encode_queries(model, [text], cfg)[0]
 
 
 def load_encoder(model_path: str, device: str | None = None):
@@ -144,6 +206,9 @@ class Embedder:
         self.local = materialize(model, settings)
         self.model = load_encoder(self.local.path, "cuda" if self.on_gpu else "cpu")
         self.model_version = model.version
+        self.text_cfg = settings.embedding
+        # An auto prefix depends only on the model, and the vector cache is per model: keys stay the texts.
+        self.doc_prompt = model_prompt(self.model, "document") if self.text_cfg.document_prefix == "auto" else ""
         sizes = candidate_batch_sizes(self.on_gpu) if encode_batch_size == "auto" else [int(encode_batch_size)]
         self.tuner = BatchTuner(sizes)
         self.cache = open_cache(cache, settings.s3)
@@ -161,7 +226,8 @@ class Embedder:
                 part = texts[i:i + 2 * size]
             t = time.perf_counter()
             try:
-                vecs = self.model.encode(part, batch_size=size, normalize_embeddings=True, convert_to_numpy=True)
+                vecs = self.model.encode([self.doc_prompt + x for x in part], batch_size=size,
+                                         normalize_embeddings=True, convert_to_numpy=True)
             except RuntimeError as e:  # CUDA OOM while tuning: try smaller sizes
                 if "out of memory" not in str(e).lower() or self.tuner.best is not None:
                     raise
@@ -181,7 +247,7 @@ class Embedder:
                     .append_column("embedding_hash", pa.array([], pa.string()))
                     .append_column("embedding_cached", pa.array([], pa.bool_()))
                     .append_column("embedding_model", pa.array([], pa.string())))
-        texts = [embedding_text(r) for r in batch.to_pylist()]
+        texts = [document_text(r, self.text_cfg) for r in batch.to_pylist()]
         keys = [embedding_key(t) for t in texts]
         hit = [k in self.cached_keys for k in keys]
         vecs: list[Any] = [None] * len(texts)

@@ -33,7 +33,7 @@ from shopgen.core.config import Settings
 from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
 from shopgen.core.records import Product, content_hash
 from shopgen.core.run import Report, append_jsonl, append_quarantine, running, start_run
-from shopgen.embed.encoder import embedding_key, embedding_text
+from shopgen.embed.encoder import document_text, embedding_key
 from shopgen.embed.stage import embed_stage
 from shopgen.generate.engine import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, product_row
 from shopgen.generate.prompts import PROMPT_VERSION, prompt_version
@@ -148,7 +148,8 @@ def write_current(products: list[Product], entries_of: Callable[[list[Product]],
 
 
 def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mapping[str, dict[str, Any]],
-                         emb_version: str, store: st8.StateStore) -> tuple[dict[str, str], dict[str, str]]:
+                         emb_version: str, store: st8.StateStore, text_cfg: Any,
+                         ) -> tuple[dict[str, str], dict[str, str]]:
     """Rows whose embedding text and model match the last run keep their stored vector (written to
     `reused` with it); the others go to `to_embed`. Returns sku -> embedding hash of every row, and
     sku -> the file of each reused vector."""
@@ -164,7 +165,7 @@ def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mapp
         t = pa.Table.from_batches([b])
         if not t.num_rows:
             continue
-        hs = [embedding_key(embedding_text(r)) for r in t.to_pylist()]
+        hs = [embedding_key(document_text(r, text_cfg)) for r in t.to_pylist()]
         mask = []
         for sku, h in zip(t["sku"].to_pylist(), hs):
             hashes[sku] = h
@@ -548,7 +549,7 @@ def _embed(n: Night, t: Tonight) -> Embedded:
                   settings.generation.prompt, current)
     to_embed, embedded = stages / "to_embed", stages / "embedded"
     ehash, emb_kept = _split_for_embedding(current, to_embed, embedded, {} if n.full else t.previous,
-                                           t.emb_model.version, n.store)
+                                           t.emb_model.version, n.store, settings.embedding)
     with n.rep.stage("embed", n.console) as st:
         n_new = pads.dataset(str(to_embed), format="parquet").count_rows() if any(to_embed.glob("*.parquet")) else 0
         uris = dict(emb_kept)

@@ -1,0 +1,86 @@
+"""The tune-search job: fetch each judged query's lists once, score every candidate, choose, store
+the choice with every index behind the alias, and write report.json."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from rich.console import Console
+from rich.progress import Progress
+
+from indexing import tune
+from indexing.evaluate import load_judgments
+from indexing.lifecycle import config_profile, index_meta, search_meta, update_meta
+from indexing.search import SearchProfile
+from indexing.writer import alias_targets
+from shopgen.core.config import Settings
+from shopgen.core.run import Report
+
+
+def _base_profile(es: Elasticsearch, target: str, settings: Settings) -> SearchProfile:
+    """The config's profile with the index's informative fields, but none of an earlier tuning."""
+    return SearchProfile.from_meta({"informative": search_meta(es, target).get("informative")},
+                                   config_profile(settings))
+
+
+def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Settings, workdir: Path,
+             encoder: Callable[[], Any] | None, store: bool = True, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    judgments = load_judgments(judgments_path)
+    indices = alias_targets(es, alias) or ([alias] if es.indices.exists(index=alias) else [])
+    if not indices:
+        raise LookupError(f"alias or index {alias!r} does not exist yet: run `shopgen nightly` or "
+                          "`shopgen index build` first")
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job="tune-search", workdir=str(workdir.resolve()),
+                 started_at=started.isoformat(), alias=alias, judgments=str(Path(judgments_path).resolve()),
+                 outputs={"report": str((workdir / "report.json").resolve())})
+    try:
+        _tune(es, alias, indices, judgments, judgments_path, settings, encoder, store, console, rep, started)
+        rep.data["status"] = "succeeded"
+    except Exception as e:
+        rep.data["status"] = "failed"
+        rep.data["errors"].append(f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        rep.data["finished_at"] = datetime.now(timezone.utc).isoformat()
+        rep.write(workdir / "report.json")
+    return rep.data
+
+
+def _tune(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, judgments_path: str, settings: Settings,
+          encoder: Callable[[], Any] | None, store: bool, console: Console, rep: Report, started: datetime) -> None:
+    from shopgen.embed.encoder import query_encoder
+
+    cfg = settings.search
+    base = _base_profile(es, alias, settings)
+    embedding_model = index_meta(es, indices[0]).get("embedding_model")
+    with rep.stage("tune", console) as st:
+        encode = query_encoder(encoder(), settings.embedding) if encoder else None
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("judged queries", total=len(judgments))
+            lists = tune.fetch_lists(es, alias, list(judgments), encode, base, lambda: bar.advance(task))
+        cands = tune.candidates()
+        table = tune.score_table(cands, lists, judgments, base)
+        tune_qs, held_qs = tune.split_queries(judgments, cfg.heldout_fraction, cfg.split_seed)
+        if not [q for q in tune_qs if q in table["bm25"]]:
+            raise ValueError(f"{judgments_path}: no tuning query has a relevant SKU (of {len(judgments)} queries, "
+                             f"{len(held_qs)} held out); add judged queries or lower search.heldout_fraction")
+        result = tune.choose(table, cands, list(tune_qs), list(held_qs), cfg.folds, cfg.split_seed)
+        digest = hashlib.sha256(Path(judgments_path).read_bytes()).hexdigest()[:16]
+        meta = tune.tuned_meta(result, cfg.heldout_fraction, cfg.split_seed, f"{Path(judgments_path).name}@{digest}",
+                               embedding_model, started.isoformat())
+        st.update(mode=result["mode"], chosen=result["chosen"], hybrid=result["hybrid"].name,
+                  tuning=result["tuning"], heldout=result["heldout"], queries=result["queries"],
+                  cv={k: v["ndcg@10"] for k, v in result["cv"].items()}, candidates=len(cands),
+                  tuned=meta["tuned"], stored_in=[])
+        if store:
+            for name in indices:
+                update_meta(es, name, search={**search_meta(es, name), **meta})
+            st["stored_in"] = indices

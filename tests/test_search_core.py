@@ -1,0 +1,174 @@
+"""Unit tests of the pure search core: the bm25 query's shape (title first, phrase boost, typo
+tolerance, Chinese routing, uninformative fields left out), the fusions, the field statistics,
+the embedding text and prefixes, and tune-search's choosing and splitting."""
+
+import pytest
+
+from indexing.docs import FieldStats
+from indexing.search import (
+    DEFAULT_FIELD_WEIGHTS,
+    Filters,
+    SearchProfile,
+    bm25_query,
+    fuse,
+    hybrid_body,
+    linear,
+    normalize,
+    rrf,
+    text_query,
+)
+from indexing.tune import Candidate, candidates, choose, cross_validate, split_queries
+from shopgen.core.config import load_settings
+from shopgen.embed.encoder import document_text, embedding_text, encode_queries, model_prompt
+
+
+def _clauses(q):
+    return q["bool"]["should"]
+
+
+def _by_kind(q):
+    out = {}
+    for c in _clauses(q):
+        (kind, body), = c.items()
+        field, spec = next(iter(body.items())) if kind != "combined_fields" else ("*", body)
+        out[(kind, "fuzzy" if "fuzziness" in spec else "exact")] = (field, spec)
+    return out
+
+
+def test_bm25_is_title_first_with_a_phrase_boost_and_fuzzy_terms_worth_less():
+    q = text_query("merino sokcs")
+    k = _by_kind(q)
+    title, exact = k[("match", "exact")]
+    _, fuzzy = k[("match", "fuzzy")]
+    _, phrase = k[("match_phrase", "exact")]
+    assert title == "title" and exact["boost"] > fuzzy["boost"] > 0
+    assert fuzzy["fuzziness"] == "AUTO" and fuzzy["prefix_length"] == 1
+    assert phrase["boost"] > 0 and phrase["slop"] == 1
+    assert q["bool"]["minimum_should_match"] == 1
+    _, comb = k[("combined_fields", "exact")]
+    assert comb["fields"][0].startswith("category.text") and "title" not in [f.split("^")[0] for f in comb["fields"]]
+    assert all(float(f.split("^")[1]) >= 1 for f in comb["fields"] if "^" in f)  # combined_fields needs >= 1
+
+
+def test_chinese_queries_search_the_zh_fields_without_fuzziness():
+    q = text_query("保暖睡袋")
+    k = _by_kind(q)
+    assert k[("match", "exact")][0] == "title.zh" and k[("match_phrase", "exact")][0] == "title.zh"
+    assert ("match", "fuzzy") not in k
+    fields = k[("combined_fields", "exact")][1]["fields"]
+    assert fields and all(f.split("^")[0].endswith(".zh") for f in fields)
+    assert not any(f.startswith(("category", "brand")) for f in fields)  # no Chinese sub-field there
+
+
+def test_uninformative_fields_add_nothing_and_filters_stay_filters():
+    p = SearchProfile(informative=("attributes_text", "description"))
+    q = bm25_query("wool", Filters(brand="Acme"), p)
+    comb = next(c["combined_fields"] for c in _clauses(q["bool"]["must"][0]) if "combined_fields" in c)
+    assert sorted(f.split("^")[0] for f in comb["fields"]) == ["attributes_text", "description"]
+    assert q["bool"]["filter"] == [{"term": {"brand": "Acme"}}]
+    none = text_query("wool", SearchProfile(informative=()))
+    assert not any("combined_fields" in c for c in _clauses(none))
+    off = text_query("wool", SearchProfile(fuzzy_boost=0))
+    assert not any("fuzziness" in next(iter(c.values())).get("title", {}) for c in _clauses(off))
+
+
+def test_field_stats_drop_empty_and_constant_fields():
+    st = FieldStats(DEFAULT_FIELD_WEIGHTS)
+    docs = [{"brand": "Luma", "category": "Tees", "description": "a"}, {"brand": "Luma", "category": "Pants"},
+            {"brand": "Luma", "category": "Tees", "description": "b"}]
+    list(st.watch(docs))
+    assert set(st.informative()) == {"category.text", "description"}
+
+
+def test_weighted_rrf_and_linear_fusion():
+    a = [{"_id": "x", "_score": 9.0}, {"_id": "y", "_score": 1.0}]
+    b = [{"_id": "y", "_score": 0.9}, {"_id": "z", "_score": 0.8}]
+    assert [h["_id"] for h in rrf([a, b], 3)] == ["y", "x", "z"]
+    c, d = [{"_id": "x"}, {"_id": "w"}], [{"_id": "y"}, {"_id": "z"}]
+    heavy = rrf([c, d], 4, weights=[3.0, 1.0])
+    assert [h["_id"] for h in heavy] == ["x", "w", "y", "z"] and heavy[0]["_score"] == pytest.approx(3 / 61)
+    assert [h["_id"] for h in rrf([c, d], 4, weights=[1.0, 3.0])] == ["y", "z", "x", "w"]
+    assert normalize([2.0, 4.0, 3.0]) == [0.0, 1.0, 0.5] and normalize([5.0, 5.0]) == [1.0, 1.0]
+    assert normalize([3.0, 4.0], "l2_norm") == pytest.approx([0.6, 0.8])
+    lin = linear([a, b], 3, [0.5, 0.5])
+    assert [h["_id"] for h in lin] == ["x", "y", "z"] and lin[0]["_score"] == pytest.approx(0.5)
+    # A weight of 0 leaves a side's order untouched: the fusion cannot lose what bm25 alone had.
+    only_a = fuse(a, b, 2, SearchProfile(fusion="linear", weights=(1.0, 0.0)))
+    assert [h["_id"] for h in only_a] == ["x", "y"]
+
+
+def test_hybrid_body_uses_plain_rrf_only_for_equal_weights():
+    plain = hybrid_body("tent", [1.0, 0.0], 10)["retriever"]["rrf"]
+    assert "standard" in plain["retrievers"][0] and plain["rank_constant"] == 60
+    weighted = hybrid_body("tent", [1.0, 0.0], 10, p=SearchProfile(weights=(2.0, 1.0)))["retriever"]["rrf"]
+    assert weighted["retrievers"][0]["weight"] == 2.0 and "retriever" in weighted["retrievers"][0]
+    lin = hybrid_body("tent", [1.0, 0.0], 10, p=SearchProfile(fusion="linear", normalizer="l2_norm"))
+    assert lin["retriever"]["linear"]["retrievers"][1]["normalizer"] == "l2_norm"
+
+
+def test_profile_round_trips_through_index_meta_and_rejects_nonsense():
+    p = SearchProfile(mode="hybrid", fusion="linear", weights=(0.7, 0.3), informative=("description",))
+    assert SearchProfile.from_meta(p.to_meta()) == p
+    assert SearchProfile.from_meta({"mode": "knn", "future_key": 1}).mode == "knn"
+    with pytest.raises(ValueError, match="fusion"):
+        SearchProfile(fusion="max")
+    with pytest.raises(ValueError, match="weights"):
+        SearchProfile(weights=(0.0, 0.0))
+
+
+def test_split_is_by_query_hash_and_stable():
+    j = {f"query {i}": {"A": 1.0} for i in range(200)}
+    tune, held = split_queries(j, 0.3, 0)
+    assert set(tune) | set(held) == set(j) and not set(tune) & set(held)
+    assert 40 < len(held) < 80
+    assert split_queries({"Query 7 ": {"A": 1}}, 0.3, 0)[1].keys() == ({"Query 7 "} if "query 7" in held else set())
+    assert split_queries(j, 0.3, 1)[1] != held  # another seed, another split
+
+
+def test_choose_picks_on_tuning_queries_and_cross_validates():
+    cands = [Candidate("bm25"), Candidate("knn"), Candidate("hybrid"), Candidate("hybrid", "linear", (0.7, 0.3))]
+    qs = [f"q{i}" for i in range(20)]
+    table = {"bm25": {q: 0.5 for q in qs}, "knn": {q: 0.4 for q in qs},
+             "rrf:1/1": {q: 0.45 for q in qs}, "linear-minmax:0.7/0.3": {q: 0.6 for q in qs}}
+    r = choose(table, cands, qs[:15], qs[15:], folds=5)
+    assert r["mode"] == "hybrid" and r["hybrid"].weights == (0.7, 0.3) and r["heldout"]["chosen"] == 0.6
+    assert r["cv"]["chosen"]["ndcg@10"] == 0.6 and r["queries"] == {"tuning": 15, "heldout": 5}
+    tie = {**table, "linear-minmax:0.7/0.3": {q: 0.5 for q in qs}}
+    assert choose(tie, cands, qs, [], folds=5)["mode"] == "bm25"  # a tie goes to the simpler mode
+    assert cross_validate(table, ["bm25"], ["only"], folds=5)["ndcg@10"] is None
+    assert {c.name for c in candidates()} >= {"bm25", "knn", "rrf:1/1", "linear-minmax:1/0", "linear-l2_norm:0/1"}
+
+
+def test_embedding_text_is_title_first_and_configurable():
+    row = {"title": "Kelda Cork Mat", "brand": "Kelda", "category": "Yoga Mats", "description": "Grippy.",
+           "attributes": {"material": "cork", "thickness_mm": 4}}
+    assert embedding_text(row).splitlines() == ["Kelda Cork Mat", "Kelda", "Yoga Mats",
+                                                "material: cork; thickness mm: 4", "Grippy."]
+    cfg = load_settings(embedding={"text_fields": ["title", "attributes"], "text_attributes": ["thickness_mm"],
+                                   "document_prefix": "passage: "}).embedding
+    assert document_text(row, cfg) == "passage: Kelda Cork Mat\nthickness mm: 4"
+    with pytest.raises(ValueError):
+        load_settings(embedding={"text_fields": ["title", "colour"]})
+
+
+class _Model:
+    def __init__(self, prompts=None):
+        self.prompts = prompts or {}
+        self.seen = []
+
+    def encode(self, texts, **kw):
+        self.seen += texts
+        return [[1.0]] * len(texts)
+
+
+def test_query_prefix_comes_from_the_model_or_the_config():
+    cfg = load_settings().embedding
+    m = _Model({"query": "query: ", "document": "passage: "})
+    encode_queries(m, ["wool socks"], cfg)
+    assert m.seen == ["query: wool socks"] and model_prompt(m, "document") == "passage: "
+    plain = _Model()
+    encode_queries(plain, ["wool socks"], cfg)
+    assert plain.seen == ["wool socks"]
+    explicit = load_settings(embedding={"query_prefix": "search_query: "}).embedding
+    encode_queries(plain, ["tent"], explicit)
+    assert plain.seen[-1] == "search_query: tent"
