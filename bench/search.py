@@ -1,0 +1,219 @@
+"""Search relevance: each shopgen mode against its plain baseline, side by side in one run, on the
+bundled judgments and (when ../shared is there) on rule-made judgments of the Magento Luma catalog,
+whole and with titles only (`luma_titles`: the same judgments, the catalog cut to sku and title).
+
+    .venv/bin/python bench/search.py [--datasets bundled,luma] [--folds 5] [--json]
+
+Per dataset: the raw catalog is indexed by `index build` (real MiniLM embeddings, the embedded
+Elasticsearch-API server). Baselines, on the same server and queries:
+  bm25   a plain `match` on the title (english analyzer)
+  knn    a plain MiniLM embedding of the title (exact cosine over every product)
+  hybrid unweighted RRF (c=60) of those two
+shopgen's bm25 and knn are its defaults (nothing tuned); its hybrid is tuned by tune-search's
+grid, scored out of sample: each of `--folds` query folds is ranked with the weights chosen on the
+other folds. `auto` is the same for the mode choice. NDCG@10, recall@100 and MRR per mode; queries
+per second of k=10 searches (the knn and hybrid ones include encoding the query).
+With --json the last line is one JSON object: `ndcg.<mode>`, `baseline.<mode>`, `qps.<mode>`,
+`baseline_qps.<mode>`, `recall.<mode>`, `mrr.<mode>`, each {dataset: value}, and `datasets`."""
+
+from __future__ import annotations
+
+import sys
+
+# bench/copy.py would shadow the standard library's copy module.
+sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0]]
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+MODES = ("bm25", "knn", "hybrid", "auto")
+
+
+def _dataset(name: str, tmp: Path) -> tuple[Path, Path]:
+    if name == "bundled":
+        return ROOT / "data" / "sample_catalog.jsonl", ROOT / "data" / "judgments.csv"
+    luma, luma_judgments = _bench_module("luma"), _bench_module("luma_judgments")
+    if not luma.available():
+        raise SystemExit(f"{luma.LUMA} is missing: run with --datasets bundled")
+    rows = luma.products()
+    judged = luma_judgments.judgments(rows)
+    if name == "luma_titles":  # like the real query sets' catalogs: a title and nothing else
+        rows = [{"sku": r["sku"], "title": r["title"]} for r in rows]
+    cat, judg = tmp / f"{name}.jsonl", tmp / f"{name}_judgments.csv"
+    cat.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with judg.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["query", "sku", "grade"])
+        w.writerows(judged)
+    return cat, judg
+
+
+def _metrics(rank: dict[str, list[str]], judgments: dict[str, dict[str, float]]) -> dict[str, float]:
+    from indexing.evaluate import ndcg_at, recall_at, reciprocal_rank
+
+    qs = [q for q in judgments if any(g > 0 for g in judgments[q].values())]
+    return {"ndcg": round(float(np.mean([ndcg_at(rank[q], judgments[q], 10) for q in qs])), 4),
+            "recall": round(float(np.mean([recall_at(rank[q], judgments[q], 100) for q in qs])), 4),
+            "mrr": round(float(np.mean([reciprocal_rank(rank[q], judgments[q]) for q in qs])), 4)}
+
+
+def _timed(fn, queries: list[str]) -> float:
+    t = time.perf_counter()
+    for q in queries:
+        fn(q)
+    return round(len(queries) / (time.perf_counter() - t), 1)
+
+
+def _cv_rankings(names: list[str], table, lists, judgments, base, folds: int) -> dict[str, list[str]]:
+    """Each query ranked by the candidate chosen on the other folds (tune-search's choosing, out of sample)."""
+    from indexing import tune
+
+    by = {c.name: c for c in tune.candidates()}
+    qs = list(table["bm25"])
+    out = {}
+    for f in range(folds):
+        held = [q for q in qs if tune.fold_of(q, folds) == f]
+        pick = tune.best(table, names, [q for q in qs if q not in set(held)])
+        out.update({q: tune.ranking(by[pick], *lists[q], 100, base) for q in held})
+    return out
+
+
+def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[str, Any]:
+    from elasticsearch import Elasticsearch
+
+    from indexing import tune
+    from indexing.client import make_client
+    from indexing.evaluate import load_judgments
+    from indexing.lifecycle import config_profile, profile_for
+    from indexing.search import SearchProfile, fuse, rrf, search
+    from indexing.stage import run_index_build
+    from shopgen.adapters import models
+    from shopgen.catalog.load import load_catalog
+    from shopgen.core.config import load_settings
+    from shopgen.embed.encoder import encode_documents, load_encoder, query_encoder
+
+    catalog, jpath = _dataset(name, tmp)
+    s = load_settings(home=tmp / f"home-{name}", **settings_kw)
+    run_index_build(str(catalog), tmp / f"work-{name}", s, alias=name)
+    es: Elasticsearch = make_client(s)
+    judgments = load_judgments(jpath)
+    queries = list(judgments)
+    model = load_encoder(models.materialize(models.resolve(s.models.embedder, s), s).path)
+    enc = query_encoder(model, s.embedding)
+    base = profile_for(es, name, s)  # the defaults plus the index's informative fields (nothing tuned)
+    lists = tune.fetch_lists(es, name, queries, enc, base)
+    cands = tune.candidates()
+    table = tune.score_table(cands, lists, judgments, base)
+    hybrids = [c.name for c in cands if c.mode == "hybrid"]
+    ranks = {"bm25": {q: [h["_id"] for h in lists[q][0]] for q in queries},
+             "knn": {q: [h["_id"] for h in lists[q][1]] for q in queries},
+             "hybrid": _cv_rankings(hybrids, table, lists, judgments, base, folds),
+             "auto": _cv_rankings([c.name for c in cands], table, lists, judgments, base, folds),
+             "hybrid_untuned": {q: [h["_id"] for h in fuse(*lists[q], 100, base)] for q in queries}}
+    # Baselines: a plain title match, a plain title embedding, unweighted RRF of the two.
+    products, _ = load_catalog(str(catalog))
+    skus = [p.sku for p in products]
+    tvecs = encode_documents(model, [p.title for p in products], s.embedding)
+
+    def title_match(q: str, k: int = 100) -> list[dict[str, Any]]:
+        return es.search(index=name, query={"match": {"title": q}}, size=k, source=False)["hits"]["hits"]
+
+    def title_emb(q: str, k: int = 100) -> list[dict[str, Any]]:
+        sims = tvecs @ enc(q)
+        top = np.argsort(-sims)[:k]
+        return [{"_id": skus[i], "_score": float(sims[i])} for i in top]
+
+    bl = {q: (title_match(q), title_emb(q)) for q in queries}
+    branks = {"bm25": {q: [h["_id"] for h in bl[q][0]] for q in queries},
+              "knn": {q: [h["_id"] for h in bl[q][1]] for q in queries},
+              "hybrid": {q: [h["_id"] for h in rrf(list(bl[q]), 100)] for q in queries}}
+    branks["auto"] = branks["bm25"]
+    tuned = tune.choose(table, cands, queries, [], folds)
+    tuned_p = tune.Candidate("hybrid").profile(base) if tuned["hybrid"] is None else tuned["hybrid"].profile(base)
+    auto_p = SearchProfile.from_meta({"mode": tuned["mode"]}, tuned_p)
+    qps = {m: _timed(lambda q, m=m: search(es, name, q, m, 10, enc, profile=auto_p), queries)
+           for m in ("bm25", "knn", "hybrid", "auto")}
+    bqps = {"bm25": _timed(lambda q: title_match(q, 10), queries), "knn": _timed(lambda q: title_emb(q, 10), queries),
+            "hybrid": _timed(lambda q: rrf([title_match(q), title_emb(q)], 10), queries)}
+    bqps["auto"] = bqps["bm25"]
+    out = {"products": len(products), "queries": len(table["bm25"]), "tuned_on_all": tuned["chosen"],
+           "default_profile": {k: v for k, v in config_profile(s).to_meta().items() if k != "field_weights"}}
+    for m in (*MODES, "hybrid_untuned"):
+        out[m] = _metrics(ranks[m], judgments)
+    for m in MODES:
+        out[f"baseline_{m}"] = _metrics(branks[m], judgments)
+    out["qps"], out["baseline_qps"] = qps, bqps
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default=None, help="bundled,luma,luma_titles (default: all three when ../shared "
+                                                     "has luma; luma_titles keeps only the products' titles)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+
+    luma = _bench_module("luma")
+    from rich.console import Console
+    from rich.table import Table
+
+    from shopgen.adapters import devstack
+
+    names = a.datasets.split(",") if a.datasets else ["bundled"] + (["luma", "luma_titles"] if luma.available() else [])
+    kw = {"models": {"cache_dir": ROOT / ".shopgen" / "models"}}
+    res: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for n in names:
+                res[n] = run(n, a.folds, Path(tmp), kw)
+        finally:
+            for n in names:
+                devstack.down(Path(tmp) / f"home-{n}")
+    con = Console(stderr=a.json)
+    for n, r in res.items():
+        t = Table(title=f"{n}: {r['products']} products, {r['queries']} judged queries (hybrid/auto: {a.folds}-fold CV)")
+        for c in ("mode", "NDCG@10", "baseline", "ratio", "recall@100", "base recall", "MRR", "base MRR", "qps",
+                  "base qps"):
+            t.add_column(c)
+        for m in MODES:
+            b = r[f"baseline_{m}"]
+            t.add_row(m, f"{r[m]['ndcg']:.4f}", f"{b['ndcg']:.4f}", f"{r[m]['ndcg'] / b['ndcg']:.3f}",
+                      f"{r[m]['recall']:.4f}", f"{b['recall']:.4f}", f"{r[m]['mrr']:.4f}", f"{b['mrr']:.4f}",
+                      f"{r['qps'][m]}", f"{r['baseline_qps'][m]}")
+        con.print(t)
+        con.print(f"untuned hybrid (RRF of shopgen's bm25 and knn): NDCG@10 {r['hybrid_untuned']['ndcg']:.4f}; "
+                  f"tuned on every query: {r['tuned_on_all']}")
+    if a.json:
+        flat: dict[str, Any] = {"datasets": names, "detail": res}
+        for m in MODES:
+            flat[f"ndcg.{m}"] = {n: r[m]["ndcg"] for n, r in res.items()}
+            flat[f"baseline.{m}"] = {n: r[f"baseline_{m}"]["ndcg"] for n, r in res.items()}
+            flat[f"ratio.{m}"] = {n: round(r[m]["ndcg"] / r[f"baseline_{m}"]["ndcg"], 4) for n, r in res.items()}
+            flat[f"recall.{m}"] = {n: r[m]["recall"] for n, r in res.items()}
+            flat[f"mrr.{m}"] = {n: r[m]["mrr"] for n, r in res.items()}
+            flat[f"qps.{m}"] = {n: r["qps"][m] for n, r in res.items()}
+            flat[f"baseline_qps.{m}"] = {n: r["baseline_qps"][m] for n, r in res.items()}
+        print(json.dumps(flat))
+
+
+if __name__ == "__main__":
+    main()
