@@ -193,7 +193,9 @@ def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, 
 
     p = profile or profile_for(es, target, settings)
     mode = p.mode if mode == "auto" else mode
-    enc = query_encoder(encoder(), settings.embedding) if mode != "bm25" and encoder else None
+    if mode != "bm25" and encoder is None:
+        raise ValueError(f"search mode {mode} needs the query encoder")
+    enc = query_encoder(encoder(), settings.embedding) if mode != "bm25" else None
 
     def run(query: str, size: int) -> list[str]:
         return [h["sku"] for h in search(es, target, query, mode, size, enc,

@@ -179,7 +179,8 @@ def _scored(rankings: Sequence[Sequence[dict[str, Any]]], contrib: Iterable[dict
         for h in hits:
             scores[h["_id"]] = scores.get(h["_id"], 0.0) + part[h["_id"]]
             first.setdefault(h["_id"], h)
-    order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+    seen = {i: n for n, i in enumerate(first)}  # a tie goes to the doc the first list ranked first
+    order = sorted(scores, key=lambda i: (-scores[i], seen[i]))[:k]
     return [{**first[i], "_score": scores[i]} for i in order]
 
 
