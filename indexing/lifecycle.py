@@ -364,5 +364,6 @@ def list_indices(es: Elasticsearch, alias: str) -> list[dict[str, Any]]:
                     "gate": meta.get("gate", "passed"),
                     "docs": count(es, name), "model_version": meta.get("model_version"),
                     "embedding_model": meta.get("embedding_model"), "created_at": meta.get("created_at"),
-                    "run_id": meta.get("run_id")})
+                    "run_id": meta.get("run_id"),
+                    "search_mode": ((meta.get("search") or {}).get("tuned") or {}).get("mode")})
     return out

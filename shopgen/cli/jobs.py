@@ -56,7 +56,7 @@ def _read_config(path: str) -> tuple[str, Path]:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]},
-               short_help="Run nightly, generate, embed_index or finetune on a Ray cluster.")
+               short_help="Run a job (nightly, generate, embed_index, finetune, tune_search, finetune_search) on a Ray cluster.")
 @click.argument("job", metavar="JOB")
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- JOB_ARGS...]")
 @ADDRESS_OPTION
@@ -76,7 +76,7 @@ def _read_config(path: str) -> tuple[str, Path]:
 @click.pass_context
 def submit(ctx: click.Context, job: str, job_args: tuple[str, ...], address: str | None, config_file: str | None,
            env_pairs: tuple[str, ...], submission_id: str | None, python: str | None, wait: bool) -> None:
-    """Submit JOB (finetune, generate, embed_index or nightly) to a Ray cluster.
+    """Submit JOB (nightly, generate, embed_index, finetune, tune_search, finetune_search) to a Ray cluster.
 
     Ships this project as the job's working_dir (code only: models come from s3:// or the nodes' own
     install) and runs `python jobs/JOB.py JOB_ARGS` there, which runs `shopgen JOB` with the same

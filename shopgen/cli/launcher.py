@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from shopgen.core.config import CONFIG_TEXT_ENV
 
-JOBS = ("finetune", "generate", "embed_index", "nightly")
+JOBS = ("finetune", "generate", "embed_index", "nightly", "tune_search", "finetune_search")
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 # Local state and build litter never travel; Ray also honours .gitignore, this is the explicit floor.
 EXCLUDES = [".venv", ".shopgen", ".git", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", "*.egg-info"]
