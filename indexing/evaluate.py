@@ -9,46 +9,119 @@ from pathlib import Path
 from typing import Any
 
 REQUIRED_COLUMNS = ("query", "sku", "grade")
+CLICK_COLUMNS = ("query", "sku", "clicks")  # plus an optional "impressions"
+
+# Click logs -> grades. With impressions: the CTR, shrunk towards 0 by CTR_PRIOR_IMPRESSIONS unclicked
+# impressions (ctr = clicks / (impressions + prior), so a handful of impressions never makes a top grade),
+# is graded 3 at >= 0.3, 2 at >= 0.1, 1 for any click; no click after >= MIN_IMPRESSIONS impressions is
+# 0 (a shown, skipped product), and fewer says too little: the pair is left out. Without impressions:
+# grades by the pair's share of its query's most-clicked product: 3 at >= 0.5, 2 at >= 0.2, 1 for any
+# click, 0 for a logged pair without clicks. Rows of the same (query, sku) are summed first.
+CTR_GRADES = ((0.3, 3.0), (0.1, 2.0))
+CTR_PRIOR_IMPRESSIONS = 5.0
+MIN_IMPRESSIONS = 10.0
+SHARE_GRADES = ((0.5, 3.0), (0.2, 2.0))
 
 
-def load_judgments(path: str | Path) -> dict[str, dict[str, float]]:
-    """Read a ``query,sku,grade`` CSV into ``{query: {sku: grade}}`` (queries in first-seen order)."""
-    path = Path(path)
-    out: dict[str, dict[str, float]] = {}
-    first_line: dict[tuple[str, str], int] = {}
+def ctr_grade(clicks: float, impressions: float) -> float | None:
+    """A pair's grade from its clicks and impressions (None: too few impressions to say)."""
+    if clicks <= 0:
+        return 0.0 if impressions >= MIN_IMPRESSIONS else None
+    ctr = clicks / (impressions + CTR_PRIOR_IMPRESSIONS)
+    return next((g for floor, g in CTR_GRADES if ctr >= floor), 1.0)
+
+
+def share_grade(clicks: float, most: float) -> float:
+    """A pair's grade from its clicks against its query's most-clicked product (no impressions)."""
+    if clicks <= 0 or most <= 0:
+        return 0.0
+    return next((g for floor, g in SHARE_GRADES if clicks / most >= floor), 1.0)
+
+
+def _rows(path: Path):
+    """(header, rows as (line, {column: stripped value})) of a CSV; a BOM is dropped."""
     # utf-8-sig: spreadsheet exports often start with a BOM, which would otherwise rename the first column.
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         header = [(h or "").strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"{path.name}: line 1: missing column(s) {', '.join(missing)}; "
-                             f"expected a header with {','.join(REQUIRED_COLUMNS)}")
         reader.fieldnames = header
+        yield header
         for row in reader:
-            line = reader.line_num
-            query = (row.get("query") or "").strip()
-            sku = (row.get("sku") or "").strip()
-            raw = (row.get("grade") or "").strip()
-            if not query:
-                raise ValueError(f"{path.name}: line {line}: empty query")
-            if not sku:
-                raise ValueError(f"{path.name}: line {line}: empty sku")
-            try:
-                grade = float(raw)
-            except ValueError:
-                raise ValueError(f"{path.name}: line {line}: grade {raw!r} is not a number") from None
-            if not math.isfinite(grade) or grade < 0:
-                raise ValueError(f"{path.name}: line {line}: grade {raw!r} must be a finite number >= 0")
-            judged = out.setdefault(query, {})
-            if sku in judged:
-                if judged[sku] != grade:
-                    raise ValueError(f"{path.name}: line {line}: ({query!r}, {sku!r}) graded {raw} here but "
-                                     f"{judged[sku]:g} on line {first_line[query, sku]}")
-                continue
-            judged[sku] = grade
-            first_line[query, sku] = line
+            yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+
+
+def _number(path: Path, line: int, row: dict[str, str], column: str) -> float:
+    raw = row.get(column, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{path.name}: line {line}: {column} {raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{path.name}: line {line}: {column} {raw!r} must be a finite number >= 0")
+    return value
+
+
+def _key(path: Path, line: int, row: dict[str, str]) -> tuple[str, str]:
+    if not row.get("query"):
+        raise ValueError(f"{path.name}: line {line}: empty query")
+    if not row.get("sku"):
+        raise ValueError(f"{path.name}: line {line}: empty sku")
+    return row["query"], row["sku"]
+
+
+def _graded(path: Path, rows) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    for line, row in rows:
+        query, sku = _key(path, line, row)
+        grade = _number(path, line, row, "grade")
+        judged = out.setdefault(query, {})
+        if sku in judged:
+            if judged[sku] != grade:
+                raise ValueError(f"{path.name}: line {line}: ({query!r}, {sku!r}) graded {row['grade']} here but "
+                                 f"{judged[sku]:g} on line {first_line[query, sku]}")
+            continue
+        judged[sku] = grade
+        first_line[query, sku] = line
     return out
+
+
+def _clicked(path: Path, rows, with_impressions: bool) -> dict[str, dict[str, float]]:
+    """Click-log rows summed per (query, sku), then graded by the rule above."""
+    sums: dict[str, dict[str, list[float]]] = {}
+    for line, row in rows:
+        query, sku = _key(path, line, row)
+        clicks = _number(path, line, row, "clicks")
+        shown = _number(path, line, row, "impressions") if with_impressions else 0.0
+        if with_impressions and clicks > shown:
+            raise ValueError(f"{path.name}: line {line}: clicks {row['clicks']} > impressions {row['impressions']}")
+        tot = sums.setdefault(query, {}).setdefault(sku, [0.0, 0.0])
+        tot[0] += clicks
+        tot[1] += shown
+    out: dict[str, dict[str, float]] = {}
+    for query, pairs in sums.items():
+        most = max(c for c, _ in pairs.values())
+        graded = {sku: ctr_grade(c, n) if with_impressions else share_grade(c, most) for sku, (c, n) in pairs.items()}
+        graded = {sku: g for sku, g in graded.items() if g is not None}
+        if graded:
+            out[query] = graded
+    return out
+
+
+def load_judgments(path: str | Path) -> dict[str, dict[str, float]]:
+    """Read judgments into ``{query: {sku: grade}}`` (queries in first-seen order): a ``query,sku,grade``
+    CSV, or a click log ``query,sku,clicks[,impressions]`` graded by the rule above (ctr_grade, share_grade)."""
+    path = Path(path)
+    rows = _rows(path)
+    header = next(rows)
+    clicks = "grade" not in header and "clicks" in header
+    missing = [c for c in (CLICK_COLUMNS if clicks else REQUIRED_COLUMNS) if c not in header]
+    if missing:
+        want = (f"a click log needs a header with {','.join(CLICK_COLUMNS)}[,impressions]" if clicks else
+                f"expected a header with {','.join(REQUIRED_COLUMNS)} (or a click log: {','.join(CLICK_COLUMNS)}"
+                "[,impressions])")
+        raise ValueError(f"{path.name}: line 1: missing column(s) {', '.join(missing)}; {want}")
+    return _clicked(path, rows, "impressions" in header) if clicks else _graded(path, rows)
 
 
 def _check_k(k: int) -> None:

@@ -125,7 +125,9 @@ def _encoder_factory(model: models.ModelRef, settings: Settings):
 
 def _index_meta(rep: Report, emb_model: models.ModelRef, source: str) -> dict[str, Any]:
     return {"managed_by": "shopgen", "run_id": rep.data["run_id"], "created_at": datetime.now(timezone.utc).isoformat(),
-            "model_version": rep.data.get("model_version"), "embedding_model": emb_model.version, "input": source}
+            "model_version": rep.data.get("model_version"), "embedding_model": emb_model.version,
+            # What search resolves to encode queries with the index's own embedder.
+            "embedding_ref": emb_model.ref, "input": source}
 
 
 def run_index(rep: Report, enriched: Path, settings: Settings, alias: str, console: Console, qpath: Path,
@@ -196,7 +198,7 @@ def run_index_build(source: str, workdir: str | Path, settings: Settings, alias:
             raise RuntimeError("no valid products in the input; see quarantine.jsonl")
         pq.write_table(table, in_dir / "part-0.parquet")
         with rep.stage("models", console):
-            emb_model = models.resolve(settings.models.embedder, settings)
+            emb_model = models.resolve(models.embedding_ref(settings), settings)
             rep.data["embedding_model"] = emb_model.version
         with ray_session(settings):
             enriched = embed_then_relate(in_dir, work, emb_model, settings, rep, console)

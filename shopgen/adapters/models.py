@@ -228,6 +228,16 @@ def generation_ref(settings: Settings) -> str:
     return settings.models.generator
 
 
+def embedding_ref(settings: Settings) -> str:
+    """The embedder reference a build uses: the registry's promoted embedder version (when
+    models.use_promoted), else models.embedder; as generation_ref is for the generator."""
+    if settings.models.use_promoted:
+        promoted = Registry(settings.registry_uri, settings.s3).promoted("embedder")
+        if promoted:
+            return promoted
+    return settings.models.embedder
+
+
 def prepare_all(settings: Settings) -> dict[str, LocalModel]:
     """Fetch or convert the configured generator and embedder into this node's cache."""
-    return {r: materialize(resolve(r, settings), settings) for r in (settings.models.generator, settings.models.embedder)}
+    return {r: materialize(resolve(r, settings), settings) for r in (settings.models.generator, embedding_ref(settings))}

@@ -121,3 +121,18 @@ def collect(ds: Any, out_dir: Any) -> int:
             pq.write_table(batch, out_dir / f"part-{i:05d}.parquet")
             n += batch.num_rows
     return n
+
+
+def train_worker(cfg: dict[str, Any]) -> tuple[int, int, bool, Any]:
+    """A Ray Train worker's set-up: (rank, world size, whether it trains on a GPU, its device), with
+    its CPU threads (`cfg["threads"]`) and seed (`cfg["seed"]`) set."""
+    import ray.train
+    import ray.train.torch as rtt
+    import torch
+
+    ctx = ray.train.get_context()
+    gpu = bool(cfg["gpu"]) and torch.cuda.is_available()
+    if not gpu:  # Ray sets OMP_NUM_THREADS=1 in workers
+        torch.set_num_threads(cfg["threads"])
+    torch.manual_seed(cfg["seed"])
+    return ctx.get_world_rank(), ctx.get_world_size(), gpu, rtt.get_device()

@@ -1,9 +1,14 @@
 """Model registry on a local folder or an s3:// prefix.
 
-    <root>/versions/<id>/manifest.json   base, method, data hash, config, metrics, created_at
-    <root>/versions/<id>/adapter/        a PEFT LoRA adapter (or model/ for full fine-tuning)
+    <root>/versions/<id>/manifest.json   kind, base, method, data hash, config, metrics, created_at
+    <root>/versions/<id>/adapter/        a PEFT LoRA adapter (or model/ for full fine-tuning, and for
+                                         an embedder: a sentence-transformers folder)
     <root>/versions/<id>/merged/         optional: LoRA merged into the base
-    <root>/promoted.json                 the version generation uses by default
+    <root>/promoted.json                 the generator version generation uses by default
+    <root>/promoted-embedder.json        the embedder version embedding and search use by default
+
+A manifest's `kind` is `generator` (the default: manifests written before kinds existed) or
+`embedder`; each kind has its own gate and its own promoted pointer.
 
 A version's files are uploaded before its manifest, so a crashed upload is never listed."""
 
@@ -23,19 +28,46 @@ from shopgen.core.config import S3Config
 VERSION_RE = re.compile(r"^ft-\d{8}-\d{6}-[0-9a-f]{6}$")
 
 
-def gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
-    """Pure promote gate: the fine-tuned model must beat the base on test ROUGE-L and must not
-    raise the unsupported-attribute rate. Returns (passed, reasons)."""
+KINDS = ("generator", "embedder")
+POINTERS = {"generator": "promoted.json", "embedder": "promoted-embedder.json"}
+
+
+def kind_of(manifest: dict[str, Any]) -> str:
+    return manifest.get("kind") or "generator"
+
+
+def _both(metrics: dict[str, Any], what: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     base, ft = metrics.get("base") or {}, metrics.get("finetuned") or {}
-    if not base.get("n") or not ft.get("n"):
-        return False, ["no test-split metrics for both the base and the fine-tuned model"]
-    reasons = []
+    missing = [] if base.get("n") and ft.get("n") else [f"no {what} metrics for both the base and the fine-tuned model"]
+    return base, ft, missing
+
+
+def generator_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
+    """The fine-tuned generator must beat the base on test ROUGE-L and must not raise the
+    unsupported-attribute rate."""
+    base, ft, reasons = _both(metrics, "test-split")
+    if reasons:
+        return False, reasons
     if not ft["rouge_l"] > base["rouge_l"]:
         reasons.append(f"test ROUGE-L {ft['rouge_l']:.4f} does not beat the base's {base['rouge_l']:.4f}")
     if ft["unsupported_rate"] > base["unsupported_rate"]:
         reasons.append(f"unsupported-attribute rate {ft['unsupported_rate']:.4f} is above the base's "
                        f"{base['unsupported_rate']:.4f}")
     return not reasons, reasons
+
+
+def embedder_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
+    """The fine-tuned embedder must beat the base's NDCG@10 on the held-out queries."""
+    base, ft, reasons = _both(metrics, "held-out query")
+    if not reasons and not ft["ndcg@10"] > base["ndcg@10"]:
+        reasons.append(f"held-out NDCG@10 {ft['ndcg@10']:.4f} does not beat the base's {base['ndcg@10']:.4f} "
+                       f"({ft['n']} queries)")
+    return not reasons, reasons
+
+
+def gate(metrics: dict[str, Any], kind: str = "generator") -> tuple[bool, list[str]]:
+    """Pure promote gate of a version of this kind. Returns (passed, reasons)."""
+    return (embedder_gate if kind == "embedder" else generator_gate)(metrics)
 
 
 def new_version_id(seed: str) -> str:
@@ -69,27 +101,33 @@ class Registry:
     def _write_json(self, data: dict[str, Any], *parts: str) -> None:
         storage.write_bytes("/".join([self.uri, *parts]), json.dumps(data, indent=2).encode(), self.s3)
 
-    def promoted(self) -> str | None:
-        p = self._read_json("promoted.json")
+    def promoted(self, kind: str = "generator") -> str | None:
+        """The promoted version of this kind, if any."""
+        p = self._read_json(POINTERS[kind])
         return p.get("version") if p else None
 
-    def versions(self) -> list[dict[str, Any]]:
+    def _status(self, manifest: dict[str, Any], live: dict[str, str | None]) -> dict[str, Any]:
+        kind = kind_of(manifest)
+        return {**manifest, "kind": kind, "status": "promoted" if manifest["version"] == live[kind] else "candidate"}
+
+    def versions(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every version (or those of one kind), oldest first, with its kind and status."""
         info = self.fs.get_file_info(pafs.FileSelector(self._path("versions"), allow_not_found=True))
-        live = self.promoted()
+        live = {k: self.promoted(k) for k in KINDS}
         out = []
         for d in info:
             if d.type != pafs.FileType.Directory:
                 continue
             m = self._read_json("versions", d.base_name, "manifest.json")
-            if m:
-                out.append({**m, "status": "promoted" if m["version"] == live else "candidate"})
+            if m and (kind is None or kind_of(m) == kind):
+                out.append(self._status(m, live))
         return sorted(out, key=lambda m: m["created_at"])
 
     def get(self, version: str) -> dict[str, Any]:
         m = self._read_json("versions", version, "manifest.json") if VERSION_RE.match(version) else None
         if not m:
             raise KeyError(f"no version {version!r} in registry {self.uri}")
-        return {**m, "status": "promoted" if version == self.promoted() else "candidate"}
+        return self._status(m, {k: self.promoted(k) if k == kind_of(m) else None for k in KINDS})
 
     def find_run(self, run: str, data_hash: str) -> dict[str, Any] | None:
         """The version an earlier, finished run of this name and data already registered."""
@@ -106,21 +144,23 @@ class Registry:
         manifest = {**manifest, "files": sorted(folders),
                     "created_at": manifest.get("created_at") or datetime.now(timezone.utc).isoformat()}
         self._write_json(manifest, "versions", version, "manifest.json")
-        return {**manifest, "status": "candidate"}
+        return {**manifest, "kind": kind_of(manifest), "status": "candidate"}
 
     def promote(self, version: str, force: bool = False, by: str = "hand") -> tuple[bool, list[str]]:
-        """Make a version the default for generation, if it passes the gate (or force)."""
+        """Make a version the default of its kind (generation, or embedding and search), if it passes
+        its kind's gate (or force)."""
         m = self.get(version)
-        ok, reasons = gate(m.get("metrics") or {})
+        ok, reasons = gate(m.get("metrics") or {}, m["kind"])
         if not ok and not force:
             return False, reasons
-        self._write_json({"version": version, "by": by, "forced": not ok,
+        self._write_json({"version": version, "kind": m["kind"], "by": by, "forced": not ok,
                           "promoted_at": datetime.now(timezone.utc).isoformat(), "gate_reasons": reasons},
-                         "promoted.json")
+                         POINTERS[m["kind"]])
         return True, reasons
 
     def model_folder(self, version: str) -> str:
-        """URI of the folder generation loads: the adapter, else the full model."""
+        """URI of the folder a version loads from: the adapter, else the full model (an embedder's
+        sentence-transformers folder)."""
         m = self.get(version)
         name = "adapter" if "adapter" in m.get("files", []) else "model"
         return self.version_uri(version, name)

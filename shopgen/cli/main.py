@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from shopgen.cli.output import echo_training, fmt
 from shopgen.core.config import Settings, load_settings
 
 err = Console(stderr=True)
@@ -116,10 +118,6 @@ def _registry(ctx: click.Context, registry: str | None):
     return Registry(s.registry_uri, s.s3)
 
 
-def _fmt(v) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v)
-
-
 @models.command("list")
 @REGISTRY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list: version, status, base, metrics, ...")
@@ -128,18 +126,20 @@ def models_list(ctx: click.Context, registry: str | None, as_json: bool) -> None
     """List the registry's fine-tuned versions, oldest first, with base vs fine-tuned test metrics."""
     rows = _registry(ctx, registry).versions()
     if as_json:
-        click.echo(json.dumps([{k: r.get(k) for k in ("version", "status", "base", "method", "created_at",
+        click.echo(json.dumps([{k: r.get(k) for k in ("version", "kind", "status", "base", "method", "created_at",
                                                       "data_hash", "run", "metrics", "gate")} for r in rows]))
         return
     if not rows:
         click.echo("no versions registered")
         return
-    t = Table("version", "status", "base", "method", "ROUGE-L base→ft", "unsupported base→ft", "gate")
+    t = Table("version", "kind", "status", "base", "method", "quality base→ft", "unsupported base→ft", "gate")
     for r in rows:
         b, f = (r.get("metrics") or {}).get("base") or {}, (r.get("metrics") or {}).get("finetuned") or {}
-        t.add_row(r["version"], r["status"], r["base"], r["method"],
-                  f"{_fmt(b.get('rouge_l'))} → {_fmt(f.get('rouge_l'))}",
-                  f"{_fmt(b.get('unsupported_rate'))} → {_fmt(f.get('unsupported_rate'))}",
+        # A generator's quality is test ROUGE-L; an embedder's, held-out NDCG@10.
+        key = "ndcg@10" if r.get("kind") == "embedder" else "rouge_l"
+        t.add_row(r["version"], r.get("kind") or "generator", r["status"], r["base"], r.get("method") or "-",
+                  f"{key} {fmt(b.get(key))} → {fmt(f.get(key))}",
+                  f"{fmt(b.get('unsupported_rate'))} → {fmt(f.get('unsupported_rate'))}",
                   "pass" if (r.get("gate") or {}).get("passed") else "fail")
     # Piped output has no terminal width; keep version ids whole instead of folding them at 80.
     Console(width=None if sys.stdout.isatty() else 160).print(t)
@@ -163,8 +163,9 @@ def models_show(ctx: click.Context, version: str, registry: str | None) -> None:
 @click.option("--force", is_flag=True, help="Promote even when the gate refuses (recorded in promoted.json).")
 @click.pass_context
 def models_promote(ctx: click.Context, version: str, registry: str | None, force: bool) -> None:
-    """Make VERSION the default for generate/nightly. The gate: it must beat the base on test ROUGE-L
-    and must not raise the unsupported-attribute rate."""
+    """Make VERSION the default for generate/nightly (a generator) or for embedding and search (an
+    embedder). The gate: a generator must beat the base on test ROUGE-L and must not raise the
+    unsupported-attribute rate; an embedder must beat the base's held-out NDCG@10."""
     try:
         ok, reasons = _registry(ctx, registry).promote(version, force=force)
     except KeyError as e:
@@ -214,15 +215,7 @@ def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, wo
     if as_json:
         click.echo(json.dumps(rep))
         return
-    m = rep.get("metrics") or {}
-    for who in ("base", "finetuned"):
-        if m.get(who):
-            click.echo(f"test {who:9s}: " + "  ".join(f"{k}={_fmt(v)}" for k, v in m[who].items()))
-    if rep.get("gate"):
-        g = rep["gate"]
-        click.echo("gate: " + ("pass" if g["passed"] else "fail: " + "; ".join(g["reasons"])))
-    click.echo(f"version {rep['version']} ({'promoted' if rep.get('promoted') else 'candidate'}) in {rep['registry']}"
-               + (f"; report {rep['report']}" if rep.get("report") else ""))
+    echo_training(rep, "test")
 
 
 # ---- pipeline -------------------------------------------------------------------------------
@@ -326,7 +319,10 @@ def generate(ctx: click.Context, catalog: str, out: str | None, content: str | N
 def _model_settings(ctx: click.Context, model: str | None, registry: str | None) -> Settings:
     s = _with_registry(_settings(ctx), registry)
     if model:  # an explicit model wins over the registry's promoted version; 'base' is models.generator
-        upd = {"use_promoted": False} | ({} if model == "base" else {"generator": model})
+        # The promoted embedder stays: --model names the generator only.
+        from shopgen.adapters.models import embedding_ref
+
+        upd = {"use_promoted": False, "embedder": embedding_ref(s)} | ({} if model == "base" else {"generator": model})
         s = s.model_copy(update={"models": s.models.model_copy(update=upd)})
     return s
 
@@ -397,7 +393,7 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
     try:
         profile = profile_for(es, target, s)
         used = profile.mode if mode == "auto" else mode
-        encoder = query_encoder(_encoder(s), s.embedding) if used != "bm25" else None
+        encoder = query_encoder(_encoder(s, es, target), s.embedding) if used != "bm25" else None
         hits = run_search(es, target, query, used, k, encoder, Filters(category, brand, locale, min_price, max_price),
                           profile)
     except LookupError as e:
@@ -423,11 +419,24 @@ def _client(s: Settings):
         raise click.ClickException(str(e)) from None
 
 
-def _encoder(s: Settings):
+def _encoder(s: Settings, es=None, target: str | None = None):
+    """The query encoder: the model that embedded the target index (its _meta.embedding_ref), else
+    the one a build would use now; a mismatch with the index's vectors is reported."""
     from shopgen.adapters import models as m
     from shopgen.embed.encoder import load_encoder
 
-    return load_encoder(m.materialize(m.resolve(s.models.embedder, s), s).path)
+    meta = {}
+    if es is not None and target:
+        from indexing.lifecycle import index_meta
+        from indexing.writer import alias_targets
+
+        names = alias_targets(es, target) or [target]
+        meta = index_meta(es, names[0]) if es.indices.exists(index=names[0]) else {}
+    ref = m.resolve(meta.get("embedding_ref") or m.embedding_ref(s), s)
+    if meta.get("embedding_model") and meta["embedding_model"] != ref.version:
+        err.print(f"[yellow]WARNING[/]: {target} was embedded by {meta['embedding_model']}, but queries are "
+                  f"encoded by {ref.version}; rebuild the index (`shopgen nightly` does after a new embedder)")
+    return load_encoder(m.materialize(ref, s).path)
 
 
 # ---- index: lifecycle of the Elasticsearch side ---------------------------------------------
@@ -570,7 +579,7 @@ def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, held_out:
             t = search_meta(es, target).get("tuning") or {}
             _, j = split_queries(j, t.get("heldout_fraction", s.search.heldout_fraction),
                                  t.get("split_seed", s.search.split_seed))
-        res = evaluate_target(es, target, j, mode, s, lambda: _encoder(s), k=k)
+        res = evaluate_target(es, target, j, mode, s, lambda: _encoder(s, es, target), k=k)
     except (FileNotFoundError, ValueError, LookupError) as e:
         raise click.ClickException(str(e)) from None
     res.pop("per_query", None)
@@ -599,9 +608,10 @@ def tune_search(ctx: click.Context, judgments: str, alias: str | None, workdir: 
     from indexing.tune_run import run_tune
 
     s = _settings(ctx)
+    es, target = _client(s), alias or s.es.alias
     try:
-        rep = run_tune(_client(s), alias or s.es.alias, judgments, s, Path(workdir) if workdir else s.home / "tune-search",
-                       lambda: _encoder(s), store=not dry_run, console=err)
+        rep = run_tune(es, target, judgments, s, Path(workdir) if workdir else s.home / "tune-search",
+                       lambda: _encoder(s, es, target), store=not dry_run, console=err)
     except (FileNotFoundError, ValueError, LookupError) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
@@ -628,9 +638,11 @@ def config_show(ctx: click.Context) -> None:
 
 
 from shopgen.cli.jobs import jobs, submit
+from shopgen.cli.searchtune import finetune_search
 
 main.add_command(submit)
 main.add_command(jobs)
+main.add_command(finetune_search)
 
 
 if __name__ == "__main__":

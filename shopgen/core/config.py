@@ -311,15 +311,19 @@ class SearchFinetuneConfig(_Section):
     max_seq_len: int = Field(default=256, ge=16)
     epochs: int = Field(default=1, ge=1)
     max_steps: int | None = Field(default=None, ge=1)  # overrides epochs
-    # Share of the queries held out (by a sha256 of the normalised query) to score base and fine-tuned.
-    test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    split_seed: int = 0
-    # Pairs need a grade of at least this; lower-graded judged products are hard negatives only when 0.
+    # Share of the queries held out (by a sha256 of the normalised query) to score base and fine-tuned;
+    # unset: search.heldout_fraction and search.split_seed, so tune-search's held-out queries stay unseen.
+    test_fraction: float | None = Field(default=None, gt=0, lt=1)
+    split_seed: int | None = None
+    # Pairs need a grade of at least this.
     min_grade: float = Field(default=1.0, gt=0)
     # Hard negatives per pair: zero-grade judgments of its query first, then lexical (BM25) hits over the
-    # products among the top negative_depth that the query has not judged relevant.
+    # products among the top negative_depth that the query has not judged at all.
     hard_negatives: int = Field(default=1, ge=0)
     negative_depth: int = Field(default=30, ge=1)
+    # A pair's hard negatives also take its query's lower-graded products (after the zero grades), and
+    # in the batch only products graded at least as high as the pair's are kept out of its negatives.
+    graded_negatives: bool = True
     scale: float = Field(default=20.0, gt=0)  # 1/temperature of the InfoNCE softmax over cosine scores
     seed: int = 0
     log_every: int = Field(default=10, ge=1)  # steps between progress lines (and metrics reports)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shopgen.adapters import models, storage
+from shopgen.adapters import models, raysupport, storage
 from shopgen.adapters.raysupport import WORKER_ENV
 from shopgen.adapters.registry import Registry, gate, new_version_id
 from shopgen.core.config import S3Config, Settings
@@ -197,13 +197,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
 
     from shopgen.finetune.evaluate import evaluate_rows
 
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    gpu = bool(cfg["gpu"]) and torch.cuda.is_available()
-    if not gpu:  # Ray sets OMP_NUM_THREADS=1 in workers
-        torch.set_num_threads(cfg["threads"])
-    torch.manual_seed(cfg["seed"])
-    device = rtt.get_device()
+    rank, world, gpu, device = raysupport.train_worker(cfg)
     tok = AutoTokenizer.from_pretrained(_base_path(cfg))
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     train, val, sample = _splits(cfg, tok)

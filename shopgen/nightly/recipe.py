@@ -431,7 +431,7 @@ def _plan(n: Night, cat: Catalog) -> Tonight:
     settings = n.settings
     with n.rep.stage("models", n.console):
         gen_model = models.resolve(models.generation_ref(settings), settings)
-        emb_model = models.resolve(settings.models.embedder, settings)
+        emb_model = models.resolve(models.embedding_ref(settings), settings)
         n.rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
     with n.rep.stage("plan", n.console) as st:
         versions = type_versions(settings, n.types)

@@ -1,0 +1,24 @@
+"""Printing shared by the CLI's commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v)
+
+
+def echo_training(rep: dict[str, Any], split: str, what: str = "version") -> None:
+    """A fine-tuning run's summary: base and fine-tuned figures on `split`, the gate, the version."""
+    m = rep.get("metrics") or {}
+    for who in ("base", "finetuned"):
+        if m.get(who):
+            click.echo(f"{split} {who:9s}: " + "  ".join(f"{k}={fmt(v)}" for k, v in m[who].items()))
+    if rep.get("gate"):
+        g = rep["gate"]
+        click.echo("gate: " + ("pass" if g["passed"] else "fail: " + "; ".join(g["reasons"])))
+    click.echo(f"{what} {rep['version']} ({'promoted' if rep.get('promoted') else 'candidate'}) in {rep['registry']}"
+               + (f"; report {rep['report']}" if rep.get("report") else ""))
