@@ -85,3 +85,6 @@ class FieldStats:
 
     def informative(self) -> list[str]:
         return [f for f in self.fields if f in self.varies]
+
+    def uninformative(self) -> list[str]:
+        return [f for f in self.fields if f not in self.varies]

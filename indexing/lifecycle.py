@@ -79,9 +79,9 @@ def search_meta(es: Elasticsearch, target: str) -> dict[str, Any]:
 
 
 def profile_for(es: Elasticsearch, target: str, settings: Settings) -> SearchProfile:
-    """The config's profile, with what the index knows: its informative fields and the tuned fusion."""
+    """The config's profile, with what the index knows: its uninformative fields and the tuned fusion."""
     meta = search_meta(es, target)
-    p = SearchProfile.from_meta({"informative": meta.get("informative")}, config_profile(settings))
+    p = SearchProfile.from_meta({"uninformative": meta.get("uninformative")}, config_profile(settings))
     return SearchProfile.from_meta(meta.get("tuned"), p)
 
 
@@ -159,8 +159,8 @@ def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str]
     g = settings.gate
     judgments = load_judgments(g.judgments)
     meta = search_meta(es, index)
-    chosen = (meta.get("tuned") or {}).get("mode") or g.judgments_mode
-    mode = chosen
+    tuned = (meta.get("tuned") or {}).get("mode")
+    mode = tuned or g.judgments_mode
     # The query encoder is the new index's; on a live index embedded by another model its
     # vectors mean nothing, so both sides are then compared on bm25.
     if live and mode != "bm25" and any(index_meta(es, i).get("embedding_model") !=
@@ -171,16 +171,15 @@ def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str]
     chk = gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance)
     chk.update(mode=mode)
     out = [chk]
-    if chosen != "bm25":
+    if tuned and tuned != "bm25":  # the mode search serves (tune-search's choice) must not lose to bm25
         split = meta.get("tuning") or {}
         _, held = split_queries(judgments, split.get("heldout_fraction", settings.search.heldout_fraction),
                                 split.get("split_seed", settings.search.split_seed))
-        try:
-            c = evaluate_target(es, index, held, chosen, settings, encoder)["ndcg@10"]
+        c = b = None
+        if any(gr > 0 for j in held.values() for gr in j.values()):
+            c = evaluate_target(es, index, held, tuned, settings, encoder)["ndcg@10"]
             b = evaluate_target(es, index, held, "bm25", settings, encoder)["ndcg@10"]
-        except ValueError:  # no held-out query has a relevant SKU
-            c = b = None
-        out.append(gate.mode_vs_bm25(chosen, c, b))
+        out.append(gate.mode_vs_bm25(tuned, c, b))
     return out
 
 
@@ -221,7 +220,7 @@ def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: 
     st.update(docs=res.ok, errors=len(res.errors), bulk_retries=res.retries)
     # What the index knows for ranking: its informative fields, and the live index's tuned fusion.
     carried = {k: v for k, v in search_meta(es, alias).items() if k in ("tuned", "tuning")}
-    st["search"] = {"informative": stats.informative(), **carried}
+    st["search"] = {"informative": stats.informative(), "uninformative": stats.uninformative(), **carried}
     update_meta(es, index, search=st["search"])
     st.update(finish_build(es, index, settings))
     # Docs the bulk could not write are quarantined; the error-rate check judges how many.

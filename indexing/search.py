@@ -60,8 +60,9 @@ class SearchProfile:
     fuzzy_prefix_length: int = 1
     fields_boost: float = 1.0  # the combined_fields clause over the other fields
     field_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
-    # Fields empty or constant across the index (counted at build) are left out; None = all known.
-    informative: tuple[str, ...] | None = None
+    # Fields empty or constant across the index when it was built are left out (a field the build
+    # did not count, e.g. one added to the weights later, is searched).
+    uninformative: tuple[str, ...] = ()
     knn_candidates: int = 200
     fusion: str = "rrf"
     weights: tuple[float, float] = (1.0, 1.0)  # bm25, knn
@@ -83,7 +84,7 @@ class SearchProfile:
     def to_meta(self) -> dict[str, Any]:
         d = asdict(self)
         d["weights"] = {"bm25": self.weights[0], "knn": self.weights[1]}
-        d["informative"] = list(self.informative) if self.informative is not None else None
+        d["uninformative"] = list(self.uninformative)
         return d
 
     @classmethod
@@ -95,8 +96,8 @@ class SearchProfile:
         known = {k: v for k, v in meta.items() if k in cls.__dataclass_fields__ and v is not None}
         if isinstance(known.get("weights"), dict):
             known["weights"] = (float(known["weights"].get("bm25", 0)), float(known["weights"].get("knn", 0)))
-        if "informative" in known:
-            known["informative"] = tuple(known["informative"])
+        if "uninformative" in known:
+            known["uninformative"] = tuple(known["uninformative"])
         if "field_weights" in known:
             known["field_weights"] = {**base.field_weights, **known["field_weights"]}
         return replace(base, **known)
@@ -105,10 +106,8 @@ class SearchProfile:
 def _other_fields(p: SearchProfile, zh: bool) -> list[str]:
     out = []
     for f, w in p.field_weights.items():
-        if p.informative is not None and f not in p.informative:
-            continue
-        if zh and f in _NO_ZH:
-            continue  # combined_fields needs one analyzer across its fields
+        if w <= 0 or f in p.uninformative or (zh and f in _NO_ZH):
+            continue  # a weight of 0 turns a field off; combined_fields needs one analyzer across its fields
         name = f"{f}.zh" if zh else f
         out.append(f"{name}^{max(1.0, w):g}" if w != 1 else name)
     return out
@@ -129,6 +128,10 @@ def text_query(text: str, p: SearchProfile = SearchProfile()) -> dict[str, Any]:
     fields = _other_fields(p, zh)
     if fields and p.fields_boost > 0:
         should.append({"combined_fields": {"query": text, "fields": fields, "boost": p.fields_boost}})
+    keywords = [f"{f}^{w:g}" for f, w in p.field_weights.items() if zh and f in _NO_ZH and w > 0
+                and f not in p.uninformative]
+    if keywords and p.fields_boost > 0:  # brand and category have no Chinese sub-field: their own clause
+        should.append({"multi_match": {"query": text, "fields": keywords, "boost": p.fields_boost}})
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 

@@ -127,7 +127,12 @@ def _index_meta(rep: Report, emb_model: models.ModelRef, source: str) -> dict[st
     return {"managed_by": "shopgen", "run_id": rep.data["run_id"], "created_at": datetime.now(timezone.utc).isoformat(),
             "model_version": rep.data.get("model_version"), "embedding_model": emb_model.version,
             # What search resolves to encode queries with the index's own embedder.
-            "embedding_ref": emb_model.ref, "input": source}
+            "embedding_ref": _portable(emb_model.ref), "input": source}
+
+
+def _portable(ref: str) -> str:
+    """A local folder reference as an absolute path, so search resolves it from any directory."""
+    return str(Path(ref).resolve()) if "://" not in ref and Path(ref).exists() else ref
 
 
 def run_index(rep: Report, enriched: Path, settings: Settings, alias: str, console: Console, qpath: Path,

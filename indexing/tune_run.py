@@ -23,8 +23,8 @@ from shopgen.core.run import Report
 
 
 def _base_profile(es: Elasticsearch, target: str, settings: Settings) -> SearchProfile:
-    """The config's profile with the index's informative fields, but none of an earlier tuning."""
-    return SearchProfile.from_meta({"informative": search_meta(es, target).get("informative")},
+    """The config's profile with the index's uninformative fields, but none of an earlier tuning."""
+    return SearchProfile.from_meta({"uninformative": search_meta(es, target).get("uninformative")},
                                    config_profile(settings))
 
 

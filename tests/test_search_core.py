@@ -19,7 +19,7 @@ from indexing.search import (
 )
 from indexing.tune import Candidate, candidates, choose, cross_validate, split_queries
 from shopgen.core.config import load_settings
-from shopgen.embed.encoder import document_text, embedding_text, encode_queries, model_prompt
+from shopgen.embed.encoder import document_key, document_text, embedding_text, encode_queries, model_prompt
 
 
 def _clauses(q):
@@ -57,17 +57,22 @@ def test_chinese_queries_search_the_zh_fields_without_fuzziness():
     assert ("match", "fuzzy") not in k
     fields = k[("combined_fields", "exact")][1]["fields"]
     assert fields and all(f.split("^")[0].endswith(".zh") for f in fields)
-    assert not any(f.startswith(("category", "brand")) for f in fields)  # no Chinese sub-field there
+    assert not any(f.startswith(("category", "brand")) for f in fields)  # no Chinese sub-field there...
+    kw = next(c["multi_match"] for c in _clauses(q) if "multi_match" in c)  # ...so they get their own clause
+    assert sorted(f.split("^")[0] for f in kw["fields"]) == ["brand.text", "category.text"]
+    assert not any("multi_match" in c for c in _clauses(text_query("sleeping bag")))
 
 
 def test_uninformative_fields_add_nothing_and_filters_stay_filters():
-    p = SearchProfile(informative=("attributes_text", "description"))
+    p = SearchProfile(uninformative=tuple(f for f in DEFAULT_FIELD_WEIGHTS if f not in ("attributes_text", "description")))
     q = bm25_query("wool", Filters(brand="Acme"), p)
     comb = next(c["combined_fields"] for c in _clauses(q["bool"]["must"][0]) if "combined_fields" in c)
     assert sorted(f.split("^")[0] for f in comb["fields"]) == ["attributes_text", "description"]
     assert q["bool"]["filter"] == [{"term": {"brand": "Acme"}}]
-    none = text_query("wool", SearchProfile(informative=()))
+    none = text_query("wool", SearchProfile(uninformative=tuple(DEFAULT_FIELD_WEIGHTS)))
     assert not any("combined_fields" in c for c in _clauses(none))
+    no_faq = text_query("wool", SearchProfile(field_weights={**DEFAULT_FIELD_WEIGHTS, "faq_text": 0}))
+    assert not any("faq_text" in f for c in _clauses(no_faq) for f in c.get("combined_fields", {}).get("fields", []))
     off = text_query("wool", SearchProfile(fuzzy_boost=0))
     assert not any("fuzziness" in next(iter(c.values())).get("title", {}) for c in _clauses(off))
 
@@ -78,6 +83,7 @@ def test_field_stats_drop_empty_and_constant_fields():
             {"brand": "Luma", "category": "Tees", "description": "b"}]
     list(st.watch(docs))
     assert set(st.informative()) == {"category.text", "description"}
+    assert "brand.text" in st.uninformative() and "faq_text" in st.uninformative()
 
 
 def test_weighted_rrf_and_linear_fusion():
@@ -107,7 +113,7 @@ def test_hybrid_body_uses_plain_rrf_only_for_equal_weights():
 
 
 def test_profile_round_trips_through_index_meta_and_rejects_nonsense():
-    p = SearchProfile(mode="hybrid", fusion="linear", weights=(0.7, 0.3), informative=("description",))
+    p = SearchProfile(mode="hybrid", fusion="linear", weights=(0.7, 0.3), uninformative=("description",))
     assert SearchProfile.from_meta(p.to_meta()) == p
     assert SearchProfile.from_meta({"mode": "knn", "future_key": 1}).mode == "knn"
     with pytest.raises(ValueError, match="fusion"):
@@ -172,3 +178,27 @@ def test_query_prefix_comes_from_the_model_or_the_config():
     explicit = load_settings(embedding={"query_prefix": "search_query: "}).embedding
     encode_queries(plain, ["tent"], explicit)
     assert plain.seen[-1] == "search_query: tent"
+
+
+def test_the_cache_key_changes_with_the_prefix_setting():
+    auto = load_settings().embedding
+    empty = load_settings(embedding={"document_prefix": ""}).embedding
+    assert document_key("Kelda Cork Mat", auto) != document_key("Kelda Cork Mat", empty)
+    assert document_key("Kelda Cork Mat", auto) == document_key("Kelda Cork Mat", load_settings().embedding)
+
+
+class _Named(_Model):
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+    def __getitem__(self, i):
+        cfg = type("C", (), {"_name_or_path": self.name})
+        return type("M", (), {"auto_model": type("A", (), {"config": cfg})})
+
+
+def test_family_prompts_match_the_model_name():
+    assert model_prompt(_Named("intfloat/e5-small-v2"), "document") == "passage: "
+    assert model_prompt(_Named("BAAI/bge-small-en-v1.5"), "query").startswith("Represent this sentence")
+    assert model_prompt(_Named("BAAI/bge-m3"), "query") == ""  # not an English v1 bge: no instruction
+    assert model_prompt(_Named("sentence-transformers/all-MiniLM-L6-v2"), "query") == ""

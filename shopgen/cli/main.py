@@ -396,7 +396,7 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
         encoder = query_encoder(_encoder(s, es, target), s.embedding) if used != "bm25" else None
         hits = run_search(es, target, query, used, k, encoder, Filters(category, brand, locale, min_price, max_price),
                           profile)
-    except LookupError as e:
+    except (LookupError, FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False))

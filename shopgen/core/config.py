@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -78,8 +78,9 @@ class SearchConfig(_Section):
     fuzziness: str = "AUTO"
     fuzzy_prefix_length: int = Field(default=1, ge=0)
     fields_boost: float = Field(default=1.0, ge=0)
-    # Weights (>= 1) of the other fields inside combined_fields; None: the built-in ones.
-    field_weights: dict[str, float] | None = None
+    # Weights of the other fields inside combined_fields (below 1 counts as 1; 0 turns a field off);
+    # None: the built-in ones.
+    field_weights: dict[str, Annotated[float, Field(ge=0)]] | None = None
     knn_candidates: int = Field(default=200, ge=1)  # kNN num_candidates (at least 2 x the hits asked for)
     # hybrid before tuning: rrf (reciprocal rank) or linear (weighted sum of normalised scores).
     fusion: Literal["rrf", "linear"] = "rrf"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
@@ -52,9 +53,15 @@ def document_text(row: dict[str, Any], cfg: Any) -> str:
     return embedding_text(row, cfg.text_fields, cfg.text_attributes, cfg.document_prefix)
 
 
+def document_key(text: str, cfg: Any) -> str:
+    """The vector cache key of a document_text: an explicit prefix (even "") is part of the key, so
+    switching between it and `auto` (a prefix the model adds at encode time) re-embeds."""
+    return embedding_key(text if cfg.document_prefix == "auto" else f"{text}\x00prefix={cfg.document_prefix}")
+
+
 # Families whose retrieval prompts are part of how they were trained: (query, document).
 KNOWN_PROMPTS = {"e5": ("query: ", "passage: "),
-                 "bge-": ("Represent this sentence for searching relevant passages: ", ""),
+                 "bge-*-en": ("Represent this sentence for searching relevant passages: ", ""),
                  "nomic-embed": ("search_query: ", "search_document: ")}
 
 
@@ -71,8 +78,9 @@ def model_prompt(model: Any, kind: str, setting: str = "auto") -> str:
         name = str(model[0].auto_model.config._name_or_path).lower()
     except (AttributeError, IndexError, KeyError, TypeError):
         name = ""
+    base = name.rstrip("/").rsplit("/", 1)[-1]
     for family, (q, d) in KNOWN_PROMPTS.items():
-        if family in name.rsplit("/", 1)[-1]:
+        if fnmatch.fnmatch(base, f"*{family}*"):
             return q if kind == "query" else d
     return ""
 
@@ -248,7 +256,7 @@ class Embedder:
                     .append_column("embedding_cached", pa.array([], pa.bool_()))
                     .append_column("embedding_model", pa.array([], pa.string())))
         texts = [document_text(r, self.text_cfg) for r in batch.to_pylist()]
-        keys = [embedding_key(t) for t in texts]
+        keys = [document_key(t, self.text_cfg) for t in texts]
         hit = [k in self.cached_keys for k in keys]
         vecs: list[Any] = [None] * len(texts)
         if any(hit):

@@ -33,7 +33,7 @@ from shopgen.core.config import Settings
 from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
 from shopgen.core.records import Product, content_hash
 from shopgen.core.run import Report, append_jsonl, append_quarantine, running, start_run
-from shopgen.embed.encoder import document_text, embedding_key
+from shopgen.embed.encoder import document_key, document_text
 from shopgen.embed.stage import embed_stage
 from shopgen.generate.engine import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, product_row
 from shopgen.generate.prompts import PROMPT_VERSION, prompt_version
@@ -165,7 +165,7 @@ def _split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mapp
         t = pa.Table.from_batches([b])
         if not t.num_rows:
             continue
-        hs = [embedding_key(document_text(r, text_cfg)) for r in t.to_pylist()]
+        hs = [document_key(document_text(r, text_cfg), text_cfg) for r in t.to_pylist()]
         mask = []
         for sku, h in zip(t["sku"].to_pylist(), hs):
             hashes[sku] = h
