@@ -105,6 +105,7 @@ def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[s
     from indexing.lifecycle import config_profile, profile_for
     from indexing.search import SearchProfile, fuse, rrf, search
     from indexing.stage import run_index_build
+    from indexing.tune_run import fetch_lists
     from shopgen.adapters import models
     from shopgen.catalog.load import load_catalog
     from shopgen.core.config import load_settings
@@ -119,7 +120,7 @@ def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[s
     model = load_encoder(models.materialize(models.resolve(s.models.embedder, s), s).path)
     enc = query_encoder(model, s.embedding)
     base = profile_for(es, name, s)  # the defaults plus the index's informative fields (nothing tuned)
-    lists = tune.fetch_lists(es, name, queries, enc, base)
+    lists = fetch_lists(es, name, queries, enc, base)
     cands = tune.candidates()
     table = tune.score_table(cands, lists, judgments, base)
     hybrids = [c.name for c in cands if c.mode == "hybrid"]

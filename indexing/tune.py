@@ -4,12 +4,12 @@ Each judged query's bm25 and knn lists are fetched once (with scores); every can
 weighted RRF, linear fusion with min-max or L2 normalisation, over a grid of weights) is then scored
 here by the same fusion the server would run. The choice is made on the tuning queries; the
 queries held out by query hash only measure it, and cross-validation over the tuning queries says
-what the choosing itself is worth. All of it is pure except `fetch_lists`."""
+what the choosing itself is worth. All of it is pure: indexing.tune_run fetches the lists."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -139,21 +139,6 @@ def choose(table: Mapping[str, Mapping[str, float]], cands: Sequence[Candidate],
                    "hybrid": cross_validate(table, hybrids, tune, folds, seed)},
             "queries": {"tuning": len([q for q in tune if q in table["bm25"]]),
                         "heldout": len([q for q in held if q in table["bm25"]])}}
-
-
-def fetch_lists(es: Any, target: str, queries: Sequence[str], encode: Callable[[str], Any] | None,
-                base: SearchProfile, progress: Callable[[], None] = lambda: None) -> dict[str, tuple[list, list]]:
-    """Each query's bm25 and knn hits, `base.window` deep, with scores (knn empty without an encoder)."""
-    from indexing.search import Filters, bm25_body, knn_body
-
-    out = {}
-    for q in queries:
-        bm25 = es.search(index=target, **bm25_body(q, base.window, Filters(), base))["hits"]["hits"]
-        knn = (es.search(index=target, **knn_body(encode(q), base.window, Filters(), base))["hits"]["hits"]
-               if encode else [])
-        out[q] = (bm25, knn)
-        progress()
-    return out
 
 
 def tuned_meta(result: dict[str, Any], heldout_fraction: float, split_seed: int, judgments: str,

@@ -16,7 +16,7 @@ from rich.progress import Progress
 from indexing import tune
 from indexing.evaluate import load_judgments
 from indexing.lifecycle import config_profile, index_meta, search_meta, update_meta
-from indexing.search import SearchProfile
+from indexing.search import Filters, SearchProfile, ranked_lists
 from indexing.writer import alias_targets
 from shopgen.core.config import Settings
 from shopgen.core.run import Report
@@ -28,8 +28,18 @@ def _base_profile(es: Elasticsearch, target: str, settings: Settings) -> SearchP
                                    config_profile(settings))
 
 
+def fetch_lists(es: Elasticsearch, target: str, queries: list[str], encode: Callable[[str], Any],
+                base: SearchProfile, progress: Callable[[], None] = lambda: None) -> dict[str, tuple[list, list]]:
+    """Each query's bm25 and knn hits, `base.window` deep, with scores: what every candidate fuses."""
+    out = {}
+    for q in queries:
+        out[q] = ranked_lists(es, target, q, encode(q), base.window, Filters(), base)
+        progress()
+    return out
+
+
 def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Settings, workdir: Path,
-             encoder: Callable[[], Any] | None, store: bool = True, console: Console | None = None) -> dict[str, Any]:
+             encoder: Callable[[], Any], store: bool = True, console: Console | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     judgments = load_judgments(judgments_path)
     indices = alias_targets(es, alias) or ([alias] if es.indices.exists(index=alias) else [])
@@ -55,17 +65,17 @@ def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Setti
 
 
 def _tune(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, judgments_path: str, settings: Settings,
-          encoder: Callable[[], Any] | None, store: bool, console: Console, rep: Report, started: datetime) -> None:
+          encoder: Callable[[], Any], store: bool, console: Console, rep: Report, started: datetime) -> None:
     from shopgen.embed.encoder import query_encoder
 
     cfg = settings.search
     base = _base_profile(es, alias, settings)
     embedding_model = index_meta(es, indices[0]).get("embedding_model")
     with rep.stage("tune", console) as st:
-        encode = query_encoder(encoder(), settings.embedding) if encoder else None
+        encode = query_encoder(encoder(), settings.embedding)
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("judged queries", total=len(judgments))
-            lists = tune.fetch_lists(es, alias, list(judgments), encode, base, lambda: bar.advance(task))
+            lists = fetch_lists(es, alias, list(judgments), encode, base, lambda: bar.advance(task))
         cands = tune.candidates()
         table = tune.score_table(cands, lists, judgments, base)
         tune_qs, held_qs = tune.split_queries(judgments, cfg.heldout_fraction, cfg.split_seed)
