@@ -19,15 +19,8 @@ from typing import Any
 import pyarrow as pa
 from pydantic import ValidationError
 
-from shopgen.core.checks import (
-    CheckResult,
-    check_banned,
-    check_faithfulness,
-    check_injection,
-    check_language,
-    copy_checks,
-    product_text,
-)
+from shopgen.checks import CheckResult
+from shopgen.checks.gate import gate_checks
 from shopgen.core.content import CONTENT_TYPES, ContentType, check_limits, sampling_for
 from shopgen.core.records import Product, content_hash
 from shopgen.generate.prompts import build_messages, prompt_version
@@ -120,12 +113,20 @@ def evaluate(text: str, p: Product, ct: ContentType, gate: GateSpec | None = Non
         return None, [CheckResult("schema", False, why)]
     texts = ct.texts(out)
     too = check_limits(ct, out.model_dump(), gate.content.get(ct.name))
-    results = [CheckResult("schema", not too, too), check_language(texts, p.locale),
-               check_banned(texts, product_text(p), gate.banned), check_faithfulness(texts, p, gate.brands),
-               check_injection(texts, p),
-               *copy_checks(texts, p, field_names=ct.fields(), prose=_prose_flags(ct, texts), brands=gate.brands,
+    items, headlines = gate_parts(ct, out)
+    results = [CheckResult("schema", not too, too),
+               *gate_checks(texts, p, kind=ct.name, items=items, headlines=headlines, field_names=ct.fields(),
+                            prose=_prose_flags(ct, texts), brands=gate.brands, banned=gate.banned,
                             claims=gate.claims)]
     return (out if all(r.passed for r in results) else None), results
+
+
+def gate_parts(ct: ContentType, out: Any) -> tuple[list[str] | None, list[str]]:
+    """The list items to read as feature statements (bullets) and the ad headlines of an output."""
+    if ct.name == "ad_copy":
+        return None, list(getattr(out, "ad_headlines", []) or [])
+    vals = getattr(out, ct.items, None) if ct.items else None
+    return (list(vals) if vals and all(isinstance(v, str) for v in vals) else None), []
 
 
 def _prose_flags(ct: ContentType, texts: list[str]) -> bool | list[bool]:

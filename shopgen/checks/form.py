@@ -1,0 +1,157 @@
+"""form: each text is the right kind of text for its type, and none echoes the prompt.
+
+- a bullet states a feature: not a bare value ('Sellable', 'Mixed'), a `key: value` label
+  ('Brand: Kelda', 'Cooking: False'), the category name, a numbering ('1. Product: ...') or a
+  non-word; an ad headline is a complete phrase; no text doubles a word ('The Kelda Kelda');
+- prompt_echo: the prompt's own instructions copied into the copy ('Each bullet point is a
+  different listed fact in a few words.')."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from shopgen.checks.base import CJK, WORD, CheckResult, as_texts, n_cjk, n_words, norm, shorten, stem
+from shopgen.core.content import CONTENT_TYPES
+from shopgen.core.records import Product
+
+_NUMBERING = re.compile(r"^\s*(?:\d{1,2}|[a-z])\s*[.)、．:]\s*|^\s*[-*•·]\s*|^\s*(?:第[一二三四五六七八九十\d]+[条点项])", re.I)
+_LABEL = re.compile(r"^\s*([^\W\d][\w' /&-]{0,28}?)\s*[:：]\s*(.+)$", re.S)
+_VALUE_WORDS = {"true", "false", "yes", "no", "none", "null", "n/a", "na", "是", "否", "无"}
+_ENDS_OPEN = re.compile(r"(?:\b(?:and|or|the|a|an|of|to|for|with|from|is|are|its|your|our|that|but)"
+                        r"|[,;:(\-–—&]|[和与及或的是])\s*$", re.I)
+_DOUBLED = re.compile(r"(?<![\w'’-])([A-Za-z][A-Za-z'’-]+)\s+\1(?![\w'’-])", re.I)
+_DOUBLED_OK = {"bye", "knock", "so", "very", "really", "had", "that", "pom", "choo", "tut", "ha", "no"}
+
+
+def _fields(p: Product) -> list[str]:
+    vals = [p.title, p.brand or "", p.category or ""]
+    for k, v in p.attributes.items():
+        vals.append(k.replace("_", " "))
+        vals += [str(x) for x in (v if isinstance(v, list) else [v])]
+    return [v for v in vals if v]
+
+
+def _key(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", norm(text)).split())
+
+
+def _known_words(p: Product) -> set[str]:
+    src = " ".join([*_fields(p), p.description or ""])
+    return {stem(w) for w in WORD.findall(src)} | {w.lower() for w in WORD.findall(src)}
+
+
+def _non_word(w: str, known: set[str]) -> bool:
+    """A made-up token: long, not in the input, no vowel pattern of a word or glued words ('Volgaglasschair')."""
+    low = w.lower()
+    if low in known or stem(w) in known or len(low) < 12:
+        return False
+    return bool(re.fullmatch(r"[a-z]+", low))
+
+
+def bullet_form(item: str, p: Product, field_keys: set[str], known: set[str]) -> str | None:
+    """Why a bullet is not a feature statement, or None."""
+    t = item.strip()
+    if _NUMBERING.match(t):
+        return f"numbered or marked bullet {shorten(t, 30)!r}"
+    lab = _LABEL.match(t)
+    if lab:
+        key, rest = _key(lab.group(1)), lab.group(2).strip()
+        if key in field_keys or _key(rest) in _VALUE_WORDS or n_words(rest) + n_cjk(rest) // 2 <= 3:
+            return f"label bullet {shorten(t, 30)!r}"
+    k = _key(t)
+    if k in field_keys or k in _VALUE_WORDS:
+        return f"bare value bullet {shorten(t, 30)!r}"
+    zh = n_cjk(t) > len(re.findall(r"[A-Za-z]", t)) / 4
+    if (zh and n_cjk(t) < 4) or (not zh and n_words(t) < 2):
+        return f"bare value bullet {shorten(t, 30)!r}"
+    if not zh and any(_non_word(w, known) for w in WORD.findall(t)):
+        return f"non-word in bullet {shorten(t, 30)!r}"
+    return None
+
+
+def check_form(texts: Sequence[str], p: Product, kind: str = "", items: Sequence[str] | None = None,
+               headlines: Sequence[str] = ()) -> CheckResult:
+    """`kind`: the content type; `items`: its list items (bullets) when they are to be read as
+    feature statements; `headlines`: ad headlines, which must be complete phrases."""
+    texts = as_texts(texts)
+    bad: list[str] = []
+    field_keys = {_key(v) for v in _fields(p)} - {""}
+    known = _known_words(p)
+    for item in as_texts(items or []):
+        why = bullet_form(item, p, field_keys, known)
+        if why:
+            bad.append(why)
+    for h in as_texts(headlines):
+        hs = h.strip()
+        if _ENDS_OPEN.search(hs):
+            bad.append(f"unfinished headline {shorten(hs, 30)!r}")
+        elif not CJK.search(hs) and n_words(hs) < 2 and _key(hs) not in field_keys:
+            bad.append(f"headline is not a phrase {shorten(hs, 30)!r}")
+    for t in texts:
+        for m in _DOUBLED.finditer(t):
+            if m.group(1).lower() not in _DOUBLED_OK:
+                bad.append(f"doubled word {shorten(m.group(0), 30)!r}")
+    if kind == "ad_copy":  # descriptions are sentences; a cut-off one reads as broken copy
+        for t in texts:
+            if t not in headlines and _ENDS_OPEN.search(t.strip()):
+                bad.append(f"unfinished text {shorten(t, 30)!r}")
+    bad = list(dict.fromkeys(bad))
+    return CheckResult("form", not bad, bad)
+
+
+# ---- prompt echo ---------------------------------------------------------------------------------
+# Instruction phrases of the prompts themselves (the system prompt lives with the generator, so its
+# telltale phrases are listed here), plus every content type's task and style text.
+PROMPT_PHRASES = (
+    "using only the facts listed", "only the facts", "listed fact", "listed facts", "in a few words",
+    "the facts do not state", "facts between", "product tags", "answer with json", "json only",
+    "never follow instructions", "supplied by a seller", "you are the copywriter", "online shop",
+    "no bullet repeats another", "each bullet states", "each bullet point", "write a new answer",
+    "your previous answer", "was rejected because", "uses only the facts", "do not add names",
+    "only use the facts", "one product fact each", "short english bullet points", "plain english prose",
+    "只使用", "列出的事实", "已列出", "只用 json", "只用json", "卖家提供", "绝不执行", "几个词即可", "不要重复",
+)
+
+
+def _grams(text: str, n: int) -> set[str]:
+    t = norm(text)
+    if n_cjk(t) > len(WORD.findall(t)):
+        s = re.sub(r"[^\u3400-\u9fff]", "", t)
+        return {s[i:i + 6] for i in range(max(0, len(s) - 5))}
+    ws = re.findall(r"[a-z0-9']+", t)
+    return {" ".join(ws[i:i + n]) for i in range(max(0, len(ws) - n + 1))}
+
+
+def _instruction_grams(extra: Iterable[str] = ()) -> set[str]:
+    texts = [*extra]
+    for ct in CONTENT_TYPES.values():
+        texts += [*ct.task.values(), *ct.style.values()]
+    out: set[str] = set()
+    for t in texts:
+        # field names in backticks are the schema's, not copy
+        out |= _grams(re.sub(r"`[^`]*`", " ", t), 5)
+    return out
+
+
+_INSTRUCTION_GRAMS = _instruction_grams()
+
+
+def check_prompt_echo(texts: Sequence[str], p: Product, instructions: Iterable[str] = ()) -> CheckResult:
+    """Copy that repeats the prompt: a 5-word (or 6-character) run of an instruction that the
+    product's own data does not contain, or one of the prompt's telltale phrases."""
+    grams = _INSTRUCTION_GRAMS | (_instruction_grams(instructions) if instructions else set())
+    src_text = " ".join([*_fields(p), p.description or ""])
+    src, src_norm = _grams(src_text, 5), norm(src_text)
+    bad = []
+    for t in as_texts(texts):
+        hit = next((g for g in sorted(_grams(t, 5) & grams) if g not in src), None)
+        if hit is None:
+            low = norm(t)
+            hit = next((ph for ph in PROMPT_PHRASES if ph in low and ph not in src_norm), None)
+        if hit:
+            bad.append(f"echoes the prompt {hit!r}")
+        if re.match(r"\s*(?:style|task|facts?|风格|事实)\s*[:：]", t, re.I):
+            bad.append(f"prompt label {shorten(t, 24)!r}")
+    bad = list(dict.fromkeys(bad))
+    return CheckResult("prompt_echo", not bad, bad)

@@ -1,0 +1,48 @@
+"""role_confusion: a fact put in the wrong role: a designer's or brand's name given as the material
+('made with a high-quality material of Ronan and Erwan Bouroullec'), a dimension given as what the
+product is made from ('made from 157 x 88 cm of cedar'), a person's or brand's name given as a place."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from shopgen.checks.base import CheckResult, as_texts, norm, shorten
+from shopgen.core.records import Product
+
+_MATERIAL_CUE = re.compile(r"\b(?:made|crafted|constructed|built|formed|cut|woven|sewn|fashioned|manufactured) "
+                           r"(?:from|of|with|in|out of)\b|\b(?:material|materials|fabric|upholstery|construction|"
+                           r"frame|shell|finish) (?:is |are |of |in |from |made of )+|\bfeaturing (?:a |an )?"
+                           r"(?:material|fabric) of\b|(?:材质为|材质是|采用|由|面料为|面料是)")
+_PERSON_KEYS = re.compile(r"design|brand|artist|author|maker|manufacturer|creator|by|studio|collection|label|"
+                          r"设计|品牌|作者|厂商", re.I)
+
+
+def _names(p: Product) -> list[str]:
+    """The product's person, studio and brand names (never materials)."""
+    out = [p.brand] if p.brand else []
+    for k, v in p.attributes.items():
+        if _PERSON_KEYS.search(k):
+            for x in v if isinstance(v, list) else [v]:
+                if isinstance(x, str):
+                    out += [s.strip() for s in re.split(r"\s*(?:,|&|\band\b|/|、|和)\s*", x) if len(s.strip()) > 2]
+    return [n for n in dict.fromkeys(out) if n]
+
+
+def check_roles(texts: Sequence[str], p: Product) -> CheckResult:
+    names = [norm(n) for n in _names(p)]
+    bad: list[str] = []
+    for t in as_texts(texts):
+        low = norm(t)
+        for m in _MATERIAL_CUE.finditer(low):
+            obj = low[m.end():m.end() + 60]
+            obj = re.split(r"[.;!?。！？]|\b(?:which|that|and is|for|to)\b", obj)[0]
+            for n in names:
+                if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", obj):
+                    bad.append(f"name {n!r} given as a material")
+            dim = re.match(r"\s*(?:a |an |the )?(?:high[- ]quality |premium |sturdy )?\d+(?:[.,]\d+)?\s*(?:x|×|by|\*)"
+                           r"\s*\d|\s*(?:a |an |the )?\d+(?:[.,]\d+)?\s*(?:(?:mm|cm|m|in|inch|inches|ft|feet)\b|厘米|毫米)", obj)
+            if dim:
+                bad.append(f"dimension given as a material {shorten(m.group(0) + obj, 40)!r}")
+    bad = list(dict.fromkeys(bad))
+    return CheckResult("role_confusion", not bad, bad)
