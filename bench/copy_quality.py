@@ -16,25 +16,21 @@ without grammar (the raw library) and each arm's tok/s against it; searchable co
 per-type publishing vs the old row-level gate; and, over every accepted text, placeholders and
 numbers absent from the input (both must be 0).
 
-    .venv/bin/python bench/copy.py [--n 24] [--content description,bullets,seo_title] [--arms old,new] [--json]
+    .venv/bin/python bench/copy_quality.py [--n 24] [--content description,bullets,seo_title] [--arms old,new] [--json]
 
 With --json the last line is one JSON object with keys searchable, accepted.<type> (new arm),
 failures.<check> (new arm, share of attempts), tok_s, and per arm the same under arms.<arm>."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import json
+import os
+import re
 import sys
-
-# This file is named copy.py: its folder must not shadow the standard library's `copy` module.
-sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0]]
-
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,7 +82,7 @@ def main() -> None:
     a = ap.parse_args()
 
     from shopgen.adapters import models
-    from shopgen.core.checks import check_faithfulness
+    from shopgen.checks import check_faithfulness
     from shopgen.core.config import load_settings
     from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
     from shopgen.generate.engine import GateSpec, PromptSpec, VLLMGenerator, fit_messages, generate_with_retries

@@ -18,21 +18,17 @@ With --json the last line is one JSON object: `ndcg.<mode>`, `baseline.<mode>`, 
 
 from __future__ import annotations
 
+import argparse
+import csv
+import importlib.util
+import json
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
-# bench/copy.py would shadow the standard library's copy module.
-sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0]]
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

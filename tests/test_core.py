@@ -7,12 +7,13 @@ import pytest
 from indexing.docs import es_doc
 from indexing.mapping import chinese_analyzer, index_template, mappings_component
 from indexing.search import Filters, bm25_body, knn_body, rrf
-from shopgen.core.checks import COPY_CHECKS
+from shopgen.checks import COPY_CHECKS
+from shopgen.checks.gate import AUDIT_CHECKS
 from shopgen.core.config import load_settings
 from shopgen.core.content import CONTENT_TYPES
 from shopgen.core.records import Product
 from shopgen.embed.encoder import embedding_text
-from shopgen.generate.engine import evaluate, fit_messages, generate_with_retries, product_row, row_product
+from shopgen.generate.engine import Sample, evaluate, fit_messages, generate_with_retries, product_row, row_product
 from shopgen.generate.prompts import build_messages
 
 AD = CONTENT_TYPES["ad_copy"]
@@ -41,7 +42,7 @@ def test_zh_prompt_is_chinese():
 def test_evaluate_accepts_valid_output():
     out, results = evaluate(OK, P, AD)
     assert out is not None and [r.check for r in results] == ["schema", "language", "banned_claims", "faithfulness",
-                                                              "injection", *COPY_CHECKS]
+                                                              "injection", *COPY_CHECKS, *AUDIT_CHECKS]
     assert all(r.passed for r in results)
 
 
@@ -73,16 +74,16 @@ def test_evaluate_rejects_truncated_json_wrong_language_and_invented_facts():
 def test_retries_only_failed_requests_then_gives_up():
     calls = []
 
-    def engine(messages, cts, attempt, locales):
-        calls.append(len(messages))
+    def engine(reqs, attempt):
+        calls.append(len(reqs))
         # request 0 passes at once; requests 1 and 2 pass on the second try
-        return [(OK if (attempt >= 1 or i == 0) else "{bad", 7) for i in range(len(messages))]
+        return [[Sample(OK if (attempt >= 1 or i == 0) else "{bad", 7)] for i in range(len(reqs))]
 
     out = generate_with_retries([P, P, P], ["ad_copy"], engine, max_attempts=3)
     assert calls == [3, 2]
     assert [o.attempts for o in out] == [1, 2, 2] and all("ad_copy" in o.outputs for o in out)
 
-    out = generate_with_retries([P], ["ad_copy", "seo_title"], lambda m, c, a, loc: [("{bad", 5)] * len(m), max_attempts=3)
+    out = generate_with_retries([P], ["ad_copy", "seo_title"], lambda rs, a: [[Sample("{bad", 5)]] * len(rs), max_attempts=3)
     assert out[0].outputs == {} and out[0].attempts == 3 and out[0].tokens == 30
     assert any(e.startswith("ad_copy/schema:") for e in out[0].errors())
     assert any(e.startswith("seo_title/schema:") for e in out[0].errors())
@@ -170,9 +171,9 @@ def test_long_prompt_is_shortened_or_fails_its_row_only():
     assert msgs is not None and n <= 300 and msgs[-1]["content"].count("word") < 2000
     seen = []
 
-    def engine(messages, cts, attempt, locales):
-        seen.append(len(messages))
-        return [(OK, 5)] * len(messages)
+    def engine(reqs, attempt):
+        seen.append(len(reqs))
+        return [[Sample(OK, 5)]] * len(reqs)
 
     out = generate_with_retries([P, long_desc, huge_title], ["ad_copy"], engine, 2, count=count, budget=300)
     assert seen == [2]  # the oversize prompt never reached the engine
@@ -235,7 +236,7 @@ def test_coverage_counts_every_valid_product():
 
 
 def test_retry_prompt_names_what_failed():
-    from shopgen.core.checks import CheckResult
+    from shopgen.checks import CheckResult
     from shopgen.generate.engine import feedback_of
 
     why = feedback_of([CheckResult("schema", True), CheckResult("placeholder", False, ["placeholder '[Company Name]'"]),
@@ -277,9 +278,9 @@ def test_feedback_reaches_the_retry_prompt_only_when_on():
     bad = json.dumps({"ad_headlines": ["[Company Name] Mat", "Cork Mat", "Yoga Mat"],
                       "ad_descriptions": ["A cork mat.", "Made of cork."]})
 
-    def engine(messages, cts, attempt, locales):
-        seen.append(messages[0][-1]["content"])
-        return [(bad if attempt == 0 else OK, 5)]
+    def engine(reqs, attempt):
+        seen.append(reqs[0].messages[-1]["content"])
+        return [[Sample(bad if attempt == 0 else OK, 5)]]
 
     out = generate_with_retries([P], ["ad_copy"], engine, 2, spec=PromptSpec(feedback=True))
     assert "ad_copy" in out[0].outputs and "rejected" not in seen[0] and "[Company Name]" in seen[1]

@@ -1,12 +1,16 @@
 """Catalog input: readers for JSONL, CSV and Parquet (local or s3://), and pure validation into
-Products or Quarantined rows. A bad row never stops a run; it is set aside with one reason."""
+Products or Quarantined rows. A bad row never stops a run; it is set aside with one reason.
+Seller text carrying markup or chat-role tags (`</product>`, `Assistant:`) is flagged, not set aside:
+the product stays valid and unchanged, the flag goes to quarantine.jsonl (kind "flag"), and prompts
+escape that text (shopgen.generate.prompts)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,10 +184,7 @@ def _oversize(p: Product, lim: CatalogLimits) -> str | None:
     return None
 
 
-def validate_rows(rows: Iterable[RawRow], limits: CatalogLimits | None = None) -> Iterator[Product | Quarantined]:
-    """Yield a Product per good row and a Quarantined per bad one, in input order.
-    The first valid row with a given sku wins; later ones are duplicates."""
-    lim = limits or CatalogLimits()
+def _checked(rows: Iterable[RawRow], lim: CatalogLimits) -> Iterator[tuple[Product | Quarantined, RawRow]]:
     seen: dict[str, int] = {}
     for r in rows:
         sku = r.data.get("sku") if isinstance(r.data, dict) else None
@@ -193,50 +194,138 @@ def validate_rows(rows: Iterable[RawRow], limits: CatalogLimits | None = None) -
             return Quarantined(stage="validate", reason=reason, sku=sku, source=r.source, line=r.line, raw=_safe(r.raw))
 
         if r.error:
-            yield bad(r.error)
+            yield bad(r.error), r
             continue
         try:
             p = Product.model_validate(normalize(r.data or {}))
         except ValidationError as e:
-            yield bad(_reason(e))
+            yield bad(_reason(e)), r
             continue
         if (why := _oversize(p, lim)) is not None:
-            yield bad(why)
+            yield bad(why), r
             continue
         if p.sku in seen:
-            yield bad(f"duplicate sku {p.sku!r} (first at line {seen[p.sku]})")
+            yield bad(f"duplicate sku {p.sku!r} (first at line {seen[p.sku]})"), r
             continue
         seen[p.sku] = r.line
-        yield p
+        yield p, r
+
+
+def validate_rows(rows: Iterable[RawRow], limits: CatalogLimits | None = None) -> Iterator[Product | Quarantined]:
+    """Yield a Product per good row and a Quarantined per bad one, in input order.
+    The first valid row with a given sku wins; later ones are duplicates. (Flags of valid products:
+    flag_product; iter_catalog and load_catalog collect them.)"""
+    for item, _ in _checked(rows, limits or CatalogLimits()):
+        yield item
+
+
+# ---- untrusted seller text: markup and chat-role tags ----------------------------------------
+
+# Markup a model may read as structure: our own <product> delimiters, HTML/XML tags, chat-template
+# special tokens and instruction brackets. `<` must be followed by a tag name (or / ! ?), so
+# "< 5 kg" or "<3" are not markup.
+MARKUP_RE = re.compile(
+    r"<\|[^<>|\n]{0,40}\|>"                          # <|im_start|>, <|endoftext|>
+    r"|<</?SYS>>"                                    # Llama 2 system block
+    r"|\[/?(?:INST|SYS)\]"                           # [INST] [/INST]
+    r"|<\s*/\s*[A-Za-z][\w:.-]{0,40}\s*>"             # </product>, </ script >
+    r"|<[A-Za-z][\w:.-]{0,40}(?:\s[^<>]{0,200})?/?>"  # <product>, <script src=x>, <br/>
+    r"|<[!?][^<>]{0,200}>"                           # <!-- -->, <!DOCTYPE>, <?xml ?>
+    r"|<\s*/\s*[A-Za-z][\w:.-]{0,40}|<product\b",    # unclosed: "</product", "<product"
+    re.I)
+ROLES = ("assistant", "system", "user", "human", "ai", "助手", "系统", "用户")
+# Where a chat turn could begin: the text's or a line's start, or after the end of a sentence,
+# a colon, a closing tag/bracket, a quote or a bullet ("- ", "* ", "# ").
+_TURN_START = r"""(?:^|(?<=[\n\r.!?;:。！？；：…>\]\)}"'“”‘’|*#•·›])|(?<=\s[-–—]))"""
+ROLE_RE = re.compile(rf"{_TURN_START}(?P<ws>\s*)(?P<role>{'|'.join(ROLES)})\s*[:：]", re.I | re.M)
+
+
+def untrusted_tags(text: str) -> list[str]:
+    """The markup and role tags in a piece of seller text, each once, in order (empty: clean)."""
+    found = [(m.start(), m.group(0)) for m in MARKUP_RE.finditer(text)]
+    found += [(m.start("role"), m.group("role") + m.group(0)[-1]) for m in ROLE_RE.finditer(text)]
+    return list(dict.fromkeys(t for _, t in sorted(found)))
+
+
+def _texts(p: Product) -> Iterator[tuple[str, str, str]]:
+    """(field, what, text) for every text that reaches a prompt: title, brand, category,
+    description, and each attribute's key and value (list values item by item)."""
+    for name in ("title", "brand", "category", "description"):
+        if isinstance(v := getattr(p, name), str):
+            yield name, "value", v
+    for k, v in p.attributes.items():
+        yield f"attributes.{k}", "key", k
+        for i, x in enumerate(v) if isinstance(v, list) else [(None, v)]:
+            if isinstance(x, str):
+                yield f"attributes.{k}" + ("" if i is None else f"[{i}]"), "value", x
+
+
+class Flagged(Quarantined):
+    """A field of a valid product that carries markup or role tags. The product is kept as it is
+    (indexed, generated for with the text escaped); the flag is written to quarantine.jsonl with
+    `kind` "flag", so it is not counted as an invalid row. `raw` is the flagged text."""
+
+    kind: str = "flag"
+    field: str
+
+
+def _show_tags(tags: Sequence[str], n: int = 3) -> str:
+    shown = ", ".join(repr(t if len(t) <= 40 else t[:37] + "...") for t in tags[:n])
+    return shown + (f" and {len(tags) - n} more" if len(tags) > n else "")
+
+
+def flag_product(p: Product, source: str | None = None, line: int | None = None) -> list[Flagged]:
+    """One Flagged per field of p whose text carries markup or role tags (empty: p is clean)."""
+    out = []
+    for name, what, text in _texts(p):
+        if tags := untrusted_tags(text):
+            where = f"{name} ({what})" if name.startswith("attributes.") else name
+            reason = (f"untrusted text in {where}: markup or role tags {_show_tags(tags)}; "
+                      "product kept, the text is escaped in prompts")
+            out.append(Flagged(stage="validate", reason=reason, sku=p.sku, source=source, line=line, raw=text,
+                               field=name))
+    return out
+
+
+class SetAside(list):
+    """What validation set aside: the invalid rows (a list of Quarantined; its len() is the invalid
+    count), and in `flags` the Flagged fields of valid products. append_quarantine writes both."""
+
+    def __init__(self, rows: Iterable[Quarantined] = (), flags: Iterable[Flagged] = ()):
+        super().__init__(rows)
+        self.flags: list[Flagged] = list(flags)
 
 
 def iter_catalog(uri: str, limits: CatalogLimits | None = None, s3: S3Config | None = None,
-                 limit: int | None = None, chunk: int = 5000) -> Iterator[tuple[list[Product], list[Quarantined]]]:
+                 limit: int | None = None, chunk: int = 5000) -> Iterator[tuple[list[Product], SetAside]]:
     """Read and validate in chunks of about `chunk` rows, so a caller need not hold the catalog
-    whole. `limit` caps the number of valid products taken (for demos and smoke runs)."""
+    whole. `limit` caps the number of valid products taken (for demos and smoke runs). The second
+    list holds the invalid rows; its `flags` the flagged fields of the products taken."""
     good: list[Product] = []
-    bad: list[Quarantined] = []
+    bad = SetAside()
     taken = 0
-    for item in validate_rows(read_catalog(uri, s3), limits):
+    for item, r in _checked(read_catalog(uri, s3), limits or CatalogLimits()):
         if isinstance(item, Product):
             if limit is None or taken < limit:
                 good.append(item)
+                bad.flags.extend(flag_product(item, r.source, r.line))
                 taken += 1
         else:
             bad.append(item)
         if len(good) + len(bad) >= chunk:
             yield good, bad
-            good, bad = [], []
-    if good or bad:
+            good, bad = [], SetAside()
+    if good or bad or bad.flags:
         yield good, bad
 
 
 def load_catalog(uri: str, limits: CatalogLimits | None = None, s3: S3Config | None = None,
-                 limit: int | None = None) -> tuple[list[Product], list[Quarantined]]:
-    """The whole catalog: its valid products and its bad rows (see iter_catalog)."""
+                 limit: int | None = None) -> tuple[list[Product], SetAside]:
+    """The whole catalog: its valid products and its bad rows, with the flags (see iter_catalog)."""
     good: list[Product] = []
-    bad: list[Quarantined] = []
+    bad = SetAside()
     for g, b in iter_catalog(uri, limits, s3, limit):
         good.extend(g)
         bad.extend(b)
+        bad.flags.extend(b.flags)
     return good, bad

@@ -13,7 +13,7 @@ from shopgen.core.records import Product
 _MATERIAL_CUE = re.compile(r"\b(?:made|crafted|constructed|built|formed|cut|woven|sewn|fashioned|manufactured) "
                            r"(?:from|of|with|in|out of)\b|\b(?:material|materials|fabric|upholstery|construction|"
                            r"frame|shell|finish) (?:is |are |of |in |from |made of )+|\bfeaturing (?:a |an )?"
-                           r"(?:material|fabric) of\b|(?:材质为|材质是|采用|由|面料为|面料是)")
+                           r"(?:material|fabric) of\b|(?:材质为|材质是|采用|面料为|面料是)")
 _PERSON_KEYS = re.compile(r"design|brand|artist|author|maker|manufacturer|creator|by|studio|collection|label|"
                           r"设计|品牌|作者|厂商", re.I)
 
@@ -36,7 +36,7 @@ def check_roles(texts: Sequence[str], p: Product) -> CheckResult:
         low = norm(t)
         for m in _MATERIAL_CUE.finditer(low):
             obj = low[m.end():m.end() + 60]
-            obj = re.split(r"[.;!?。！？]|\b(?:which|that|and is|for|to)\b", obj)[0]
+            obj = re.split(r"[.;!?。！？]|\b(?:which|that|and is|for|to|by|from)\b|设计|出品", obj)[0]
             for n in names:
                 if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", obj):
                     bad.append(f"name {n!r} given as a material")

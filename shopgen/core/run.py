@@ -61,9 +61,25 @@ class Report:
 
 
 def append_quarantine(path: Path, rows: list[Quarantined]) -> None:
+    """Append the rows set aside and, when `rows` carries them (catalog.load.SetAside), the flags:
+    fields of valid products kept as they are, written with `kind` "flag"."""
     with path.open("a", encoding="utf-8") as f:
-        for q in rows:
+        for q in [*rows, *getattr(rows, "flags", ())]:
             f.write(q.model_dump_json() + "\n")
+
+
+def quarantine_counts(path: Path) -> dict[str, int]:
+    """`quarantined`: the lines of rows set aside; `flagged` (only when there are any): the flag
+    lines, whose products were kept."""
+    set_aside = flagged = 0
+    for line in path.open(encoding="utf-8"):
+        try:
+            is_flag = json.loads(line).get("kind") == "flag"
+        except (ValueError, AttributeError):
+            is_flag = False
+        flagged += is_flag
+        set_aside += not is_flag
+    return {"quarantined": set_aside, **({"flagged": flagged} if flagged else {})}
 
 
 def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
@@ -82,7 +98,7 @@ def running(rep: Report, qpath: Path, rpath: Path, console: Console):
         rep.data["errors"].append(f"{type(e).__name__}: {e}")
         raise
     finally:
-        rep.data["counts"]["quarantined"] = sum(1 for _ in qpath.open(encoding="utf-8"))
+        rep.data["counts"].update(quarantine_counts(qpath))
         rep.data["finished_at"] = datetime.now(timezone.utc).isoformat()
         rep.write(rpath)
         console.print(f"report: {rpath.resolve()}")

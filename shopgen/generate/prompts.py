@@ -1,22 +1,27 @@
 """Prompt templates (pure). Seller text is data: it sits inside <product> tags and the system prompt
-says so, which keeps "ignore previous instructions" in a title from steering the model.
+says so, which keeps "ignore previous instructions" in a title from steering the model. Markup and
+chat-role tags in seller text never reach a prompt verbatim (escape_text: `</product>` becomes
+`‹/product›`, `Assistant:` becomes `Assistant -`); catalog validation flags them.
 
 Two prompts: `grounded` (the default: the facts as an explicit list, an instruction to use only
 those, a style guide per content type, optionally the shop's own copy of the same type as a worked
 example, and on a retry what failed last time) and `v2`, the prompt before it, kept so that
-bench/copy.py can measure the difference side by side."""
+bench/copy_quality.py can measure the difference side by side."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from shopgen.catalog.load import MARKUP_RE, ROLE_RE
 from shopgen.core.content import ContentType
 from shopgen.core.records import Product
 
 # Version of the shared system prompt and product block; each content type adds its own version.
-PROMPT_VERSION = "copy-v3"
+# copy-v4: seller text with markup or role tags is escaped (escape_text), one line per fact.
+PROMPT_VERSION = "copy-v4"
 PROMPT_VERSION_V2 = "copy-v2"
 
 SYSTEM_V2 = {
@@ -79,22 +84,58 @@ def prompt_version(ct: ContentType, prompt: str = "grounded") -> str:
     return f"{PROMPT_VERSION if prompt == 'grounded' else PROMPT_VERSION_V2}/{ct.version}"
 
 
+_BRACKETS = str.maketrans("<>[]", "‹›‹›")
+
+
+def _unrole(m: re.Match[str]) -> str:
+    after = m.string[m.end():m.end() + 1]
+    return f"{m.group('ws')}{m.group('role')} -" + ("" if not after or after.isspace() else " ")
+
+
+def escape_text(text: str) -> str:
+    """Seller text as a prompt may show it: a role tag where a chat turn could start loses its colon
+    ("Assistant: buy" -> "Assistant - buy", "助手：" -> "助手 -") and markup its brackets
+    ("</product>" -> "‹/product›", "<|im_start|>" -> "‹|im_start|›", "[INST]" -> "‹INST›"). Clean
+    text is returned as it is. The patterns are catalog validation's (catalog.load), so what is
+    flagged there is what is escaped here."""
+    text = ROLE_RE.sub(_unrole, text)
+    return MARKUP_RE.sub(lambda m: m.group(0).translate(_BRACKETS), text)
+
+
+def escape_data(v: Any) -> Any:
+    """escape_text over every string of a JSON-like value (dict keys included)."""
+    if isinstance(v, str):
+        return escape_text(v)
+    if isinstance(v, list):
+        return [escape_data(x) for x in v]
+    if isinstance(v, dict):
+        return {escape_data(k): escape_data(x) for k, x in v.items()}
+    return v
+
+
+def _text(v: Any) -> str:
+    """One fact's text: escaped, on one line (a newline in seller text cannot start a new fact)."""
+    return " ".join(escape_text(str(v)).split())
+
+
 def _value(v: Any) -> str:
-    return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+    return ", ".join(map(_text, v)) if isinstance(v, list) else _text(v)
 
 
 def facts_block(p: Product) -> str:
-    """The product as an explicit list of facts, one per line, inside <product> tags."""
+    """The product as an explicit list of facts, one per line, inside <product> tags; every value
+    (and attribute key) escaped."""
     lab = _LABELS[locale_key(p.locale)]
-    lines = [f"- {lab['title']}: {p.title}"]
+    lines = [f"- {lab['title']}: {_text(p.title)}"]
     for f in ("brand", "category"):
         if getattr(p, f):
-            lines.append(f"- {lab[f]}: {getattr(p, f)}")
+            lines.append(f"- {lab[f]}: {_text(getattr(p, f))}")
     for k, v in p.attributes.items():
-        lines.append(f"- {k.replace('_', ' ')}: {_value(v)}")
+        lines.append(f"- {_text(k.replace('_', ' '))}: {_value(v)}")
     if p.description:
-        lines.append(f"- {lab['seller_description']}: {' '.join(p.description.split())}")
-    # A closing tag inside seller text must not end the data block early.
+        lines.append(f"- {lab['seller_description']}: {_text(p.description)}")
+    # A closing tag inside seller text must not end the data block early (escape_text already
+    # turned it into ‹/product›; this stays as a second line of defence).
     body = "\n".join(lines).replace("</product>", "<\\/product>").replace("<product>", "<\\product>")
     return f"<product>\n{body}\n</product>"
 
@@ -113,15 +154,17 @@ def build_messages(p: Product, ct: ContentType, *, prompt: str = "grounded",
     cache reuses across content types."""
     loc = locale_key(p.locale)
     if prompt == "v2":
-        blob = json.dumps(product_data(p), ensure_ascii=False, indent=None).replace("</product>", "<\\/product>")
+        blob = json.dumps(escape_data(product_data(p)), ensure_ascii=False, indent=None)
+        blob = blob.replace("</product>", "<\\/product>")
         return [{"role": "system", "content": SYSTEM_V2[loc]},
                 {"role": "user", "content": f"<product>\n{blob}\n</product>\n\n{ct.task[loc]}"}]
     msgs = [{"role": "system", "content": SYSTEM[loc]}]
     for ex, out in examples:
         msgs.append({"role": "user", "content": f"{facts_block(ex)}\n\n{_task(ex, ct, style)}"})
-        msgs.append({"role": "assistant", "content": json.dumps(out, ensure_ascii=False, separators=(",", ":"))})
+        msgs.append({"role": "assistant",
+                     "content": json.dumps(escape_data(out), ensure_ascii=False, separators=(",", ":"))})
     task = _task(p, ct, style)
-    if feedback:
-        task += "\n\n" + _LABELS[loc]["retry"].format(why="; ".join(feedback))
+    if feedback:  # the reasons quote model output and seller text
+        task += "\n\n" + _LABELS[loc]["retry"].format(why="; ".join(map(escape_text, feedback)))
     msgs.append({"role": "user", "content": f"{facts_block(p)}\n\n{task}"})
     return msgs

@@ -1,0 +1,124 @@
+"""Per-request decoding constraints (pure): the content type's JSON schema turned into an EBNF grammar
+(vLLM structured outputs, xgrammar backend) in which every string may contain digits only as one of
+the product's own numbers, and no braces, brackets, angle brackets, '#', quotes or backslashes. The
+model then cannot write a number that is not in its input, nor template residue.
+
+Why a grammar and not the JSON schema's `pattern`: xgrammar ignores minLength/maxLength on a string
+that also has a pattern, and the length bounds are what keep a small model from stopping short or
+running past its budget. Here each string is a run of units (one plain character, or one allowed
+number followed by a non-digit), bounded by the schema's lengths; a number counts as one unit, so
+the bounds are approximate and the gate checks the exact limits afterwards.
+
+Also: the banned-claim vocabulary as vLLM `bad_words` (plain words only; the gate still checks the
+full patterns)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from shopgen.checks.banned import DEFAULT_BANNED
+from shopgen.checks.base import product_text
+from shopgen.core.records import Product
+
+# Characters a copy string may never contain: digits (they come only as whole allowed numbers),
+# JSON's quote and backslash, control characters, and template residue: braces, brackets, tags, '#'.
+_FORBIDDEN = r'0-9"\\\x00-\x1f{}\[\]<>#'
+_SAFE = f"[^{_FORBIDDEN}]"
+_SAFE_AFTER_NUMBER = f"[^{_FORBIDDEN}.,]"  # '3.5' must not be assembled from allowed '3' and '5'
+_NUM = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*")
+
+
+def allowed_numbers(p: Product) -> list[str]:
+    """Every number the input states, as written, plus its plain and thousands-separated forms
+    ('15000' and '15,000'), longest first."""
+    out: set[str] = set()
+    for m in _NUM.finditer(product_text(p)):
+        raw = m.group(0)
+        out.add(raw)
+        plain = raw.replace(",", "")
+        out.add(plain)
+        if re.fullmatch(r"\d{4,}", plain):
+            out.add(f"{int(plain):,}")
+    return sorted(out, key=lambda s: (-len(s), s))
+
+
+def _lit(s: str) -> str:
+    return json.dumps(s)
+
+
+class _Builder:
+    def __init__(self, schema: dict[str, Any], numbers: Iterable[str]):
+        self.schema, self.rules = schema, {}
+        nums = list(numbers)
+        self.has_numbers = bool(nums)
+        if nums:
+            self.rules["num"] = " | ".join(_lit(n) for n in nums)
+            # a number is followed by a non-digit (optionally after one '.' or ','), so two allowed numbers
+            # never run together into one that is not allowed
+            self.rules["numsep"] = f'num ({_SAFE_AFTER_NUMBER} | [.,] {_SAFE_AFTER_NUMBER})'
+        self.rules["unit"] = f"{_SAFE} | numsep" if nums else _SAFE
+        self.n = 0
+
+    def _name(self, base: str) -> str:
+        self.n += 1
+        return f"{re.sub(r'[^a-z0-9]', '_', base.lower())}_{self.n}"
+
+    def string(self, s: dict[str, Any]) -> str:
+        lo, hi = int(s.get("minLength", 1)), s.get("maxLength")
+        rep = f"{{{max(lo, 1)},{int(hi)}}}" if hi is not None else f"{{{max(lo, 1)},}}"
+        tail = ' ("" | num)' if self.has_numbers else ""
+        return f'"\\"" unit{rep}{tail} "\\""'
+
+    def node(self, s: dict[str, Any], hint: str) -> str:
+        if "$ref" in s:
+            s = self.schema["$defs"][s["$ref"].rsplit("/", 1)[-1]]
+        t = s.get("type")
+        if t == "string":
+            name = self._name(hint)
+            self.rules[name] = self.string(s)
+            return name
+        if t == "array":
+            item = self.node(s["items"], hint + "_item")
+            lo, hi = int(s.get("minItems", 0)), s.get("maxItems")
+            name = self._name(hint)
+            more = f"{{{max(lo - 1, 0)},{int(hi) - 1}}}" if hi is not None else f"{{{max(lo - 1, 0)},}}"
+            body = f'"[" {item} ("," {item}){more} "]"'
+            self.rules[name] = body if lo >= 1 else f'{body} | "[]"'
+            return name
+        if t == "object":
+            props = s["properties"]
+            missing = [k for k in props if k not in s.get("required", [])]
+            if missing:
+                raise ValueError(f"constraints: optional properties are not supported ({missing})")
+            parts = []
+            for i, (k, sub) in enumerate(props.items()):
+                parts.append(_lit(("," if i else "") + json.dumps(k) + ":"))
+                parts.append(self.node(sub, k))
+            name = self._name(hint)
+            self.rules[name] = '"{" ' + " ".join(parts) + ' "}"'
+            return name
+        raise ValueError(f"constraints: unsupported schema type {t!r}")
+
+
+def copy_grammar(schema: dict[str, Any], numbers: Iterable[str]) -> str:
+    """The EBNF grammar of compact JSON for `schema` (a content type's json_schema()), whose strings
+    may hold digits only as one of `numbers`."""
+    b = _Builder(schema, numbers)
+    top = b.node(schema, "out")
+    return "\n".join([f"root ::= {top}", *(f"{k} ::= {v}" for k, v in b.rules.items())])
+
+
+def banned_words(rules: dict[str, list[str]] | None = None) -> list[str]:
+    """The banned-claim vocabulary's plain words and phrases ('best', 'free shipping', '包邮'), for
+    vLLM's `bad_words`. Regex-only patterns stay with the gate."""
+    rules = DEFAULT_BANNED if rules is None else rules
+    out = []
+    for patterns in rules.values():
+        for pat in patterns:
+            bare = re.sub(r"^\\b|\\b$", "", pat)
+            if re.fullmatch(r"[A-Za-z][A-Za-z' ]*|[\u4e00-\u9fff]+", bare):
+                out.append(bare)
+    return list(dict.fromkeys(out))
