@@ -1,25 +1,28 @@
-"""Accepted-copy rate of the generator, old prompt vs new, side by side on the same products in one
-run with one warm vLLM engine, every arm judged by today's full gate:
+"""Publishable copy, side by side on the same products in one run with one warm vLLM engine:
 
-  old        the copy-v2 prompt with its limits (description 80-200 words), global sampling, no
-             feedback, no examples: the generator before issue 12
-  grounded   the grounded prompt (facts list, style guide, per-type sampling and limits)
-  +feedback  grounded plus regeneration with feedback (what failed is named in the retry)
-  +examples  grounded plus one of the shop's own texts of the same type and category, every type
-  all        grounded plus examples plus feedback
-  new        the default config: grounded, examples where they were measured to help (bullets),
-             no feedback (settings: generation.*, content.<type>.*)
+  today        today's generator (JSON-schema grammar, one sample per request) under the gate before
+               the copy audit (shopgen.checks.gate.legacy_checks)
+  new_gate     the same outputs under the new gate: the precision change alone (no generation)
+  constraints  the new gate + per-request constraints: digits only as the product's own numbers, no
+               braces/brackets/tags/'#' (a grammar), the banned-claim words blocked (bad_words)
+  best_of_n    + content.<type>.candidates samples per request, each gated, the best accepted kept
 
-Products: a deterministic sample of ../shared/data/magento-luma when present, else the bundled
-catalog (all locales). Also measured: raw `vllm.LLM.chat` tok/s on the new arm's first prompts
-without grammar (the raw library) and each arm's tok/s against it; searchable coverage with
-per-type publishing vs the old row-level gate; and, over every accepted text, placeholders and
-numbers absent from the input (both must be 0).
+Every arm runs the configured retry loop (generation.max_attempts) on the same products: a
+deterministic sample of ../shared/data/magento-luma when present, and the bundled catalog.
 
-    .venv/bin/python bench/copy_quality.py [--n 24] [--content description,bullets,seo_title] [--arms old,new] [--json]
+Per arm and content type: accepted rate; the gate's audited precision (tests/data/copy_audit.jsonl,
+labelled by reading, docs/COPY_AUDIT.md; today's arm uses the old gate's precision on the same
+labels); estimated publishable rate = accepted x precision; tok/s (and its ratio to raw
+`vllm.LLM.chat` without grammar on the same prompts, measured in the same run); generated tokens
+per accepted text; and, over every accepted text, placeholders and numbers absent from the input.
+Also each check's precision as a rejector on the audit set.
 
-With --json the last line is one JSON object with keys searchable, accepted.<type> (new arm),
-failures.<check> (new arm, share of attempts), tok_s, and per arm the same under arms.<arm>."""
+    .venv/bin/python bench/copy_quality.py [--n 24] [--content description,bullets,seo_title,ad_copy,faq]
+        [--arms today,new_gate,constraints,best_of_n] [--json]
+
+With --json the last line is one JSON object: accepted.<arm>.<type>, precision.<type>,
+publishable.<arm>.<type>, tokens_per_accepted.<arm>.<type> (for the Luma sample when present, else
+the bundled catalog), and the same per dataset under datasets.<name>."""
 
 from __future__ import annotations
 
@@ -34,145 +37,200 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+AUDIT = ROOT / "tests" / "data" / "copy_audit.jsonl"
+ARMS = ("today", "new_gate", "constraints", "best_of_n")
+_PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem ipsum|\bTBD\b|</?product>", re.I)
 
 
-def _luma():
-    spec = importlib.util.spec_from_file_location("luma", ROOT / "bench" / "luma.py")
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
-# The limits before issue 12 (schema-enforced then), for the old arm.
-OLD_LIMITS = {"description": {"min_words": 80, "max_words": 200}, "bullets": {"min_items": 3, "max_items": 6, "max_chars": 200},
-              "seo_title": {"max_chars": 60}, "ad_copy": {"min_items": 3, "max_items": 15, "max_chars": 30},
-              "faq": {"min_items": 2, "max_items": 4}}
-OLD_SAMPLING = {"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 400}
-ARMS = {
-    "old": dict(prompt="v2", few_shot=0, feedback=False),
-    "grounded": dict(prompt="grounded", few_shot=0, feedback=False),
-    "+feedback": dict(prompt="grounded", few_shot=0, feedback=True),
-    "+examples": dict(prompt="grounded", few_shot=1, feedback=False),
-    "all": dict(prompt="grounded", few_shot=1, feedback=True),
-    "new": dict(prompt="grounded", few_shot=None, feedback=None),  # None: the config's default
-}
-_PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem ipsum|\bTBD\b|</?product>", re.I)
 
-
-def load_products(n: int):
+def datasets(n: int):
+    """(name, products, whole catalog) for the Luma sample (when present) and the bundled catalog."""
+    from shopgen.catalog.load import load_catalog
     from shopgen.core.records import Product
 
-    luma = _luma()
+    out = []
+    luma = _load("luma")
     if luma.available():
-        return "magento-luma", [Product(**r) for r in luma.sample(n)], [Product(**r) for r in luma.products()]
-    from shopgen.catalog.load import load_catalog
+        out.append(("magento-luma", [Product(**r) for r in luma.sample(n)], [Product(**r) for r in luma.products()]))
+    bundled, _ = load_catalog(str(ROOT / "data" / "sample_catalog.jsonl"))
+    en = [p for p in bundled if p.locale.startswith("en")]
+    step = max(1, len(en) // n)
+    out.append(("bundled", en[::step][:n], bundled))
+    return out
 
-    products, _ = load_catalog(str(ROOT / "data" / "sample_catalog.jsonl"))
-    step = max(1, len(products) // n)
-    return "sample_catalog", products[::step][:n], products
+
+def audit_precision(legacy: bool) -> tuple[dict, dict]:
+    """The gate's precision per type on the labelled audit set, and each check's precision."""
+    from shopgen.checks.audit import Verdict, audit_figures
+    from shopgen.core.content import CONTENT_TYPES
+    from shopgen.core.records import Product
+    from shopgen.generate.engine import GateSpec, evaluate
+
+    if not AUDIT.exists():
+        return {}, {}
+    verdicts = []
+    for line in AUDIT.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        out, checks = evaluate(r["output"], Product(**r["product"]), CONTENT_TYPES[r["type"]],
+                               GateSpec(brands=r.get("brands", []), legacy=legacy))
+        verdicts.append(Verdict(r["type"], r["publishable"], out is not None,
+                                tuple(c.check for c in checks if not c.passed)))
+    f = audit_figures(verdicts)
+    return f.precision, f.check_precision
+
+
+def _rejudge(products, outcomes, types, gate):
+    """today's outputs (accepted, or the last raw of a failed type) under another gate."""
+    import copy as _copy
+
+    from shopgen.core.content import CONTENT_TYPES
+    from shopgen.generate.engine import evaluate
+
+    res = []
+    for p, o in zip(products, outcomes):
+        o2 = _copy.deepcopy(o)
+        for t in types:
+            raw = json.dumps(o.outputs[t].model_dump(), ensure_ascii=False) if t in o.outputs else o.raw.get(t)
+            if raw is None:
+                continue
+            out, o2.checks[t] = evaluate(raw, p, CONTENT_TYPES[t], gate)
+            if out is None:
+                o2.outputs.pop(t, None)
+        res.append(o2)
+    return res
+
+
+def figures(products, res, types, secs):
+    from shopgen.checks.faithfulness import check_faithfulness
+    from shopgen.core.content import CONTENT_TYPES
+
+    acc = {t: round(sum(t in o.outputs for o in res) / len(res), 4) for t in types}
+    tok = {t: sum(o.type_tokens.get(t, 0) for o in res) for t in types}
+    per_acc = {t: (round(tok[t] / n, 1) if (n := sum(t in o.outputs for o in res)) else None) for t in types}
+    bad_placeholder = bad_number = 0
+    for p, o in zip(products, res):
+        for t, out in o.outputs.items():
+            texts = CONTENT_TYPES[t].texts(out)
+            bad_placeholder += sum(bool(_PLACEHOLDER.search(x)) for x in texts)
+            bad_number += sum(d.startswith("number ") for d in check_faithfulness(texts, p).details)
+    tokens = sum(tok.values())
+    return {"accepted": acc, "tokens": tok, "tokens_per_accepted": per_acc,
+            "tok_s": round(tokens / secs, 1) if secs else None, "seconds": round(secs, 1),
+            "accepted_with_placeholder": bad_placeholder, "accepted_with_unsupported_number": bad_number,
+            "samples": {t: next((CONTENT_TYPES[t].texts(o.outputs[t])[:3] for o in res if t in o.outputs), None)
+                        for t in types}}
+
+
+def run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision):
+    from vllm import SamplingParams
+
+    from shopgen.core.content import CONTENT_TYPES, candidates_for
+    from shopgen.generate.engine import GateSpec, PromptSpec, fit_messages, generate_with_retries
+    from shopgen.generate.fewshot import shop_examples
+    from shopgen.generate.stage import few_shot
+
+    brands = sorted({p.brand for p in catalog if p.brand})
+    gen = s.generation.model_dump()
+    new_gate = GateSpec(brands=brands, banned=s.qa.banned_claims, claims=s.qa.claims)
+    old_gate = GateSpec(brands=brands, banned=s.qa.banned_claims, claims=s.qa.claims, legacy=True)
+    ex_all = shop_examples(products, catalog, {p.sku: types for p in products}, new_gate, few_shot(s, types))
+    examples = [ex_all.get(p.sku, {}) for p in products]
+
+    # The raw library on the same prompts: no grammar, one sample, same token budget.
+    msgs = [fit_messages(p, CONTENT_TYPES[t], engine.count, engine.budget, PromptSpec(), examples[i].get(t, []))[0]
+            for i, p in enumerate(products) for t in types]
+    t0 = time.perf_counter()
+    outs = engine.llm.chat([m for m in msgs if m], SamplingParams(max_tokens=200, temperature=0.3), use_tqdm=False)
+    raw_tok_s = sum(len(o.outputs[0].token_ids) for o in outs) / (time.perf_counter() - t0)
+
+    setups = {"today": (old_gate, False, {}), "constraints": (new_gate, True, {}),
+              "best_of_n": (new_gate, True, {t: candidates_for(CONTENT_TYPES[t], s.content.get(t)) for t in types})}
+    out, results = {}, {}
+    for arm in arms:
+        if arm == "new_gate":
+            if "today" not in results:
+                continue
+            res = _rejudge(products, results["today"], types, new_gate)
+            out[arm] = figures(products, res, types, 0)
+            out[arm]["tokens_per_accepted"] = {
+                t: (round(out["today"]["tokens"][t] / n, 1) if (n := sum(t in o.outputs for o in res)) else None)
+                for t in types}
+            out[arm]["tokens"], out[arm]["tok_s"] = out["today"]["tokens"], out["today"]["tok_s"]
+        else:
+            gate, constrain, cands = setups[arm]
+            engine.gen = {**gen, "constrain": constrain, "block_banned_words": constrain}
+            engine.gate = gate
+            spec = PromptSpec(prompt=s.generation.prompt, feedback=s.generation.feedback, candidates=cands)
+            t0 = time.perf_counter()
+            res = generate_with_retries(products, types, engine._engine, attempts, gate, engine.count, engine.budget,
+                                        spec, examples)
+            out[arm] = figures(products, res, types, time.perf_counter() - t0)
+        results[arm] = res
+        prec = precision["legacy" if arm == "today" else "new"]
+        out[arm]["publishable"] = {t: (round(out[arm]["accepted"][t] * prec[t], 4) if prec.get(t) is not None else None)
+                                   for t in types}
+        out[arm]["ratio_vs_raw"] = round(out[arm]["tok_s"] / raw_tok_s, 3) if out[arm]["tok_s"] else None
+        print(f"{name:>13} {arm:>11}: accepted " + " ".join(f"{k}={v:.0%}" for k, v in out[arm]["accepted"].items())
+              + f"  tok/accepted {out[arm]['tokens_per_accepted']}  {out[arm]['tok_s']} tok/s", file=sys.stderr)
+    return {"products": len(products), "raw_tok_s": round(raw_tok_s, 1), "arms": out}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=24, help="products")
-    ap.add_argument("--content", default="description,bullets,seo_title")
-    ap.add_argument("--arms", default="old,grounded,+feedback,+examples,new")
-    ap.add_argument("--attempts", type=int, default=3)
-    ap.add_argument("--best", default="new", help="the arm whose figures are the top-level keys (the default config)")
+    ap.add_argument("--n", type=int, default=24, help="products per dataset")
+    ap.add_argument("--content", default="description,bullets,seo_title,ad_copy,faq")
+    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--attempts", type=int, default=None, help="default: generation.max_attempts")
+    ap.add_argument("--datasets", default="magento-luma,bundled")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
     from shopgen.adapters import models
-    from shopgen.checks import check_faithfulness
     from shopgen.core.config import load_settings
-    from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
-    from shopgen.generate.engine import GateSpec, PromptSpec, VLLMGenerator, fit_messages, generate_with_retries
-    from shopgen.generate.fewshot import shop_examples
+    from shopgen.core.content import parse_content
+    from shopgen.generate.engine import VLLMGenerator
 
     s = load_settings()
     types = list(parse_content(a.content))
-    source, products, catalog = load_products(a.n)
-    brands = sorted({p.brand for p in catalog if p.brand})
-    model = models.resolve(s.models.generator, s)
-    s = s.model_copy(update={"generation": s.generation.model_copy(update={"max_attempts": a.attempts})})
-    gen = s.generation.model_dump()
-    t = time.perf_counter()
+    arms = [x for x in a.arms.split(",") if x]
+    bad = [x for x in arms if x not in ARMS]
+    if bad:
+        ap.error(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
+    prec_new, checks_new = audit_precision(legacy=False)
+    prec_old, _ = audit_precision(legacy=True)
+    precision = {"new": prec_new, "legacy": prec_old}
+    model = models.resolve(models.generation_ref(s), s)
+    attempts = a.attempts or s.generation.max_attempts
+    t0 = time.perf_counter()
     engine = VLLMGenerator(model, s, types)
-    start_s = time.perf_counter() - t
-
-    # The raw library on the new arm's first prompts, no grammar, same token budget per request.
-    from vllm import SamplingParams
-
-    new_gate = GateSpec(brands=brands, banned=s.qa.banned_claims, claims=s.qa.claims)
-    ex_all = shop_examples(products, catalog, {p.sku: types for p in products}, new_gate, 1)
-    raw_msgs = [fit_messages(p, CONTENT_TYPES[t_], engine.count, engine.budget, PromptSpec(),
-                             ex_all.get(p.sku, {}).get(t_, []))[0] for p in products for t_ in types]
-    t = time.perf_counter()
-    outs = engine.llm.chat(raw_msgs, SamplingParams(max_tokens=200, temperature=0.3), use_tqdm=False)
-    raw_tok = sum(len(o.outputs[0].token_ids) for o in outs)
-    raw_tok_s = raw_tok / (time.perf_counter() - t)
-
-    arms: dict[str, dict] = {}
-    for arm in a.arms.split(","):
-        cfg = ARMS[arm]
-        old = cfg["prompt"] == "v2"
-        engine.gen = {**gen, **(OLD_SAMPLING if old else {})}
-        engine.gate = GateSpec(brands=brands, banned=s.qa.banned_claims, claims=s.qa.claims,
-                               content=OLD_LIMITS if old else {})
-        feedback = s.generation.feedback if cfg["feedback"] is None else cfg["feedback"]
-        engine.spec = PromptSpec(prompt=cfg["prompt"], feedback=feedback)
-        n = cfg["few_shot"]
-        use = {ty for ty in types if (few_shot_for(CONTENT_TYPES[ty], s.generation.few_shot, s.content.get(ty))
-                                     if n is None else n)}
-        examples = [{ty: x for ty, x in ex_all.get(p.sku, {}).items() if ty in use} for p in products]
-        t = time.perf_counter()
-        res = generate_with_retries(products, types, engine._engine, a.attempts, engine.gate, engine.count,
-                                    engine.budget, engine.spec, examples)
-        secs = time.perf_counter() - t
-        tokens = sum(o.tokens for o in res)
-        acc = {ty: round(sum(ty in o.outputs for o in res) / len(res), 4) for ty in types}
-        fails: dict[str, int] = {}
-        for o in res:
-            for ty, rs in o.checks.items():
-                if ty not in o.outputs:
-                    for r in rs:
-                        if not r.passed:
-                            fails[r.check] = fails.get(r.check, 0) + 1
-        bad_placeholder = bad_number = 0
-        for p, o in zip(products, res):
-            for ty, out in o.outputs.items():
-                texts = CONTENT_TYPES[ty].texts(out)
-                bad_placeholder += sum(bool(_PLACEHOLDER.search(x)) for x in texts)
-                bad_number += sum(d.startswith("number ") for d in check_faithfulness(texts, p).details)
-        arms[arm] = {
-            "accepted": acc,
-            "failures": {k: round(v / (len(res) * len(types)), 4) for k, v in sorted(fails.items())},
-            "searchable_row_gate": round(sum(all(ty in o.outputs for ty in types) for o in res) / len(res), 4),
-            "tok_s": round(tokens / secs, 1), "ratio_vs_raw": round(tokens / secs / raw_tok_s, 3),
-            "seconds": round(secs, 1), "tokens": tokens, "attempts_mean": round(sum(o.attempts for o in res) / len(res), 2),
-            "accepted_with_placeholder": bad_placeholder, "accepted_with_unsupported_number": bad_number,
-            "samples": {ty: next((CONTENT_TYPES[ty].texts(o.outputs[ty])[:3] for o in res if ty in o.outputs), None)
-                        for ty in types},
-        }
-        print(f"{arm:>10}: accepted " + " ".join(f"{k}={v:.0%}" for k, v in acc.items())
-              + f"  row-gate searchable {arms[arm]['searchable_row_gate']:.0%}  {arms[arm]['tok_s']} tok/s "
-              f"({arms[arm]['ratio_vs_raw']}x raw)  failures {arms[arm]['failures']}", file=sys.stderr)
-
-    # vLLM logs its shutdown when the engine goes: shut it down before the JSON line, which must be last.
+    start_s = time.perf_counter() - t0
+    per = {}
+    for name, products, catalog in datasets(a.n):
+        if name in a.datasets.split(","):
+            per[name] = run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision)
     engine.llm.llm_engine.engine_core.shutdown()
-    best = arms.get(a.best) or arms[list(arms)[-1]]
+    main_ds = next(iter(per))
+    top = per[main_ds]["arms"]
     out = {
-        "source": source, "products": len(products), "content": types, "model": model.version,
-        # Per-type publishing: every valid product is indexed with whatever passed.
-        "searchable": 1.0,
-        **{f"accepted.{k}": v for k, v in best["accepted"].items()},
-        **{f"failures.{k}": v for k, v in best["failures"].items()},
-        "tok_s": best["tok_s"], "raw_tok_s": round(raw_tok_s, 1), "ratio_vs_raw": best["ratio_vs_raw"],
+        "dataset": main_ds, "content": types, "model": model.version, "attempts": attempts,
         "engine_start_s": round(start_s, 1),
-        "arms": arms,
+        **{f"accepted.{arm}.{t}": v for arm, f in top.items() for t, v in f["accepted"].items()},
+        **{f"precision.{t}": v for t, v in prec_new.items()},
+        **{f"precision_legacy.{t}": v for t, v in prec_old.items()},
+        **{f"publishable.{arm}.{t}": v for arm, f in top.items() for t, v in f["publishable"].items()},
+        **{f"tokens_per_accepted.{arm}.{t}": v for arm, f in top.items() for t, v in f["tokens_per_accepted"].items()},
+        **{f"tok_s.{arm}": f["tok_s"] for arm, f in top.items()},
+        **{f"ratio_vs_raw.{arm}": f["ratio_vs_raw"] for arm, f in top.items()},
+        "raw_tok_s": per[main_ds]["raw_tok_s"],
+        "check_precision": checks_new,
+        "datasets": per,
     }
-    if "old" in arms and "new" in arms:
-        out["gain.description"] = (round(arms["new"]["accepted"].get("description", 0) - arms["old"]["accepted"].get("description", 0), 4)
-                                   if "description" in types else None)
     print(json.dumps(out, ensure_ascii=False) if a.json else json.dumps(out, indent=2, ensure_ascii=False), flush=True)
     # Anything vLLM still says on the way out goes to stderr, never after the JSON line.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

