@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shopgen.core.checks import (
+from shopgen.checks import (
     check_banned,
     check_faithfulness,
     check_injection,

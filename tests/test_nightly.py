@@ -52,6 +52,29 @@ def _state(prefix: str, settings=None) -> dict[str, dict]:
     return load_state(StateStore(prefix, settings.s3 if settings else None))
 
 
+def _nights_pass(prefix: str, nights: int = 1) -> None:
+    """Moves every failed attempt a local state records `nights` back, as if they had passed (the
+    retry backoff counts nights; a test's runs all happen on one)."""
+    from datetime import date, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(prefix) / "skus.parquet"
+    t = pq.read_table(path)
+
+    def shift(c):
+        es = json.loads(c)
+        for e in es.values():
+            for k in ("first_failed", "last_failed"):
+                if e.get(k):
+                    e[k] = (date.fromisoformat(e[k]) - timedelta(days=nights)).isoformat()
+        return json.dumps(es)
+
+    col = pa.array([shift(c) if c else c for c in t["copy"].to_pylist()], pa.string())
+    pq.write_table(t.set_column(t.schema.get_field_index("copy"), "copy", col), path)
+
+
 # ---- pure core --------------------------------------------------------------------------------
 
 def _entries(**types):
@@ -59,15 +82,18 @@ def _entries(**types):
 
 
 def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
+    """Per-type planning; the retry schedule and budget in detail: tests/test_retry_budget.py."""
     from shopgen.nightly.state import CopyPolicy, plan
 
     fresh = lambda k: {"key": k, "attempt_key": k, "status": "fresh", "uri": "f1", "accepted_hash": "h"}  # noqa: E731
     prev = {"a": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy=fresh("a1"))},
-            # b: its ad copy failed once tonight's key; c: it failed 3 nights already
+            # b: its ad copy failed once for tonight's key, last night; c: it failed 4 nights (3 retries)
             "b": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy={
-                "attempt_key": "a1", "status": "none", "failures": 1, "first_failed": "2026-12-01"})},
+                "attempt_key": "a1", "status": "none", "failures": 1, "first_failed": "2026-12-01",
+                "last_failed": "2026-12-01"})},
             "c": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy={
-                "attempt_key": "a1", "status": "none", "failures": 3, "first_failed": "2026-11-29"})},
+                "attempt_key": "a1", "status": "none", "failures": 4, "first_failed": "2026-11-24",
+                "last_failed": "2026-12-01"})},
             "d": {"content_hash": "old", "copy": _entries(description=fresh("d0"), ad_copy=fresh("a0"))},
             "gone": {"content_hash": "h", "copy": "{}"}, "bad_now": {"content_hash": "h", "copy": "{}"}}
     keys = {s: {"description": "d1", "ad_copy": "a1"} for s in "abc"}
@@ -81,14 +107,19 @@ def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
     # e: its description resumes from a committed batch, its ad copy is generated
     assert p.regenerate == {"b": ["ad_copy"], "d": ["description", "ad_copy"], "e": ["ad_copy"]}
     assert p.reuse == ["a", "c"] and p.retried == ["b"] and p.resumed == ["e"]
+    assert p.retry_gave_up == ["c"] and p.retry_deferred == [] and p.retry_slots == 1  # ceil(5% of 5)
     assert p.carried["c"]["ad_copy"]["status"] == "none" and p.carried["e"]["description"]["uri"] == "j1"
+    assert p.counts()["retried"] == 1 and p.counts()["retry_gave_up"] == 1 and p.counts()["retry_deferred"] == 0
     # a bumped prompt version of one type changes only that type's key: only it is regenerated
     bumped = {s: {**k, "description": k["description"] + "-v3"} for s, k in keys.items() if s in "ac"}
     p2 = plan(bumped, {"a": "h", "c": "h"}, prev, {}, "20261202T010000000000Z")
     assert p2.regenerate == {"a": ["description"], "c": ["description"]}
-    # the retry window: b's first failure was 7 nights ago; attempts are left, but the window closed
+    # no window closes on a due retry: b is still retried a week later (and not twice the same night)
     late = plan({"b": keys["b"]}, {"b": "h"}, prev, {}, "20261208T010000000000Z")
-    assert late.regenerate == {} and late.reuse == ["b"]
+    assert late.regenerate == {"b": ["ad_copy"]} and late.retried == ["b"]
+    same = plan({"b": keys["b"]}, {"b": "h"}, prev, {}, "20261201T230000000000Z")
+    assert same.regenerate == {} and same.reuse == ["b"] and same.retried == []
+    # nightly.retry_quarantined: every night, whatever the bounds say
     assert plan({"c": keys["c"]}, {"c": "h"}, prev, {}, "20261202T0100Z",
                 policy=CopyPolicy(always=True)).regenerate == {"c": ["ad_copy"]}
     full = plan(keys, hashes, prev, {}, "20261202T010000000000Z", full=True)
@@ -136,6 +167,7 @@ def test_settle_keeps_accepted_copy_only_while_the_facts_are_unchanged():
     assert kept["reasons"] == ["placeholder: '[Company Name]'"] and kept["failures"] == 1
     again = settle(kept, "k2", "h1", "20261203T01Z", False, None, ["x"])
     assert again["status"] == "kept" and again["failures"] == 2 and again["first_failed"] == "2026-12-02"
+    assert again["last_failed"] == "2026-12-03" and kept["last_failed"] == "2026-12-02"
     dropped = settle(accepted, "k3", "h2", "20261202T01Z", False, None, ["x"])  # the price changed
     assert dropped["status"] == "none" and dropped["uri"] is None
 
@@ -185,7 +217,7 @@ def test_a_batch_is_committed_by_whoever_made_it_from_the_plan_each_row_carries(
 
     import pyarrow as pa
 
-    from shopgen.core.checks import CheckResult
+    from shopgen.checks import CheckResult
     from shopgen.core.content import CONTENT_TYPES
     from shopgen.core.records import Product, content_hash
     from shopgen.generate.engine import GENERATED_SCHEMA, Outcome, generated_row, product_row
@@ -283,8 +315,8 @@ def test_second_concurrent_run_is_refused(tmp_path, env, shopgen_bin):
 @pytest.mark.slow
 def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_path, env, shopgen_bin, settings):
     products = _products(5)
-    # One attempt per failed copy: an unchanged product is then not retried, which keeps the counts exact.
-    env = {**env, "SHOPGEN_GATE__MAX_DOC_DROP": "0.5", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "1"}
+    # No retries of failed copy: an unchanged product is then not retried, which keeps the counts exact.
+    env = {**env, "SHOPGEN_GATE__MAX_DOC_DROP": "0.5", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "0"}
     state, work = str(tmp_path / "state"), tmp_path / "work"
     catalog = tmp_path / "catalog.jsonl"
 
@@ -348,18 +380,28 @@ def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, sh
     2. the next night, unchanged, the failed descriptions are retried (and only they go to the model);
     3. a new seo_title setting changes that type's key only: only seo_title is regenerated; it fails, and
        each product keeps its last accepted title (kept) while its facts are unchanged; a product whose
-       price changed the same night loses its stale title (none)."""
+       price changed the same night loses its stale title (none); the descriptions' one retry is used up.
+    A zh-CN product (SmolLM2 writes English only) is never sent to the model, is indexed and found,
+    and carries unsupported_language on every type, unchanged from night to night."""
     products = _products(3, step=13)
+    zh = next(json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()
+              if json.loads(line)["locale"] == "zh-CN")
     # A 16-token budget cannot hold a 150-word description: its JSON is always cut off (schema).
     env = {**env, "SHOPGEN_CONTENT__DESCRIPTION__MIN_WORDS": "150", "SHOPGEN_CONTENT__DESCRIPTION__MAX_WORDS": "150",
-           "SHOPGEN_CONTENT__DESCRIPTION__MAX_TOKENS": "16", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "2"}
+           "SHOPGEN_CONTENT__DESCRIPTION__MAX_TOKENS": "16", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "1",
+           "SHOPGEN_NIGHTLY__COPY_RETRY_BUDGET": "1.0"}
     state, work = str(tmp_path / "state"), tmp_path / "work"
-    catalog = _write(tmp_path / "catalog.jsonl", products)
+    catalog = _write(tmp_path / "catalog.jsonl", products + [zh])
     run = lambda e: _nightly(shopgen_bin, e, str(catalog), work, state, "--content", "seo_title,description")  # noqa: E731
+    unsupported = {t: {"status": "none", "reasons": ["unsupported_language"]} for t in ("seo_title", "description")}
 
     _, r1 = run(env)
-    assert r1["counts"]["indexed"] == 3 and r1["coverage"]["searchable"] == 3
-    assert r1["coverage"]["types"]["description"]["none"] == 3
+    assert r1["counts"]["indexed"] == 4 and r1["coverage"]["searchable"] == 4
+    assert r1["coverage"]["types"]["description"]["none"] == 4 and r1["coverage"]["unsupported_language"] == 1
+    assert r1["counts"]["unsupported_language"] == 1 and r1["counts"]["copy_requests"] == 2 * 3
+    assert r1["stages"]["generate"]["rows"] == 3
+    zh_hit = next(h for h in _search_json(shopgen_bin, env, zh["title"]) if h["sku"] == zh["sku"])
+    assert zh_hit["copy"] == unsupported
     for p in products:
         hits = _search_json(shopgen_bin, env, p["title"])
         hit = next(h for h in hits if h["sku"] == p["sku"])
@@ -373,12 +415,16 @@ def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, sh
     assert all(docs1[s].get("seo_title") and docs1[s]["copy"]["seo_title"]["status"] == "fresh" for s in titled)
     failures = [json.loads(l) for l in (work / "copy_failures.jsonl").read_text().splitlines()]
     assert {(f["sku"], f["type"]) for f in failures} >= {(p["sku"], "description") for p in products}
+    assert zh["sku"] not in {f["sku"] for f in failures}
 
+    _nights_pass(f"{state}/products")  # the first retry is due the night after the failure
     _, r2 = run(env)
     c2 = r2["counts"]
     # the 3 descriptions and the titles that failed are retried; accepted titles are not regenerated
-    assert c2["unchanged"] == 3 and c2["retried"] == 3 and c2["copy_requests"] == 3 + (3 - len(titled))
+    assert c2["unchanged"] == 4 and c2["retried"] == 3 and c2["copy_requests"] == 3 + (3 - len(titled))
+    assert c2["retry_deferred"] == 0 and c2["unsupported_language"] == 1
     s2 = _state(f"{state}/products")
+    assert json.loads(s2[zh["sku"]]["copy"]) == json.loads(s1[zh["sku"]]["copy"])  # settled for its key
     for sku in titled:
         assert json.loads(s2[sku]["copy"])["seo_title"] == json.loads(s1[sku]["copy"])["seo_title"]
     titled = {s for s, r in s2.items() if json.loads(r["copy"])["seo_title"]["status"] == "fresh"}
@@ -387,14 +433,18 @@ def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, sh
     # 3: a new seo_title setting re-keys that type only; one titled product's price changes the same night
     env3 = {**env, "SHOPGEN_CONTENT__SEO_TITLE__MAX_TOKENS": "3"}  # a cut-off title: always fails
     changed = next(iter(sorted(titled)), products[0]["sku"])
-    _write(catalog, [({**p, "price": round(p["price"] + 2, 2)} if p["sku"] == changed else p) for p in products])
+    _write(catalog, [({**p, "price": round(p["price"] + 2, 2)} if p["sku"] == changed else p) for p in products]
+           + [zh])
+    _nights_pass(f"{state}/products", 7)  # no backoff wait left: only the attempt limit holds retries back
     _, r3 = run(env3)
     c3 = r3["counts"]
-    # descriptions used their 2 attempts; only seo_title goes to the model (plus the changed product's description)
+    # descriptions used their one retry; only seo_title goes to the model (plus the changed product's description)
     assert c3["changed"] == 1 and c3["copy_requests"] == 3 + 1 and c3["retried"] == 0
+    assert c3["retry_gave_up"] == 2 and c3["unsupported_language"] == 1
     s3 = _state(f"{state}/products")
     docs3 = {d["sku"]: d for d in _docs(settings, "products")}
-    assert set(docs3) == {p["sku"] for p in products}
+    assert set(docs3) == {p["sku"] for p in products} | {zh["sku"]}
+    assert docs3[zh["sku"]]["copy"] == unsupported
     for sku, r in s3.items():
         seo = json.loads(r["copy"])["seo_title"]
         assert seo["reasons"]

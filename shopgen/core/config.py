@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
-from shopgen.core.checks import DEFAULT_BANNED
+from shopgen.checks.banned import DEFAULT_BANNED
 
 
 class _Section(BaseModel):
@@ -139,6 +139,58 @@ class ModelsConfig(_Section):
     # Where each node keeps the models its actors load (s3:// downloads, the converted built-in);
     # $SHOPGEN_NODE_CACHE on a node wins. Default: the model cache folder, <home>/models.
     node_cache_dir: Path | None = None
+    # The languages the generator writes, as primary language subtags (en, zh) matched against a
+    # product's locale (en-US -> en). Products in other languages are not sent to the LLM (their
+    # copy is `none` with the reason unsupported_language) but are still indexed. None: the known
+    # languages of models.generator's family (KNOWN_LANGUAGES; an unknown model: [en], since every
+    # locale but zh-* gets the English prompt). A shop with a multilingual generator sets [en, zh].
+    generator_languages: list[str] | None = None
+
+    # Model families (a pattern in the generator reference, case-insensitive) -> the languages their
+    # copy is written in; the first match wins.
+    KNOWN_LANGUAGES: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = (
+        (r"smollm", ("en",)),
+        (r"qwen", ("en", "zh")),
+    )
+    UNKNOWN_LANGUAGES: ClassVar[tuple[str, ...]] = ("en",)
+    # The per-type copy reason of a product whose language the generator does not write.
+    UNSUPPORTED_LANGUAGE: ClassVar[str] = "unsupported_language"
+
+    @field_validator("generator_languages", mode="before")
+    @classmethod
+    def _languages(cls, v: Any) -> Any:
+        """A list or a comma-separated string; each a language tag reduced to its primary subtag."""
+        if v is None:
+            return None
+        items = v.split(",") if isinstance(v, str) else list(v)
+        out: list[str] = []
+        for item in items:
+            lang = cls.language_of(str(item))
+            if not re.fullmatch(r"[a-z]{2,8}", lang):
+                raise ValueError(f"{item!r} is not a language (a primary subtag such as en or zh)")
+            if lang not in out:
+                out.append(lang)
+        if not out:
+            raise ValueError("name at least one language (e.g. [en])")
+        return out
+
+    def languages(self) -> tuple[str, ...]:
+        """The languages the generator writes: generator_languages, else its family's known ones."""
+        if self.generator_languages is not None:
+            return tuple(self.generator_languages)
+        for pattern, langs in self.KNOWN_LANGUAGES:
+            if re.search(pattern, self.generator, re.IGNORECASE):
+                return langs
+        return self.UNKNOWN_LANGUAGES
+
+    @staticmethod
+    def language_of(locale: str | None) -> str:
+        """A locale's primary language subtag: en-US -> en, zh-Hans-CN -> zh."""
+        return (locale or "").strip().replace("_", "-").split("-")[0].lower()
+
+    def writes(self, locale: str | None) -> bool:
+        """Whether the generator writes copy in this locale's language."""
+        return self.language_of(locale) in self.languages()
 
 
 class EnginePool(_Section):
@@ -189,13 +241,17 @@ class GenerationConfig(EnginePool):
     # Passed to vllm.LLM as they are, after shopgen's own (e.g. {"tensor_parallel_size": 2, "quantization": "fp8"}).
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
     # Prompt: grounded (facts list, style guide, the shop's own copy as examples) or v2 (the
-    # prompt before it, kept to measure against: bench/copy.py).
+    # prompt before it, kept to measure against: bench/copy_quality.py).
     prompt: Literal["grounded", "v2"] = "grounded"
     # Human-written texts of the same type and category shown as examples of the shop's voice, for
-    # every type (0: none); unset, each type uses its measured default (bench/copy.py: bullets 1, others 0).
+    # every type (0: none); unset, each type uses its measured default (bench/copy_quality.py: bullets 1, others 0).
     few_shot: int | None = Field(default=None, ge=0, le=3)
+    # Decoding constraints per request (shopgen/generate/constraints.py): digits only as the product's own
+    # numbers and no braces, brackets, tags or '#' (a grammar), and the banned-claim words blocked (bad_words).
+    constrain: bool = True
+    block_banned_words: bool = True
     # Retries tell the model what failed in its previous answer. Off by default: on SmolLM2-135M it
-    # lowered the accepted rate (bench/copy.py); a larger model may use it.
+    # lowered the accepted rate (bench/copy_quality.py); a larger model may use it.
     feedback: bool = False
 
 
@@ -218,6 +274,9 @@ class ContentLimits(_Section):
     few_shot: int | None = Field(default=None, ge=0, le=3)
     # Extra style guidance appended to the type's built-in guide (the shop's voice).
     style: str | None = None
+    # Best-of-n: samples drawn per request in one engine call; every one is gated and the best
+    # accepted one is published (shopgen.generate.engine.candidate_score).
+    candidates: int | None = Field(default=None, ge=1, le=16)
 
 
 class QAConfig(_Section):
@@ -226,7 +285,7 @@ class QAConfig(_Section):
     # Jaccard similarity (word 3-shingles) at which copy for two SKUs counts as a near-duplicate.
     near_duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
     # Claims that need evidence in the product's own data (claim -> regexes, English and Chinese).
-    # None: the built-in vocabulary (shopgen.core.checks.DEFAULT_CLAIMS); {} turns the check off.
+    # None: the built-in vocabulary (shopgen.checks.claims.DEFAULT_CLAIMS); {} turns the check off.
     claims: dict[str, list[str]] | None = None
 
 
@@ -357,11 +416,17 @@ class NightlyConfig(_Section):
     lock_ttl_s: float = Field(default=900.0, ge=5)
     # Regenerating more than this share of the catalog builds a new index (gate + swap) instead of upserting.
     rebuild_fraction: float = Field(default=0.5, ge=0, le=1)
-    # A content type without accepted copy is generated again on later nights, while its facts are
-    # unchanged, up to copy_retry_attempts failed nights within copy_retry_nights of the first failure.
-    copy_retry_attempts: int = Field(default=3, ge=1)
+    # A content type whose copy failed is retried on later nights while its facts are unchanged, with
+    # backoff: the n-th retry is due 2^(n-1) nights after the last failed attempt (1, 2, 4 ...; the
+    # wait is capped at copy_retry_nights), at most copy_retry_attempts retries, then it waits for the
+    # product to change.
+    copy_retry_attempts: int = Field(default=3, ge=0)
     copy_retry_nights: int = Field(default=7, ge=1)
-    # true: copy that failed is generated again every night, whatever the bounds above say.
+    # At most this share of the valid products (rounded up) is retried per night, oldest failures
+    # first; due retries beyond it are deferred to a later night (not counted as attempts).
+    copy_retry_budget: float = Field(default=0.05, ge=0, le=1)
+    # true: copy that failed is generated again every night, whatever the bounds above say
+    # (no backoff, no attempt limit, no budget).
     retry_quarantined: bool = False
 
 

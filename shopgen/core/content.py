@@ -74,6 +74,12 @@ def few_shot_for(ct: "ContentType", generation_few_shot: int | None, overrides: 
     """content.<type>.few_shot > generation.few_shot > the type's measured default."""
     o = overrides.model_dump(exclude_none=True) if hasattr(overrides, "model_dump") else dict(overrides or {})
     return next(v for v in (o.get("few_shot"), generation_few_shot, ct.few_shot) if v is not None)
+
+
+def candidates_for(ct: "ContentType", overrides: Any = None) -> int:
+    """content.<type>.candidates > the type's measured default (best-of-n samples per request)."""
+    o = overrides.model_dump(exclude_none=True) if hasattr(overrides, "model_dump") else dict(overrides or {})
+    return int(o.get("candidates") or ct.candidates)
 SAMPLING_KEYS = ("temperature", "repetition_penalty", "max_tokens")
 
 
@@ -85,15 +91,17 @@ class ContentType:
     task: dict[str, str]  # locale -> instructions
     # Default limits (LIMIT_KEYS) that fit real shop copy; `content.<type>` overrides them.
     limits: dict[str, int] = field(default_factory=dict)
-    # Default sampling (SAMPLING_KEYS) tuned per type on bench/copy.py.
+    # Default sampling (SAMPLING_KEYS) tuned per type on bench/copy_quality.py.
     sampling: dict[str, float] = field(default_factory=dict)
     # The field the word limits apply to (prose), and the list field the item limits apply to.
     prose: str | None = None
     items: str | None = None
     # A short style guide per locale, part of the grounded prompt.
     style: dict[str, str] = field(default_factory=dict)
-    # Worked examples from the shop's own copy (bench/copy.py: they raised bullets, lowered descriptions).
+    # Worked examples from the shop's own copy (bench/copy_quality.py: they raised bullets, lowered descriptions).
     few_shot: int = 0
+    # Best-of-n: samples per request, each gated; the best accepted one is published (content.<type>.candidates).
+    candidates: int = 1
     # The search document's field that joins all of this type's text (e.g. ad_text), when its own
     # fields are not searchable text by themselves (FAQ records) or are searched together.
     search_text: str | None = None

@@ -70,6 +70,9 @@ class QAType(_Part):
     accepted: int | None = None
     accepted_rate: float | None = None
     failures: dict[str, int] = Field(default_factory=dict)
+    tokens: int | None = None  # generated tokens, every sample and attempt
+    samples: int | None = None  # samples drawn (best-of-n candidates x attempts)
+    tokens_per_accepted: float | None = None
 
 
 class QASummary(_Part):
@@ -93,11 +96,13 @@ class CoverageType(_Part):
 
 class Coverage(_Part):
     """shopgen.generate.stage.coverage: the searchable share of valid products and, per content
-    type, the shares with fresh, kept and no copy."""
+    type, the shares with fresh, kept and no copy; `unsupported_language`: products not sent to the
+    LLM because the generator does not write their language (models.generator_languages)."""
     valid: int | None = None
     searchable: int | None = None
     searchable_share: float | None = None
     types: dict[str, CoverageType] = Field(default_factory=dict)
+    unsupported_language: int | None = None
 
 
 class Outputs(_Part):
@@ -140,6 +145,8 @@ class RunReport(_Part):
     config: dict[str, Any] | None = None  # secrets masked
     outputs: Outputs | None = None
     status: Status | None = None
+    # Nightly counts include `retried`, `retry_deferred` (due retries over nightly.copy_retry_budget),
+    # `retry_gave_up` (retries used up) and `unsupported_language` (generate too).
     counts: dict[str, int] = Field(default_factory=dict)
     stages: dict[str, StageReport] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)

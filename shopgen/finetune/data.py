@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shopgen.core.checks import check_faithfulness
+from shopgen.checks import check_faithfulness
 from shopgen.core.content import CONTENT_TYPES, texts_of, word_count
 from shopgen.core.records import Product
 from shopgen.generate.prompts import build_messages, prompt_version

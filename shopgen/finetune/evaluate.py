@@ -1,5 +1,5 @@
 """Evaluation of generated copy against human references (pure), plus a small batched HF
-generation helper used during and after fine-tuning. The fact checks are shopgen.core.checks'."""
+generation helper used during and after fine-tuning. The fact checks are shopgen.checks'."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from shopgen.core.checks import check_faithfulness, norm
+from shopgen.checks import check_faithfulness, norm
 from shopgen.core.content import CONTENT_TYPES, texts_of
 from shopgen.core.records import Product
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,37 @@ from rich.console import Console
 from shopgen.adapters import models
 from shopgen.adapters.raysupport import build_processor, collect, ray_session
 from shopgen.catalog.load import load_catalog
-from shopgen.core.checks import near_duplicates
-from shopgen.core.config import Settings
-from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
+from shopgen.checks import near_duplicates
+from shopgen.core.config import ModelsConfig, Settings
+from shopgen.core.content import CONTENT_TYPES, candidates_for, few_shot_for, parse_content
 from shopgen.core.records import Product
 from shopgen.core.run import append_jsonl, append_quarantine, running, start_run
-from shopgen.generate.engine import GEN_INPUT_SCHEMA, GateSpec, PromptSpec, VLLMGenerator, examples_json, product_row
+from shopgen.generate.engine import (
+    GEN_INPUT_SCHEMA,
+    GENERATED_SCHEMA,
+    GateSpec,
+    PromptSpec,
+    VLLMGenerator,
+    examples_json,
+    product_row,
+)
 from shopgen.generate.prompts import PROMPT_VERSION
 
 ENRICHED_DROP = ("gen_ok", "gen_errors", "plan")
+UNSUPPORTED_LANGUAGE = ModelsConfig.UNSUPPORTED_LANGUAGE
+
+
+def unsupported_languages(locales: Iterable[tuple[str, str | None]], settings: Settings) -> dict[str, str]:
+    """sku -> language of each (sku, locale) whose language the generator does not write
+    (models.generator_languages): those products are not sent to the LLM (pure)."""
+    m = settings.models
+    langs = set(m.languages())
+    return {sku: lang for sku, loc in locales if (lang := m.language_of(loc)) not in langs}
+
+
+def unsupported_copy(types: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The per-type copy of a product the generator does not write: none, unsupported_language."""
+    return {t: {"status": "none", "reasons": [UNSUPPORTED_LANGUAGE]} for t in types}
 
 
 def _blocks(table: pa.Table, size: int) -> list[pa.Table]:
@@ -56,7 +79,8 @@ def coverage(valid: int, searchable: int, copy: dict[str, dict[str, dict[str, An
              types: tuple[str, ...] | list[str], all_fresh: int = 0) -> dict[str, Any]:
     """The report's coverage: the searchable share of valid products, and per content type the
     share of valid products with fresh, kept and no copy (pure). `all_fresh`: products not in
-    `copy` whose every type is fresh."""
+    `copy` whose every type is fresh. `unsupported_language`: products whose copy was not asked
+    for because the generator does not write their language."""
     per: dict[str, dict[str, Any]] = {}
     for t in types:
         n = {k: 0 for k in ("fresh", "kept", "none")}
@@ -65,8 +89,11 @@ def coverage(valid: int, searchable: int, copy: dict[str, dict[str, dict[str, An
         n["fresh"] += all_fresh
         n["none"] += max(0, valid - len(copy) - all_fresh)
         per[t] = {**n, **{f"{k}_share": round(v / valid, 4) if valid else None for k, v in n.items()}}
+    foreign = sum(1 for entries in copy.values()
+                  if any(UNSUPPORTED_LANGUAGE in ((e or {}).get("reasons") or []) for e in entries.values()))
     return {"valid": valid, "searchable": searchable,
-            "searchable_share": round(searchable / valid, 4) if valid else None, "types": per}
+            "searchable_share": round(searchable / valid, 4) if valid else None, "types": per,
+            "unsupported_language": foreign}
 
 
 # What the driver reads back from generated rows: the report's figures, QA summary and quarantine.
@@ -89,7 +116,8 @@ def few_shot(settings: Settings, types: tuple[str, ...] | list[str]) -> dict[str
 
 def prompt_spec(settings: Settings) -> PromptSpec:
     return PromptSpec(prompt=settings.generation.prompt, feedback=settings.generation.feedback,
-                      style={t: c.style for t, c in settings.content.items() if c.style})
+                      style={t: c.style for t, c in settings.content.items() if c.style},
+                      candidates={t: candidates_for(ct, settings.content.get(t)) for t, ct in CONTENT_TYPES.items()})
 
 
 def generator_input(products: list[Product], todo: dict[str, list[str]] | None = None,
@@ -140,9 +168,11 @@ def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     unsupported = 0
     for r in rows:
         for t, per_type in json.loads(r["qa"] or "{}").items():
-            ty = types.setdefault(t, {"attempted": 0, "accepted": 0, "failures": {}})
+            ty = types.setdefault(t, {"attempted": 0, "accepted": 0, "failures": {}, "tokens": 0, "samples": 0})
             ty["attempted"] += 1
             ty["accepted"] += int(per_type["passed"])
+            ty["tokens"] += int(per_type.get("tokens") or 0)
+            ty["samples"] += int(per_type.get("samples") or 0)
             for c in per_type["checks"]:
                 st = stats.setdefault(c["check"], {"checked": 0, "passed": 0})
                 st["checked"] += 1
@@ -155,6 +185,7 @@ def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
         st["pass_rate"] = round(st["passed"] / st["checked"], 4) if st["checked"] else None
     for ty in types.values():
         ty["accepted_rate"] = round(ty["accepted"] / ty["attempted"], 4) if ty["attempted"] else None
+        ty["tokens_per_accepted"] = round(ty["tokens"] / ty["accepted"], 1) if ty["accepted"] else None
     texts = [(r["sku"], " ".join(filter(None, [r.get("description"), r.get("seo_title"), *(r.get("bullets") or [])])))
              for r in rows]
     dups = near_duplicates([(s, t) for s, t in texts if t.strip()], threshold)
@@ -193,26 +224,41 @@ def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: i
             rep.data.update(model_version=gen_model.version)
         if not products:
             raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
+        # Products in a language the generator does not write are not sent to it (still enriched).
+        foreign = unsupported_languages(((p.sku, p.locale) for p in products), settings)
+        todo = [p for p in products if p.sku not in foreign]
+        counts["unsupported_language"] = len(foreign)
         with ray_session(settings):
             with rep.stage("generate", console) as st:
-                generate_stage(products, gen_model, settings, gen_dir, types)
+                if todo:
+                    generate_stage(todo, gen_model, settings, gen_dir, types)
                 rows = _read_rows(gen_dir, QA_COLUMNS)
                 failed = [r for r in rows if not r["gen_ok"]]
                 append_jsonl(work / "copy_failures.jsonl", copy_failures(rows))
                 tokens = sum(r["gen_tokens"] for r in rows)
                 st.update(rows=len(rows), ok=len(rows) - len(failed), failed=len(failed), tokens=tokens,
-                          attempts=sum(r["gen_attempts"] for r in rows))
+                          attempts=sum(r["gen_attempts"] for r in rows), unsupported_language=len(foreign))
                 counts.update(generated=len(rows) - len(failed), generation_failed=len(failed))
             st["tokens_per_s"] = round(tokens / st["seconds"], 2) if st.get("seconds") else None
             rep.data["qa"] = qa_summary(rows, settings.qa.near_duplicate_threshold)
-            rep.data["coverage"] = coverage(len(products), len(products),
-                                            {r["sku"]: copy_of_row(r) for r in rows}, types)
-        # Every valid product is kept, each with the copy types that passed (enrichment only adds).
-        ok = pads.dataset(str(gen_dir), format="parquet").to_table()
-        copies = [json.dumps(copy_of_row(r), ensure_ascii=False) for r in ok.select(["qa"]).to_pylist()]
-        ok = ok.append_column("copy", pa.array(copies, pa.string()))
-        enriched_dir.mkdir(parents=True, exist_ok=True)
-        pq.write_table(ok.drop_columns(list(ENRICHED_DROP)), enriched_dir / "part-0.parquet")
-        counts["enriched"] = ok.num_rows
+            copy = {r["sku"]: copy_of_row(r) for r in rows} | {s: unsupported_copy(types) for s in foreign}
+            rep.data["coverage"] = coverage(len(products), len(products), copy, types)
+        counts["enriched"] = _write_enriched(gen_dir, enriched_dir, [p for p in products if p.sku in foreign], types)
         rep.data["status"] = "succeeded"
     return rep.data
+
+
+def _write_enriched(gen_dir: Path, enriched_dir: Path, foreign: list[Product], types: tuple[str, ...]) -> int:
+    """Every valid product is kept, each with the copy types that passed (enrichment only adds);
+    a product the generator does not write, with no copy (unsupported_language). Returns the rows."""
+    has_rows = gen_dir.exists() and any(gen_dir.glob("*.parquet"))
+    ok = pads.dataset(str(gen_dir), format="parquet").to_table() if has_rows else GENERATED_SCHEMA.empty_table()
+    copies = [json.dumps(copy_of_row(r), ensure_ascii=False) for r in ok.select(["qa"]).to_pylist()]
+    ok = ok.append_column("copy", pa.array(copies, pa.string()))
+    if foreign:
+        blank = json.dumps(unsupported_copy(types), ensure_ascii=False)
+        ok = pa.concat_tables([ok, pa.Table.from_pylist([{**product_row(p), "copy": blank} for p in foreign],
+                                                        schema=ok.schema)])
+    enriched_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(ok.drop_columns(list(ENRICHED_DROP)), enriched_dir / "part-0.parquet")
+    return ok.num_rows

@@ -46,6 +46,7 @@ from shopgen.generate.stage import (
     gate_spec,
     generator_dataset,
     qa_summary,
+    unsupported_languages,
 )
 from shopgen.nightly import state as st8
 from shopgen.nightly.commit import BatchCommitter, row_plan
@@ -436,18 +437,24 @@ def _plan(n: Night, cat: Catalog) -> Tonight:
     with n.rep.stage("plan", n.console) as st:
         versions = type_versions(settings, n.types)
         hashes = cat.hashes
-        keys = {s: {t: st8.generation_key(h, pv, gen_model.version, sh) for t, (pv, sh) in versions.items()}
-                for s, h in hashes.items()}
+        # Products in a language the generator does not write: never sent to the LLM, with keys of
+        # their own (a config that lifts the limit changes them, so they are generated then).
+        foreign = unsupported_languages(zip(cat.index["sku"].to_pylist(), cat.index["locale"].to_pylist()), settings)
+        keys = {s: {t: st8.generation_key(h, pv, gen_model.version, sh, foreign.get(s))
+                    for t, (pv, sh) in versions.items()} for s, h in hashes.items()}
         previous = st8.load_state(n.store)
         journal, jnames = st8.load_journal(n.store)
         # SKUs whose row failed validation tonight: not deleted, they keep their last state and doc.
         invalid = sorted({s for s in cat.bad_skus if s in previous and s not in keys})
         nb = settings.nightly
-        pl = st8.plan(keys, hashes, previous, journal, n.run_id, n.full, present=invalid,
-                      policy=st8.CopyPolicy(nb.copy_retry_attempts, nb.copy_retry_nights, nb.retry_quarantined))
+        policy = st8.CopyPolicy(attempts=nb.copy_retry_attempts, nights=nb.copy_retry_nights,
+                                budget=nb.copy_retry_budget, always=nb.retry_quarantined)
+        pl = st8.plan(keys, hashes, previous, journal, n.run_id, n.full, present=invalid, policy=policy,
+                      unsupported=foreign)
         n.counts.update(pl.counts())
         st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames),
-                  prompt_versions={t: v[0] for t, v in versions.items()})
+                  prompt_versions={t: v[0] for t, v in versions.items()}, retry_slots=pl.retry_slots,
+                  generator_languages=list(settings.models.languages()))
     if pl.resumed:
         n.console.print(f"resuming: {len(pl.resumed)} products come from committed batches of an unfinished run")
     return Tonight(cat, gen_model, emb_model, versions, hashes, keys, previous, invalid, pl,

@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from shopgen.adapters.storage import is_s3, resolve
-from shopgen.core.config import S3Config
+from shopgen.core.config import ModelsConfig, S3Config
 
 STATE_SCHEMA = pa.schema([
     ("sku", pa.string()),
@@ -56,8 +57,15 @@ STATE_SCHEMA = pa.schema([
 ])
 
 
-def generation_key(content_hash: str, prompt_version: str, model_version: str, settings_hash: str) -> str:
-    return hashlib.sha256(f"{content_hash}|{prompt_version}|{model_version}|{settings_hash}".encode()).hexdigest()[:32]
+def generation_key(content_hash: str, prompt_version: str, model_version: str, settings_hash: str,
+                   unsupported: str | None = None) -> str:
+    """A type's key. `unsupported`: the product's language when the generator does not write it
+    (models.generator_languages); such a product gets a key of its own, so lifting the limit later
+    changes its key and it is generated. Products the generator writes keep the key they had."""
+    blob = f"{content_hash}|{prompt_version}|{model_version}|{settings_hash}"
+    if unsupported is not None:
+        blob += f"|unsupported_language:{unsupported}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 def settings_hash(content: Iterable[str], gen: dict[str, Any], banned: dict[str, list[str]],
@@ -72,30 +80,67 @@ def settings_hash(content: Iterable[str], gen: dict[str, Any], banned: dict[str,
 
 
 COPY_STATUSES = ("fresh", "kept", "none")
+UNSUPPORTED_LANGUAGE = ModelsConfig.UNSUPPORTED_LANGUAGE
 
 
 @dataclass
 class CopyPolicy:
-    """How long copy that failed is retried while the product is unchanged."""
+    """How copy that failed is retried while the product is unchanged: the n-th retry is due
+    2^(n-1) nights after the last failed attempt (1, 2, 4 ...; the wait capped at `nights`), at most
+    `attempts` retries, and at most `budget` of the valid products (rounded up) retried per night."""
 
-    attempts: int = 3  # failed nights for one key before giving up until the product changes
-    nights: int = 7  # ...and only within this many nights of the first failure
-    always: bool = False  # nightly.retry_quarantined: retry every night regardless
+    attempts: int = 3  # retries after the first failed night, then it waits for the product to change
+    nights: int = 7  # the longest wait between two retries
+    budget: float = 0.05  # share of tonight's valid products whose failed copy may be retried
+    always: bool = False  # nightly.retry_quarantined: every night, no backoff, no limit, no budget
+
+    def slots(self, valid: int) -> int | None:
+        """Products that may be retried tonight (None: no limit)."""
+        return None if self.always else math.ceil(round(self.budget * valid, 9))
+
+    def wait(self, failures: int) -> int:
+        """Nights from the `failures`-th failed attempt to the next retry."""
+        return min(2 ** max(0, failures - 1), self.nights)
 
 
 def _night(run_id: str) -> str:
     return f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}"
 
 
-def retry_due(entry: dict[str, Any], key: str, policy: CopyPolicy, night: str) -> bool:
-    """Whether a type without accepted copy for `key` is sent to the model again tonight."""
+def _days(a: str, b: str) -> int:
+    return (date.fromisoformat(b) - date.fromisoformat(a)).days
+
+
+def last_failed(entry: dict[str, Any]) -> str | None:
+    """The night of a type's last failed attempt. An entry written before `last_failed` existed
+    was retried every night: its first failure plus one night per further failure."""
+    if entry.get("last_failed"):
+        return entry["last_failed"]
+    first = entry.get("first_failed")
+    if not first:
+        return None
+    return (date.fromisoformat(first) + timedelta(days=max(0, int(entry.get("failures") or 1) - 1))).isoformat()
+
+
+def retry_status(entry: dict[str, Any], key: str, policy: CopyPolicy, night: str) -> str:
+    """What tonight does with a type that has no accepted copy for `key` (budget aside):
+    `new` (never attempted for this key: generated, not a retry), `due` (a retry whose wait is
+    over), `wait` (backoff), `gave_up` (copy_retry_attempts retries used)."""
     if entry.get("attempt_key") != key:
-        return True
+        return "new"
     if policy.always:
-        return True
-    first = entry.get("first_failed") or night
-    age = (datetime.fromisoformat(night) - datetime.fromisoformat(first)).days
-    return int(entry.get("failures") or 0) < policy.attempts and age < policy.nights
+        return "due"
+    failures = max(1, int(entry.get("failures") or 0))
+    if failures - 1 >= policy.attempts:
+        return "gave_up"
+    last = last_failed(entry) or night
+    return "due" if _days(last, night) >= policy.wait(failures) else "wait"
+
+
+def retry_due(entry: dict[str, Any], key: str, policy: CopyPolicy, night: str) -> bool:
+    """Whether a type without accepted copy for `key` may be sent to the model tonight, before the
+    night's retry budget (plan() applies it)."""
+    return retry_status(entry, key, policy, night) in ("new", "due")
 
 
 @dataclass
@@ -110,6 +155,13 @@ class Plan:
     carried: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # sku -> type -> entry kept as is
     resumed: list[str] = field(default_factory=list)  # with a type reused from a dead run's committed batch
     retried: list[str] = field(default_factory=list)  # unchanged, with a type that failed before and is retried
+    # Due retries over tonight's budget (carried as they are: retried on a later night, no attempt used).
+    retry_deferred: list[str] = field(default_factory=list)
+    retry_gave_up: list[str] = field(default_factory=list)  # with a type whose retries are used up
+    retry_slots: int | None = None  # products the budget allowed to retry tonight (None: no limit)
+    # In a language the generator does not write: not sent to the LLM, each type carried with the
+    # reason unsupported_language (its last accepted text kept while its facts are unchanged).
+    unsupported: list[str] = field(default_factory=list)
     previous: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # sku -> type -> last entry
     # Unchanged, same key, every type accepted (the state's `fresh`): carried as stored. Neither
     # `carried` nor `previous` holds them, so an unchanged catalog costs no parsed entries.
@@ -117,12 +169,15 @@ class Plan:
 
     @property
     def reuse(self) -> list[str]:
-        return [s for s in self.carried if s not in self.regenerate] + sorted(self.settled)
+        skip = set(self.regenerate) | set(self.unsupported)
+        return [s for s in self.carried if s not in skip] + sorted(self.settled)
 
     def counts(self) -> dict[str, int]:
         return {"new": len(self.new), "changed": len(self.changed), "unchanged": len(self.unchanged),
                 "deleted": len(self.deleted), "regenerated": len(self.regenerate), "reused": len(self.reuse),
                 "resumed": len(self.resumed), "retried": len(self.retried),
+                "retry_deferred": len(self.retry_deferred), "retry_gave_up": len(self.retry_gave_up),
+                "unsupported_language": len(self.unsupported),
                 "copy_requests": sum(map(len, self.regenerate.values()))}
 
 
@@ -132,30 +187,39 @@ def copy_entries(row: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 def plan(keys: dict[str, dict[str, str]], hashes: dict[str, str], previous: Mapping[str, dict[str, Any]],
          journal: dict[str, dict[str, Any]], run_id: str, full: bool = False, present: Iterable[str] = (),
-         policy: CopyPolicy | None = None) -> Plan:
+         policy: CopyPolicy | None = None, unsupported: Iterable[str] = ()) -> Plan:
     """keys: sku -> content type -> tonight's generation key. hashes: sku -> content hash.
     previous: the last finished run's state rows (a StateRows or a dict). journal: rows committed
     by a run that did not finish (their `types` say what each batch produced). present: SKUs in the
-    catalog that failed validation (kept, not deleted). A type is carried over when its accepted copy
-    has tonight's key, or when it failed for tonight's key and its retries are used up; else it is
-    regenerated."""
+    catalog that failed validation (kept, not deleted). unsupported: SKUs in a language the
+    generator does not write (never sent to the LLM, --full included). A type is carried over when
+    its accepted copy has tonight's key, or when it failed for tonight's key and its retry is not
+    due, used up, or over tonight's budget (CopyPolicy); else it is regenerated."""
     policy = policy or CopyPolicy()
     night = _night(run_id)
+    skip = set(unsupported)
     p = Plan()
+    due: dict[str, list[str]] = {}
     cols = {c: column(previous, c) for c in ("content_hash", "key", "fresh")}
     for sku, tkeys in keys.items():
         h = cols["content_hash"].get(sku, _MISSING)
         (p.new if h is _MISSING else p.unchanged if h == hashes[sku] else p.changed).append(sku)
-        if (not full and sku not in journal and h == hashes[sku] and cols["fresh"].get(sku)
+        if (not full and sku not in journal and sku not in skip and h == hashes[sku] and cols["fresh"].get(sku)
                 and cols["key"].get(sku) == combined_key(tkeys)):
             p.settled.add(sku)
             continue
         entries = copy_entries(previous.get(sku))
         p.previous[sku] = entries
-        todo, carried = _plan_types(sku, tkeys, entries, journal.get(sku) or {}, full, policy, night, p)
+        if sku in skip:
+            p.unsupported.append(sku)
+            p.carried[sku] = {t: unsupported_entry(entries.get(t) or {}, k, hashes[sku])
+                              for t, k in tkeys.items()}
+            continue
+        todo, carried, due[sku] = _plan_types(sku, tkeys, entries, journal.get(sku) or {}, full, policy, night, p)
         if todo:
             p.regenerate[sku] = todo
         p.carried[sku] = carried
+    _budget(p, keys, {s: ts for s, ts in due.items() if ts}, policy, night)
     p.deleted = sorted(set(previous) - set(keys) - set(present))
     return p
 
@@ -164,9 +228,11 @@ _MISSING = object()
 
 
 def _plan_types(sku: str, tkeys: dict[str, str], entries: dict[str, dict[str, Any]], done: dict[str, Any],
-                full: bool, policy: CopyPolicy, night: str, p: Plan) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """One product's content types: regenerated (returned in todo) or carried."""
-    todo, carried = [], {}
+                full: bool, policy: CopyPolicy, night: str,
+                p: Plan) -> tuple[list[str], dict[str, dict[str, Any]], list[str]]:
+    """One product's content types: regenerated (todo), carried, and carried for now but due for a
+    retry (due: the budget decides, in _budget)."""
+    todo, carried, due = [], {}, []
     for t, k in tkeys.items():
         e = entries.get(t) or {}
         j = (done.get("types") or {}).get(t)
@@ -178,13 +244,41 @@ def _plan_types(sku: str, tkeys: dict[str, str], entries: dict[str, dict[str, An
             todo.append(t)
         elif e.get("key") == k and e.get("status") == "fresh":
             carried[t] = e
-        elif retry_due(e, k, policy, night):
-            todo.append(t)
-            if e.get("attempt_key") == k and sku not in p.retried:
-                p.retried.append(sku)
         else:
+            status = retry_status(e, k, policy, night)
+            if status == "new":
+                todo.append(t)
+                continue
             carried[t] = e
-    return todo, carried
+            if status == "due":
+                due.append(t)
+            elif status == "gave_up" and sku not in p.retry_gave_up:
+                p.retry_gave_up.append(sku)
+    return todo, carried, due
+
+
+def _budget(p: Plan, keys: dict[str, dict[str, str]], due: dict[str, list[str]], policy: CopyPolicy,
+            night: str) -> None:
+    """Tonight's retries: the due ones, products whose facts changed first (a changed product's
+    keys are new, so it is regenerated as changed, never here, unless a key ignores the content),
+    then the oldest failures, up to the budget; the rest are deferred as they are."""
+    changed = set(p.changed)
+
+    def age(sku: str) -> tuple[Any, ...]:
+        es = [p.carried[sku][t] for t in due[sku]]
+        return (sku not in changed, min(e.get("first_failed") or night for e in es),
+                min(last_failed(e) or night for e in es), sku)
+
+    p.retry_slots = policy.slots(len(keys))
+    for i, sku in enumerate(sorted(due, key=age)):
+        if p.retry_slots is not None and i >= p.retry_slots:
+            p.retry_deferred.append(sku)
+            continue
+        for t in due[sku]:
+            p.carried[sku].pop(t)
+        todo = set(p.regenerate.get(sku, ())) | set(due[sku])
+        p.regenerate[sku] = [t for t in keys[sku] if t in todo]
+        p.retried.append(sku)
 
 
 def all_fresh(entries: dict[str, dict[str, Any]], keys: dict[str, str]) -> bool:
@@ -193,21 +287,38 @@ def all_fresh(entries: dict[str, dict[str, Any]], keys: dict[str, str]) -> bool:
                               for t, k in keys.items())
 
 
+def _kept(previous: dict[str, Any], content_hash: str) -> dict[str, Any]:
+    """The last accepted text of a type that has none tonight: kept while the facts are unchanged."""
+    keep = previous.get("uri") and previous.get("accepted_hash") == content_hash
+    return {"key": previous.get("key") if keep else None, "status": "kept" if keep else "none",
+            "uri": previous.get("uri") if keep else None,
+            "accepted_hash": previous.get("accepted_hash") if keep else None,
+            "run_id": previous.get("run_id") if keep else None}
+
+
 def settle(previous: dict[str, Any], key: str, content_hash: str, run_id: str, ok: bool,
            uri: str | None, reasons: list[str]) -> dict[str, Any]:
     """The new entry of one type after tonight's attempt (pure). Accepted: fresh. Failed: the last
-    accepted text is kept while the facts are unchanged, else the type has none."""
+    accepted text is kept while the facts are unchanged, else the type has none; `failures` counts
+    the failed nights for this key, `first_failed`/`last_failed` the first and the latest."""
     if ok:
         return {"key": key, "attempt_key": key, "status": "fresh", "uri": uri, "accepted_hash": content_hash,
-                "run_id": run_id, "reasons": [], "failures": 0, "first_failed": None}
+                "run_id": run_id, "reasons": [], "failures": 0, "first_failed": None, "last_failed": None}
     same = previous.get("attempt_key") == key
-    keep = previous.get("uri") and previous.get("accepted_hash") == content_hash
-    return {"key": previous.get("key") if keep else None, "attempt_key": key,
-            "status": "kept" if keep else "none", "uri": previous.get("uri") if keep else None,
-            "accepted_hash": previous.get("accepted_hash") if keep else None,
-            "run_id": previous.get("run_id") if keep else None, "reasons": reasons[:20],
+    return {**_kept(previous, content_hash), "attempt_key": key, "reasons": reasons[:20],
             "failures": (int(previous.get("failures") or 0) + 1) if same else 1,
-            "first_failed": (previous.get("first_failed") or _night(run_id)) if same else _night(run_id)}
+            "first_failed": (previous.get("first_failed") or _night(run_id)) if same else _night(run_id),
+            "last_failed": _night(run_id)}
+
+
+def unsupported_entry(previous: dict[str, Any], key: str, content_hash: str) -> dict[str, Any]:
+    """The entry of a type of a product in a language the generator does not write (pure): no
+    attempt, the reason unsupported_language, the last accepted text kept while the facts are
+    unchanged. Settled for `key`: the same entry comes back every night until the key changes."""
+    if previous.get("attempt_key") == key and previous.get("reasons") == [UNSUPPORTED_LANGUAGE]:
+        return previous
+    return {**_kept(previous, content_hash), "attempt_key": key, "reasons": [UNSUPPORTED_LANGUAGE],
+            "failures": 0, "first_failed": None, "last_failed": None}
 
 
 class StateStore:

@@ -24,8 +24,9 @@ RUNS_DIR = "runs"
 
 # Counts shown first (in this order) in the counts table; any other count follows.
 COUNT_ORDER = ("valid", "invalid", "new", "changed", "unchanged", "deleted", "quarantined", "regenerated",
-               "reused", "resumed", "retried", "copy_requests", "generated", "generation_failed", "copy_fresh",
-               "copy_kept", "copy_none", "embedded", "embeddings_reused", "indexed")
+               "reused", "resumed", "retried", "retry_deferred", "retry_gave_up", "unsupported_language",
+               "copy_requests", "generated", "generation_failed", "copy_fresh", "copy_kept", "copy_none", "embedded",
+               "embeddings_reused", "indexed")
 # The change-plan bars: what changed in the catalog and what the run did about it.
 CHANGE_KEYS = ("new", "changed", "unchanged", "deleted", "quarantined", "regenerated", "reused", "resumed", "retried")
 CHANGE_COLORS = {"new": "#2ca02c", "changed": "#ff7f0e", "unchanged": "#7f7f7f", "deleted": "#d62728",
@@ -466,7 +467,9 @@ def _summary_figures(r: RunReport) -> list[str]:
     if (cov := r.coverage) is not None:
         lines.append(f"  coverage: searchable {_fmt(cov.searchable)}/{_fmt(cov.valid)} "
                      f"({_pct(cov.searchable_share)})  "
-                     + "  ".join(f"{t}: fresh {f} kept {k} none {n}" for t, f, k, n in coverage_rows(r)))
+                     + "  ".join(f"{t}: fresh {f} kept {k} none {n}" for t, f, k, n in coverage_rows(r))
+                     + (f"  (unsupported language: {_fmt(cov.unsupported_language)})"
+                        if cov.unsupported_language else ""))
     qa = _qa(r)
     if qa:
         lines.append("  qa pass rate: " + "  ".join(f"{n}={rate:.1%}" for n, rate, _, _ in qa))
