@@ -230,7 +230,9 @@ class GenerationConfig(EnginePool):
     max_attempts: int = 3
     # Restarts of a generator whose vLLM engine died (each retries the batch), before the run fails.
     engine_restarts: int = 2
-    dtype: str = "bfloat16"
+    # auto: bfloat16 on a GPU, and on a CPU with bf16 instructions (AVX512-BF16, AMX); else float32,
+    # since a CPU without them emulates bf16 matmuls several times slower than it runs fp32.
+    dtype: str = "auto"
     max_model_len: int = 2048
     kv_cache_gib: int = 2  # CPU only: GiB of RAM reserved for vLLM's KV cache
     enforce_eager: bool = True

@@ -363,11 +363,14 @@ class VLLMGenerator:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen["kv_cache_gib"]))
             # Ray pins OMP_NUM_THREADS to the actor's 1 CPU; vLLM's CPU kernels should use the node's cores.
             os.environ["OMP_NUM_THREADS"] = str(gen.get("cpu_threads") or os.cpu_count())
+            # vLLM's CPU backend keeps one core for its scheduler process and binds the model's threads to
+            # the rest: half the machine on 2 cores. The scheduler mostly waits, so every core goes to the model.
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", str(gen.get("cpu_reserved") or 0))
         from vllm import LLM
 
         self.local = materialize(model, settings)
         kwargs: dict[str, Any] = dict(
-            model=self.local.path, dtype=gen["dtype"], max_model_len=gen["max_model_len"],
+            model=self.local.path, dtype=engine_dtype(gen["dtype"], self.on_gpu), max_model_len=gen["max_model_len"],
             enforce_eager=gen["enforce_eager"], max_num_seqs=gen["max_num_seqs"], seed=gen["seed"],
             # Compact JSON: otherwise a small model can spend its whole token budget on whitespace.
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
@@ -386,7 +389,7 @@ class VLLMGenerator:
         self._busy = False
         self._watch_engine()
         tok = self.llm.get_tokenizer()
-        self.count = lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True))
+        self.count = lambda msgs: prompt_tokens(tok, msgs)
         longest = max(sampling_for(CONTENT_TYPES[t], gen, self.gate.content.get(t))["max_tokens"] for t in self.content)
         self.budget = gen["max_model_len"] - longest
         self.engine = engine_id()
@@ -481,6 +484,27 @@ class VLLMGenerator:
         if out and self.start_s is not None:
             out[0]["gen_engine_start_s"], self.start_s = self.start_s, None
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
+
+
+def engine_dtype(dtype: str, on_gpu: bool, cpu_flags: str | None = None) -> str:
+    """generation.dtype, with `auto` resolved: bfloat16 on a GPU or a CPU with bf16 instructions, else float32."""
+    if dtype != "auto":
+        return dtype
+    if on_gpu:
+        return "bfloat16"
+    if cpu_flags is None:
+        try:
+            cpu_flags = open("/proc/cpuinfo", encoding="utf-8").read()
+        except OSError:
+            cpu_flags = ""
+    return "bfloat16" if any(f in cpu_flags.split() for f in ("avx512_bf16", "amx_bf16")) else "float32"
+
+
+def prompt_tokens(tok: Any, msgs: list[dict[str, str]]) -> int:
+    """Tokens of a chat prompt. transformers 5 returns a BatchEncoding (whose len() is its number of
+    keys, 2) where 4.x returned the ids."""
+    ids = tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True)
+    return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
 def sample_of(c: Any) -> Sample:

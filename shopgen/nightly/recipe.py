@@ -30,7 +30,7 @@ from shopgen.adapters.raysupport import ray_session
 from shopgen.adapters.storage import is_s3
 from shopgen.catalog.load import iter_catalog
 from shopgen.core.config import Settings
-from shopgen.core.content import CONTENT_TYPES, few_shot_for, parse_content
+from shopgen.core.content import CONTENT_TYPES, candidates_for, few_shot_for, parse_content
 from shopgen.core.records import Product, content_hash
 from shopgen.core.run import Report, append_jsonl, append_quarantine, running, start_run
 from shopgen.embed.encoder import document_key, document_text
@@ -291,7 +291,8 @@ def type_versions(settings: Settings, types: tuple[str, ...]) -> dict[str, tuple
         ct = CONTENT_TYPES[t]
         over = settings.content.get(t)
         extra = {"type": ct.effective(over), "claims": settings.qa.claims, "prompt": gen.prompt, "top_p": gen.top_p,
-                 "few_shot": few_shot_for(ct, gen.few_shot, over)}
+                 "few_shot": few_shot_for(ct, gen.few_shot, over), "candidates": candidates_for(ct, over),
+                 "constrain": [gen.constrain, gen.block_banned_words]}
         out[t] = (prompt_version(ct, gen.prompt), st8.settings_hash([t], gen.model_dump(), settings.qa.banned_claims, extra))
     return out
 
