@@ -339,3 +339,21 @@ def test_a_streamed_candidate_pool_is_bounded_and_independent_of_order():
     assert {p.sku for p in a[("Tents", "en-US")]} == {p.sku for p in b[("Tents", "en-US")]}
     every = {p.sku for p in candidates(ps, "description")[("Tents", "en-US")]}
     assert {p.sku for p in a[("Tents", "en-US")]} <= every
+
+
+def test_engine_dtype_and_prompt_token_count():
+    from shopgen.generate.engine import engine_dtype, prompt_tokens
+
+    assert engine_dtype("auto", False, "fpu fma avx avx2") == "float32"  # bf16 would be emulated
+    assert engine_dtype("auto", False, "avx2 avx512f avx512_bf16") == "bfloat16"
+    assert engine_dtype("auto", True, "") == "bfloat16" and engine_dtype("float16", False, "") == "float16"
+
+    class Tok:  # transformers 5 returns a BatchEncoding; 4.x returned the ids
+        def __init__(self, as_dict):
+            self.as_dict = as_dict
+
+        def apply_chat_template(self, msgs, tokenize, add_generation_prompt):
+            ids = list(range(7))
+            return {"input_ids": ids, "attention_mask": [1] * 7} if self.as_dict else ids
+
+    assert prompt_tokens(Tok(True), []) == prompt_tokens(Tok(False), []) == 7

@@ -109,11 +109,12 @@ def evidence_text(p: Product) -> str:
     for k, v in p.attributes.items():
         if is_falsy(v):
             continue
-        parts.append(k.replace("_", " "))
+        # A rating's name is no evidence of what it rates: {"waterproof_rating": "IPX4"} says IPX4, not
+        # "waterproof"; with a unit (waterproof_rating_mm: 15000) it names the measure and is.
+        if not re.search(r"(?:^|_)(?:rating|rated|level|grade|class)(?:$|_)", k) or re.search(r"_(?:mm|cm|g|pct)$", k):
+            parts.append(k.replace("_", " "))
         parts.append(" ".join(map(str, v)) if isinstance(v, list) else str(v))
     return "\n".join(parts)
-
-
 
 
 def product_text(p: Product) -> str:

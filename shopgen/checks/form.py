@@ -49,6 +49,26 @@ def _non_word(w: str, known: set[str]) -> bool:
     return bool(re.fullmatch(r"[a-z]+", low))
 
 
+_GLUE = frozenset("""a an the and or of to in on at by for with from is are it its this that what which how much many
+    does do did can will be has have was not no yes your you who when where why there these those made make weigh
+    weight weighs long wide tall big size color colour use used work works come comes type kind one any best good""".split())
+
+
+def glued(word: str, known: set[str]) -> bool:
+    """A run of words written without spaces ('whatisitmadeof', 'howmuchdoesitweigh'): a lower-case
+    token of 9+ letters, not in the input, that splits into 3+ common words or input words."""
+    w = word.lower()
+    if len(w) < 9 or not w.isalpha() or w in known or stem(w) in known:
+        return False
+    vocab = _GLUE | {k for k in known if len(k) >= 3}
+    best = [0] + [-1] * len(w)  # best[i]: most pieces splitting w[:i] (-1: no split)
+    for i in range(1, len(w) + 1):
+        for j in range(max(0, i - 12), i):
+            if best[j] >= 0 and w[j:i] in vocab:
+                best[i] = max(best[i], best[j] + 1)
+    return best[len(w)] >= 3
+
+
 def bullet_form(item: str, p: Product, field_keys: set[str], known: set[str]) -> str | None:
     """Why a bullet is not a feature statement, or None."""
     t = item.strip()
@@ -70,8 +90,62 @@ def bullet_form(item: str, p: Product, field_keys: set[str], known: set[str]) ->
     return None
 
 
+_TERMINAL = tuple(".!?。！？\"'”’)）")
+# What a FAQ question asks, and what its answer must then contain (a material, a number with a unit, ...).
+_INTENTS = [
+    (re.compile(r"\bmade of\b|\bmade from\b|\bmaterials?\b|什么材质|材质是|用什么做"), "material"),
+    (re.compile(r"\bweigh|\bweight\b|多重|重量"), "weight"),
+    (re.compile(r"\bhow (?:big|large|long|wide|tall|high|deep)\b|\bdimensions?\b|\bsize\b|尺寸|多大|多长|多高|多宽"),
+     "size"),
+    (re.compile(r"\bcolou?rs?\b|颜色|什么色"), "color"),
+    (re.compile(r"\bhow (?:much|many) (?:does it hold|can it hold)|\bcapacity\b|容量|能装"), "capacity"),
+]
+_ANSWERS = {
+    "material": re.compile(r"\bmade (?:of|from|with)\b|\bmaterial\b|\bfabric\b|\bshell\b|\bbuilt from\b|"
+                           r"\bconstructed from\b|材质|材料|面料|采用|制成|[棉麻钢铝木皮]"),
+    "weight": re.compile(r"\d\s*(?:g|kg|grams?|kilograms?|oz|ounces?|lbs?|pounds?)\b|\d\s*(?:克|千克|公斤)"),
+    "size": re.compile(r"\d\s*(?:mm|cm|m|in|inch|inches|ft|feet|l|liters?|litres?)\b|\d\s*(?:毫米|厘米|米|升)|"
+                       r"\b(?:one size|small|medium|large|xs|xl|s|m|l)\b|大号|小号|均码"),
+    "color": re.compile(r"\bcolou?r\b|\bcomes in\b|\bin (?:a |an )?\w+\b|颜色|色"),
+    "capacity": re.compile(r"\d\s*(?:l|ml|liters?|litres?|oz)\b|\d\s*(?:升|毫升)|\bholds\b"),
+}
+
+
+def seo_title_form(text: str, p: Product) -> list[str]:
+    """A page title: one phrase (no second sentence, no open ending) that names the product (at least
+    half of its title's words, or all of them in Chinese by character)."""
+    t = text.strip()
+    bad = []
+    if re.search(r"[.!?。！？]\s+\S", t) or _ENDS_OPEN.search(t):
+        bad.append(f"not a title {shorten(t, 30)!r}")
+    title = {stem(w) for w in WORD.findall(p.title) if w.lower() not in ("the", "a", "an", "and", "of", "co")}
+    said = {stem(w) for w in WORD.findall(t)}
+    cjk_title = set(re.sub(r"[^\u3400-\u9fff]", "", p.title))
+    if title and len(title & said) < len(title) / 2 and not (cjk_title and cjk_title <= set(t)):
+        bad.append(f"title does not name the product {shorten(t, 30)!r}")
+    return bad
+
+
+def faq_form(pairs: Sequence[tuple[str, str]], known: set[str]) -> list[str]:
+    """A FAQ question is a question; its answer is a finished sentence that answers it."""
+    bad = []
+    for q, a in pairs:
+        qs, as_ = q.strip(), a.strip()
+        zh = n_cjk(qs) > 0
+        if not qs.endswith(("?", "？")) or (not zh and n_words(qs) < 3) or (zh and n_cjk(qs) < 4):
+            bad.append(f"not a question {shorten(qs, 30)!r}")
+        if not as_.endswith(_TERMINAL):
+            bad.append(f"unfinished answer {shorten(as_, 30)!r}")
+        low_q, low_a = norm(qs), norm(as_)
+        for pat, intent in _INTENTS:
+            if pat.search(low_q) and not _ANSWERS[intent].search(low_a):
+                bad.append(f"answer does not say the {intent} asked for {shorten(qs, 30)!r}")
+                break
+    return bad
+
+
 def check_form(texts: Sequence[str], p: Product, kind: str = "", items: Sequence[str] | None = None,
-               headlines: Sequence[str] = ()) -> CheckResult:
+               headlines: Sequence[str] = (), pairs: Sequence[tuple[str, str]] = ()) -> CheckResult:
     """`kind`: the content type; `items`: its list items (bullets) when they are to be read as
     feature statements; `headlines`: ad headlines, which must be complete phrases."""
     texts = as_texts(texts)
@@ -92,9 +166,18 @@ def check_form(texts: Sequence[str], p: Product, kind: str = "", items: Sequence
         for m in _DOUBLED.finditer(t):
             if m.group(1).lower() not in _DOUBLED_OK:
                 bad.append(f"doubled word {shorten(m.group(0), 30)!r}")
+        bad += [f"words run together {w!r}" for w in WORD.findall(t) if glued(w, known)]
+    bad += faq_form(pairs, known)
+    if kind == "seo_title":
+        for t in texts:
+            bad += seo_title_form(t, p)
+    if kind == "description":  # prose ends its last sentence
+        for t in texts:
+            if t.strip() and not t.strip().endswith(_TERMINAL):
+                bad.append(f"unfinished text {shorten(t[-30:], 30)!r}")
     if kind == "ad_copy":  # descriptions are sentences; a cut-off one reads as broken copy
         for t in texts:
-            if t not in headlines and _ENDS_OPEN.search(t.strip()):
+            if t not in headlines and (_ENDS_OPEN.search(t.strip()) or not t.strip().endswith(_TERMINAL)):
                 bad.append(f"unfinished text {shorten(t, 30)!r}")
     bad = list(dict.fromkeys(bad))
     return CheckResult("form", not bad, bad)

@@ -42,13 +42,19 @@ def copy_checks(texts: Sequence[str], p: Product, *, field_names: Sequence[str] 
             check_wrong_product(texts, p, brands)]
 
 
+def faq_pairs(kind: str, texts: Sequence[str]) -> list[tuple[str, str]]:
+    """A FAQ's texts come as question, answer, question, answer ..."""
+    return list(zip(texts[0::2], texts[1::2])) if kind == "faq" else []
+
+
 def audit_checks(texts: Sequence[str], p: Product, *, kind: str = "", items: Sequence[str] | None = None,
                  headlines: Sequence[str] = ()) -> list[CheckResult]:
     """The audit's checks, in AUDIT_CHECKS order. `kind`: the content type (an SEO title may be the
     product's name and nothing else, so it is not held to stating a fact)."""
     grounding = check_grounding(texts, p) if kind != "seo_title" else CheckResult("grounding", True)
     return [check_contact(texts), check_number_roles(texts, p), check_roles(texts, p), check_provenance(texts, p),
-            check_contradiction(texts), check_form(texts, p, kind, items, headlines), check_prompt_echo(texts, p),
+            check_contradiction(texts), check_form(texts, p, kind, items, headlines, faq_pairs(kind, texts)),
+            check_prompt_echo(texts, p),
             grounding]
 
 
