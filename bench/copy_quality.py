@@ -106,6 +106,28 @@ def _rejudge(products, outcomes, types, gate):
     return res
 
 
+def _sink(f, name, brands):
+    """Writes every sample of the final arm, unlabelled, in the copy audit's format (a fresh set to
+    label by reading: docs/COPY_AUDIT.md)."""
+    import hashlib
+
+    seen: dict[str, int] = {}
+
+    def write(p, ct, smp, accepted):
+        key = f"{name}:{p.sku}:{ct.name}"
+        seen[key] = seen.get(key, 0) + 1
+        try:
+            texts = ct.texts(ct.schema.model_validate_json(smp.text))
+        except ValueError:
+            texts = [smp.text]
+        rid = hashlib.sha256(f"final:{key}:{seen[key]}".encode()).hexdigest()[:12]
+        f.write(json.dumps({"id": rid, "catalog": name, "sku": p.sku, "type": ct.name,
+                            "product": p.model_dump(mode="json"), "brands": brands, "output": smp.text,
+                            "texts": texts}, ensure_ascii=False) + "\n")
+        f.flush()
+    return write
+
+
 def figures(products, res, types, secs):
     from shopgen.checks.faithfulness import check_faithfulness
     from shopgen.core.content import CONTENT_TYPES
@@ -127,7 +149,7 @@ def figures(products, res, types, secs):
                         for t in types}}
 
 
-def run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision):
+def run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision, dump=None):
     from vllm import SamplingParams
 
     from shopgen.core.content import CONTENT_TYPES, candidates_for
@@ -168,8 +190,9 @@ def run_dataset(engine, s, name, products, catalog, types, arms, attempts, preci
             engine.gate = gate
             spec = PromptSpec(prompt=s.generation.prompt, feedback=s.generation.feedback, candidates=cands)
             t0 = time.perf_counter()
+            sink = _sink(dump, name, brands) if dump is not None and arm == arms[-1] else None
             res = generate_with_retries(products, types, engine._engine, attempts, gate, engine.count, engine.budget,
-                                        spec, examples)
+                                        spec, examples, sink=sink)
             out[arm] = figures(products, res, types, time.perf_counter() - t0)
         results[arm] = res
         prec = precision["legacy" if arm == "today" else "new"]
@@ -188,6 +211,7 @@ def main() -> None:
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--attempts", type=int, default=None, help="default: generation.max_attempts")
     ap.add_argument("--datasets", default="magento-luma,bundled")
+    ap.add_argument("--dump", default=None, help="write every sample of the last arm here (JSONL, unlabelled)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
@@ -211,9 +235,10 @@ def main() -> None:
     engine = VLLMGenerator(model, s, types)
     start_s = time.perf_counter() - t0
     per = {}
+    dump = open(a.dump, "w", encoding="utf-8") if a.dump else None
     for name, products, catalog in datasets(a.n):
         if name in a.datasets.split(","):
-            per[name] = run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision)
+            per[name] = run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision, dump)
     engine.llm.llm_engine.engine_core.shutdown()
     main_ds = next(iter(per))
     top = per[main_ds]["arms"]

@@ -261,3 +261,57 @@ def test_gate_order_and_shape():
     rs = audit_checks(["A rain shell in 3-layer recycled nylon."], SHELL, kind="description")
     assert [r.check for r in rs] == list(AUDIT_CHECKS)
     assert [r.check for r in gate_checks(["x"], SHELL)] == list(CHECKS[1:])
+
+
+# ---- form: FAQ, SEO titles, words run together -----------------------------------------------------
+@pytest.mark.parametrize("p,texts", [
+    (SHELL, ["whatisitmadeof", "It is made of 3-layer recycled nylon."]),
+    (SHELL, ["What is it made of?", "The product is a rain shell from Kelda."]),
+    (SHELL, ["How much does it weigh?", "It is light enough for any trip."]),
+    (SHELL, ["What is it made of?", "It is made of 3-layer recycled nylon, which is also known as the"]),
+    (ZH_CUP, ["它是什么材质？", "这款杯子很好用。"]),
+    (ZH_CUP, ["材质", "不锈钢。"]),
+])
+def test_faq_form_fail(p, texts):
+    assert failed(check_form(texts, p, "faq", pairs=list(zip(texts[0::2], texts[1::2]))))
+
+
+@pytest.mark.parametrize("p,texts", [
+    (SHELL, ["What is it made of?", "It is made of 3-layer recycled nylon.", "How much does it weigh?", "It weighs 390 g."]),
+    (ZH_CUP, ["它是什么材质？", "杯身采用不锈钢。", "容量是多少？", "容量为 500 毫升。"]),
+])
+def test_faq_form_pass(p, texts):
+    r = check_form(texts, p, "faq", pairs=list(zip(texts[0::2], texts[1::2])))
+    assert r.passed, r.details
+
+
+@pytest.mark.parametrize("p,text", [
+    (SHELL, "The Kelda Stormline is a rain shell. The hood has a"),
+    (SHELL, "Kelda Rain Jackets"),
+    (SHELL, "Kelda Stormline 3L Rain Shell -"),
+    (ZH_CUP, "水杯"),
+])
+def test_seo_title_form_fail(p, text):
+    assert failed(check_form([text], p, "seo_title"))
+
+
+@pytest.mark.parametrize("p,text", [
+    (SHELL, "Kelda Stormline 3L Rain Shell"), (SHELL, "Kelda Stormline 3L Rain Shell | 390 g Recycled Nylon"),
+    (ZH_CUP, "儿童保温杯 500毫升 不锈钢"),
+])
+def test_seo_title_form_pass(p, text):
+    assert check_form([text], p, "seo_title").passed, check_form([text], p, "seo_title").details
+
+
+def test_words_run_together_and_unfinished_description():
+    assert failed(check_form(["It is made of nylon and howmuchdoesitweigh is 390 g."], SHELL, "description"))
+    assert failed(check_form(["A 3-layer recycled nylon shell that weighs"], SHELL, "description"))
+    assert check_form(["A 3-layer recycled nylon shell, waterproof to 15000 mm."], SHELL, "description").passed
+    assert check_form(["Breathability and waterproofing in one shell."], SHELL, "description").passed
+
+
+def test_provenance_options_the_input_does_not_list():
+    assert failed(check_provenance(["The shell is available in various colors and sizes."], SHELL))
+    assert failed(check_provenance(["这款保温杯有多种颜色可选。"], ZH_CUP))
+    many = Product(sku="T9", title="Trail Tee", attributes={"color": ["olive", "navy"], "size": ["S", "M", "L"]})
+    assert check_provenance(["The tee comes in different colours: olive and navy."], many).passed

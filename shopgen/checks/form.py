@@ -101,7 +101,7 @@ _INTENTS = [
     (re.compile(r"\bhow (?:much|many) (?:does it hold|can it hold)|\bcapacity\b|容量|能装"), "capacity"),
 ]
 _ANSWERS = {
-    "material": re.compile(r"\bmade (?:of|from|with)\b|\bmaterial\b|\bfabric\b|\bshell\b|\bbuilt from\b|"
+    "material": re.compile(r"\bmade (?:of|from|with)\b|\bmaterial\b|\bfabric\b|\bbuilt from\b|"
                            r"\bconstructed from\b|材质|材料|面料|采用|制成|[棉麻钢铝木皮]"),
     "weight": re.compile(r"\d\s*(?:g|kg|grams?|kilograms?|oz|ounces?|lbs?|pounds?)\b|\d\s*(?:克|千克|公斤)"),
     "size": re.compile(r"\d\s*(?:mm|cm|m|in|inch|inches|ft|feet|l|liters?|litres?)\b|\d\s*(?:毫米|厘米|米|升)|"
@@ -111,13 +111,32 @@ _ANSWERS = {
 }
 
 
+def cut_off(text: str, known: set[str]) -> bool:
+    """A short text cut at its length limit mid-word: its last word is not a word of the input but the
+    start of one ('Fixed LED S', 'Tri-ply Stainless Stor')."""
+    words = WORD.findall(text)
+    if not words or text.rstrip()[-1:] in _TERMINAL:
+        return False
+    last = words[-1].lower()
+    return last not in known and stem(last) not in known and any(k.startswith(last) and k != last for k in known)
+
+
+_TITLE_WORDS = frozenset("for with and by in the a an of men's women's mens womens kids unisex new".split())
+
+
 def seo_title_form(text: str, p: Product) -> list[str]:
     """A page title: one phrase (no second sentence, no open ending) that names the product (at least
     half of its title's words, or all of them in Chinese by character)."""
     t = text.strip()
     bad = []
-    if re.search(r"[.!?。！？]\s+\S", t) or _ENDS_OPEN.search(t):
+    if re.search(r"[.!?。！？]\s+\S", t) or _ENDS_OPEN.search(t) or re.search(
+            r"\b(?:is|are|was|were|has|have|will|can|offers|features|boasts)\b", t, re.I):
         bad.append(f"not a title {shorten(t, 30)!r}")
+    known = _known_words(p)
+    extra = [w for w in WORD.findall(t) if w.lower() not in known and stem(w) not in known
+             and w.lower() not in _TITLE_WORDS and not w.isdigit()]
+    if extra:  # a title is built from the facts: 'Sell Your ...', 'Rainshell'
+        bad.append(f"title word not in the facts {shorten(' '.join(extra), 30)!r}")
     title = {stem(w) for w in WORD.findall(p.title) if w.lower() not in ("the", "a", "an", "and", "of", "co")}
     said = {stem(w) for w in WORD.findall(t)}
     cjk_title = set(re.sub(r"[^\u3400-\u9fff]", "", p.title))
@@ -158,7 +177,9 @@ def check_form(texts: Sequence[str], p: Product, kind: str = "", items: Sequence
             bad.append(why)
     for h in as_texts(headlines):
         hs = h.strip()
-        if _ENDS_OPEN.search(hs):
+        if cut_off(hs, known):
+            bad.append(f"cut-off headline {shorten(hs, 30)!r}")
+        elif _ENDS_OPEN.search(hs):
             bad.append(f"unfinished headline {shorten(hs, 30)!r}")
         elif not CJK.search(hs) and n_words(hs) < 2 and _key(hs) not in field_keys:
             bad.append(f"headline is not a phrase {shorten(hs, 30)!r}")
@@ -170,7 +191,7 @@ def check_form(texts: Sequence[str], p: Product, kind: str = "", items: Sequence
     bad += faq_form(pairs, known)
     if kind == "seo_title":
         for t in texts:
-            bad += seo_title_form(t, p)
+            bad += seo_title_form(t, p) + ([f"cut-off title {shorten(t, 30)!r}"] if cut_off(t, known) else [])
     if kind == "description":  # prose ends its last sentence
         for t in texts:
             if t.strip() and not t.strip().endswith(_TERMINAL):

@@ -20,6 +20,7 @@ from shopgen.checks.language import check_language
 from shopgen.checks.numbers import check_number_roles
 from shopgen.checks.placeholders import check_placeholders
 from shopgen.checks.provenance import check_provenance
+from shopgen.checks.puffery import check_puffery
 from shopgen.checks.roles import check_roles
 from shopgen.checks.untrusted import check_contact
 from shopgen.checks.wrong_product import check_wrong_product
@@ -29,7 +30,7 @@ COPY_CHECKS = ("placeholder", "unsupported_claims", "degeneration", "invented_en
 # Checks added from the copy audit (docs/COPY_AUDIT.md): facts in the wrong role, text of the wrong
 # kind, invented provenance, contradictions, untrusted contact details and copy with no fact at all.
 AUDIT_CHECKS = ("contact", "number_roles", "role_confusion", "provenance", "contradiction", "form", "prompt_echo",
-                "grounding")
+                "grounding", "puffery")
 CHECKS = ("schema", "language", "banned_claims", "faithfulness", "injection") + COPY_CHECKS + AUDIT_CHECKS
 
 
@@ -55,7 +56,7 @@ def audit_checks(texts: Sequence[str], p: Product, *, kind: str = "", items: Seq
     return [check_contact(texts), check_number_roles(texts, p), check_roles(texts, p), check_provenance(texts, p),
             check_contradiction(texts), check_form(texts, p, kind, items, headlines, faq_pairs(kind, texts)),
             check_prompt_echo(texts, p),
-            grounding]
+            grounding, check_puffery(texts, p)]
 
 
 def gate_checks(texts: Sequence[str], p: Product, *, kind: str = "", items: Sequence[str] | None = None,

@@ -41,6 +41,11 @@ ORIGINS_ZH = ("日本", "德国", "意大利", "法国", "瑞士", "瑞典", "�
               "加拿大", "墨西哥", "中国", "韩国", "台湾", "越南", "印度", "泰国", "土耳其", "奥地利", "比利时", "荷兰",
               "波兰", "澳大利亚", "澳洲", "巴西", "北欧", "欧洲", "亚洲", "日式", "德式", "欧式", "美式", "意式", "法式",
               "韩式", "进口", "原产", "产地", "国产")
+# "available in various colours": options the input does not list (one colour is not "various").
+_OPTIONS = re.compile(r"\b(?:available|comes?|offered|sold) in (?:a (?:wide )?(?:variety|range|choice|selection) of|"
+                      r"various|different|multiple|many|several|numerous|all|other|assorted) "
+                      r"(?:colou?rs?|sizes?|styles?|options|finish(?:es)?|shades|designs|models|patterns|lengths|widths|"
+                      r"versions|variants)\b|多种(?:颜色|尺寸|款式|规格)|各种(?:颜色|尺寸|款式)")
 _ORIGIN_EN = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in (*COUNTRIES, *NATIONALITIES)) + r")\b")
 _MADE_IN = re.compile(r"\b(?:made|designed|crafted|handcrafted|manufactured|produced|forged|sourced|built|assembled|"
                       r"woven|sewn|printed) in (?:the )?([a-z][a-z .'-]{2,30})")
@@ -83,6 +88,10 @@ def check_provenance(texts: Sequence[str], p: Product) -> CheckResult:
         if words and not re.search(rf"\b{re.escape(words[0])}\b", src) and words[0] not in ("small", "house",
                                                                                            "batches", "small-batch"):
             bad.append(f"origin {shorten(m.group(0), 30)!r}")
+    many = any(isinstance(v, list) and len(v) > 1 for v in p.attributes.values())
+    for m in _OPTIONS.finditer(out):
+        if not many and not negated(out, m.start(), m.end()):
+            bad.append(f"options {shorten(m.group(0), 30)!r}")
     for w in ORIGINS_ZH:
         if w in out and w not in src:
             bad.append(f"origin {w!r}")

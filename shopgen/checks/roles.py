@@ -29,8 +29,21 @@ def _names(p: Product) -> list[str]:
     return [n for n in dict.fromkeys(out) if n]
 
 
+_NOT_MATERIAL_KEYS = re.compile(r"fill|insulation|colou?r|finish_colou?r|shape|length|size|gender|lining|颜色|填充", re.I)
+
+
+def _non_materials(p: Product) -> list[str]:
+    """Values of attributes that say something other than what the product is made of (its fill, colour)."""
+    out = []
+    for k, v in p.attributes.items():
+        if _NOT_MATERIAL_KEYS.search(k) and not re.search(r"material|fabric|材质", k, re.I):
+            out += [norm(str(x)) for x in (v if isinstance(v, list) else [v]) if isinstance(x, str) and len(str(x)) > 2]
+    return out
+
+
 def check_roles(texts: Sequence[str], p: Product) -> CheckResult:
     names = [norm(n) for n in _names(p)]
+    others = _non_materials(p)
     bad: list[str] = []
     for t in as_texts(texts):
         low = norm(t)
@@ -40,6 +53,10 @@ def check_roles(texts: Sequence[str], p: Product) -> CheckResult:
             for n in names:
                 if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", obj):
                     bad.append(f"name {n!r} given as a material")
+            for v in others:
+                if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", obj) and not re.search(rf"(?<!\w){re.escape(v)}(?!\w)",
+                                                                                     norm(p.title)):
+                    bad.append(f"{v!r} given as the material")
             dim = re.match(r"\s*(?:a |an |the )?(?:high[- ]quality |premium |sturdy )?\d+(?:[.,]\d+)?\s*(?:x|×|by|\*)"
                            r"\s*\d|\s*(?:a |an |the )?\d+(?:[.,]\d+)?\s*(?:(?:mm|cm|m|in|inch|inches|ft|feet)\b|厘米|毫米)", obj)
             if dim:

@@ -263,11 +263,12 @@ def generate_with_retries(products: Sequence[Product], types: Sequence[str] | Se
                           max_attempts: int, gate: GateSpec | None = None,
                           count: Callable[[list[dict[str, str]]], int] | None = None, budget: int = 0,
                           spec: PromptSpec | None = None,
-                          examples: Sequence[dict[str, list[tuple[Product, dict]]]] | None = None) -> list[Outcome]:
+                          examples: Sequence[dict[str, list[tuple[Product, dict]]]] | None = None,
+                          sink: Callable[[Product, ContentType, Sample, bool], None] | None = None) -> list[Outcome]:
     """One request per (product, content type); only failed requests are asked again, up to
     max_attempts, each retry naming what failed (spec.feedback). `types` is one list for every
     product or one per product. A prompt too long for the model even after shortening fails its
-    request instead of the batch."""
+    request instead of the batch. `sink(product, type, sample, accepted)` sees every sample drawn."""
     spec = spec or PromptSpec()
     per = [list(types)] * len(products) if not types or isinstance(types[0], str) else [list(t) for t in types]
     outcomes = [Outcome() for _ in products]
@@ -299,6 +300,8 @@ def generate_with_retries(products: Sequence[Product], types: Sequence[str] | Se
             evaluated = []
             for s in samples:
                 out, checks = evaluate(s.text, products[i], ct, gate)
+                if sink is not None:  # every sample, e.g. for a copy audit of what the generator writes
+                    sink(products[i], ct, s, out is not None)
                 score = candidate_score(ct.texts(out), products[i], ct, out, s.logprob, over) if out is not None else 0.0
                 evaluated.append((out, checks, score))
             best = pick(evaluated) if evaluated else None
