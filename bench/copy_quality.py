@@ -149,7 +149,7 @@ def figures(products, res, types, secs):
                         for t in types}}
 
 
-def run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision, dump=None):
+def run_dataset(engine, s, name, products, catalog, types, arms, attempts, dump=None):
     from vllm import SamplingParams
 
     from shopgen.core.content import CONTENT_TYPES, candidates_for
@@ -195,9 +195,6 @@ def run_dataset(engine, s, name, products, catalog, types, arms, attempts, preci
                                         spec, examples, sink=sink)
             out[arm] = figures(products, res, types, time.perf_counter() - t0)
         results[arm] = res
-        prec = precision["legacy" if arm == "today" else "new"]
-        out[arm]["publishable"] = {t: (round(out[arm]["accepted"][t] * prec[t], 4) if prec.get(t) is not None else None)
-                                   for t in types}
         out[arm]["ratio_vs_raw"] = round(out[arm]["tok_s"] / raw_tok_s, 3) if out[arm]["tok_s"] else None
         print(f"{name:>13} {arm:>11}: accepted " + " ".join(f"{k}={v:.0%}" for k, v in out[arm]["accepted"].items())
               + f"  tok/accepted {out[arm]['tokens_per_accepted']}  {out[arm]['tok_s']} tok/s", file=sys.stderr)
@@ -226,9 +223,6 @@ def main() -> None:
     bad = [x for x in arms if x not in ARMS]
     if bad:
         ap.error(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
-    prec_new, checks_new = audit_precision(legacy=False)
-    prec_old, _ = audit_precision(legacy=True)
-    precision = {"new": prec_new, "legacy": prec_old}
     model = models.resolve(models.generation_ref(s), s)
     attempts = a.attempts or s.generation.max_attempts
     t0 = time.perf_counter()
@@ -238,8 +232,16 @@ def main() -> None:
     dump = open(a.dump, "w", encoding="utf-8") if a.dump else None
     for name, products, catalog in datasets(a.n):
         if name in a.datasets.split(","):
-            per[name] = run_dataset(engine, s, name, products, catalog, types, arms, attempts, precision, dump)
+            per[name] = run_dataset(engine, s, name, products, catalog, types, arms, attempts, dump)
     engine.llm.llm_engine.engine_core.shutdown()
+    # The audit is read after generating, so a long run sees the labels as they are when it ends.
+    prec_new, checks_new = audit_precision(legacy=False)
+    prec_old, _ = audit_precision(legacy=True)
+    for d in per.values():
+        for arm, f in d["arms"].items():
+            prec = prec_old if arm == "today" else prec_new
+            f["publishable"] = {t: (round(v * prec[t], 4) if prec.get(t) is not None else None)
+                                for t, v in f["accepted"].items()}
     main_ds = next(iter(per))
     top = per[main_ds]["arms"]
     out = {

@@ -89,10 +89,10 @@ def test_every_passed_output_is_valid_and_every_failed_one_has_reasons(gen):
                 assert all(c["passed"] for c in res["checks"])
             else:
                 assert any(c["details"] for c in res["checks"] if not c["passed"]) and "raw" in res
-    # Every content type but ad_copy works end to end on the real model for some products. The 135M
-    # model repeats or garbles its ad headlines, which the gate rejects (0 of 10 sample products in
-    # a check here, 1 of 16 in a suite run); its failures are covered by the assertions above.
-    assert all(n > 0 for t, n in passed.items() if t != "ad_copy"), passed
+    # The embedded 135M model's prose rarely survives the audited gate (docs/COPY_AUDIT.md: 0 of 48
+    # bundled descriptions, bullets, ad copy and FAQs were publishable by reading); its SEO titles do.
+    # Failures of the other types are covered by the assertions above.
+    assert passed["seo_title"] > 0, passed
 
 
 def _strings(raw: str) -> list[str]:

@@ -207,7 +207,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
     ContentType("description", "description-v2", DescriptionOut, {
         "en-US": "Write `description`: one paragraph of plain English prose about this product.",
         "zh-CN": "撰写 `description`：一段简体中文商品描述。",
-    }, limits={"min_words": 20, "max_words": 150}, prose="description",
+    }, limits={"min_words": 20, "max_words": 150}, prose="description", candidates=3,
         sampling={"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 320},
         style={"en-US": "Open with what the product is and who it is for, then its listed features. Short, "
                         "concrete sentences; no sentence twice; no names, materials or claims that are not in "
@@ -217,7 +217,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
     ContentType("bullets", "bullets-v2", BulletsOut, {
         "en-US": "Write `bullets`: short English bullet points, one product fact each.",
         "zh-CN": "撰写 `bullets`：简短的简体中文卖点，每条一个商品事实。",
-    }, limits={"min_items": 3, "max_items": 6, "max_chars": 120}, items="bullets", few_shot=1,
+    }, limits={"min_items": 3, "max_items": 6, "max_chars": 120}, items="bullets", few_shot=1, candidates=3,
         sampling={"temperature": 0.3, "repetition_penalty": 1.05, "max_tokens": 220},
         style={"en-US": "Each bullet states a different listed fact in a few words. No bullet repeats another.",
                "zh-CN": "每条写一个不同的已列出事实，几个词即可，不要重复。"}),
@@ -233,7 +233,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
                   "each, and `ad_descriptions`, 2 to 4 descriptions of at most 90 characters each."),
         "zh-CN": ("用简体中文撰写搜索广告：`ad_headlines` 为标题，每条最多 30 个字符；"
                   "`ad_descriptions` 为 2 到 4 条描述，每条最多 90 个字符。"),
-    }, limits={"min_items": 3, "max_items": 15, "max_chars": 30}, items="ad_headlines", search_text="ad_text",
+    }, limits={"min_items": 3, "max_items": 15, "max_chars": 30}, items="ad_headlines", search_text="ad_text", candidates=3,
         sampling={"temperature": 0.5, "repetition_penalty": 1.05, "max_tokens": 300},
         style={"en-US": "Headlines name the product or one listed feature; each headline is different. "
                         "Descriptions are full sentences built from the facts.",
@@ -242,7 +242,7 @@ CONTENT_TYPES: dict[str, ContentType] = {c.name: c for c in [
         "en-US": ("Write `faq`: customer questions about this product, each with a short English answer "
                   "that uses only the product data."),
         "zh-CN": "撰写 `faq`：顾客可能提出的问题，每个配一个只依据商品数据的简体中文简短回答。",
-    }, limits={"min_items": 2, "max_items": 4}, items="faq", search_text="faq_text",
+    }, limits={"min_items": 2, "max_items": 4}, items="faq", search_text="faq_text", candidates=2,
         sampling={"temperature": 0.3, "repetition_penalty": 1.1, "max_tokens": 400},
         style={"en-US": "Each question asks about one listed fact of this product, e.g. 'What is it made of?', "
                         "'How much does it weigh?', 'Is it freestanding?'; each answer states that fact in one "
