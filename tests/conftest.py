@@ -27,10 +27,16 @@ def home(tmp_path_factory):
     devstack.down(h)
 
 
+BEST_OF_ONE = {f"SHOPGEN_CONTENT__{t.upper()}__CANDIDATES": "1" for t in ("description", "bullets", "ad_copy", "faq")}
+
+
 @pytest.fixture(scope="module")
 def env(home):
     e = dict(os.environ)
     e.update(SHOPGEN_HOME=str(home), SHOPGEN_MODELS__CACHE_DIR=str(MODEL_CACHE), HF_HUB_OFFLINE="1")
+    # One sample per request keeps the suite's many real-engine runs within its time budget on 2 cores;
+    # tests/test_e2e_generate.py drops these and runs best-of-n with the defaults.
+    e.update(BEST_OF_ONE)
     e.pop("SHOPGEN_CONFIG", None)
     return e
 
@@ -39,7 +45,8 @@ def env(home):
 def settings(home):
     from shopgen.core.config import load_settings
 
-    return load_settings(home=home, models={"cache_dir": MODEL_CACHE})
+    return load_settings(home=home, models={"cache_dir": MODEL_CACHE},
+                         content={t: {"candidates": 1} for t in ("description", "bullets", "ad_copy", "faq")})
 
 
 @pytest.fixture

@@ -315,3 +315,27 @@ def test_provenance_options_the_input_does_not_list():
     assert failed(check_provenance(["这款保温杯有多种颜色可选。"], ZH_CUP))
     many = Product(sku="T9", title="Trail Tee", attributes={"color": ["olive", "navy"], "size": ["S", "M", "L"]})
     assert check_provenance(["The tee comes in different colours: olive and navy."], many).passed
+
+
+# ---- puffery ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("p,text", [
+    (SHELL, "An exceptional rain shell in 3-layer recycled nylon."),
+    (SHELL, "A durable, high-quality shell in 3-layer recycled nylon."),
+    (SHELL, "A shell in 3-layer recycled nylon for any weather, indoors and outdoors."),
+    (ZH_CUP, "这款顶级不锈钢保温杯，500毫升。"),
+])
+def test_puffery_fail(p, text):
+    from shopgen.checks.puffery import check_puffery
+
+    assert failed(check_puffery([text], p))
+
+
+@pytest.mark.parametrize("p,text", [
+    (SHELL, "A durable rain shell in 3-layer recycled nylon, rated to 15000 mm."),
+    (SHELL, "A rain shell in 3-layer recycled nylon that weighs 390 g."),
+    (ZH_CUP, "500毫升不锈钢儿童保温杯，天蓝色。"),
+])
+def test_puffery_pass(p, text):
+    from shopgen.checks.puffery import check_puffery
+
+    assert check_puffery([text], p).passed

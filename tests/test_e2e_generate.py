@@ -7,7 +7,7 @@ import subprocess
 
 import pyarrow.dataset as pads
 import pytest
-from conftest import SAMPLE
+from conftest import BEST_OF_ONE, SAMPLE
 
 from shopgen.core.content import word_count
 
@@ -31,8 +31,9 @@ def gen(tmp_path_factory, env, shopgen_bin):
     products = en + zh + [evil, evil_title, evil_attr]
     tmp = tmp_path_factory.mktemp("gen")
     (tmp / "c.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in products) + "\n")
+    best_of_n = {k: v for k, v in env.items() if k not in BEST_OF_ONE}  # the default candidates per type
     p = subprocess.run([shopgen_bin, "generate", "--catalog", str(tmp / "c.jsonl"), "--out", str(tmp / "out"),
-                        "--content", ",".join(TYPES)], env=env, capture_output=True, text=True, timeout=1500)
+                        "--content", ",".join(TYPES)], env=best_of_n, capture_output=True, text=True, timeout=1500)
     assert p.returncode == 0, p.stderr[-5000:]
     return {"products": products, "out": tmp / "out"}
 
