@@ -17,7 +17,8 @@ DEFAULT_BANNED: dict[str, list[str]] = {
     "superlative_guarantee": [r"\bbest\b", r"#\s?1\b", r"\bnumber one\b", r"\bguarantee[sd]?\b", r"\bunbeatable\b",
                               r"\bworld'?s (finest|greatest)\b", r"\b100% (safe|satisfaction)\b", "最好", "第一(?!次|步|天|层|眼)", "保证", "最佳"],
     "health_claim": [r"\bcures?\b", r"\bheals?\b", r"\bclinically proven\b", r"\bfda\b", r"\bprevents? (disease|illness|cancer)\b",
-                     r"\bboosts? (your )?immun", r"\bweight loss\b", r"\bmedical grade\b", "治疗", "治愈", "药效"],
+                     r"\bboosts? (your )?immun", r"\bweight loss\b", r"\bmedical grade\b",
+                     r"\bhealthier\b", r"\bwell[- ]being\b", r"\bwellness\b", "治疗", "治愈", "药效"],
 }
 
 

@@ -14,7 +14,7 @@ from shopgen.checks.wrong_product import TYPE_NOUNS_EN
 # ---- invented entities -----------------------------------------------------------------------
 # Materials a model likes to invent. Words that are also colours, trees or verbs ("down", "gold", "iron",
 # "ash", "pine", "concrete") appear only in unambiguous forms ("goose down", "ash wood", "solid pine").
-EXTRA_MATERIALS = ["bakelite", "mahogany", "marble", "granite", "velvet", "velour", "satin", "chiffon", "tweed",
+EXTRA_MATERIALS = ["wax", "beeswax", "bakelite", "mahogany", "marble", "granite", "velvet", "velour", "satin", "chiffon", "tweed",
                    "corduroy", "flannel", "chenille", "boucle", "bouclé", "jersey", "mesh", "neoprene", "pu leather",
                    "faux leather", "vegan leather", "leatherette", "nubuck", "sherpa", "microfiber", "memory foam",
                    "vinyl", "pvc", "tpu", "eva foam", "polycarbonate", "polypropylene", "resin", "epoxy", "terracotta",

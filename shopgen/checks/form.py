@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from shopgen.checks.base import CJK, WORD, CheckResult, as_texts, n_cjk, n_words, norm, shorten, stem
+from shopgen.checks.base import CJK, STOPWORDS, WORD, CheckResult, as_texts, n_cjk, n_words, norm, shorten, stem
+from shopgen.checks.entities import COMMON_WORDS
 from shopgen.core.content import CONTENT_TYPES
 from shopgen.core.records import Product
 
@@ -54,6 +55,29 @@ _GLUE = frozenset("""a an the and or of to in on at by for with from is are it i
     weight weighs long wide tall big size color colour use used work works come comes type kind one any best good""".split())
 
 
+COMMON = COMMON_WORDS | STOPWORDS
+_SUFFIXES = ("s", "es", "ed", "d", "ing", "er", "ers", "ly", "ness", "able", "ful", "y", "al")
+
+
+def misspelled(word: str, known: set[str]) -> str | None:
+    """The input word that `word` misspells ('borosilac' for borosilicate, 'ampinging' for amping), or
+    None: a word of 5+ letters not in the input, very close to one that is and not an inflection of it."""
+    import difflib
+
+    w = word.lower()
+    if len(w) < 5 or not w.isalpha() or w in known or stem(w) in known or w in COMMON:
+        return None
+    for k in known:
+        if len(k) < 5 or not k.isalpha() or k[:3] != w[:3]:
+            continue
+        if w.startswith(k) and (rest := w[len(k):]) and k.endswith(rest):
+            return k  # a stutter: 'ampinging'
+        if len(k) >= 7 and difflib.SequenceMatcher(None, w, k).ratio() >= 0.85 and not (
+                w.startswith(k) or k.startswith(w)) and w.replace("our", "or") != k.replace("our", "or"):
+            return k
+    return None
+
+
 def glued(word: str, known: set[str]) -> bool:
     """A run of words written without spaces ('whatisitmadeof', 'howmuchdoesitweigh'): a lower-case
     token of 9+ letters, not in the input, that splits into 3+ common words or input words."""
@@ -83,8 +107,11 @@ def bullet_form(item: str, p: Product, field_keys: set[str], known: set[str]) ->
     if k in field_keys or k in _VALUE_WORDS:
         return f"bare value bullet {shorten(t, 30)!r}"
     zh = n_cjk(t) > len(re.findall(r"[A-Za-z]", t)) / 4
-    if (zh and n_cjk(t) < 4) or (not zh and n_words(t) < 2):
+    if (zh and n_cjk(t) < 4) or (not zh and n_words(t) < 3):
         return f"bare value bullet {shorten(t, 30)!r}"
+    title = {stem(w) for w in WORD.findall(p.title)}
+    if not zh and {stem(w) for w in WORD.findall(t)} <= title:
+        return f"the product's name as a bullet {shorten(t, 30)!r}"
     if not zh and any(_non_word(w, known) for w in WORD.findall(t)):
         return f"non-word in bullet {shorten(t, 30)!r}"
     return None
@@ -188,6 +215,7 @@ def check_form(texts: Sequence[str], p: Product, kind: str = "", items: Sequence
             if m.group(1).lower() not in _DOUBLED_OK:
                 bad.append(f"doubled word {shorten(m.group(0), 30)!r}")
         bad += [f"words run together {w!r}" for w in WORD.findall(t) if glued(w, known)]
+        bad += [f"misspelled {w!r} ({k})" for w in WORD.findall(t) if (k := misspelled(w, known))]
     bad += faq_form(pairs, known)
     if kind == "seo_title":
         for t in texts:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from shopgen.checks.base import CheckResult, as_texts, norm, shorten
+from shopgen.checks.base import CheckResult, as_texts, n_words, norm, shorten
 from shopgen.core.records import Product
 
 _MATERIAL_CUE = re.compile(r"\b(?:made|crafted|constructed|built|formed|cut|woven|sewn|fashioned|manufactured) "
@@ -41,15 +41,41 @@ def _non_materials(p: Product) -> list[str]:
     return out
 
 
+_A_BRAND = re.compile(r"\b(?:is|as) (?:an?|the) (?:[\w'-]+ ){0,4}(?:brand|company|manufacturer|retailer|label|store)\b")
+_COLOR_KEYS = re.compile(r"colou?r|颜色", re.I)
+
+
+def _colour_clash(low: str, p: Product) -> list[str]:
+    """Colour words that are not the product's colour, when its data names one ('pink' for a red ball
+    whose URL key happens to say pink)."""
+    from shopgen.checks.faithfulness import COLORS
+
+    mine = " ".join(norm(str(x)) for k, v in p.attributes.items() if _COLOR_KEYS.search(k)
+                    for x in (v if isinstance(v, list) else [v]))
+    if not mine:
+        return []
+    title = norm(p.title)
+    out = []
+    for c in COLORS:
+        pat = rf"\b{re.escape(c)}\b" if c.isascii() else re.escape(c)
+        if re.search(pat, low) and not re.search(pat, mine) and not re.search(pat, title):
+            out.append(f"colour {c!r} is not the product's colour ({shorten(mine, 20)})")
+    return out
+
+
 def check_roles(texts: Sequence[str], p: Product) -> CheckResult:
     names = [norm(n) for n in _names(p)]
     others = _non_materials(p)
     bad: list[str] = []
     for t in as_texts(texts):
         low = norm(t)
+        if n_words(t) <= 12:  # a title, headline or bullet naming the colour ('... 55 cm pink')
+            bad += _colour_clash(low, p)
+        for m in _A_BRAND.finditer(low):
+            bad.append(f"the product called a {m.group(0).split()[-1]} {shorten(m.group(0), 30)!r}")
         for m in _MATERIAL_CUE.finditer(low):
             obj = low[m.end():m.end() + 60]
-            obj = re.split(r"[.;!?。！？]|\b(?:which|that|and is|for|to|by|from)\b|设计|出品", obj)[0]
+            obj = re.split(r"[.;,!?。！？，]|\band\b|\b(?:which|that|and is|for|to|by|from)\b|设计|出品", obj)[0]
             for n in names:
                 if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", obj):
                     bad.append(f"name {n!r} given as a material")

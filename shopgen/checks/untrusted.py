@@ -17,7 +17,9 @@ CONTACT = [
     ("call to action", r"\b(?:call|phone|text|whatsapp|e-?mail|contact|message|dm|visit|click|tap|scan)"
                        r"(?: us| now| today| our| the| this)?(?: (?:at|on|to|via|for))? (?:\+?\d|us\b|now\b|today\b|"
                        r"our\b|www|http|the (?:link|website|number))"),
-    ("call to action", r"\b(?:order|buy|shop|purchase) (?:now|today|online)\b|\bto order\b|\badd (?:it )?to (?:your )?cart\b"),
+    ("call to action", r"\b(?:order|buy|shop|purchase) (?:now|today|online)\b|\bto order\b|\badd (?:it )?to (?:your )?cart\b"
+                       r"|\b(?:can i|you can|how (?:do|can) i|where can i) (?:order|buy|purchase|get)\b"
+                       r"|\b(?:order|buy|purchase)(?: it| the product| one| yours)? (?:at any time|anytime)\b"),
     ("call to action", r"立即购买|马上购买|立即下单|拨打|致电|联系电话|联系我们|扫码|点击链接|加微信|微信号|客服电话"),
 ]
 
