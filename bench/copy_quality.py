@@ -5,7 +5,10 @@
   new_gate     the same outputs under the new gate: the precision change alone (no generation)
   constraints  the new gate + per-request constraints: digits only as the product's own numbers, no
                braces/brackets/tags/'#' (a grammar), the banned-claim words blocked (bad_words)
+  lexicon      + English strings built only from the product's own words and a closed list of
+               function and neutral copy words (generation.lexicon)
   best_of_n    + content.<type>.candidates samples per request, each gated, the best accepted kept
+               (with the lexicon when generation.lexicon is on)
 
 Every arm runs the configured retry loop (generation.max_attempts) on the same products: a
 deterministic sample of ../shared/data/magento-luma when present, and the bundled catalog.
@@ -18,7 +21,7 @@ per accepted text; and, over every accepted text, placeholders and numbers absen
 Also each check's precision as a rejector on the audit set.
 
     .venv/bin/python bench/copy_quality.py [--n 24] [--content description,bullets,seo_title,ad_copy,faq]
-        [--arms today,new_gate,constraints,best_of_n] [--json]
+        [--arms today,new_gate,constraints,lexicon,best_of_n] [--json]
 
 With --json the last line is one JSON object: accepted.<arm>.<type>, precision.<type>,
 publishable.<arm>.<type>, tokens_per_accepted.<arm>.<type> (for the Luma sample when present, else
@@ -38,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 AUDIT = ROOT / "tests" / "data" / "copy_audit.jsonl"
-ARMS = ("today", "new_gate", "constraints", "best_of_n")
+ARMS = ("today", "new_gate", "constraints", "lexicon", "best_of_n")
 _PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem ipsum|\bTBD\b|</?product>", re.I)
 
 
@@ -171,8 +174,10 @@ def run_dataset(engine, s, name, products, catalog, types, arms, attempts, dump=
     outs = engine.llm.chat([m for m in msgs if m], SamplingParams(max_tokens=200, temperature=0.3), use_tqdm=False)
     raw_tok_s = sum(len(o.outputs[0].token_ids) for o in outs) / (time.perf_counter() - t0)
 
-    setups = {"today": (old_gate, False, {}), "constraints": (new_gate, True, {}),
-              "best_of_n": (new_gate, True, {t: candidates_for(CONTENT_TYPES[t], s.content.get(t)) for t in types})}
+    lex = s.generation.lexicon
+    setups = {"today": (old_gate, False, False, {}), "constraints": (new_gate, True, False, {}),
+              "lexicon": (new_gate, True, True, {}),
+              "best_of_n": (new_gate, True, lex, {t: candidates_for(CONTENT_TYPES[t], s.content.get(t)) for t in types})}
     out, results = {}, {}
     for arm in arms:
         if arm == "new_gate":
@@ -185,8 +190,8 @@ def run_dataset(engine, s, name, products, catalog, types, arms, attempts, dump=
                 for t in types}
             out[arm]["tokens"], out[arm]["tok_s"] = out["today"]["tokens"], out["today"]["tok_s"]
         else:
-            gate, constrain, cands = setups[arm]
-            engine.gen = {**gen, "constrain": constrain, "block_banned_words": constrain}
+            gate, constrain, lexicon, cands = setups[arm]
+            engine.gen = {**gen, "constrain": constrain, "block_banned_words": constrain, "lexicon": lexicon}
             engine.gate = gate
             spec = PromptSpec(prompt=s.generation.prompt, feedback=s.generation.feedback, candidates=cands)
             t0 = time.perf_counter()

@@ -28,6 +28,9 @@ def home(tmp_path_factory):
 
 
 BEST_OF_ONE = {f"SHOPGEN_CONTENT__{t.upper()}__CANDIDATES": "1" for t in ("description", "bullets", "ad_copy", "faq")}
+# One attempt per request: under the copy audit's gate most of the 135M model's texts fail, so three
+# attempts tripled every real-engine run. tests/test_e2e_generate.py and the retry tests set their own.
+ONE_ATTEMPT = {"SHOPGEN_GENERATION__MAX_ATTEMPTS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +40,7 @@ def env(home):
     # One sample per request keeps the suite's many real-engine runs within its time budget on 2 cores;
     # tests/test_e2e_generate.py drops these and runs best-of-n with the defaults.
     e.update(BEST_OF_ONE)
+    e.update(ONE_ATTEMPT)
     e.pop("SHOPGEN_CONFIG", None)
     return e
 
@@ -45,7 +49,7 @@ def env(home):
 def settings(home):
     from shopgen.core.config import load_settings
 
-    return load_settings(home=home, models={"cache_dir": MODEL_CACHE},
+    return load_settings(home=home, models={"cache_dir": MODEL_CACHE}, generation={"max_attempts": 1},
                          content={t: {"candidates": 1} for t in ("description", "bullets", "ad_copy", "faq")})
 
 

@@ -52,3 +52,42 @@ def test_banned_words_are_the_plain_phrases_of_the_vocabulary():
     words = banned_words()
     assert {"best", "free shipping", "包邮"} <= set(words) and not any("\\" in w for w in words)
     assert banned_words({"custom": [r"\bcheapo\b", r"\d+% off"]}) == ["cheapo"]
+
+
+def lexicon_grammar(t, p=P, extra=()):
+    from shopgen.generate.lexicon import lexicon
+
+    return copy_grammar(CONTENT_TYPES[t].json_schema("en-US"), allowed_numbers(p), lexicon(p, extra))
+
+
+@pytest.mark.parametrize("text", ["The Kelda Stormline 3L Rain Shell is rated to 15000 mm and weighs 390 g.",
+                                  "A 2.5-layer shell, rated to 15,000 mm.", "Kelda rain shell; weighs 390 g!",
+                                  "It weighs: 390 g."])
+def test_lexicon_grammar_accepts_copy_built_from_the_products_words(text):
+    assert accepts(lexicon_grammar("description"), json.dumps({"description": text}, separators=(",", ":")))
+
+
+@pytest.mark.parametrize("text", ["Made from recycled cedar.",           # a material the input lacks
+                                  "A Japanese rain shell.",              # an origin
+                                  "Buy it on the Kelda website.",        # a sales channel
+                                  "The ultimate rain shell.",            # praise
+                                  "A stylish black rain shell.",         # a colour
+                                  "Rated to 20000 mm.", "A {color} shell."])
+def test_lexicon_grammar_refuses_words_the_input_lacks(text):
+    assert not accepts(lexicon_grammar("description"), json.dumps({"description": text}, separators=(",", ":")))
+
+
+def test_lexicon_takes_the_shops_own_words_and_every_field():
+    from shopgen.generate.lexicon import GLUE_EN, lexicon, product_words
+
+    q = Product(sku="S2", title="Oak Desk", attributes={"finish_type": "oiled", "designer": "Ana Lindqvist"},
+                description="A full-zip desk? No: a desk.")
+    words = product_words(q)
+    assert {"Oak", "Desk", "finish", "type", "oiled", "Lindqvist", "full-zip", "full", "zip", "desks"} <= words
+    assert "walnut" not in lexicon(q) and "walnut" in lexicon(q, ["walnut"])
+    assert "Oak" in lexicon(q) and "oak" in lexicon(q) and "The" in lexicon(q)
+    # the glue list names no material, colour, origin or praise
+    assert not {"cotton", "steel", "wood", "black", "japanese", "italian", "premium", "perfect", "website"} & set(GLUE_EN)
+    assert accepts(lexicon_grammar("bullets", q), json.dumps({"bullets": ["Oak desk with an oiled finish",
+                                                                          "Designed by Ana Lindqvist", "A full-zip desk"]},
+                                                             separators=(",", ":")))

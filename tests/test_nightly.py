@@ -389,7 +389,7 @@ def test_failed_copy_never_costs_a_product_its_place_in_search(tmp_path, env, sh
     # A 16-token budget cannot hold a 150-word description: its JSON is always cut off (schema).
     env = {**env, "SHOPGEN_CONTENT__DESCRIPTION__MIN_WORDS": "150", "SHOPGEN_CONTENT__DESCRIPTION__MAX_WORDS": "150",
            "SHOPGEN_CONTENT__DESCRIPTION__MAX_TOKENS": "16", "SHOPGEN_NIGHTLY__COPY_RETRY_ATTEMPTS": "1",
-           "SHOPGEN_NIGHTLY__COPY_RETRY_BUDGET": "1.0"}
+           "SHOPGEN_NIGHTLY__COPY_RETRY_BUDGET": "1.0", "SHOPGEN_GENERATION__MAX_ATTEMPTS": "2"}
     state, work = str(tmp_path / "state"), tmp_path / "work"
     catalog = _write(tmp_path / "catalog.jsonl", products + [zh])
     run = lambda e: _nightly(shopgen_bin, e, str(catalog), work, state, "--content", "seo_title,description")  # noqa: E731

@@ -252,6 +252,13 @@ class GenerationConfig(EnginePool):
     # numbers and no braces, brackets, tags or '#' (a grammar), and the banned-claim words blocked (bad_words).
     constrain: bool = True
     block_banned_words: bool = True
+    # With constrain: English copy may use only the product's own words and a closed list of function
+    # and neutral copy words (shopgen/generate/lexicon.py), so no material, origin, channel or praise
+    # the input lacks can be written. Off by default: on SmolLM2-135M it did not raise the accepted rate
+    # (bench/copy_quality.py, arm lexicon); the model copies the seller's words in the wrong places instead.
+    # lexicon_words adds the shop's own neutral words to the list.
+    lexicon: bool = False
+    lexicon_words: list[str] = Field(default_factory=list)
     # Retries tell the model what failed in its previous answer. Off by default: on SmolLM2-135M it
     # lowered the accepted rate (bench/copy_quality.py); a larger model may use it.
     feedback: bool = False

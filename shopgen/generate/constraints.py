@@ -27,7 +27,8 @@ from shopgen.core.records import Product
 
 # Characters a copy string may never contain: digits (they come only as whole allowed numbers),
 # JSON's quote and backslash, control characters, and template residue: braces, brackets, tags, '#'.
-_FORBIDDEN = r'0-9"\\\x00-\x1f{}\[\]<>#'
+_RESIDUE = r'"\\\x00-\x1f{}\[\]<>#'
+_FORBIDDEN = "0-9" + _RESIDUE
 _SAFE = f"[^{_FORBIDDEN}]"
 _SAFE_AFTER_NUMBER = f"[^{_FORBIDDEN}.,]"  # '3.5' must not be assembled from allowed '3' and '5'
 _NUM = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*")
@@ -51,11 +52,26 @@ def _lit(s: str) -> str:
     return json.dumps(s)
 
 
+# Between two words of a lexicon string: a space, punctuation and a space, or a joiner inside a
+# compound ("3-layer", "wash/dry").
+_SEPS = (" ", ", ", ". ", "; ", ": ", " - ", " & ", "! ", "? ", "-", "/")
+
+
 class _Builder:
-    def __init__(self, schema: dict[str, Any], numbers: Iterable[str]):
-        self.schema, self.rules = schema, {}
+    def __init__(self, schema: dict[str, Any], numbers: Iterable[str], words: Iterable[str] | None = None):
+        self.schema, self.rules, self.n = schema, {}, 0
         nums = list(numbers)
         self.has_numbers = bool(nums)
+        self.lexicon = words is not None
+        if self.lexicon:
+            lex = [w for w in words if w and not re.search(f"[{_RESIDUE}]", w)]
+            self.rules["lex"] = " | ".join(_lit(w) for w in lex) if lex else '"a"'
+            self.rules["word"] = "lex | num" if nums else "lex"
+            self.rules["sep"] = " | ".join(_lit(x) for x in _SEPS)
+            self.rules["text"] = 'word (sep word)* ("" | "." | "!" | "?")'
+            if nums:
+                self.rules["num"] = " | ".join(_lit(n) for n in nums)
+            return
         if nums:
             self.rules["num"] = " | ".join(_lit(n) for n in nums)
             # a number is followed by a non-digit (optionally after one '.' or ','), so two allowed numbers
@@ -63,7 +79,6 @@ class _Builder:
             self.rules["numsep"] = f'num ({_SAFE_AFTER_NUMBER} | [.,] {_SAFE_AFTER_NUMBER})'
         self.rules["unit"] = f"{_SAFE} | numsep" if nums else _SAFE
         self.rules["safe"] = f"{_SAFE}*"
-        self.n = 0
 
     def _name(self, base: str) -> str:
         self.n += 1
@@ -73,6 +88,8 @@ class _Builder:
         """Runs of plain characters (one fast character-class automaton) between allowed numbers. The
         schema's length bounds are left to max_tokens and the gate: a bounded repetition of the
         number/character alternation cost xgrammar ~75 ms per token on CPU (even {1,30})."""
+        if self.lexicon:
+            return '"\\"" text "\\""'
         tail = ' ("" | num)' if self.has_numbers else ""
         body = "safe (numsep safe)*" if self.has_numbers else "safe"
         return f'"\\"" {body}{tail} "\\""'
@@ -108,10 +125,11 @@ class _Builder:
         raise ValueError(f"constraints: unsupported schema type {t!r}")
 
 
-def copy_grammar(schema: dict[str, Any], numbers: Iterable[str]) -> str:
+def copy_grammar(schema: dict[str, Any], numbers: Iterable[str], words: Iterable[str] | None = None) -> str:
     """The EBNF grammar of compact JSON for `schema` (a content type's json_schema()), whose strings
-    may hold digits only as one of `numbers`."""
-    b = _Builder(schema, numbers)
+    may hold digits only as one of `numbers`. With `words` (shopgen.generate.lexicon), a string is
+    those words and numbers only, joined by spaces, punctuation, hyphens and slashes."""
+    b = _Builder(schema, numbers, words)
     top = b.node(schema, "out")
     return "\n".join([f"root ::= {top}", *(f"{k} ::= {v}" for k, v in b.rules.items())])
 

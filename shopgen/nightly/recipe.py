@@ -292,7 +292,7 @@ def type_versions(settings: Settings, types: tuple[str, ...]) -> dict[str, tuple
         over = settings.content.get(t)
         extra = {"type": ct.effective(over), "claims": settings.qa.claims, "prompt": gen.prompt, "top_p": gen.top_p,
                  "few_shot": few_shot_for(ct, gen.few_shot, over), "candidates": candidates_for(ct, over),
-                 "constrain": [gen.constrain, gen.block_banned_words]}
+                 "constrain": [gen.constrain, gen.block_banned_words, gen.lexicon, sorted(gen.lexicon_words)]}
         out[t] = (prompt_version(ct, gen.prompt), st8.settings_hash([t], gen.model_dump(), settings.qa.banned_claims, extra))
     return out
 
