@@ -29,8 +29,10 @@ def test_engine_killed_mid_generation_is_retried(tmp_path, env, shopgen_bin):
     products = [json.loads(l) for l in SAMPLE.read_text().splitlines()[:12]]
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(p) for p in products) + "\n")
     before = {p.pid for p in _engine_cores()}
+    # Three attempts (the suite's default is one): most texts fail the gate, so the engine keeps working.
     proc = subprocess.Popen([shopgen_bin, "generate", "--catalog", str(tmp_path / "c.jsonl"), "--out",
-                             str(tmp_path / "out"), "--content", "description,bullets"], env=env,
+                             str(tmp_path / "out"), "--content", "description,bullets"],
+                            env={**env, "SHOPGEN_GENERATION__MAX_ATTEMPTS": "3"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline, victim = time.time() + 300, None
