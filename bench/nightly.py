@@ -1,6 +1,7 @@
 """Incremental vs full nightly: one full run, then the second night, an incremental run after 1% of the
 products changed, on the same catalog, in one process run (same machine, same server, back to back).
-The second night also retries the copy that failed on the first, within nightly.copy_retry_budget
+The second night (the first night's failures are moved one night back, shopgen.nightly.state.pass_nights)
+retries the copy that failed on the first, within nightly.copy_retry_budget
 (`retries` in the JSON: retried, retry_deferred, retry_gave_up), and its time includes them.
 
     .venv/bin/python bench/nightly.py [--limit 100] [--changed 0.01] [--content seo_title] [--json]
@@ -199,6 +200,7 @@ def main() -> None:
     from shopgen.adapters import devstack
     from shopgen.core.config import load_settings
     from shopgen.nightly import recipe as nightly
+    from shopgen.nightly.state import StateStore, pass_nights
 
     settings = load_settings()
     console = Console(stderr=True)
@@ -216,6 +218,8 @@ def main() -> None:
             t = time.perf_counter()
             full = nightly.run(str(catalog), tmp / "work", settings, full=True, **kw)
             full_s = time.perf_counter() - t
+            # The second night: the first night's failures are a night old, so their retries are due.
+            pass_nights(StateStore(nightly.state_prefix(settings, tmp / "work", str(tmp / "state"), a.alias)), 1)
 
             changed = [p["sku"] for p in products[::step][:n_changed]]
             products = [{**p, "price": round(float(p.get("price") or 0) + 1.0, 2)} if p["sku"] in changed else p

@@ -53,26 +53,10 @@ def _state(prefix: str, settings=None) -> dict[str, dict]:
 
 
 def _nights_pass(prefix: str, nights: int = 1) -> None:
-    """Moves every failed attempt a local state records `nights` back, as if they had passed (the
-    retry backoff counts nights; a test's runs all happen on one)."""
-    from datetime import date, timedelta
+    """As if `nights` had passed for every failed attempt of a local state (a test's runs all happen on one)."""
+    from shopgen.nightly.state import StateStore, pass_nights
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = Path(prefix) / "skus.parquet"
-    t = pq.read_table(path)
-
-    def shift(c):
-        es = json.loads(c)
-        for e in es.values():
-            for k in ("first_failed", "last_failed"):
-                if e.get(k):
-                    e[k] = (date.fromisoformat(e[k]) - timedelta(days=nights)).isoformat()
-        return json.dumps(es)
-
-    col = pa.array([shift(c) if c else c for c in t["copy"].to_pylist()], pa.string())
-    pq.write_table(t.set_column(t.schema.get_field_index("copy"), "copy", col), path)
+    pass_nights(StateStore(prefix), nights)
 
 
 # ---- pure core --------------------------------------------------------------------------------
@@ -536,3 +520,20 @@ def test_related_products_are_the_same_in_process_and_on_ray_data(tmp_path, sett
     assert out["ray"] == out["local"] and len(out["local"]) == 12
     assert "S1" not in out["local"]["S0"] and "S0" not in out["local"]["S1"]  # same variant group
     assert set(out["local"]["S9"]) <= {"S8", "S10", "S11"}  # the same locale only
+
+
+def test_pass_nights_moves_only_failed_attempts_back(tmp_path):
+    import pyarrow as pa
+
+    from shopgen.nightly.state import StateStore, pass_nights
+
+    store = StateStore(str(tmp_path / "s"))
+    assert pass_nights(store) == 0  # no state yet
+    failed = {"description": {"status": "none", "failures": 1, "first_failed": "2026-12-05", "last_failed": "2026-12-05"},
+              "seo_title": {"status": "fresh", "failures": 0, "first_failed": None, "last_failed": None}}
+    store.write_table("skus.parquet", pa.table({"sku": ["A", "B"], "copy": [json.dumps(failed), None]}))
+    assert pass_nights(store, 2) == 1
+    rows = store.read_table("skus.parquet").to_pylist()
+    moved = json.loads(rows[0]["copy"])
+    assert moved["description"]["last_failed"] == moved["description"]["first_failed"] == "2026-12-03"
+    assert moved["seo_title"] == failed["seo_title"] and rows[1]["copy"] is None

@@ -526,6 +526,31 @@ def load_state(store: StateStore) -> StateRows:
     return StateRows(store.read_table("skus.parquet"))
 
 
+def pass_nights(store: StateStore, nights: int = 1) -> int:
+    """Moves every failed attempt the state records `nights` back, as if those nights had passed:
+    the retry backoff counts nights, and a bench's or a test's "next night" runs the same day.
+    Returns the number of entries moved."""
+    if not store.exists("skus.parquet"):
+        return 0
+    t, moved = store.read_table("skus.parquet"), 0
+
+    def shift(c: str | None) -> str | None:
+        nonlocal moved
+        if not c:
+            return c
+        es = json.loads(c)
+        for e in es.values():
+            for k in ("first_failed", "last_failed"):
+                if e.get(k):
+                    e[k] = (date.fromisoformat(e[k]) - timedelta(days=nights)).isoformat()
+                    moved += k == "last_failed"
+        return json.dumps(es)
+
+    col = pa.array([shift(c) for c in t["copy"].to_pylist()], pa.string())
+    store.write_table("skus.parquet", t.set_column(t.schema.get_field_index("copy"), "copy", col))
+    return moved
+
+
 def load_journal(store: StateStore) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Rows committed by runs that did not finish (the newest batch wins), and their manifest names."""
     rows: dict[str, dict[str, Any]] = {}
