@@ -10,6 +10,19 @@
   best_of_n    + content.<type>.candidates samples per request, each gated, the best accepted kept
                (with the lexicon when generation.lexicon is on)
 
+and the fine-tuning loop (arms base, round1, round2; shopgen/finetune/serving.py), each served
+through the serving path (vLLM, grammar, constraints, best-of-n, gate) on the same held-out
+test-split products of the dataset:
+
+  base         the base generator as served today (the arms above, with best-of-n)
+  round1       LoRA fine-tuned from the base on the train split: the shop's own copy that passes the
+               gate, plus the copy the base's serving path got accepted on train products
+               (rejection-sampling fine-tuning), with the short `facts` prompt
+  round2       the same from the base again, adding the copy round 1 got accepted on train products
+
+Each round is `shopgen finetune`'s recipe (run_finetune) with the accepted copy given directly
+(the CLI reads it from a nightly state: --from-accepted); test products never reach training.
+
 Every arm runs the configured retry loop (generation.max_attempts) on the same products: a
 deterministic sample of ../shared/data/magento-luma when present, and the bundled catalog.
 
@@ -22,6 +35,8 @@ Also each check's precision as a rejector on the audit set.
 
     .venv/bin/python bench/copy_quality.py [--n 24] [--content description,bullets,seo_title,ad_copy,faq]
         [--arms today,new_gate,constraints,lexicon,best_of_n] [--json]
+    .venv/bin/python bench/copy_quality.py --arms base,round1,round2 [--n 8] [--train 24]
+        [--steps 20] [--test-fraction 0.3] [--datasets magento-luma] [--json]
 
 With --json the last line is one JSON object: accepted.<arm>.<type>, precision.<type>,
 publishable.<arm>.<type>, tokens_per_accepted.<arm>.<type> (for the Luma sample when present, else
@@ -42,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 AUDIT = ROOT / "tests" / "data" / "copy_audit.jsonl"
 ARMS = ("today", "new_gate", "constraints", "lexicon", "best_of_n")
+ROUND_ARMS = ("base", "round1", "round2")
 _PLACEHOLDER = re.compile(r"\[[^\]]{1,40}\]|<[a-z_ ]{1,30}>|\{[^}]{1,30}\}|lorem ipsum|\bTBD\b|</?product>", re.I)
 
 
@@ -206,6 +222,135 @@ def run_dataset(engine, s, name, products, catalog, types, arms, attempts, dump=
     return {"products": len(products), "raw_tok_s": round(raw_tok_s, 1), "arms": out}
 
 
+def round_split(all_products, s, n_test: int, n_train: int):
+    """The held-out test products (as run_finetune's evaluation picks them) and the first n_train
+    train/val products, from one catalog, deterministic."""
+    from shopgen.finetune import data as sftdata
+    from shopgen.finetune.recipe import held_out_products
+
+    ft = s.finetune
+    held = held_out_products(all_products, s)[:n_test]
+    rest = [p for p in sorted(all_products, key=lambda p: p.sku)
+            if sftdata.product_split(p, ft.val_fraction, ft.test_fraction, ft.split_seed,
+                                     s.related.variant_keys) != "test"][:n_train]
+    return held, rest
+
+
+def _harvest(s, arm, products, catalog, types, raw=False):
+    """The copy arm's serving path gets accepted on the train products (the next round's source).
+    raw: also time the raw library on the same engine (vllm.LLM.chat, the prompts without grammar,
+    one sample each), for the tok/s ratios."""
+    from vllm import SamplingParams
+
+    from shopgen.core.content import CONTENT_TYPES
+    from shopgen.finetune.serving import accepted_of, open_engine, serve_arm
+    from shopgen.generate.prompts import build_messages
+    from shopgen.generate.stage import gate_spec
+
+    gate = gate_spec(s, sorted({p.brand for p in catalog if p.brand}))
+    gen = open_engine([arm], types, s, gate)
+    try:
+        raw_tok_s = None
+        if raw:
+            msgs = [build_messages(p, CONTENT_TYPES[t], prompt=arm.prompt) for p in products[:4] for t in types]
+            t0 = time.perf_counter()
+            outs = gen.llm.chat(msgs, SamplingParams(max_tokens=200, temperature=0.3), use_tqdm=False)
+            raw_tok_s = round(sum(len(o.outputs[0].token_ids) for o in outs) / (time.perf_counter() - t0), 1)
+        run = serve_arm(gen, arm, products, catalog, types, s, gate)
+    finally:
+        gen.llm.llm_engine.engine_core.shutdown()
+    acc = accepted_of(run)
+    return acc, {"products": len(products), "accepted_texts": sum(map(len, acc.values())),
+                 "tokens": sum(o.tokens for o in run.outcomes), "seconds": round(run.seconds, 1),
+                 "raw_tok_s": raw_tok_s}
+
+
+def _merge(a, b):
+    """Accepted copy of two rounds: sku -> type -> [fields, ...] (duplicates removed at pairing)."""
+    out = {}
+    for src in (a, b):
+        for sku, types in src.items():
+            for t, f in types.items():
+                out.setdefault(sku, {}).setdefault(t, []).extend(f if isinstance(f, list) else [f])
+    return out
+
+
+def _round_figures(m, who, raw_tok_s):
+    f = m[who]
+    return {"accepted": {t: x["accepted"] for t, x in f["by_type"].items()},
+            "publishable": {t: x["publishable"] for t, x in f["by_type"].items()},
+            "tokens_per_accepted": {t: x["tokens_per_accepted"] for t, x in f["by_type"].items()},
+            "prompt_tokens": {t: x["prompt_tokens"] for t, x in f["by_type"].items()},
+            "unsupported_number_rate": {t: x["unsupported_number_rate"] for t, x in f["by_type"].items()},
+            "accepted_with_unsupported_number": sum(x["accepted_with_unsupported_number"]
+                                                    for x in f["by_type"].values()),
+            "schema_pass_rate": f["schema_pass_rate"], "check_failures": {t: x["check_failures"]
+                                                                          for t, x in f["by_type"].items()},
+            "tok_s": f.get("tok_s"),
+            "ratio_vs_raw": round(f["tok_s"] / raw_tok_s, 3) if f.get("tok_s") and raw_tok_s else None}
+
+
+def run_rounds(s, name, products, catalog, types, n_test, n_train, steps, work):
+    """base, round1, round2 on the same held-out products of one dataset (see the docstring)."""
+    from shopgen.adapters import models
+    from shopgen.finetune.recipe import run_finetune
+    from shopgen.finetune.serving import Arm
+
+    held, train = round_split(catalog, s, n_test, n_train)
+    path = work / f"{name}.jsonl"
+    path.write_text("".join(p.model_dump_json() + "\n" for p in held + train), encoding="utf-8")
+    ft = s.finetune.model_copy(update={"test_samples": len(held), "max_steps": steps, "content": list(types),
+                                       "sources": ["catalog", "accepted"], "eval": "serving",
+                                       "storage_path": str(work / "ft"), "auto_promote": False})
+    s = s.model_copy(update={"finetune": ft, "models": s.models.model_copy(update={"registry": str(work / "reg")})})
+    base = models.resolve("base", s)
+    print(f"{name}: {len(held)} test products, {len(train)} train/val products; harvesting with the base",
+          file=sys.stderr)
+    acc0, h0 = _harvest(s, Arm("base", base, s.generation.prompt), train, catalog, types, raw=True)
+    t0 = time.perf_counter()
+    r1 = run_finetune(str(path), s, accepted=acc0, name=f"{name}-round1", console=None)
+    r1_s = time.perf_counter() - t0
+    v1 = models.resolve(r1["version"], s)
+    acc1, h1 = _harvest(s, Arm("round1", v1, v1.prompt or "facts"), train, catalog, types)
+    r2 = run_finetune(str(path), s, accepted=_merge(acc0, acc1), name=f"{name}-round2", console=None)
+
+    raw = h0["raw_tok_s"]
+    arms = {"base": _round_figures(r1["metrics"], "base", raw),
+            "round1": _round_figures(r1["metrics"], "finetuned", raw),
+            "round2": _round_figures(r2["metrics"], "finetuned", raw),
+            # The base served again in round 2's evaluation: how far the same arm moves between runs.
+            "base_again": _round_figures(r2["metrics"], "base", raw)}
+    return {"products": len(held), "train_products": len(train), "test_skus": [p.sku for p in held],
+            "harvest": {"base": h0, "round1": h1},
+            "rounds": {k: {"version": r["version"], "data": r["data"]["by_source"], "pairs": r["data"]["kept"],
+                           "by_content": r["data"]["by_content"], "gate": r["gate"], "training": r["training"],
+                           "seconds": r.get("seconds")} for k, r in (("round1", r1), ("round2", r2))},
+            "round1_seconds": round(r1_s, 1), "raw_tok_s": raw, "arms": arms}
+
+
+def rounds_main(a, s, types) -> None:
+    import tempfile
+
+    if a.attempts:
+        s = s.model_copy(update={"generation": s.generation.model_copy(update={"max_attempts": a.attempts})})
+    per = {}
+    with tempfile.TemporaryDirectory(prefix="copy-rounds-") as work:
+        for name, _, catalog in datasets(1):
+            if name in a.datasets.split(","):
+                st = s.model_copy(update={"finetune": s.finetune.model_copy(update={"test_fraction": a.test_fraction})})
+                per[name] = run_rounds(st, name, None, catalog, types, a.n, a.train, a.steps, Path(work))
+    main_ds = next(iter(per))
+    top = per[main_ds]["arms"]
+    keys = ("accepted", "publishable", "tokens_per_accepted", "prompt_tokens", "unsupported_number_rate")
+    out = {"dataset": main_ds, "content": types, "steps": a.steps, "attempts": s.generation.max_attempts,
+           **{f"{k}.{arm}.{t}": v for k in keys for arm, f in top.items() for t, v in f[k].items()},
+           **{f"tok_s.{arm}": f["tok_s"] for arm, f in top.items()},
+           **{f"ratio_vs_raw.{arm}": f["ratio_vs_raw"] for arm, f in top.items()},
+           "raw_tok_s": per[main_ds]["raw_tok_s"], "datasets": per}
+    print(json.dumps(out, ensure_ascii=False) if a.json else json.dumps(out, indent=2, ensure_ascii=False), flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=24, help="products per dataset")
@@ -214,6 +359,9 @@ def main() -> None:
     ap.add_argument("--attempts", type=int, default=None, help="default: generation.max_attempts")
     ap.add_argument("--datasets", default="magento-luma,bundled")
     ap.add_argument("--dump", default=None, help="write every sample of the last arm here (JSONL, unlabelled)")
+    ap.add_argument("--train", type=int, default=24, help="round arms: train/val products per dataset")
+    ap.add_argument("--steps", type=int, default=20, help="round arms: optimizer steps per round")
+    ap.add_argument("--test-fraction", type=float, default=0.3, help="round arms: finetune.test_fraction")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
@@ -225,9 +373,15 @@ def main() -> None:
     s = load_settings()
     types = list(parse_content(a.content))
     arms = [x for x in a.arms.split(",") if x]
-    bad = [x for x in arms if x not in ARMS]
+    bad = [x for x in arms if x not in ARMS + ROUND_ARMS]
     if bad:
-        ap.error(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
+        ap.error(f"unknown arm(s) {bad}; choose from {', '.join(ARMS + ROUND_ARMS)}")
+    if set(arms) & set(ROUND_ARMS):
+        if set(arms) - set(ROUND_ARMS):
+            ap.error(f"the fine-tuning arms ({', '.join(ROUND_ARMS)}) run on their own: give them without "
+                     f"{', '.join(ARMS)}")
+        rounds_main(a, s, types)
+        return
     model = models.resolve(models.generation_ref(s), s)
     attempts = a.attempts or s.generation.max_attempts
     t0 = time.perf_counter()

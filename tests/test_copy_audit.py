@@ -65,3 +65,22 @@ def test_audit_figures_arithmetic():
     assert f.precision == {"bullets": 0.5, "description": None, "all": 0.5}
     assert f.recall == {"bullets": 0.5, "description": None, "all": 0.5}
     assert f.check_precision == {"form": 0.5, "grounding": 1.0}
+
+
+def test_the_audited_precision_the_finetune_eval_uses_is_the_audits():
+    """shopgen.checks.audit.AUDITED_PRECISION (used for estimated publishable rates) must be what
+    the two labelled sets give under today's gate."""
+    from shopgen.checks.audit import AUDITED_PRECISION
+
+    verdicts = []
+    for path in (AUDIT, AUDIT.parent / "copy_audit_fresh.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if "publishable" not in r:
+                continue
+            out, _ = evaluate(r["output"], Product(**r["product"]), CONTENT_TYPES[r["type"]],
+                              GateSpec(brands=r.get("brands", [])))
+            verdicts.append(Verdict(r["type"], r["publishable"], out is not None))
+    f = audit_figures(verdicts)
+    got = {t: (f.precision.get(t), f.accepted.get(t, 0)) for t in [*CONTENT_TYPES, "all"]}
+    assert got == AUDITED_PRECISION, got

@@ -182,7 +182,9 @@ def tiny_model(tmp_path_factory):
 
 
 def _ft_env(env, **extra):
-    e = {**env, "SHOPGEN_FINETUNE__EVAL_EVERY": "4", "SHOPGEN_FINETUNE__EVAL_SAMPLES": "0",
+    # A random tiny model writes no copy worth serving: its test eval is greedy transformers output
+    # (finetune.eval=hf); the serving-path evaluation runs in tests/test_finetune_walkthrough.py.
+    e = {**env, "SHOPGEN_FINETUNE__EVAL": "hf", "SHOPGEN_FINETUNE__EVAL_EVERY": "4", "SHOPGEN_FINETUNE__EVAL_SAMPLES": "0",
          "SHOPGEN_FINETUNE__TEST_SAMPLES": "2", "SHOPGEN_FINETUNE__MAX_NEW_TOKENS": "8",
          "SHOPGEN_FINETUNE__BATCH_SIZE": "2", "SHOPGEN_FINETUNE__PATIENCE": "100"}
     e.update(extra)
@@ -271,7 +273,7 @@ def test_checkpoints_and_registry_on_s3(tmp_path, env, shopgen_bin, tiny_model, 
     listed = json.loads(subprocess.run([shopgen_bin, "models", "list", "--json", "--registry", "s3://shop-ml/registry"],
                                        env=e, capture_output=True, text=True, timeout=120).stdout)
     assert [(x["version"], x["status"], x["base"]) for x in listed] == [(v, "candidate", tiny_model)]
-    assert set(listed[0]["metrics"]) == {"base", "finetuned"}
+    assert set(listed[0]["metrics"]) == {"base", "finetuned", "eval"}
     shown = json.loads(subprocess.run([shopgen_bin, "models", "show", v, "--registry", "s3://shop-ml/registry"],
                                       env=e, capture_output=True, text=True, timeout=120).stdout)
     assert shown["data_hash"] == rep["data_hash"] and shown["method"] == "full" and shown["created_at"]
@@ -302,29 +304,6 @@ def test_finetune_bad_input_is_a_clear_error(tmp_path, env, shopgen_bin):
     p = ft("--catalog", str(SAMPLE), "--base", str(tmp_path / "nope"))
     assert p.returncode == 1 and "nope" in p.stderr
     assert not (tmp_path / "reg").exists()  # nothing registered on bad input
-
-
-@pytest.mark.slow
-def test_readme_finetune_command_runs_with_the_default_config(tmp_path, env, shopgen_bin):
-    """The README's command from a project root with the default (relative) home: Ray Train workers
-    run in another directory, so every local path must reach them absolute. The root is a scratch
-    copy (data/ and the converted model linked in) so the run does not write into the checkout."""
-    (tmp_path / "data").symlink_to(SAMPLE.parent)
-    (tmp_path / ".shopgen").mkdir()
-    (tmp_path / ".shopgen" / "models").symlink_to(MODEL_CACHE)
-    e = {k: v for k, v in env.items() if not k.startswith("SHOPGEN_")}
-    # Small evaluation so the test stays short; every path setting stays at its default.
-    e.update(SHOPGEN_FINETUNE__EVAL_SAMPLES="0", SHOPGEN_FINETUNE__TEST_SAMPLES="2",
-             SHOPGEN_FINETUNE__MAX_NEW_TOKENS="16", SHOPGEN_FINETUNE__EVAL_EVERY="2")
-    p = subprocess.run([shopgen_bin, "finetune", "--catalog", "data/sample_catalog.jsonl", "--max-steps", "2"],
-                       env=e, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
-    assert "Repo id must be in the form" not in p.stderr
-    versions = list((tmp_path / ".shopgen" / "registry" / "versions").iterdir())
-    assert len(versions) == 1
-    manifest = json.loads((versions[0] / "manifest.json").read_text())
-    assert manifest["version"] == versions[0].name and manifest["base_version"].startswith("smollm2-135m-instruct@")
-    assert "finetuned" in manifest["metrics"]
 
 
 def test_config_paths_are_absolute_when_it_loads(tmp_path, monkeypatch):

@@ -48,6 +48,7 @@ class ModelRef:
     base: str  # a built-in name, an s3:// prefix or a shared folder
     adapter: str | None = None  # an s3:// prefix or a shared folder holding a PEFT adapter
     version: str = ""  # recorded on every output: name@fingerprint[+adapter@fingerprint]
+    prompt: str | None = None  # the prompt a fine-tuned version was trained on and is served with
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,14 @@ def resolve(ref: str, settings: Settings) -> ModelRef:
             raise ValueError("models.generator may not be 'base'; name a built-in, folder or s3:// prefix")
         return resolve(settings.models.generator, settings)
     if VERSION_RE.match(ref):
+        reg = Registry(settings.registry_uri, settings.s3)
         try:
-            folder = Registry(settings.registry_uri, settings.s3).model_folder(ref)
+            folder, manifest = reg.model_folder(ref), reg.get(ref)
         except KeyError:
             raise FileNotFoundError(f"model version {ref!r} is not in registry {settings.registry_uri}") from None
         inner = resolve(folder, settings)
         base_version = inner.version.split("+lora:")[0] if inner.adapter else inner.version
-        return ModelRef(ref, inner.base, inner.adapter, f"{base_version}+{ref}")
+        return ModelRef(ref, inner.base, inner.adapter, f"{base_version}+{ref}", manifest.get("prompt"))
     if ref in BUILTIN:
         return ModelRef(ref, ref, None, _builtin_version(ref))
     uri = ref if is_s3(ref) else str(Path(ref).expanduser().absolute())

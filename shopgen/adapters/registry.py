@@ -42,9 +42,39 @@ def _both(metrics: dict[str, Any], what: str) -> tuple[dict[str, Any], dict[str,
     return base, ft, missing
 
 
+def serving_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Serving-path metrics (finetune.eval=serving): on every trained type the candidate's accepted
+    rate is above the base's on the same products, and no check fails on more of its requests."""
+    base, ft, reasons = _both(metrics, "serving-path")
+    if reasons:
+        return False, reasons
+    types = metrics.get("types") or sorted(ft.get("by_type") or {})
+    if not types:
+        return False, ["no trained content type was evaluated"]
+    for t in types:
+        b, f = (base.get("by_type") or {}).get(t), (ft.get("by_type") or {}).get(t)
+        if not b or not f:
+            reasons.append(f"{t}: not evaluated for both the base and the fine-tuned model")
+            continue
+        if not f["accepted"] > b["accepted"]:
+            reasons.append(f"{t}: accepted rate {f['accepted']:.4f} is not above the base's {b['accepted']:.4f} "
+                           f"({f['n']} test products)")
+        for c, r in sorted((f.get("check_failures") or {}).items()):
+            was = (b.get("check_failures") or {}).get(c, 0.0)
+            if r > was:
+                reasons.append(f"{t}: check {c} fails on {r:.4f} of requests, the base's {was:.4f}")
+    return not reasons, reasons
+
+
 def generator_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
-    """The fine-tuned generator must beat the base on test ROUGE-L and must not raise the
-    unsupported-attribute rate."""
+    """Serving-path metrics go through serving_gate. Metrics from greedy transformers output
+    (finetune.eval=hf) never promote. Manifests from before the serving evaluation keep their rule:
+    beat the base on test ROUGE-L and do not raise the unsupported-attribute rate."""
+    if metrics.get("eval") == "serving":
+        return serving_gate(metrics)
+    if metrics.get("eval") == "hf":
+        return False, ["evaluated on greedy transformers output (finetune.eval=hf), not the serving path; "
+                       "re-run with finetune.eval=serving"]
     base, ft, reasons = _both(metrics, "test-split")
     if reasons:
         return False, reasons

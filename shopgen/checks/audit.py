@@ -46,3 +46,22 @@ def audit_figures(verdicts: Sequence[Verdict]) -> AuditFigures:
         out.check_rejected[c] = len(rej)
         out.check_precision[c] = _ratio(sum(not v.publishable for v in rej), len(rej))
     return out
+
+
+# The gate's audited precision, per type and overall: (precision, texts the gate accepted), over
+# tests/data/copy_audit.jsonl and copy_audit_fresh.jsonl together (546 texts labelled by reading;
+# tests/test_copy_audit.py recomputes these and fails when they drift).
+AUDITED_PRECISION: dict[str, tuple[float | None, int]] = {
+    "description": (0.0, 1), "bullets": (None, 0), "seo_title": (1.0, 61), "ad_copy": (None, 0),
+    "faq": (0.0, 1), "all": (0.9683, 63),
+}
+MIN_AUDITED = 10  # fewer accepted texts of a type than this: its precision is the overall one
+
+
+def publishable_precision(content: str) -> tuple[float | None, str]:
+    """The precision that turns an accepted rate into an estimated publishable rate, and its basis:
+    the type's own when the audit holds at least MIN_AUDITED accepted texts of it, else all types'."""
+    p, n = AUDITED_PRECISION.get(content, (None, 0))
+    if n >= MIN_AUDITED:
+        return p, content
+    return AUDITED_PRECISION["all"][0], "all"

@@ -136,7 +136,9 @@ def models_list(ctx: click.Context, registry: str | None, as_json: bool) -> None
     for r in rows:
         b, f = (r.get("metrics") or {}).get("base") or {}, (r.get("metrics") or {}).get("finetuned") or {}
         # A generator's quality is test ROUGE-L; an embedder's, held-out NDCG@10.
-        key = "ndcg@10" if r.get("kind") == "embedder" else "rouge_l"
+        # (and a generator evaluated through the serving path: its accepted rate).
+        key = "ndcg@10" if r.get("kind") == "embedder" else \
+            "accepted_rate" if (r.get("metrics") or {}).get("eval") == "serving" else "rouge_l"
         t.add_row(r["version"], r.get("kind") or "generator", r["status"], r["base"], r.get("method") or "-",
                   f"{key} {fmt(b.get(key))} → {fmt(f.get(key))}",
                   f"{fmt(b.get('unsupported_rate'))} → {fmt(f.get('unsupported_rate'))}",
@@ -164,8 +166,8 @@ def models_show(ctx: click.Context, version: str, registry: str | None) -> None:
 @click.pass_context
 def models_promote(ctx: click.Context, version: str, registry: str | None, force: bool) -> None:
     """Make VERSION the default for generate/nightly (a generator) or for embedding and search (an
-    embedder). The gate: a generator must beat the base on test ROUGE-L and must not raise the
-    unsupported-attribute rate; an embedder must beat the base's held-out NDCG@10."""
+    embedder). The gate: a generator's serving-path accepted rate must be above the base's on every
+    trained type, with no check failing more often; an embedder must beat the base's held-out NDCG@10."""
     try:
         ok, reasons = _registry(ctx, registry).promote(version, force=force)
     except KeyError as e:
@@ -191,13 +193,19 @@ def models_promote(ctx: click.Context, version: str, registry: str | None, force
 @click.option("--storage", default=None, help="Ray Train storage for checkpoints: folder or s3:// "
                                               "(default: finetune.storage_path, i.e. <home>/finetune).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Take only the first N valid products.")
+@click.option("--from-accepted", "from_accepted", default=None, metavar="STATE",
+              help="Also train on the copy the gate accepted in earlier nightly runs, read from this nightly state "
+                   "prefix (folder or s3://, e.g. <workdir>/state/<alias>): adds 'accepted' to finetune.sources.")
 @click.option("--promote", is_flag=True, default=None, help="Promote the new version if it passes the gate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_context
 def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, workers: int | None, gpu: bool | None,
              max_steps: int | None, epochs: int | None, registry: str | None, name: str | None, storage: str | None,
-             limit: int | None, promote: bool | None, as_json: bool) -> None:
-    """Fine-tune the generator on the catalog's own copy with Ray Train; register a candidate version."""
+             limit: int | None, from_accepted: str | None, promote: bool | None, as_json: bool) -> None:
+    """Fine-tune the generator with Ray Train on the shop's own copy that passes the gate (and, with
+    --from-accepted, on copy the gate accepted in earlier nightly runs); evaluate the candidate and the
+    base through the serving path (vLLM, grammar, best-of-n, gate) on held-out products; register
+    a candidate version."""
     from shopgen.finetune.recipe import run_finetune
 
     if max_steps and epochs:
@@ -207,6 +215,9 @@ def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, wo
                                  storage_path=storage).items() if v is not None}
     if epochs:
         upd["max_steps"] = None
+    if from_accepted:
+        upd["sources"] = [*dict.fromkeys([*s.finetune.sources, "accepted"])]
+        upd["accepted_state"] = from_accepted if "://" in from_accepted else str(Path(from_accepted).absolute())
     s = s.model_copy(update={"finetune": s.finetune.model_copy(update=upd)})
     try:
         rep = run_finetune(catalog, s, base=base, name=name, limit=limit, promote=promote, console=err)

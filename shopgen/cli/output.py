@@ -16,7 +16,11 @@ def echo_training(rep: dict[str, Any], split: str, what: str = "version") -> Non
     m = rep.get("metrics") or {}
     for who in ("base", "finetuned"):
         if m.get(who):
-            click.echo(f"{split} {who:9s}: " + "  ".join(f"{k}={fmt(v)}" for k, v in m[who].items()))
+            click.echo(f"{split} {who:9s}: " + "  ".join(f"{k}={fmt(v)}" for k, v in m[who].items() if k != "by_type"))
+            for t, f in (m[who].get("by_type") or {}).items():  # serving-path figures per content type
+                click.echo(f"  {t:12s} " + "  ".join(f"{k}={fmt(f.get(k))}" for k in (
+                    "accepted", "publishable", "unsupported_number_rate", "tokens_per_accepted", "prompt_tokens",
+                    "schema_pass_rate")))
     if rep.get("gate"):
         g = rep["gate"]
         click.echo("gate: " + ("pass" if g["passed"] else "fail: " + "; ".join(g["reasons"])))

@@ -244,7 +244,8 @@ class GenerationConfig(EnginePool):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
     # Prompt: grounded (facts list, style guide, the shop's own copy as examples) or v2 (the
     # prompt before it, kept to measure against: bench/copy_quality.py).
-    prompt: Literal["grounded", "v2"] = "grounded"
+    # A fine-tuned version whose manifest names its own prompt (finetune.prompt) is served with that one.
+    prompt: Literal["grounded", "v2", "facts"] = "grounded"
     # Human-written texts of the same type and category shown as examples of the shop's voice, for
     # every type (0: none); unset, each type uses its measured default (bench/copy_quality.py: bullets 1, others 0).
     few_shot: int | None = Field(default=None, ge=0, le=3)
@@ -323,8 +324,19 @@ class FinetuneConfig(_Section):
     """Supervised fine-tuning on the shop's own copy (shopgen finetune)."""
 
     method: Literal["lora", "full"] = "lora"
-    # Content types trained; a product contributes a pair per type whose human-written target it has.
-    content: list[str] = Field(default_factory=lambda: ["description"])
+    # Content types trained; a product contributes a pair per type whose target it has (every type by default).
+    content: list[str] = Field(default_factory=lambda: ["description", "bullets", "seo_title", "ad_copy", "faq"])
+    # Where targets come from: catalog (the shop's own texts that pass the gate) and accepted (copy the
+    # gate accepted in earlier nightly runs, read from finetune.accepted_state or --from-accepted STATE).
+    sources: list[Literal["catalog", "accepted"]] = Field(default_factory=lambda: ["catalog"])
+    accepted_state: str | None = None  # a nightly state prefix (folder or s3://, e.g. <workdir>/state/<alias>)
+    # The prompt the fine-tuned model is trained and served with: facts (the product's facts and the
+    # task only: no system guide, style guide or examples) or grounded (the base's full prompt).
+    prompt: Literal["facts", "grounded"] = "facts"
+    # Test-split evaluation: serving (the candidate and the base in vLLM with the serving grammar,
+    # constraints, best-of-n, retries and full gate: what the promotion gate reads) or hf (greedy
+    # transformers output scored by ROUGE-L; never promotes).
+    eval: Literal["serving", "hf"] = "serving"
     # Pairs whose target states facts missing from the input: drop them, or keep and flag them.
     unsupported: Literal["drop", "flag"] = "drop"
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
@@ -346,7 +358,7 @@ class FinetuneConfig(_Section):
     # Validation (loss, plus ROUGE-L / coverage / unsupported rate on a fixed sample) every N steps.
     eval_every: int = Field(default=50, ge=1)
     eval_samples: int = Field(default=8, ge=0)
-    test_samples: int = Field(default=32, ge=0)  # test-split products scored for base and fine-tuned
+    test_samples: int = Field(default=32, ge=0)  # test-split products (hf: pairs) scored for base and fine-tuned
     max_new_tokens: int = Field(default=256, ge=8)
     # Early stopping: evaluations without improvement of select_metric before training stops.
     patience: int = Field(default=3, ge=1)
@@ -363,7 +375,8 @@ class FinetuneConfig(_Section):
     resources: dict[str, float] = Field(default_factory=dict)
     cpu_threads: int | None = None  # per CPU worker (default: cores / workers)
     merge: bool = False  # also register LoRA weights merged into the base
-    # Promote the new version right away when it passes the gate (beats base ROUGE-L, no more unsupported).
+    # Promote the new version right away when it passes the gate (serving eval: a higher accepted rate
+    # than the base on every trained type, and no check failing more often).
     auto_promote: bool = False
 
 
@@ -489,6 +502,7 @@ class Settings(BaseSettings):
         self.models.node_cache_dir = fix(self.models.node_cache_dir)
         self.embedding.cache_dir = fix(self.embedding.cache_dir)
         self.finetune.storage_path = fix(self.finetune.storage_path)
+        self.finetune.accepted_state = fix(self.finetune.accepted_state)
         self.nightly.state = fix(self.nightly.state)
         self.gate.judgments = fix(self.gate.judgments)
         return self

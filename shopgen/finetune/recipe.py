@@ -360,35 +360,91 @@ def write_examples(uri: str, examples: list[sftdata.Example], settings: Settings
     storage.write_bytes(uri, buf.getvalue(), settings.s3)
 
 
-def _pairs(catalog: str, settings: Settings, limit: int | None) -> tuple[list[Any], list[Any], dict[str, Any]]:
-    """The catalog's training pairs (valid products, kept pairs, their figures); a clear error when
-    a split is empty."""
+def accepted_copy(state: str, settings: Settings, products: list[Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """sku -> content type -> the fields of the copy the gate accepted in earlier nightly runs, read
+    from a nightly state prefix, for the products whose facts are unchanged since (content hash)."""
+    from shopgen.core.records import content_hash
+    from shopgen.generate.engine import TYPE_FIELDS
+    from shopgen.nightly import state as st8
+
+    store = st8.StateStore(state, settings.s3)
+    if not store.exists("skus.parquet"):
+        raise FileNotFoundError(f"--from-accepted {state}: no nightly state there (skus.parquet); run "
+                                "`shopgen nightly` first, and name its state prefix (<workdir>/state/<alias>)")
+    rows = st8.load_state(store)
+    hashes = {p.sku: content_hash(p) for p in products}
+    entries = {sku: st8.copy_entries(rows[sku]) for sku in hashes
+               if sku in rows and rows[sku].get("content_hash") == hashes[sku]}
+    fields = {t: [n for n, _ in fs] for t, fs in TYPE_FIELDS.items()}
+    return {sku: split_copy(f) for sku, f in st8.read_copy(store, entries, fields).items()}
+
+
+def split_copy(fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A product's accepted output fields (as read_copy returns them) -> per content type."""
+    from shopgen.generate.engine import TYPE_FIELDS
+
+    out = {t: {n: fields[n] for n, _ in fs if fields.get(n) not in (None, [], "")} for t, fs in TYPE_FIELDS.items()}
+    return {t: f for t, f in out.items() if len(f) == len(TYPE_FIELDS[t])}
+
+
+def _pairs(catalog: str, settings: Settings, limit: int | None,
+           accepted: dict[str, dict[str, dict[str, Any]]] | None = None) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """The training pairs from finetune.sources (valid products, kept pairs, their figures); a
+    clear error when a split is empty. accepted: sku -> type -> fields, for the accepted source."""
     from shopgen.catalog.load import load_catalog
+    from shopgen.generate.stage import gate_spec
 
     ft = settings.finetune
     products, bad = load_catalog(catalog, settings.catalog, settings.s3, limit)
-    examples = sftdata.build_examples(products, ft.content, ft.val_fraction, ft.test_fraction, ft.split_seed,
-                                      settings.related.variant_keys)
+    gate = gate_spec(settings, sorted({p.brand for p in products if p.brand}))
+    split = dict(val_fraction=ft.val_fraction, test_fraction=ft.test_fraction, seed=ft.split_seed,
+                 variant_keys=settings.related.variant_keys, prompt=ft.prompt, gate=gate)
+    examples = sftdata.build_examples(products, ft.content, **split) if "catalog" in ft.sources else []
+    if "accepted" in ft.sources:
+        if accepted is None:
+            if not ft.accepted_state:
+                raise ValueError("finetune.sources has 'accepted' but no state: give --from-accepted STATE "
+                                 "or finetune.accepted_state")
+            accepted = accepted_copy(ft.accepted_state, settings, products)
+        examples += sftdata.accepted_examples(products, accepted, ft.content, **split)
+    examples = sftdata.dedupe(examples)
     kept = sftdata.keep(examples, ft.unsupported)
-    stats = sftdata.stats(len(products), examples, kept, ft.content)
+    stats = sftdata.stats(len(products), examples, kept, ft.content, ft.prompt)
     stats["invalid_products"] = len(bad)
+    stats["sources"] = list(ft.sources)
     if stats["by_split"]["train"] and not stats["by_split"]["val"]:
         raise ValueError(f"no validation pairs among {stats['kept']}: raise finetune.val_fraction or add products "
                          "(evaluation and early stopping need a validation split)")
     if not stats["by_split"]["train"]:
         raise ValueError(f"no training pairs: {len(products)} valid products, {stats['pairs']} with a "
-                         f"human-written {'/'.join(ft.content)}, {stats['dropped']} dropped as unsupported")
+                         f"{'/'.join(ft.content)} target from {'/'.join(ft.sources)}, {stats['dropped']} dropped "
+                         "by the gate")
     return products, kept, stats
 
 
+def trained_types(kept: list[Any], content: list[str]) -> list[str]:
+    return [t for t in content if any(e.content == t and e.split == "train" for e in kept)]
+
+
+def held_out_products(products: list[Any], settings: Settings) -> list[Any]:
+    """The held-out products the serving evaluation generates for (at most finetune.test_samples)."""
+    ft = settings.finetune
+    held = [p for p in products if sftdata.product_split(p, ft.val_fraction, ft.test_fraction, ft.split_seed,
+                                                         settings.related.variant_keys) == "test"]
+    return sorted(held, key=lambda p: p.sku)[:ft.test_samples]
+
+
 def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str | None = None,
-                 limit: int | None = None, promote: bool | None = None, console: Any = None) -> dict[str, Any]:
+                 limit: int | None = None, promote: bool | None = None, console: Any = None,
+                 accepted: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """accepted: sku -> type -> fields of gate-accepted copy, given directly (a benchmark's own
+    rounds) instead of read from finetune.accepted_state."""
     from shopgen.adapters.raysupport import ray_session
 
     say = console.print if console else print
     ft = settings.finetune
     t_start = time.time()
-    products, kept, stats = _pairs(catalog, settings, limit)
+    products, kept, stats = _pairs(catalog, settings, limit, accepted)
     base_ref = models.resolve(base, settings)
     if base_ref.adapter:
         raise ValueError(f"--base {base!r} is a LoRA adapter; fine-tune from a base or merged model")
@@ -403,16 +459,14 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
         say(f"run {name} already finished and registered {done['version']}; nothing to do")
         return {**report, "status": "already_registered", "version": done["version"], "metrics": done["metrics"]}
     say(f"data: {stats['kept']} pairs from {len(products)} products (train {stats['by_split']['train']}, "
-        f"val {stats['by_split']['val']}, test {stats['by_split']['test']}; dropped {stats['dropped']} unsupported)")
+        f"val {stats['by_split']['val']}, test {stats['by_split']['test']}; catalog {stats['by_source']['catalog']}, "
+        f"accepted {stats['by_source']['accepted']}; dropped {stats['dropped']} by the gate)")
     run_uri = f"{settings.finetune_storage}/{name}"
     data_uri = f"{run_uri}/shopgen/examples.parquet"
     write_examples(data_uri, kept, settings)
     cfg = worker_config(settings, base_ref, data_uri)
     test_rows = sorted((e.as_row() for e in kept if e.split == "test"), key=lambda r: (r["sku"], r["content"]))
-    test_rows = test_rows[:ft.test_samples]
     with ray_session(settings, dashboard=True):
-        import ray
-
         say(f"training {ft.method} on {ft.workers} {'GPU' if ft.gpu else 'CPU'} worker(s); run {name} "
             f"(checkpoints under {run_uri})")
         t0 = time.time()
@@ -420,11 +474,8 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
         train_s = time.time() - t0
         ckpt, best = best_checkpoint(result, ft.select_metric)
         last = result.metrics or {}
-        say(f"best checkpoint at step {best.get('step')} ({ft.select_metric} "
-            f"{best.get(ft.select_metric, best.get('val_loss')):.4f}); scoring base and fine-tuned on "
-            f"{len(test_rows)} test pairs")
-        res = {"num_gpus": 1} if ft.gpu else {"num_cpus": 1}
-        metrics = ray.get(ray.remote(**res)(_test_eval).remote(cfg, ckpt, test_rows)) if test_rows else {}
+        metrics, samples = _evaluate(settings, cfg, ckpt, best, base_ref, products, kept,
+                                     test_rows[:ft.test_samples], say)
     passed, reasons = gate(metrics)
     version = new_version_id(name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -436,6 +487,8 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
         manifest = reg.register(folders, {
             "version": version, "run": name, "base": base_ref.ref, "base_version": base_ref.version,
             "method": ft.method, "data_hash": dh, "catalog": catalog, "config": ft.model_dump(mode="json"),
+            # The prompt the model was trained on, and so is served with (models.resolve -> ModelRef.prompt).
+            "prompt": ft.prompt,
             "data": stats, "metrics": metrics, "gate": {"passed": passed, "reasons": reasons},
             "training": {k: best.get(k) for k in ("step", "epoch", "val_loss", "train_loss", "rouge_l",
                                                   "attribute_coverage", "unsupported_rate")}
@@ -448,9 +501,40 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
         promoted, _ = reg.promote(version, by="gate")
     report.update(status="succeeded", version=version, metrics=metrics, gate=manifest["gate"],
                   training=manifest["training"], promoted=promoted, seconds=round(time.time() - t_start, 1))
+    if samples:  # every sample the evaluation served, for reading (and for a copy audit)
+        storage.write_bytes(f"{run_uri}/shopgen/eval_samples.jsonl",
+                            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in samples).encode(), settings.s3)
+        report["eval_samples"] = f"{run_uri}/shopgen/eval_samples.jsonl"
     storage.write_bytes(f"{run_uri}/shopgen/report.json", json.dumps(report, indent=2).encode(), settings.s3)
     report["report"] = f"{run_uri}/shopgen/report.json"
     return report
+
+
+def _evaluate(settings: Settings, cfg: dict[str, Any], ckpt: Any, best: dict[str, Any], base_ref: Any,
+              products: list[Any], kept: list[Any], test_rows: list[dict[str, Any]],
+              say: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The best checkpoint and the base on held-out products, in a Ray task: through the serving
+    path (finetune.eval=serving), or greedy transformers output on the test pairs (hf).
+    Returns (metrics, every served sample)."""
+    import ray
+
+    ft = settings.finetune
+    res = {"num_gpus": 1} if ft.gpu else {"num_cpus": 1}
+    if ft.eval == "serving":
+        from shopgen.finetune.serving import eval_checkpoint
+
+        types, held = trained_types(kept, ft.content), held_out_products(products, settings)
+        say(f"best checkpoint at step {best.get('step')}; serving base and fine-tuned through vLLM (grammar, "
+            f"best-of-n, gate) on {len(held)} test products: {', '.join(types)}")
+        figs = ray.get(ray.remote(**res)(eval_checkpoint).remote(
+            settings, base_ref, ckpt, ft.method, ft.prompt, held, products, types)) if held else {}
+        samples = figs.pop("samples", [])
+        return {"eval": "serving", "types": types, "products": len(held), **figs}, samples
+    say(f"best checkpoint at step {best.get('step')} ({ft.select_metric} "
+        f"{best.get(ft.select_metric, best.get('val_loss')):.4f}); scoring base and fine-tuned on "
+        f"{len(test_rows)} test pairs (greedy transformers output)")
+    metrics = ray.get(ray.remote(**res)(_test_eval).remote(cfg, ckpt, test_rows)) if test_rows else {}
+    return {**metrics, "eval": "hf"}, []
 
 
 def _merge(base_path: str, adapter_dir: str, out: str) -> str:

@@ -107,6 +107,14 @@ def gate_spec(settings: Settings, brands: list[str]) -> GateSpec:
                     content={t: c.model_dump(exclude_none=True) for t, c in settings.content.items()})
 
 
+def serving_settings(settings: Settings, model: models.ModelRef) -> Settings:
+    """The settings a model is served with: a fine-tuned version's own prompt (its manifest's
+    `prompt`, the one it was trained on) replaces generation.prompt."""
+    if not model.prompt or model.prompt == settings.generation.prompt:
+        return settings
+    return settings.model_copy(update={"generation": settings.generation.model_copy(update={"prompt": model.prompt})})
+
+
 def few_shot(settings: Settings, types: tuple[str, ...] | list[str]) -> dict[str, int]:
     """Worked examples per content type (0 for all with the v2 prompt)."""
     if settings.generation.prompt != "grounded":
@@ -221,7 +229,8 @@ def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: i
             st.update(valid=len(products), invalid=len(bad))
         with rep.stage("models", console):
             gen_model = models.resolve(models.generation_ref(settings), settings)
-            rep.data.update(model_version=gen_model.version)
+            settings = serving_settings(settings, gen_model)
+            rep.data.update(model_version=gen_model.version, prompt=settings.generation.prompt)
         if not products:
             raise RuntimeError("no valid products in the catalog; see quarantine.jsonl")
         # Products in a language the generator does not write are not sent to it (still enriched).

@@ -46,6 +46,7 @@ from shopgen.generate.stage import (
     gate_spec,
     generator_dataset,
     qa_summary,
+    serving_settings,
     unsupported_languages,
 )
 from shopgen.nightly import state as st8
@@ -434,7 +435,10 @@ def _plan(n: Night, cat: Catalog) -> Tonight:
     with n.rep.stage("models", n.console):
         gen_model = models.resolve(models.generation_ref(settings), settings)
         emb_model = models.resolve(models.embedding_ref(settings), settings)
-        n.rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version)
+        # A fine-tuned version is served with the prompt it was trained on (every later stage reads n.settings).
+        n.settings = settings = serving_settings(settings, gen_model)
+        n.rep.data.update(model_version=gen_model.version, embedding_model=emb_model.version,
+                          prompt=settings.generation.prompt)
     with n.rep.stage("plan", n.console) as st:
         versions = type_versions(settings, n.types)
         hashes = cat.hashes
