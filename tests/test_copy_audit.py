@@ -23,14 +23,23 @@ def records():
     return [json.loads(line) for line in AUDIT.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def figures(records):
+def _verdicts(records):
     verdicts = []
     for r in records:
         out, checks = evaluate(r["output"], Product(**r["product"]), CONTENT_TYPES[r["type"]],
                                GateSpec(brands=r.get("brands", [])))
         verdicts.append(Verdict(r["type"], r["publishable"], out is not None,
                                 tuple(c.check for c in checks if not c.passed)))
+    return verdicts
+
+
+@pytest.fixture(scope="module")
+def verdicts(records):
+    return _verdicts(records)
+
+
+@pytest.fixture(scope="module")
+def figures(verdicts):
     f = audit_figures(verdicts)
     print("\ncopy audit:", json.dumps({"n": f.n, "precision": f.precision, "recall": f.recall,
                                        "accepted": f.accepted, "publishable": f.publishable,
@@ -67,20 +76,13 @@ def test_audit_figures_arithmetic():
     assert f.check_precision == {"form": 0.5, "grounding": 1.0}
 
 
-def test_the_audited_precision_the_finetune_eval_uses_is_the_audits():
+def test_the_audited_precision_the_finetune_eval_uses_is_the_audits(verdicts):
     """shopgen.checks.audit.AUDITED_PRECISION (used for estimated publishable rates) must be what
     the two labelled sets give under today's gate."""
     from shopgen.checks.audit import AUDITED_PRECISION
 
-    verdicts = []
-    for path in (AUDIT, AUDIT.parent / "copy_audit_fresh.jsonl"):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line) if line.strip() else {}
-            if "publishable" not in r:
-                continue
-            out, _ = evaluate(r["output"], Product(**r["product"]), CONTENT_TYPES[r["type"]],
-                              GateSpec(brands=r.get("brands", [])))
-            verdicts.append(Verdict(r["type"], r["publishable"], out is not None))
-    f = audit_figures(verdicts)
+    fresh = [json.loads(line) for line in (AUDIT.parent / "copy_audit_fresh.jsonl").read_text(encoding="utf-8")
+             .splitlines() if line.strip()]
+    f = audit_figures(verdicts + _verdicts([r for r in fresh if "publishable" in r]))
     got = {t: (f.precision.get(t), f.accepted.get(t, 0)) for t in [*CONTENT_TYPES, "all"]}
     assert got == AUDITED_PRECISION, got

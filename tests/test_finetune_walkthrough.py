@@ -23,7 +23,17 @@ def _run(args, e, cwd, timeout=1200):
     return p
 
 
-def test_readme_walkthrough_nightly_finetune_promote_nightly(tmp_path, env, shopgen_bin):
+@pytest.fixture
+def project(tmp_path):
+    """A scratch project root with the default home (.shopgen); its search server is stopped after."""
+    from shopgen.adapters import devstack
+
+    yield tmp_path
+    devstack.down(tmp_path / ".shopgen")
+
+
+def test_readme_walkthrough_nightly_finetune_promote_nightly(project, env, shopgen_bin):
+    tmp_path = project
     # A scratch project root: data/ and the converted model linked in, every path setting at its default.
     (tmp_path / "data").symlink_to(SAMPLE.parent)
     (tmp_path / ".shopgen").mkdir()

@@ -49,13 +49,13 @@ def audit_figures(verdicts: Sequence[Verdict]) -> AuditFigures:
 
 
 # The gate's audited precision, per type and overall: (precision, texts the gate accepted), over
-# tests/data/copy_audit.jsonl and copy_audit_fresh.jsonl together (546 texts labelled by reading;
+# tests/data/copy_audit.jsonl and copy_audit_fresh.jsonl together (563 texts labelled by reading;
 # tests/test_copy_audit.py recomputes these and fails when they drift).
 AUDITED_PRECISION: dict[str, tuple[float | None, int]] = {
-    "description": (0.0, 1), "bullets": (None, 0), "seo_title": (1.0, 61), "ad_copy": (None, 0),
-    "faq": (0.0, 1), "all": (0.9683, 63),
+    "description": (0.0, 8), "bullets": (None, 0), "seo_title": (1.0, 71), "ad_copy": (None, 0),
+    "faq": (0.0, 1), "all": (0.8875, 80),
 }
-MIN_AUDITED = 10  # fewer accepted texts of a type than this: its precision is the overall one
+MIN_AUDITED = 5  # fewer accepted texts of a type than this: its precision is the overall one
 
 
 def publishable_precision(content: str) -> tuple[float | None, str]:

@@ -388,9 +388,12 @@ class VLLMGenerator:
             self.lora = LoRARequest(os.path.basename(self.local.adapter_path.rstrip("/")) or "adapter", 1,
                                     self.local.adapter_path)
         kwargs.update(gen.get("engine_kwargs") or {})
+        # Processes already under this one (a finished Ray session's workers, an earlier engine still
+        # exiting) are not this engine's: only the ones LLM() starts are watched.
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
         self.llm = LLM(**kwargs)
         self._busy = False
-        self._watch_engine()
+        self._watch_engine(before)
         tok = self.llm.get_tokenizer()
         self.count = lambda msgs: prompt_tokens(tok, msgs)
         longest = max(sampling_for(CONTENT_TYPES[t], gen, self.gate.content.get(t))["max_tokens"] for t in self.content)
@@ -401,7 +404,7 @@ class VLLMGenerator:
         began = max(psutil.Process().create_time(), stage_started or 0.0)
         self.start_s: float | None = round(time.time() - began, 3)
 
-    def _watch_engine(self) -> None:
+    def _watch_engine(self, before: set[int] = frozenset()) -> None:
         """vLLM runs its engine in child processes. If one dies while a batch is in flight, the
         client can wait forever; this watchdog turns that into a fast, loud actor exit instead."""
         import threading
@@ -414,7 +417,7 @@ class VLLMGenerator:
             except psutil.Error:
                 return False
 
-        procs = [p for p in psutil.Process().children(recursive=True) if is_engine(p)]
+        procs = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and is_engine(p)]
 
         def dead() -> list[int]:
             out = []
