@@ -15,7 +15,7 @@ from shopgen.core.config import load_settings
 from shopgen.core.content import CONTENT_TYPES
 from shopgen.core.records import content_hash
 from shopgen.finetune import data as sftdata
-from shopgen.finetune.recipe import _pairs, accepted_copy, held_out_products
+from shopgen.finetune.recipe import accepted_copy, held_out_products, training_pairs
 from shopgen.finetune.serving import ArmRun, Served, accepted_of, arm_figures
 from shopgen.generate.engine import Outcome
 from shopgen.generate.prompts import build_messages, prompt_version
@@ -112,7 +112,7 @@ def test_from_accepted_builds_pairs_only_from_accepted_texts_and_never_from_test
     assert set(copy) == {p.sku for i, p in enumerate(products) if i % 4 != 3}
     assert all(set(c) == {"seo_title"} for c in copy.values())
 
-    _, kept, stats = _pairs(str(SAMPLE), s, None, copy)  # the whole catalog: the state covers 40 of it
+    _, kept, stats = training_pairs(str(SAMPLE), s, None, copy)  # the whole catalog: the state covers 40 of it
     held = {p.sku for p in products if sftdata.product_split(p, 0.2, 0.3) == "test"}
     assert held and stats["by_source"] == {"catalog": 0, "accepted": len(kept)} and kept
     for e in kept:
@@ -129,7 +129,7 @@ def test_from_accepted_builds_pairs_only_from_accepted_texts_and_never_from_test
         accepted_copy(str(tmp_path / "nowhere"), s, products)
     no_state = s.model_copy(update={"finetune": s.finetune.model_copy(update={"accepted_state": None})})
     with pytest.raises(ValueError, match="--from-accepted"):
-        _pairs(str(SAMPLE), no_state, 5)
+        training_pairs(str(SAMPLE), no_state, 5)
 
 
 def test_pairs_are_deduplicated_and_gate_rejected_accepted_copy_is_dropped():

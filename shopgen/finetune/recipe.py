@@ -387,7 +387,7 @@ def split_copy(fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t: f for t, f in out.items() if len(f) == len(TYPE_FIELDS[t])}
 
 
-def _pairs(catalog: str, settings: Settings, limit: int | None,
+def training_pairs(catalog: str, settings: Settings, limit: int | None,
            accepted: dict[str, dict[str, dict[str, Any]]] | None = None) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """The training pairs from finetune.sources (valid products, kept pairs, their figures); a
     clear error when a split is empty. accepted: sku -> type -> fields, for the accepted source."""
@@ -444,7 +444,7 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
     say = console.print if console else print
     ft = settings.finetune
     t_start = time.time()
-    products, kept, stats = _pairs(catalog, settings, limit, accepted)
+    products, kept, stats = training_pairs(catalog, settings, limit, accepted)
     base_ref = models.resolve(base, settings)
     if base_ref.adapter:
         raise ValueError(f"--base {base!r} is a LoRA adapter; fine-tune from a base or merged model")
