@@ -290,7 +290,7 @@ def _round_figures(m, who, raw_tok_s):
             "ratio_vs_raw": round(f["tok_s"] / raw_tok_s, 3) if f.get("tok_s") and raw_tok_s else None}
 
 
-def run_rounds(s, name, products, catalog, types, n_test, n_train, steps, work):
+def run_rounds(s, name, catalog, types, n_test, n_train, steps, work):
     """base, round1, round2 on the same held-out products of one dataset (see the docstring)."""
     from shopgen.adapters import models
     from shopgen.finetune.recipe import run_finetune
@@ -338,7 +338,7 @@ def rounds_main(a, s, types) -> None:
         for name, _, catalog in datasets(1):
             if name in a.datasets.split(","):
                 st = s.model_copy(update={"finetune": s.finetune.model_copy(update={"test_fraction": a.test_fraction})})
-                per[name] = run_rounds(st, name, None, catalog, types, a.n, a.train, a.steps, Path(work))
+                per[name] = run_rounds(st, name, catalog, types, a.n, a.train, a.steps, Path(work))
     main_ds = next(iter(per))
     top = per[main_ds]["arms"]
     keys = ("accepted", "publishable", "tokens_per_accepted", "prompt_tokens", "unsupported_number_rate")

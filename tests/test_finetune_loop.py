@@ -4,7 +4,6 @@ copy (only accepted texts, never test products), the short prompt, and the servi
 import json
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from conftest import SAMPLE
 
