@@ -18,7 +18,7 @@ from typing import Any
 
 from shopgen.checks.audit import publishable_precision
 from shopgen.checks.faithfulness import check_faithfulness
-from shopgen.core.content import CONTENT_TYPES, candidates_for, texts_of
+from shopgen.core.content import CONTENT_TYPES, texts_of
 from shopgen.core.records import Product
 from shopgen.finetune.data import target_of
 from shopgen.finetune.evaluate import rouge_l
@@ -140,18 +140,16 @@ def serve_arm(gen: Any, arm: Arm, products: Sequence[Product], catalog: Sequence
               settings: Any, gate: Any) -> ArmRun:
     """One arm through the serving path (prompt, few-shot examples where its prompt uses them,
     grammar and constraints, best-of-n, retries, gate), recording every sample served."""
-    from shopgen.generate.engine import PromptSpec, generate_with_retries
+    from shopgen.generate.engine import generate_with_retries
     from shopgen.generate.fewshot import shop_examples
-    from shopgen.generate.stage import few_shot
+    from shopgen.generate.stage import few_shot, prompt_spec
 
     types = list(types)
     s = settings.model_copy(update={"generation": settings.generation.model_copy(update={"prompt": arm.prompt})})
     ex_n = few_shot(s, types)
     ex = shop_examples(products, catalog, {p.sku: types for p in products}, gate, ex_n) if any(ex_n.values()) else {}
     gen.lora = lora_request(gen, arm)
-    spec = PromptSpec(prompt=arm.prompt, feedback=settings.generation.feedback,
-                      style={t: c.style for t, c in settings.content.items() if c.style},
-                      candidates={t: candidates_for(CONTENT_TYPES[t], settings.content.get(t)) for t in types})
+    spec = prompt_spec(s)  # the serving spec (style, feedback, best-of-n) with the arm's prompt
     run = ArmRun(list(products), [], types)
 
     def sink(p: Product, ct: Any, smp: Any, accepted: bool) -> None:
