@@ -78,8 +78,7 @@ def main() -> None:
 
     from shopgen.adapters import models
     from shopgen.core.config import load_settings
-    from shopgen.core.content import parse_content
-    from shopgen.core.content import CONTENT_TYPES
+    from shopgen.core.content import CONTENT_TYPES, parse_content
     from shopgen.generate.engine import GateSpec, Request, VLLMGenerator, fit_messages
     from shopgen.generate.fewshot import shop_examples
     from shopgen.generate.stage import few_shot

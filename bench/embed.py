@@ -36,10 +36,10 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     from shopgen.adapters import models
+    from shopgen.adapters.encoder import cache_folder, embedding_text, load_encoder, write_cache
     from shopgen.adapters.raysupport import ray_session
     from shopgen.catalog.load import load_catalog
     from shopgen.core.config import load_settings
-    from shopgen.embed.encoder import cache_folder, embedding_text, load_encoder, write_cache
     from shopgen.embed.stage import embed_stage
     from shopgen.generate.engine import PRODUCT_SCHEMA, product_row
 

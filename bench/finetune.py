@@ -28,7 +28,8 @@ def raw_loop(base_path: str, rows: list[dict], steps: int, bs: int, cfg: dict) -
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from shopgen.finetune.recipe import collate, encode, shard_batch
+    from shopgen.finetune.recipe import collate, encode
+    from shopgen.train.worker import shard_batch
 
     t_wall = time.perf_counter()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -73,15 +74,14 @@ def raw_in_ray_train(settings, base_path: str, rows: list[dict], steps: int, bs:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from shopgen.adapters.raysupport import WORKER_ENV
+    from shopgen.train.driver import worker_env
 
     t0 = time.perf_counter()
     result = TorchTrainer(_raw_in_worker, train_loop_config=dict(base_path=base_path, rows=rows, steps=steps, bs=bs,
                                                                  cfg=cfg),
                           scaling_config=ScalingConfig(num_workers=1),
                           run_config=RunConfig(name="bench-raw", storage_path=settings.finetune_storage,
-                                               worker_runtime_env={"env_vars": {
-                                                   **WORKER_ENV, "OMP_NUM_THREADS": str(cfg["threads"])}})).fit()
+                                               worker_runtime_env=worker_env(cfg["threads"]))).fit()
     return {"tok_s": result.metrics["tokens_per_s"], "wall_s": time.perf_counter() - t0}
 
 
@@ -106,11 +106,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from shopgen.adapters import models
-    from shopgen.adapters.raysupport import ray_session
     from shopgen.catalog.load import load_catalog
     from shopgen.core.config import load_settings
     from shopgen.finetune import data as sftdata
     from shopgen.finetune.recipe import worker_config, write_examples
+    from shopgen.train.driver import session
 
     tmp = tempfile.mkdtemp(prefix="bench-ft-")
     settings = load_settings(models={"cache_dir": str(ROOT / ".shopgen" / "models")}, home=tmp)
@@ -132,7 +132,7 @@ def main() -> None:
 
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
         raw = pool.submit(raw_loop, models.materialize(base, settings).path, rows, a.steps, a.batch_size, cfg).result()
-    with ray_session(settings, dashboard=True):
+    with session(settings):
         one = shopgen_loop(settings, base, data_uri, 1, "bench-1w")
         raw_ray = raw_in_ray_train(settings, models.materialize(base, settings).path, rows, a.steps, a.batch_size, cfg)
         two = None if a.no_scaling else shopgen_loop(settings, base, data_uri, 2, "bench-2w")

@@ -1,6 +1,6 @@
 """Incremental vs full nightly: one full run, then the second night, an incremental run after 1% of the
 products changed, on the same catalog, in one process run (same machine, same server, back to back).
-The second night (the first night's failures are moved one night back, shopgen.nightly.state.pass_nights)
+The second night (the first night's failures are moved one night back, shopgen.state.pass_nights)
 retries the copy that failed on the first, within nightly.copy_retry_budget
 (`retries` in the JSON: retried, retry_deferred, retry_gave_up), and its time includes them.
 
@@ -166,13 +166,179 @@ def _scale_one(tmp: Path, n: int, churn: int) -> dict:
 def _settle(alias: str) -> float:
     """A nightly runs a day after the last: let the server finish digesting the full build (a refresh
     and a search) before the measured run, so the run is not charged for the server's catch-up."""
-    from shopgen.core.config import load_settings
     from indexing.client import make_client
+    from shopgen.core.config import load_settings
 
     es, t = make_client(load_settings()), time.perf_counter()
     es.indices.refresh(index=alias)
     es.search(index=alias, query={"match": {"title": "trail"}}, size=10)
     return round(time.perf_counter() - t, 2)
+
+
+# ---- --read-only: the driver's memory while reading a large catalog ------------------------------
+
+READ_DIR = ROOT / ".shopgen" / "bench" / "read"  # git-ignored
+FILLER = ("Made to last through daily use and easy to care for. " "Packs small and weighs little. "
+          "Backed by a two-year warranty; spare parts are sold separately. ")
+
+
+def _read_rows(target_bytes: int):
+    """synthetic() rows with a description of a typical shop's length (~0.9 KB a row), and one empty
+    title in 1,000, so the quarantine path is read too; until target_bytes of JSON Lines."""
+    rnd, i, size = random.Random(0), 0, 0
+    while size < target_bytes:
+        cat = CATEGORIES[i % len(CATEGORIES)]
+        name = " ".join(rnd.sample(WORDS, 2)).title()
+        row = {"sku": f"SYN-{i:08d}", "title": "" if i % 1000 == 999 else f"{name} {cat[:-1]} {i}", "category": cat,
+               "brand": f"Brand{i % 97}", "price": round(5 + (i % 500) * 0.37, 2), "currency": "USD",
+               "locale": "en-US", "updated_at": "2026-11-01T00:00:00Z",
+               "attributes": {"color": rnd.choice(["red", "blue", "black", "green"]), "weight_g": 100 + i % 900},
+               "description": f"A {name.lower()} {cat[:-1].lower()} for everyday use, item {i}. " + FILLER * 4}
+        yield row
+        size += len(json.dumps(row)) + 1
+        i += 1
+
+
+def _write_catalog(fmt: str, target_bytes: int, row_group: int) -> tuple[Path, int]:
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    READ_DIR.mkdir(parents=True, exist_ok=True)
+    path, n = READ_DIR / f"catalog.{fmt}", 0
+    if fmt == "jsonl":
+        with path.open("w", encoding="utf-8") as f:
+            for r in _read_rows(target_bytes):
+                f.write(json.dumps(r) + "\n")
+                n += 1
+    elif fmt == "csv":
+        with path.open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            for n, r in enumerate(_read_rows(target_bytes), 1):
+                if n == 1:
+                    w.writerow(list(r))
+                w.writerow([json.dumps(v) if isinstance(v, dict) else v for v in r.values()])
+    else:  # parquet: row groups of `row_group` rows (a reader holds one), attributes as JSON text
+        writer, rows = None, []
+        for r in _read_rows(target_bytes):
+            n += 1
+            rows.append({**r, "attributes": json.dumps(r["attributes"])})
+            if len(rows) == row_group:
+                t = pa.Table.from_pylist(rows)
+                writer = writer or pq.ParquetWriter(path, t.schema)
+                writer.write_table(t)
+                rows = []
+        if rows:
+            t = pa.Table.from_pylist(rows)
+            writer = writer or pq.ParquetWriter(path, t.schema)
+            writer.write_table(t)
+        writer.close()
+    return path, n
+
+
+def _read(kind: str, path: str, chunk: int) -> dict:
+    """One pass of `kind` over path: iter_catalog (stream) or the naive whole-file read."""
+    if kind == "stream":
+        from shopgen.catalog.load import iter_catalog
+
+        valid = invalid = 0
+        for good, bad in iter_catalog(path, chunk=chunk):
+            valid, invalid = valid + len(good), invalid + len(bad)
+        return {"valid": valid, "invalid": invalid}
+    if kind == "bytes":  # what the readers did before: the file, then its lines, held whole
+        lines = Path(path).read_bytes().splitlines()
+        return {"lines": len(lines)}
+    import pyarrow.csv
+    import pyarrow.json
+    import pyarrow.parquet as pq
+
+    read = {".jsonl": pyarrow.json.read_json, ".csv": pyarrow.csv.read_csv, ".parquet": pq.read_table}
+    return {"rows": read[Path(path).suffix](path).num_rows}
+
+
+def read_child(kind: str, path: str, chunk: int) -> dict:
+    """In this process: peak RSS above the post-import baseline during one pass: the larger of a
+    thread's samples (every 5 ms) and ru_maxrss (the kernel's peak, which also sees short peaks)."""
+    import gc
+    import threading
+
+    import psutil
+    import pyarrow.csv  # noqa: F401  imported before the baseline, as the stream's modules are
+    import pyarrow.json  # noqa: F401
+
+    import shopgen.catalog.load  # noqa: F401
+
+    proc, stop = psutil.Process(), threading.Event()
+    gc.collect()
+    base = proc.memory_info().rss
+    peak = [base]
+
+    def sample() -> None:
+        while not stop.wait(0.005):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t = time.perf_counter()
+    out = _read(kind, path, chunk)
+    wall = time.perf_counter() - t
+    stop.set()
+    th.join()
+    sampled = max(peak[0], proc.memory_info().rss)
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # catches peaks between samples
+    return {**out, "seconds": round(wall, 1), "baseline_mb": round(base / 2 ** 20, 1),
+            "peak_increase_mb": round((max(sampled, maxrss) - base) / 2 ** 20, 1),
+            "sampled_increase_mb": round((sampled - base) / 2 ** 20, 1)}
+
+
+def read_only(a: argparse.Namespace) -> None:
+    """--read-only: peak driver memory of one iter_catalog pass at each --read-chunks, against the
+    naive whole-file reads, over a synthetic catalog of --synthetic-gb."""
+    target = int(a.synthetic_gb * 2 ** 30)
+    chunks = [int(x) for x in a.read_chunks.split(",")]
+    res: dict = {"bench": "nightly_read", "synthetic_gb": a.synthetic_gb, "chunks": chunks, "formats": {}}
+    for fmt in a.formats.split(","):
+        t = time.perf_counter()
+        path, rows = _write_catalog(fmt, target, a.row_group)
+        entry = {"file_mb": round(path.stat().st_size / 2 ** 20, 1), "rows": rows,
+                 "write_s": round(time.perf_counter() - t, 1), "stream": {}, "naive": {}}
+        if fmt == "parquet":
+            entry["row_group_rows"] = a.row_group
+        print(f"{fmt}: {entry['file_mb']:.0f} MB, {rows} rows ({path})", flush=True)
+        try:
+            for c in chunks:
+                r = entry["stream"][str(c)] = _read_child("stream", str(path), c)
+                print(f"  iter_catalog chunk={c:>6}: peak +{r['peak_increase_mb']:7.1f} MB "
+                      f"(sampled +{r['sampled_increase_mb']:.1f}), {r['seconds']:.0f} s, "
+                      f"{r['valid']} valid, {r['invalid']} invalid", flush=True)
+            for kind in (["bytes"] if fmt != "parquet" else []) + ["arrow"]:
+                r = entry["naive"][kind] = _read_child(kind, str(path), 0)
+                what = "read_bytes().splitlines()" if kind == "bytes" else "pyarrow whole-file read"
+                print(f"  {what:<27}: peak +{r['peak_increase_mb']:7.1f} MB, {r['seconds']:.0f} s", flush=True)
+        finally:
+            if not a.keep:
+                path.unlink(missing_ok=True)
+        naive = max(r["peak_increase_mb"] for r in entry["naive"].values())
+        for r in entry["stream"].values():
+            r["ratio_vs_naive"] = round(r["peak_increase_mb"] / max(naive, 1e-9), 4)
+        lo, hi = entry["stream"][str(chunks[0])], entry["stream"][str(chunks[-1])]
+        entry["peak_per_1k_chunk_rows_mb"] = round(
+            (hi["peak_increase_mb"] - lo["peak_increase_mb"]) / max((chunks[-1] - chunks[0]) / 1000, 1e-9), 2)
+        print("  stream/naive peak: " + ", ".join(f"chunk {c}: {r['ratio_vs_naive']:.3f}"
+                                                   for c, r in entry["stream"].items())
+              + f"; +{entry['peak_per_1k_chunk_rows_mb']} MB per 1,000 rows of chunk", flush=True)
+        res["formats"][fmt] = entry
+    if a.json:
+        print(json.dumps(res))
+
+
+def _read_child(kind: str, path: str, chunk: int) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--read-child", kind, path, str(chunk)], capture_output=True,
+                       text=True, timeout=3600, cwd=ROOT)
+    if p.returncode != 0:
+        raise RuntimeError(f"read {kind} failed ({p.returncode}):\n{p.stderr[-4000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -186,7 +352,21 @@ def main() -> None:
     ap.add_argument("--scale", default=None, metavar="SIZES", help="e.g. 5000,50000: the driver-scaling measurement")
     ap.add_argument("--churn", type=int, default=50, help="--scale: products changed before the measured run")
     ap.add_argument("--scale-child", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--read-only", action="store_true", help="driver memory reading a synthetic catalog, no run")
+    ap.add_argument("--synthetic-gb", type=float, default=1.0, help="--read-only: catalog size (GiB)")
+    ap.add_argument("--formats", default="jsonl", help="--read-only: any of jsonl,csv,parquet")
+    ap.add_argument("--read-chunks", default="1000,20000", help="--read-only: iter_catalog chunk sizes (rows)")
+    ap.add_argument("--row-group", type=int, default=10_000, help="--read-only: Parquet row-group rows")
+    ap.add_argument("--keep", action="store_true", help="--read-only: keep the synthetic files")
+    ap.add_argument("--read-child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.read_child:
+        kind, path, chunk = a.read_child
+        print(json.dumps(read_child(kind, path, int(chunk))))
+        return
+    if a.read_only:
+        read_only(a)
+        return
     if a.scale_child:
         catalog, work, state, alias, full = a.scale_child
         print(json.dumps(one_run(catalog, work, state, alias, full == "full")))
@@ -200,7 +380,7 @@ def main() -> None:
     from shopgen.adapters import devstack
     from shopgen.core.config import load_settings
     from shopgen.nightly import recipe as nightly
-    from shopgen.nightly.state import StateStore, pass_nights
+    from shopgen.state import StateStore, pass_nights
 
     settings = load_settings()
     console = Console(stderr=True)

@@ -100,12 +100,12 @@ def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[s
     from indexing.evaluate import load_judgments
     from indexing.lifecycle import config_profile, profile_for
     from indexing.search import SearchProfile, fuse, rrf, search
-    from indexing.stage import run_index_build
     from indexing.tune_run import fetch_lists
     from shopgen.adapters import models
+    from shopgen.adapters.encoder import encode_documents, load_encoder, query_encoder
     from shopgen.catalog.load import load_catalog
     from shopgen.core.config import load_settings
-    from shopgen.embed.encoder import encode_documents, load_encoder, query_encoder
+    from shopgen.index.stage import run_index_build
 
     catalog, jpath = _dataset(name, tmp)
     s = load_settings(home=tmp / f"home-{name}", **settings_kw)

@@ -40,7 +40,7 @@ class FixedEmbedder:
         self.version = model.version
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from shopgen.embed.encoder import embedding_key, embedding_text
+        from shopgen.adapters.encoder import embedding_key, embedding_text
 
         keys = [embedding_key(embedding_text(r)) for r in batch.to_pylist()]
         vecs = np.stack([np.random.default_rng(int(hashlib.sha256(k.encode()).hexdigest()[:8], 16))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
+from shopgen.adapters.encoder import attr_text
 from shopgen.core.content import CONTENT_TYPES, texts_of
-from shopgen.embed.encoder import attr_text
 
 
 def copy_fields(row: dict[str, Any]) -> dict[str, Any]:

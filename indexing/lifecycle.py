@@ -12,8 +12,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from indexing import gate
-from indexing.mapping import BUILD_SETTINGS, index_template, mappings_component, settings_component, template_names
 from indexing.docs import FieldStats
+from indexing.mapping import BUILD_SETTINGS, index_template, mappings_component, settings_component, template_names
 from indexing.search import DEFAULT_FIELD_WEIGHTS, SearchProfile, search
 from indexing.writer import (
     BulkResult,
@@ -188,7 +188,7 @@ def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, 
                     profile: SearchProfile | None = None) -> dict[str, Any]:
     """`encoder` gives the query model, loaded only when the mode needs it."""
     from indexing.evaluate import evaluate
-    from shopgen.embed.encoder import query_encoder
+    from shopgen.adapters.encoder import query_encoder
 
     p = profile or profile_for(es, target, settings)
     mode = p.mode if mode == "auto" else mode

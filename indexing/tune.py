@@ -109,7 +109,7 @@ def cross_validate(table: Mapping[str, Mapping[str, float]], names: Sequence[str
         return {"ndcg@10": None, "folds": len(by_fold), "choices": []}
     got: dict[str, float] = {}
     choices = []
-    for f, held in sorted(by_fold.items()):
+    for _, held in sorted(by_fold.items()):
         train = [q for q in queries if q not in set(held)]
         pick = best(table, names, train)
         choices.append(pick)

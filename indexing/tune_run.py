@@ -66,7 +66,7 @@ def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Setti
 
 def _tune(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, judgments_path: str, settings: Settings,
           encoder: Callable[[], Any], store: bool, console: Console, rep: Report, started: datetime) -> None:
-    from shopgen.embed.encoder import query_encoder
+    from shopgen.adapters.encoder import query_encoder
 
     cfg = settings.search
     base = _base_profile(es, alias, settings)

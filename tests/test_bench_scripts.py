@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 _MAIN = re.compile(r"""^if __name__ == ["']__main__["']\s*:""", re.M)

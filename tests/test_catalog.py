@@ -1,6 +1,8 @@
+import io
 import json
 import random
 import string
+import tracemalloc
 from datetime import date, datetime, timezone
 
 import pyarrow as pa
@@ -8,7 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import SAMPLE
 
-from shopgen.catalog.load import load_catalog, normalize, parse_csv, parse_jsonl, read_catalog, validate_rows
+from shopgen.catalog.load import (
+    iter_catalog,
+    load_catalog,
+    normalize,
+    parse_csv,
+    parse_jsonl,
+    parse_parquet,
+    read_catalog,
+    validate_rows,
+)
 from shopgen.core.config import CatalogLimits, S3Config
 from shopgen.core.records import Product, Quarantined, content_hash, parse_updated_at
 
@@ -249,3 +260,153 @@ def test_fuzzed_catalog_quarantines_bad_timestamps_and_locales(tmp_path):
             assert "is not a well-formed language tag" in q.reason
     assert n_ts > 100 and n_loc > 100 and len(good) > 300  # the mix really exercised each case
     json.dumps([q.model_dump() for q in bad])  # the quarantine stays serialisable
+
+
+# ---- streaming readers -------------------------------------------------------------------------
+
+class _Counting(io.BytesIO):
+    """A binary stream that remembers how far it was read."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.high = 0
+
+    def read(self, n=-1):
+        out = super().read(n)
+        self.high = max(self.high, self.tell())
+        return out
+
+    def read1(self, n=-1):
+        out = super().read1(n)
+        self.high = max(self.high, self.tell())
+        return out
+
+
+def _big_rows(n: int) -> list[dict]:
+    return [{**GOOD, "sku": f"M{i}", "title": f"Item {i}", "description": f"{i:05d} " * 800} for i in range(n)]
+
+
+def test_jsonl_and_csv_readers_yield_rows_before_the_end_of_the_stream():
+    blob = "".join(json.dumps(r) + "\n" for r in _big_rows(100)).encode()
+    f = _Counting(blob)
+    first = next(parse_jsonl(f, "s.jsonl", block_size=4096))
+    assert first.data["sku"] == "M0" and f.high <= 2 * 4096 < len(blob) / 40  # a row is ~4 KB
+    csv_blob = ("sku,title,description\n" + "".join(f"C{i},Item {i},{'d' * 4000}\n" for i in range(100))).encode()
+    f = _Counting(csv_blob)
+    assert next(parse_csv(f, "s.csv")).data["sku"] == "C0" and f.high < len(csv_blob) / 4
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64])
+def test_line_numbers_across_block_boundaries_match_the_whole_file(block):
+    """Lines end as bytes.splitlines ends them ("\\n", "\\r\\n", "\\r"), wherever a block boundary falls."""
+    rng = random.Random(block)
+    row = json.dumps({"sku": "A", "title": "t"}).encode()
+    blob = b"".join(rng.choice([row, b"{bad", b"  ", b""]) + rng.choice([b"\n", b"\r\n", b"\r"]) for _ in range(300))
+    want = [(n, ln) for n, ln in enumerate(blob.splitlines(), 1) if ln.strip()]
+    got = list(parse_jsonl(io.BytesIO(blob), "s", block_size=block))
+    assert [(r.line, r.raw if r.error else json.dumps(r.raw).encode()) for r in got] == [
+        (n, ln.decode() if ln != row else ln) for n, ln in want]
+
+
+def test_a_line_over_the_row_cap_is_set_aside_without_being_held():
+    huge = b'{"sku": "H", "title": "' + b"x" * 100_000 + b'"}'
+    blob = json.dumps(GOOD).encode() + b"\r\n" + huge + b"\r\n" + json.dumps({**GOOD, "sku": "A2"}).encode() + b"\n"
+    tracemalloc.start()
+    try:
+        out = list(parse_jsonl(io.BytesIO(blob), "s", block_size=1024, max_row_bytes=4096))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30_000  # skipped over: the 100 KB line was never held
+    assert [(r.line, r.error) for r in out] == [(1, None), (2, f"oversize row: {len(huge)} bytes > 4096"), (3, None)]
+    assert out[1].raw.startswith('{"sku": "H"') and len(out[1].raw) <= 203
+
+
+def _pass_peak(path, chunk: int) -> int:
+    """Peak Python allocations during one whole iter_catalog pass."""
+    tracemalloc.start()
+    try:
+        n = sum(len(g) for g, _ in iter_catalog(str(path), chunk=chunk, block_size=1 << 16))
+        return n and tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_pass_holds_one_chunk_not_the_file(tmp_path):
+    """The peak follows the chunk, not the file: six times the rows, the same peak; ten times
+    the chunk, a larger one."""
+    small, big = tmp_path / "small.jsonl", tmp_path / "big.jsonl"
+    small.write_text("".join(json.dumps(r) + "\n" for r in _big_rows(500)))
+    big.write_text("".join(json.dumps(r) + "\n" for r in _big_rows(3000)))
+    p_small, p_big, p_big_chunk = _pass_peak(small, 50), _pass_peak(big, 50), _pass_peak(big, 500)
+    size = big.stat().st_size
+    assert p_big < 1.3 * p_small and p_big < size / 10, (p_small, p_big, size)
+    assert p_big_chunk > 3 * p_big, (p_big, p_big_chunk)
+
+
+def test_parquet_is_read_a_batch_at_a_time(tmp_path):
+    rows = _big_rows(2000)
+    pq.write_table(pa.Table.from_pylist([{**r, "attributes": json.dumps(r["attributes"])} for r in rows]),
+                   tmp_path / "big.parquet", row_group_size=100, compression="none", use_dictionary=False)
+    size = (tmp_path / "big.parquet").stat().st_size
+    base, arrow_peak, n = pa.total_allocated_bytes(), 0, 0
+    tracemalloc.start()
+    try:
+        with pa.OSFile(str(tmp_path / "big.parquet")) as f:
+            for r in parse_parquet(f, "p", batch_rows=20):
+                arrow_peak = max(arrow_peak, pa.total_allocated_bytes() - base)
+                n += r.data["sku"] == f"M{n}"
+        py_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert n == 2000
+    assert arrow_peak < size / 8 and py_peak < size / 8, (arrow_peak, py_peak, size)
+
+
+def test_only_skips_unwanted_rows_before_validation(tmp_path, monkeypatch):
+    from shopgen.catalog import load
+
+    rows = [GOOD, {**GOOD, "sku": " B2 "}, {**GOOD, "sku": "C3", "title": ""}, {"sku": "D4", "title": ""},
+            {**GOOD, "title": "again"}]
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b"\n".join([json.dumps(r).encode() for r in rows] + [b"{not json", b"\xff"]) + b"\n")
+    validated = []
+    real = load.normalize
+    monkeypatch.setattr(load, "normalize", lambda d: validated.append(d.get("sku")) or real(d))
+
+    def run(only):
+        validated.clear()
+        out = [([p.sku for p in g], [(q.sku, q.line, q.reason) for q in b])
+               for g, b in iter_catalog(str(path), only=only)]
+        return [p for g, _ in out for p in g], [q for _, b in out for q in b]
+
+    good, bad = run({"A1", "B2", "C3"})
+    assert good == ["A1", "B2"] and validated == ["A1", " B2 ", "C3", "A1"]
+    assert bad == [("C3", 3, "missing or empty title"), ("A1", 5, "duplicate sku 'A1' (first at line 1)")]
+    good, bad = run(lambda sku: sku.startswith("B"))
+    assert good == ["B2"] and bad == [] and validated == [" B2 "]
+    good, bad = run(None)  # everything, bad bytes and bad JSON included
+    assert good == ["A1", "B2"] and len(bad) == 5
+    with pytest.raises(TypeError):
+        run("A1")
+
+
+def test_missing_file_fails_when_read_catalog_is_called(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_catalog(str(tmp_path / "nope.jsonl"))
+
+
+def test_csv_and_parquet_stream_from_s3(s3_server, tmp_path):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_server)
+    s3.create_bucket(Bucket="shop2")
+    s3.put_object(Bucket="shop2", Key="c.csv", Body=b"sku,title\nA1,Mat\nA2,\n")
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"sku": ["P1", "P2", "P3"], "title": ["Lamp", None, "Desk"]}), buf, row_group_size=1)
+    s3.put_object(Bucket="shop2", Key="c.parquet", Body=buf.getvalue())
+    cfg = S3Config(endpoint_url=s3_server, region="us-east-1")
+    good, bad = load_catalog("s3://shop2/c.csv", s3=cfg)
+    assert [p.sku for p in good] == ["A1"] and (bad[0].sku, bad[0].line) == ("A2", 3)
+    chunks = list(iter_catalog("s3://shop2/c.parquet", s3=cfg, chunk=1))
+    assert [p.sku for g, _ in chunks for p in g] == ["P1", "P3"] and len(chunks) == 3

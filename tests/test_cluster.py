@@ -109,7 +109,7 @@ def _docs(settings, alias: str) -> dict[str, dict]:
 
 def _state(prefix: str, s3_server: str) -> dict[str, dict]:
     from shopgen.core.config import S3Config
-    from shopgen.nightly.state import StateStore, load_state
+    from shopgen.state import StateStore, load_state
 
     keep = ("sku", "key", "content_hash", "embedding_hash", "embedding_model", "model_version", "prompt_version")
     store = StateStore(prefix, S3Config(endpoint_url=s3_server, region="us-east-1"))

@@ -7,12 +7,12 @@ import pytest
 from indexing.docs import es_doc
 from indexing.mapping import chinese_analyzer, index_template, mappings_component
 from indexing.search import Filters, bm25_body, knn_body, rrf
+from shopgen.adapters.encoder import embedding_text
 from shopgen.checks import COPY_CHECKS
 from shopgen.checks.gate import AUDIT_CHECKS
 from shopgen.core.config import load_settings
 from shopgen.core.content import CONTENT_TYPES
 from shopgen.core.records import Product
-from shopgen.embed.encoder import embedding_text
 from shopgen.generate.engine import Sample, evaluate, fit_messages, generate_with_retries, product_row, row_product
 from shopgen.generate.prompts import build_messages
 
@@ -224,10 +224,11 @@ def test_doc_drop_has_an_absolute_floor():
 
 
 def test_coverage_counts_every_valid_product():
+    from shopgen.core.copy import CopyEntry
     from shopgen.generate.stage import coverage
 
-    copy = {"A": {"description": {"status": "fresh"}, "ad_copy": {"status": "none"}},
-            "B": {"description": {"status": "kept"}, "ad_copy": {"status": "fresh"}}}
+    copy = {"A": {"description": CopyEntry(status="fresh"), "ad_copy": CopyEntry(status="none")},
+            "B": {"description": CopyEntry(status="kept"), "ad_copy": CopyEntry(status="fresh")}}
     cov = coverage(3, 3, copy, ["description", "ad_copy"])
     assert cov["searchable_share"] == 1.0
     assert cov["types"]["description"] == {"fresh": 1, "kept": 1, "none": 1, "fresh_share": 0.3333,

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 from conftest import SAMPLE
 
+from shopgen import state as st8
 from shopgen.adapters.registry import Registry, gate, new_version_id, serving_gate
 from shopgen.catalog.load import load_catalog
 from shopgen.checks import CheckResult
@@ -18,7 +19,6 @@ from shopgen.finetune.recipe import accepted_copy, held_out_products, training_p
 from shopgen.finetune.serving import ArmRun, Served, accepted_of, arm_figures
 from shopgen.generate.engine import Outcome
 from shopgen.generate.prompts import build_messages, prompt_version
-from shopgen.nightly import state as st8
 
 
 def _figs(accepted: dict[str, float], fails: dict[str, dict[str, float]] | None = None) -> dict:

@@ -226,11 +226,11 @@ def test_a_new_embedder_makes_the_next_nightly_re_embed_and_build_a_new_index(tm
     now resolves to the promoted version: a full build (gate + swap), and no stored vector reused."""
     import pyarrow as pa
 
+    from shopgen import state as st8
     from shopgen.adapters import models
     from shopgen.adapters.registry import Registry
     from shopgen.core.config import load_settings
-    from shopgen.nightly import state as st8
-    from shopgen.nightly.recipe import rebuild_reason
+    from shopgen.nightly.steps import rebuild_reason
 
     s = load_settings(home=tmp_path)
     before = models.resolve(models.embedding_ref(s), s).version

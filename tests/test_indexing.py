@@ -25,7 +25,7 @@ JUDGMENTS = SAMPLE.parent / "judgments.csv"
 @pytest.fixture(scope="module")
 def built(home, settings, tmp_path_factory):
     """`index build` of the whole raw sample catalog: real Ray Data embedding, related, gate, swap."""
-    from indexing.stage import run_index_build
+    from shopgen.index.stage import run_index_build
 
     work = tmp_path_factory.mktemp("build")
     rep = run_index_build(str(SAMPLE), work, settings)
@@ -76,7 +76,7 @@ def test_index_build_end_to_end(built, es, settings, env, shopgen_bin):
 
 def test_embeddings_are_cached_by_text_and_model(built, settings, tmp_path):
     """A second build of the same catalog computes no vector."""
-    from indexing.stage import run_index_build
+    from shopgen.index.stage import run_index_build
 
     rep = run_index_build(str(SAMPLE), tmp_path, settings, alias="cached", limit=40)
     assert rep["stages"]["embed"]["cached"] == 40 and rep["stages"]["embed"]["computed"] == 0
@@ -87,7 +87,7 @@ def test_embedding_cache_on_s3_is_shared_by_builds(built, settings, tmp_path, s3
     actor, a second build in another workdir computes no vector."""
     import boto3
 
-    from indexing.stage import run_index_build
+    from shopgen.index.stage import run_index_build
 
     boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="vectors")
     s = settings.model_copy(update={
@@ -230,7 +230,7 @@ def test_incremental_upserts_newer_skips_older_and_deletes_missing(built, es, se
 
 def _minilm(settings):
     from shopgen.adapters import models
-    from shopgen.embed.encoder import load_encoder
+    from shopgen.adapters.encoder import load_encoder
 
     return load_encoder(models.materialize(models.resolve(settings.models.embedder, settings), settings).path)
 

@@ -9,10 +9,11 @@ import pyarrow.dataset as pads
 import pytest
 
 from shopgen.core.config import load_settings
+from shopgen.core.copy import CopyEntry, encode
 from shopgen.core.records import Product
 from shopgen.generate.engine import generate_with_retries
 from shopgen.generate.stage import UNSUPPORTED_LANGUAGE, coverage, unsupported_copy, unsupported_languages
-from shopgen.nightly.state import CopyPolicy, generation_key, plan, unsupported_entry
+from shopgen.state import CopyPolicy, generation_key, plan, unsupported_entry
 
 EN = Product(sku="E1", title="Trail Jacket", category="Jackets", brand="Northpine", locale="en-US")
 ZH = Product(sku="Z1", title="北松 岭风 双人超轻帐篷", category="Tents", brand="Northpine", locale="zh-CN")
@@ -68,14 +69,14 @@ def test_products_in_an_undeclared_language_never_reach_the_engine():
     todo = [p for p in products if p.sku not in foreign]
     generate_with_retries(todo, ["seo_title", "description"], recording_engine(requests), max_attempts=2)
     assert requests and set(requests) == {"en-US"}
-    assert unsupported_copy(["seo_title"]) == {"seo_title": {"status": "none", "reasons": ["unsupported_language"]}}
+    assert unsupported_copy(["seo_title"]) == {"seo_title": CopyEntry(status="none", reasons=["unsupported_language"])}
     # declared: zh-CN goes through; de-DE still does not
     both = load_settings(models={"generator_languages": ["en", "zh"]})
     assert unsupported_languages(((p.sku, p.locale) for p in products), both) == {"D1": "de"}
 
 
 def test_coverage_counts_products_in_unsupported_languages():
-    copy = {"E1": {"seo_title": {"status": "fresh", "reasons": []}}, "Z1": unsupported_copy(["seo_title"])}
+    copy = {"E1": {"seo_title": CopyEntry(status="fresh")}, "Z1": unsupported_copy(["seo_title"])}
     cov = coverage(3, 3, copy, ["seo_title"], all_fresh=1)
     assert cov["unsupported_language"] == 1 and cov["types"]["seo_title"]["none"] == 1
     from shopgen.core.report import RunReport
@@ -138,7 +139,7 @@ def test_the_nightly_plan_carries_them_settled_for_their_key():
     hashes = {"E1": "h", "Z1": "h"}
     p = plan(keys, hashes, {}, {}, "20261202T010000000000Z", unsupported={"Z1": "zh"})
     assert p.regenerate == {"E1": ["seo_title", "description"]} and p.unsupported == ["Z1"]
-    assert {t: (e["status"], e["reasons"]) for t, e in p.carried["Z1"].items()} == {
+    assert {t: (e.status, e.reasons) for t, e in p.carried["Z1"].items()} == {
         "seo_title": ("none", [UNSUPPORTED_LANGUAGE]), "description": ("none", [UNSUPPORTED_LANGUAGE])}
     c = p.counts()
     assert (c["unsupported_language"], c["regenerated"], c["reused"], c["retried"]) == (1, 1, 0, 0)
@@ -146,7 +147,7 @@ def test_the_nightly_plan_carries_them_settled_for_their_key():
     assert "Z1" not in plan(keys, hashes, {}, {}, "20261202T010000000000Z", full=True, unsupported={"Z1"}).regenerate
 
     # the next nights: the same entries come back (no retry, no budget, the document unchanged)
-    prev = {"Z1": {"content_hash": "h", "copy": json.dumps(p.carried["Z1"]), "fresh": False}}
+    prev = {"Z1": {"content_hash": "h", "copy": encode(p.carried["Z1"]), "fresh": False}}
     for night in ("20261203", "20261210", "20270101"):
         q = plan({"Z1": keys["Z1"]}, {"Z1": "h"}, prev, {}, f"{night}T010000000000Z", unsupported={"Z1"},
                  policy=CopyPolicy(budget=0.0))
@@ -160,11 +161,11 @@ def test_the_nightly_plan_carries_them_settled_for_their_key():
 
 
 def test_accepted_copy_is_kept_while_the_facts_are_unchanged():
-    accepted = {"key": "k-old", "attempt_key": "k-old", "status": "fresh", "uri": "outputs/gen/r0.parquet",
-                "accepted_hash": "h", "run_id": "r0", "reasons": [], "failures": 0}
+    accepted = CopyEntry(key="k-old", attempt_key="k-old", status="fresh", uri="outputs/gen/r0.parquet",
+                         accepted_hash="h", run_id="r0")
     e = unsupported_entry(accepted, "k-zh", "h")  # e.g. written before the limit, by the same model
-    assert (e["status"], e["uri"], e["key"], e["attempt_key"], e["reasons"]) == (
-        "kept", accepted["uri"], "k-old", "k-zh", [UNSUPPORTED_LANGUAGE])
+    assert (e.status, e.uri, e.key, e.attempt_key, e.reasons) == (
+        "kept", accepted.uri, "k-old", "k-zh", [UNSUPPORTED_LANGUAGE])
     assert unsupported_entry(e, "k-zh", "h") is e
     dropped = unsupported_entry(accepted, "k-zh2", "h2")  # its facts changed: the stale text goes
-    assert dropped["status"] == "none" and dropped["uri"] is None and dropped["key"] is None
+    assert dropped.status == "none" and dropped.uri is None and dropped.key is None

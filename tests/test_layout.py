@@ -1,10 +1,13 @@
-"""The code's shape, checked: no module imports another module's private name (ruff's PLC2701
-across packages, and the same rule within one), and no function in a stage package or indexing/
-runs over 80 lines."""
+"""The code's shape, checked: the layers of docs/ARCHITECTURE.md (import-linter's contract in
+pyproject.toml), ruff's rule set, no module importing another module's private name (ruff's
+PLC2701 across packages, and the same rule within one), and no function in a stage package or
+indexing/ over 80 lines."""
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +23,34 @@ def _modules(*roots: str):
         yield from sorted((ROOT / r).rglob("*.py"))
 
 
-def test_ruff_import_private_name_rule_is_clean():
+def test_ruff_is_clean():
     ruff = Path(sys.executable).with_name("ruff")
-    p = subprocess.run([str(ruff), "check", "--no-cache", *OWN], cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run([str(ruff), "check", "--no-cache", *OWN, "tests", "bench"], cwd=ROOT, capture_output=True,
+                       text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("lint-imports")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(exe), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_layers_contract_is_kept():
+    p = _lint_imports(ROOT)
+    assert p.returncode == 0 and "1 kept, 0 broken" in p.stdout, p.stdout[-3000:] + p.stderr[-2000:]
+
+
+def test_a_stage_that_imports_a_workflow_breaks_the_contract(tmp_path):
+    """The contract is not vacuous: the same code with one stage importing the nightly fails it."""
+    for pkg in ("shopgen", "indexing"):
+        shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.j2", "*.css"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    stage = tmp_path / "shopgen" / "generate" / "stage.py"
+    stage.write_text(stage.read_text(encoding="utf-8") + "\nfrom shopgen.nightly import recipe  # noqa\n")
+    p = _lint_imports(tmp_path)
+    assert p.returncode != 0 and "1 broken" in p.stdout, p.stdout[-3000:]
+    assert "shopgen.generate is not allowed to import shopgen.nightly" in p.stdout, p.stdout[-3000:]
 
 
 def test_no_private_names_imported_between_our_own_modules():

@@ -45,7 +45,7 @@ def test_adapter_folder_resolves_to_base_plus_adapter(tmp_path):
 def test_model_folder_from_s3_is_fetched_by_the_node_that_loads_it(tmp_path, s3_server, monkeypatch):
     import boto3
 
-    from shopgen.embed.encoder import embedding_dims, load_encoder
+    from shopgen.adapters.encoder import embedding_dims, load_encoder
 
     s = load_settings(home=tmp_path, s3={"endpoint_url": s3_server, "region": "us-east-1"})
     src = Path(models.materialize(models.resolve("all-minilm-l6-v2", s), s).path)

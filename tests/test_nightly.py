@@ -47,14 +47,14 @@ def _docs(settings, alias: str) -> list[dict]:
 
 
 def _state(prefix: str, settings=None) -> dict[str, dict]:
-    from shopgen.nightly.state import StateStore, load_state
+    from shopgen.state import StateStore, load_state
 
     return load_state(StateStore(prefix, settings.s3 if settings else None))
 
 
 def _nights_pass(prefix: str, nights: int = 1) -> None:
     """As if `nights` had passed for every failed attempt of a local state (a test's runs all happen on one)."""
-    from shopgen.nightly.state import StateStore, pass_nights
+    from shopgen.state import StateStore, pass_nights
 
     pass_nights(StateStore(prefix), nights)
 
@@ -67,7 +67,7 @@ def _entries(**types):
 
 def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
     """Per-type planning; the retry schedule and budget in detail: tests/test_retry_budget.py."""
-    from shopgen.nightly.state import CopyPolicy, plan
+    from shopgen.state import CopyPolicy, plan
 
     fresh = lambda k: {"key": k, "attempt_key": k, "status": "fresh", "uri": "f1", "accepted_hash": "h"}  # noqa: E731
     prev = {"a": {"content_hash": "h", "copy": _entries(description=fresh("d1"), ad_copy=fresh("a1"))},
@@ -92,7 +92,7 @@ def test_plan_is_per_content_type_and_retries_failed_copy_within_bounds():
     assert p.regenerate == {"b": ["ad_copy"], "d": ["description", "ad_copy"], "e": ["ad_copy"]}
     assert p.reuse == ["a", "c"] and p.retried == ["b"] and p.resumed == ["e"]
     assert p.retry_gave_up == ["c"] and p.retry_deferred == [] and p.retry_slots == 1  # ceil(5% of 5)
-    assert p.carried["c"]["ad_copy"]["status"] == "none" and p.carried["e"]["description"]["uri"] == "j1"
+    assert p.carried["c"]["ad_copy"].status == "none" and p.carried["e"]["description"].uri == "j1"
     assert p.counts()["retried"] == 1 and p.counts()["retry_gave_up"] == 1 and p.counts()["retry_deferred"] == 0
     # a bumped prompt version of one type changes only that type's key: only it is regenerated
     bumped = {s: {**k, "description": k["description"] + "-v3"} for s, k in keys.items() if s in "ac"}
@@ -116,7 +116,7 @@ def test_settled_products_are_carried_as_stored_without_parsing_their_copy():
     settled: no parsed entries, no work. A state written before `fresh` existed is planned as before."""
     import pyarrow as pa
 
-    from shopgen.nightly.state import STATE_SCHEMA, StateRows, combined_key, plan
+    from shopgen.state import STATE_SCHEMA, StateRows, combined_key, plan
 
     keys = {s: {"description": "d1"} for s in ("a", "b", "c", "old")}
     e = json.dumps({"description": {"key": "d1", "attempt_key": "d1", "status": "fresh", "uri": "f"}})
@@ -137,27 +137,34 @@ def test_settled_products_are_carried_as_stored_without_parsing_their_copy():
     assert plan(a, {"a": "h"}, valid, {}, "20261202T010000000000Z", full=True).regenerate == {"a": ["description"]}
     assert plan(a, {"a": "h2"}, valid, {}, "20261202T010000000000Z").changed == ["a"]
     q = plan({"old": keys["old"]}, {"old": "h"}, old, {}, "20261202T010000000000Z")
-    assert not q.settled and q.carried["old"]["description"]["status"] == "fresh"
+    assert not q.settled and q.carried["old"]["description"].status == "fresh"
 
 
 def test_settle_keeps_accepted_copy_only_while_the_facts_are_unchanged():
-    from shopgen.nightly.state import settle
+    from shopgen.core.copy import CopyEntry, decode, encode
+    from shopgen.state import settle
 
-    accepted = {"key": "k1", "attempt_key": "k1", "status": "fresh", "uri": "f1", "accepted_hash": "h1", "run_id": "r1"}
+    accepted = CopyEntry(key="k1", attempt_key="k1", status="fresh", uri="f1", accepted_hash="h1", run_id="r1")
     ok = settle(accepted, "k2", "h1", "20261202T01Z", True, "f2", [])
-    assert ok["status"] == "fresh" and ok["uri"] == "f2" and ok["failures"] == 0
+    assert ok.status == "fresh" and ok.uri == "f2" and ok.failures == 0
     kept = settle(accepted, "k2", "h1", "20261202T01Z", False, "f2", ["placeholder: '[Company Name]'"])
-    assert kept["status"] == "kept" and kept["uri"] == "f1" and kept["key"] == "k1" and kept["attempt_key"] == "k2"
-    assert kept["reasons"] == ["placeholder: '[Company Name]'"] and kept["failures"] == 1
+    assert kept.status == "kept" and kept.uri == "f1" and kept.key == "k1" and kept.attempt_key == "k2"
+    assert kept.reasons == ["placeholder: '[Company Name]'"] and kept.failures == 1
     again = settle(kept, "k2", "h1", "20261203T01Z", False, None, ["x"])
-    assert again["status"] == "kept" and again["failures"] == 2 and again["first_failed"] == "2026-12-02"
-    assert again["last_failed"] == "2026-12-03" and kept["last_failed"] == "2026-12-02"
+    assert again.status == "kept" and again.failures == 2 and again.first_failed == "2026-12-02"
+    assert again.last_failed == "2026-12-03" and kept.last_failed == "2026-12-02"
     dropped = settle(accepted, "k3", "h2", "20261202T01Z", False, None, ["x"])  # the price changed
-    assert dropped["status"] == "none" and dropped["uri"] is None
+    assert dropped.status == "none" and dropped.uri is None
+    # One encoding: what the state stores reads back as the same entries; a state written by an
+    # older version (fewer keys, or unknown ones) still reads.
+    assert decode(encode({"description": again})) == {"description": again}
+    assert decode('{"seo_title": {"status": "fresh", "key": "k", "legacy": 1}}')["seo_title"].fresh_for("k")
+    with pytest.raises(ValueError):
+        decode('{"seo_title": {"status": "published"}}')  # not a status: refused, never guessed
 
 
 def test_rebuild_reason_decides_full_or_in_place():
-    from shopgen.nightly.recipe import rebuild_reason
+    from shopgen.nightly.steps import rebuild_reason
 
     prev = {"a": {"embedding_model": "m1"}, "b": {"embedding_model": None}}
     args = dict(live="p-1", previous=prev, was_indexed={"a"}, embedding_model="m1", regenerated=1, total=4,
@@ -175,23 +182,29 @@ def test_rebuild_reason_decides_full_or_in_place():
 def test_state_survives_a_moved_prefix_and_gc_spares_pending_batches(tmp_path):
     import pyarrow as pa
 
-    from shopgen.nightly.state import StateStore, commit_batch, load_journal, load_state, read_rows, save_state
+    from shopgen.core.copy import CopyEntry, encode
+    from shopgen.state import StateStore, commit_batch, load_journal, load_state, read_rows, save_state
 
     store = StateStore(str(tmp_path / "a"))
     t = pa.table({"sku": ["x", "y"], "v": [1, 2]})
-    rel = commit_batch(store, "r1", 0, t, [{"sku": "x", "key": "k", "status": "ok"},
-                                          {"sku": "y", "key": "k", "status": "ok"}])
+    rel = commit_batch(store, "r1", 0, t, [{"sku": "x", "key": "k", "types": {}}, {"sku": "y", "key": "k", "types": {}}])
     stale = store.write_table("outputs/gen/old.parquet", t)
     journal, names = load_journal(store)
-    save_state(store, [{"sku": "x", **journal["x"]}], names)
+    # The state row names its batch file through its copy entries (the only reference kept).
+    row_x = {"sku": "x", "key": "k", "copy": encode({"seo_title": CopyEntry(status="fresh", key="k", uri=rel)})}
+    save_state(store, [row_x], names)
     assert not store.exists(stale) and store.exists(rel)  # unreferenced output removed
-    pending = commit_batch(store, "r2", 0, t, [{"sku": "y", "key": "k2", "status": "ok"}])
-    save_state(store, [{"sku": "x", **journal["x"]}], [])  # a GC with a manifest still pending
+    pending = commit_batch(store, "r2", 0, t, [{"sku": "y", "key": "k2", "types": {}}])
+    save_state(store, [row_x], [])  # a GC with a manifest still pending
     assert store.exists(pending)
     (tmp_path / "a").rename(tmp_path / "b")
     moved = StateStore(str(tmp_path / "b"))
-    row = load_state(moved)["x"]
-    assert [r.to_pylist() for r in read_rows(moved, {"x": row["output_uri"]})] == [[{"sku": "x", "v": 1}]]
+    uri = load_state(moved).table["copy"].to_pylist()[0]
+    assert [r.to_pylist() for r in read_rows(moved, {"x": rel})] == [[{"sku": "x", "v": 1}]] and rel in uri
+    # A state written before the `status` and `output_uri` columns were dropped still reads.
+    old = pa.table({"sku": ["x"], "status": ["ok"], "output_uri": [rel], "copy": [row_x["copy"]]})
+    moved.write_table("skus.parquet", old)
+    assert load_state(moved)["x"]["copy"] == row_x["copy"] and "status" not in load_state(moved)["x"]
 
 
 def test_a_batch_is_committed_by_whoever_made_it_from_the_plan_each_row_carries(tmp_path):
@@ -203,15 +216,16 @@ def test_a_batch_is_committed_by_whoever_made_it_from_the_plan_each_row_carries(
 
     from shopgen.checks import CheckResult
     from shopgen.core.content import CONTENT_TYPES
+    from shopgen.core.copy import CopyEntry, decode
     from shopgen.core.records import Product, content_hash
     from shopgen.generate.engine import GENERATED_SCHEMA, Outcome, generated_row, product_row
     from shopgen.nightly.commit import COMMITTED_COLUMNS, BatchCommitter, row_plan
-    from shopgen.nightly.state import StateStore, combined_key, load_journal, settle
+    from shopgen.state import StateStore, combined_key, load_journal, settle
 
     p = Product(sku="A1", title="Trail Jacket", category="Jackets", price=99.0, currency="USD", locale="en-US")
     h = content_hash(p)
     keys = {"seo_title": "k-seo", "description": "k-desc"}
-    kept = settle({}, "old-desc", h, "r0", True, "outputs/gen/r0-000000.parquet", [])  # last night's accepted text
+    kept = settle(CopyEntry(), "old-desc", h, "r0", True, "outputs/gen/r0-000000.parquet", [])  # last night's text
     o = Outcome(outputs={"seo_title": CONTENT_TYPES["seo_title"].schema(seo_title="Trail Jacket, waterproof")},
                 checks={"seo_title": [], "description": [CheckResult("schema", False, ["too short"])]}, attempts=2)
     row = {**product_row(p), "plan": row_plan(keys, {"description": kept}, ["seo_title", "description"])}
@@ -223,18 +237,18 @@ def test_a_batch_is_committed_by_whoever_made_it_from_the_plan_each_row_carries(
     types = json.loads(out["types"][0].as_py())
     uri = out["batch"][0].as_py()
     assert types["seo_title"]["status"] == "fresh" and types["seo_title"]["uri"] == uri
-    assert types["description"]["status"] == "kept" and types["description"]["uri"] == kept["uri"]
+    assert types["description"]["status"] == "kept" and types["description"]["uri"] == kept.uri
     assert types["description"]["reasons"] == ["schema: too short"]
     journal, names = load_journal(store)
-    assert len(names) == 1 and journal["A1"]["types"] == types and journal["A1"]["key"] == combined_key(keys)
+    assert len(names) == 1 and journal["A1"]["types"] == decode(types) and journal["A1"]["key"] == combined_key(keys)
     stored = store.read_table(uri)
     assert "plan" not in stored.column_names and stored["seo_title"].to_pylist() == ["Trail Jacket, waterproof"]
 
 
 def test_generation_key_depends_on_prompt_model_and_settings():
     from shopgen.core.config import load_settings
-    from shopgen.nightly.recipe import type_versions
-    from shopgen.nightly.state import generation_key, settings_hash
+    from shopgen.nightly.steps import type_versions
+    from shopgen.state import generation_key, settings_hash
 
     sh = settings_hash(["seo_title"], {"temperature": 0.3, "max_tokens": 10}, {})
     base = generation_key("c", "p1", "m1", sh)
@@ -252,7 +266,7 @@ def test_generation_key_depends_on_prompt_model_and_settings():
 
 
 def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
-    from shopgen.nightly.state import Lock, LockedError, StateStore, force_unlock
+    from shopgen.state import Lock, LockedError, StateStore, force_unlock
 
     store = StateStore(str(tmp_path / "state"))
     a = Lock(store, {"run_id": "A", "catalog": "c", "alias": "x"}, ttl_s=60)
@@ -525,7 +539,7 @@ def test_related_products_are_the_same_in_process_and_on_ray_data(tmp_path, sett
 def test_pass_nights_moves_only_failed_attempts_back(tmp_path):
     import pyarrow as pa
 
-    from shopgen.nightly.state import StateStore, pass_nights
+    from shopgen.state import StateStore, pass_nights
 
     store = StateStore(str(tmp_path / "s"))
     assert pass_nights(store) == 0  # no state yet
@@ -536,4 +550,5 @@ def test_pass_nights_moves_only_failed_attempts_back(tmp_path):
     rows = store.read_table("skus.parquet").to_pylist()
     moved = json.loads(rows[0]["copy"])
     assert moved["description"]["last_failed"] == moved["description"]["first_failed"] == "2026-12-03"
-    assert moved["seo_title"] == failed["seo_title"] and rows[1]["copy"] is None
+    assert moved["seo_title"]["status"] == "fresh" and moved["seo_title"]["last_failed"] is None
+    assert rows[1]["copy"] is None

@@ -119,6 +119,38 @@ def test_render_html_escapes_report_strings():
     assert_self_contained(page)
 
 
+def test_render_html_autoescapes_skus_and_reasons():
+    # Catalog-derived strings reach every table and list of the page: a SKU in an error, a gate
+    # reason, a content type, a count key, a header field. Autoescape must cover each of them.
+    evil = "<script>alert(1)</script>"
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    r = copy.deepcopy(REPORT)
+    r.update(errors=[f"generation failed for SKU {evil}"], alias=evil, prompt_version=evil, content=[evil],
+             coverage={"valid": 60, "searchable": 57, "searchable_share": 0.95,
+                       "types": {evil: {"fresh_share": 0.5, "kept_share": 0.25, "none_share": 0.25}}})
+    r["counts"][evil] = 1
+    gate = r["stages"]["index"]["gate"]
+    gate.update(passed=False, reasons=[f"SKU {evil} missing from the new index"])
+    gate["checks"][1].update(check=evil, passed=False)
+    page = R.render_html(r)
+    assert "<script" not in page.lower()
+    assert_self_contained(page)
+    sections = _sections(page)
+    assert f"<li>generation failed for SKU {escaped}</li>" in page
+    assert f"<li>SKU {escaped} missing from the new index</li>" in page
+    assert f"<th>{escaped}</th><td>50.0%</td>" in sections["Coverage"]
+    assert f'<th>{escaped}</th><td class="n">1</td>' in sections["Counts"]
+    assert f'<th>{escaped}</th><td><span class="status bad">FAIL</span>' in sections["Index gate"]
+    assert f"<th>prompt version</th><td>{escaped}</td>" in page and f"<th>content</th><td>{escaped}</td>" in page
+
+
+def test_the_report_template_fails_on_a_missing_field():
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        R._templates().get_template("report.html.j2").render({})
+
+
 def test_render_html_partial_reports_do_not_crash():
     page = R.render_html(FAILED)
     assert "boom" in page and "failed" in page and "<svg" not in page

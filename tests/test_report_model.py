@@ -10,9 +10,9 @@ from test_report import REPORT
 
 from shopgen.cli.main import main
 from shopgen.core.config import load_settings
+from shopgen.core.report import GateCheck, ReportError, RunReport
 from shopgen.core.run import INVALID_REPORT, Report, running, start_run
 from shopgen.report import render as R
-from shopgen.core.report import GateCheck, ReportError, RunReport
 
 QUIET = Console(quiet=True)
 

@@ -2,12 +2,12 @@
 nights after the last failed attempt), nightly.copy_retry_budget per night (oldest failures first,
 the rest deferred, not lost), and giving up after nightly.copy_retry_attempts. Pure planning only."""
 
-import json
 from datetime import date, timedelta
 
 import pytest
 
-from shopgen.nightly.state import CopyPolicy, last_failed, plan, retry_status, settle
+from shopgen.core.copy import CopyEntry, decode, encode
+from shopgen.state import CopyPolicy, last_failed, plan, retry_status, settle
 
 DAY0 = date(2026, 12, 1)
 
@@ -20,13 +20,13 @@ def _night(night: int) -> str:
     return (DAY0 + timedelta(days=night)).isoformat()
 
 
-def _failed(failures: int, first: int, last: int | None = None, key: str = "k") -> dict:
-    return {"key": None, "attempt_key": key, "status": "none", "reasons": ["schema: x"], "failures": failures,
-            "first_failed": _night(first), "last_failed": _night(first if last is None else last)}
+def _failed(failures: int, first: int, last: int | None = None, key: str = "k") -> CopyEntry:
+    return CopyEntry(attempt_key=key, reasons=["schema: x"], failures=failures, first_failed=_night(first),
+                     last_failed=_night(first if last is None else last))
 
 
-def _state(entries: dict[str, dict], h: str = "h") -> dict[str, dict]:
-    return {s: {"content_hash": h, "copy": json.dumps({"description": e})} for s, e in entries.items()}
+def _state(entries: dict[str, CopyEntry], h: str = "h") -> dict[str, dict]:
+    return {s: {"content_hash": h, "copy": encode({"description": e})} for s, e in entries.items()}
 
 
 class Shop:
@@ -39,7 +39,7 @@ class Shop:
 
     def night(self, n: int):
         keys = {s: {"description": "k"} for s in self.skus}
-        fresh = {"key": "k", "attempt_key": "k", "status": "fresh", "uri": "u", "accepted_hash": "h"}
+        fresh = CopyEntry(key="k", attempt_key="k", status="fresh", uri="u", accepted_hash="h")
         prev = _state({s: self.entries.get(s, fresh) for s in self.skus})
         p = plan(keys, dict.fromkeys(self.skus, "h"), prev, {}, _run_id(n), policy=self.policy)
         for sku, types in p.regenerate.items():
@@ -60,8 +60,8 @@ def test_backoff_retries_one_two_and_four_nights_after_each_failure_then_gives_u
     assert retried == [1, 3, 7]
     assert gave_up == list(range(8, 16))  # 3 retries used: it waits for the product to change
     e = shop.entries["a"]
-    assert e["failures"] == 4 and e["first_failed"] == _night(0) and e["last_failed"] == _night(7)
-    assert e["status"] == "none"  # carried as it is
+    assert e.failures == 4 and e.first_failed == _night(0) and e.last_failed == _night(7)
+    assert e.status == "none"  # carried as it is
 
 
 def test_retry_status_between_retries_and_the_cap_on_the_wait():
@@ -78,7 +78,8 @@ def test_retry_status_between_retries_and_the_cap_on_the_wait():
 
 
 def test_an_entry_from_before_last_failed_was_failing_every_night():
-    old = {"attempt_key": "k", "status": "none", "failures": 3, "first_failed": "2026-12-01"}
+    old = decode('{"description": {"attempt_key": "k", "status": "none", "failures": 3, "first_failed": "2026-12-01"}}')[
+        "description"]  # written before last_failed existed
     assert last_failed(old) == "2026-12-03"
     assert retry_status(old, "k", CopyPolicy(), "2026-12-06") == "wait"  # 3rd failure: 4 nights
     assert retry_status(old, "k", CopyPolicy(), "2026-12-07") == "due"
@@ -97,8 +98,8 @@ def test_the_budget_retries_the_oldest_failures_and_defers_the_rest():
     assert (c["retried"], c["retry_deferred"], c["retry_gave_up"], c["copy_requests"]) == (5, 5, 0, 5)
     # deferred: carried as they were, no attempt used
     for s in p.retry_deferred:
-        assert p.carried[s]["description"] == failed[s] and shop.entries[s]["failures"] == 1
-    assert all(shop.entries[s]["failures"] == 2 for s in oldest)
+        assert p.carried[s]["description"] == failed[s] and shop.entries[s].failures == 1
+    assert all(shop.entries[s].failures == 2 for s in oldest)
     # the next night the deferred ones go first: the retried ones wait 2 nights now
     p = shop.night(11)
     assert p.retried == ["e", "d", "c", "b", "a"] and p.retry_deferred == []
@@ -134,8 +135,8 @@ def test_changed_and_new_keys_are_not_retries_and_cost_no_budget():
 
 
 def test_a_retried_type_joins_the_types_regenerated_anyway_in_their_order():
-    fresh = {"key": "d1", "attempt_key": "d1", "status": "fresh", "uri": "u", "accepted_hash": "h"}
-    prev = {"a": {"content_hash": "h", "copy": json.dumps({"description": fresh, "bullets": _failed(1, 0, key="b1")})}}
+    fresh = CopyEntry(key="d1", attempt_key="d1", status="fresh", uri="u", accepted_hash="h")
+    prev = {"a": {"content_hash": "h", "copy": encode({"description": fresh, "bullets": _failed(1, 0, key="b1")})}}
     keys = {"a": {"bullets": "b1", "description": "d2"}}  # description re-keyed (its prompt), bullets due
     p = plan(keys, {"a": "h"}, prev, {}, _run_id(1), policy=CopyPolicy(budget=1.0))
     assert p.regenerate == {"a": ["bullets", "description"]} and p.retried == ["a"] and p.carried["a"] == {}

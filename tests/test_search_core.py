@@ -18,8 +18,8 @@ from indexing.search import (
     text_query,
 )
 from indexing.tune import Candidate, candidates, choose, cross_validate, split_queries
+from shopgen.adapters.encoder import document_key, document_text, embedding_text, encode_queries, model_prompt
 from shopgen.core.config import load_settings
-from shopgen.embed.encoder import document_key, document_text, embedding_text, encode_queries, model_prompt
 
 
 def _clauses(q):

@@ -8,8 +8,8 @@ import json
 import re
 
 import pytest
-
 from conftest import SAMPLE
+
 from shopgen.catalog.load import Flagged, flag_product, iter_catalog, load_catalog, untrusted_tags
 from shopgen.core.content import CONTENT_TYPES
 from shopgen.core.records import Product, Quarantined

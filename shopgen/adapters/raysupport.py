@@ -7,17 +7,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from shopgen.core import logs
 from shopgen.core.config import Settings
 
 # Workers inherit these; weights never come from a hub, and vLLM's INFO logs drown progress.
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
-              "TOKENIZERS_PARALLELISM": "false", "RAY_DATA_DISABLE_PROGRESS_BARS": "0"}
+              "TOKENIZERS_PARALLELISM": "false"}
 
 
 @contextmanager
-def ray_session(settings: Settings, dashboard: bool = False) -> Iterator[None]:
-    """dashboard: Ray Train's placement-group cleaner polls the state API, which the dashboard serves."""
+def ray_session(settings: Settings, dashboard: bool = False, worker_output: bool = False) -> Iterator[None]:
+    """dashboard: Ray Train's placement-group cleaner polls the state API, which the dashboard serves.
+    worker_output: the workers' prints reach the console (a training run's progress lines come from
+    its workers); else only with --verbose."""
     import ray
+    import ray.data
 
     if ray.is_initialized():
         yield
@@ -25,15 +29,20 @@ def ray_session(settings: Settings, dashboard: bool = False) -> Iterator[None]:
     for k, v in WORKER_ENV.items():
         os.environ.setdefault(k, v)
     address = settings.ray.address or os.environ.get("RAY_ADDRESS")
+    # Workers' own output (vLLM's warnings, tracebacks) stays in their log files unless --verbose.
+    loud = logs.verbose() or worker_output
     if address:
         # No runtime_env here: under `ray job submit` it would replace the job's (working_dir).
-        ray.init(address=address)
+        ctx = ray.init(address=address, log_to_driver=loud)
     else:
-        ray.init(num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=dashboard,
-                 object_store_memory=settings.ray.object_store_memory_mb * 1024 * 1024)
+        ctx = ray.init(num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=dashboard,
+                       object_store_memory=settings.ray.object_store_memory_mb * 1024 * 1024, log_to_driver=loud)
+    # Each stage shows its own progress; Ray Data's per-operator bars and log lines are chatter.
+    ray.data.DataContext.get_current().enable_progress_bars = logs.verbose()
     try:
         yield
     finally:
+        logs.keep_ray_logs(None if address else ctx.address_info.get("session_dir"))
         ray.shutdown()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlparse
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from shopgen.core.config import S3Config
@@ -45,6 +46,20 @@ def read_bytes(uri: str | os.PathLike, s3: S3Config | None = None) -> bytes:
     try:
         with fs.open_input_stream(path) as f:
             return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {uri}") from None
+
+
+def open_input(uri: str | os.PathLike, s3: S3Config | None = None, *, seekable: bool = False,
+               buffer_size: int | None = None) -> pa.NativeFile:
+    """A binary file object over uri, read as the caller asks (close it, or use `with`). Sequential
+    by default (an S3 object is fetched by ranged GETs as read); `seekable` for random access, as
+    Parquet's footer needs. `buffer_size` batches small reads into fewer GETs."""
+    fs, path = resolve(uri, s3)
+    try:
+        if seekable:
+            return fs.open_input_file(path)
+        return fs.open_input_stream(path, buffer_size=buffer_size)
     except FileNotFoundError:
         raise FileNotFoundError(f"no such file: {uri}") from None
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from shopgen.core.records import Product
 
+
 @dataclass
 class CheckResult:
     check: str

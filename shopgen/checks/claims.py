@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from shopgen.core.records import Product
 from shopgen.checks.base import CheckResult, as_texts, evidence_text, negated, norm
+from shopgen.core.records import Product
 
 # ---- unsupported claims ----------------------------------------------------------------------
 # claim -> patterns (matched case-insensitively on norm()ed text). A claim in the output passes only

@@ -8,8 +8,21 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
+from shopgen.checks.base import (
+    CJK,
+    CJK_RUN,
+    STOPWORDS,
+    WORD,
+    CheckResult,
+    as_texts,
+    n_cjk,
+    n_words,
+    sentences,
+    shorten,
+    stem,
+    word_tokens,
+)
 from shopgen.core.records import Product
-from shopgen.checks.base import CJK, CJK_RUN, CheckResult, STOPWORDS, WORD, as_texts, n_cjk, n_words, sentences, shorten, stem, word_tokens
 
 # ---- degeneration ----------------------------------------------------------------------------
 # Names of output-schema fields; a text that is one of them (or a snake_case key / "key": residue)

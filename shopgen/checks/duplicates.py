@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from shopgen.checks.base import CJK, norm
 
+
 # ---- near-duplicates across a run --------------------------------------------------------------
 def _shingles(text: str, n: int = 3) -> set[str]:
     t = norm(text)

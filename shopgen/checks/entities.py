@@ -6,10 +6,24 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from shopgen.core.records import Product
-from shopgen.checks.base import CJK, CheckResult, LATIN, STOPWORDS, WORD, as_texts, n_cjk, negated, norm, product_text, sentences, stem, word_tokens
+from shopgen.checks.base import (
+    CJK,
+    LATIN,
+    STOPWORDS,
+    WORD,
+    CheckResult,
+    as_texts,
+    n_cjk,
+    negated,
+    norm,
+    product_text,
+    sentences,
+    stem,
+    word_tokens,
+)
 from shopgen.checks.faithfulness import COLORS, MATERIALS
 from shopgen.checks.wrong_product import TYPE_NOUNS_EN
+from shopgen.core.records import Product
 
 # ---- invented entities -----------------------------------------------------------------------
 # Materials a model likes to invent. Words that are also colours, trees or verbs ("down", "gold", "iron",

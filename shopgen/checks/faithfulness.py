@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from shopgen.core.records import Product
 from shopgen.checks.base import CheckResult, norm, product_text
+from shopgen.core.records import Product
 
 # ---- attribute faithfulness ------------------------------------------------------------------
 MATERIALS = ["cotton", "wool", "merino", "silk", "linen", "leather", "suede", "nylon", "polyester", "spandex", "elastane",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from shopgen.core.records import Product
 from shopgen.checks.base import CheckResult, norm
+from shopgen.core.records import Product
 
 # ---- prompt injection ------------------------------------------------------------------------
 INJECTION = [r"ignore (all |any |the )?(previous|prior|above|earlier) (instructions|prompts?|rules)",

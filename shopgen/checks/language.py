@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shopgen.checks.base import CJK, CheckResult, LATIN
+from shopgen.checks.base import CJK, LATIN, CheckResult
 
 # ---- language --------------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from shopgen.core.records import Product
 from shopgen.checks.base import CheckResult, as_texts, n_cjk, n_words, norm, product_text, sentences
+from shopgen.core.records import Product
 
 # ---- wrong product ---------------------------------------------------------------------------
 # Groups of compatible product-type nouns; an output noun is fine if it shares a group with a noun of

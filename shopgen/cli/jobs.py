@@ -87,11 +87,16 @@ def submit(ctx: click.Context, job: str, job_args: tuple[str, ...], address: str
 
     On a cluster at 127.0.0.1 the job shares this machine's shopgen home (model cache, embedded
     search server) unless --env SHOPGEN_HOME=... says otherwise."""
+    if (ctx.obj or {}).get("set"):  # the job's shopgen loads its own config; it never sees this one's --set
+        raise click.UsageError("--set does not travel with a job; put those keys in the YAML given to "
+                               "`shopgen submit --config FILE`", ctx=ctx)
     try:
         name = launcher.job_name(job)
         env = launcher.parse_env(env_pairs)
     except LauncherError as e:
         raise click.ClickException(str(e)) from None
+    if (ctx.obj or {}).get("verbose"):
+        env.setdefault("SHOPGEN_VERBOSE", "1")
     config_text, home = None, None
     if config_file:
         config_text, home = _read_config(config_file)

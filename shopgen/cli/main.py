@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shopgen.cli.output import echo_training, fmt
+from shopgen.cli.overrides import SET_HELP, given, override, parse_set, set_values
 from shopgen.core.config import Settings, load_settings
 
 err = Console(stderr=True)
@@ -24,19 +25,27 @@ def _settings(ctx: click.Context) -> Settings:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="SHOPGEN_CONFIG",
               help="YAML config file (default: built-in local defaults; env SHOPGEN_CONFIG).")
+@click.option("--set", "set_pairs", multiple=True, metavar="KEY=VALUE", callback=lambda c, p, v: parse_set(v),
+              help=SET_HELP)
+@click.option("--verbose", is_flag=True,
+              help="Also show Ray's and vLLM's own logs on the console (they always go to <run folder>/logs/).")
 @click.pass_context
-def main(ctx: click.Context, config_file: str | None) -> None:
+def main(ctx: click.Context, config_file: str | None, set_pairs: dict[str, str], verbose: bool) -> None:
     """shopgen: generate, check, embed and index product copy for a whole catalog."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if verbose:  # in the environment, so child processes and Ray workers see it too
+        os.environ["SHOPGEN_VERBOSE"] = "1"
     from pydantic import ValidationError
 
     try:
-        ctx.obj = {"settings": load_settings(config_file)}
+        s = load_settings(config_file)
     except ValidationError as e:  # never echo the offending value: it may be a misplaced secret
         msgs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors(include_input=False))
         raise click.ClickException(f"invalid configuration: {msgs}") from None
     except Exception as e:  # a bad config file or env var is a user error, not a traceback
         raise click.ClickException(f"invalid configuration: {type(e).__name__}: {e}") from None
+    s = override(s, set_values(set_pairs), given_as="--set", texts=set_pairs)
+    ctx.obj = {"settings": s, "set": set_pairs, "verbose": verbose}
 
 
 # ---- dev: the embedded local stack ----------------------------------------------------------
@@ -97,7 +106,7 @@ def models(ctx: click.Context, registry: str | None) -> None:
 
 
 def _with_registry(s: Settings, registry: str | None) -> Settings:
-    return s.model_copy(update={"models": s.models.model_copy(update={"registry": registry})}) if registry else s
+    return override(s, given({"models.registry": registry}), given_as="--registry")
 
 
 @models.command("prepare")
@@ -210,15 +219,15 @@ def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, wo
 
     if max_steps and epochs:
         raise click.UsageError("give --max-steps or --epochs, not both")
-    s = _with_registry(_settings(ctx), registry)
-    upd = {k: v for k, v in dict(method=method, workers=workers, gpu=gpu, max_steps=max_steps, epochs=epochs,
-                                 storage_path=storage).items() if v is not None}
-    if epochs:
-        upd["max_steps"] = None
+    s = _settings(ctx)
+    upd = given({"models.registry": registry, "finetune.method": method, "finetune.workers": workers,
+                 "finetune.gpu": gpu, "finetune.max_steps": max_steps, "finetune.epochs": epochs,
+                 "finetune.storage_path": storage, "finetune.accepted_state": from_accepted})
+    if epochs:  # max_steps would override them
+        upd["finetune.max_steps"] = None
     if from_accepted:
-        upd["sources"] = [*dict.fromkeys([*s.finetune.sources, "accepted"])]
-        upd["accepted_state"] = from_accepted if "://" in from_accepted else str(Path(from_accepted).absolute())
-    s = s.model_copy(update={"finetune": s.finetune.model_copy(update=upd)})
+        upd["finetune.sources"] = [*dict.fromkeys([*s.finetune.sources, "accepted"])]
+    s = override(s, upd)
     try:
         rep = run_finetune(catalog, s, base=base, name=name, limit=limit, promote=promote, console=err)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
@@ -266,7 +275,7 @@ def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | 
     is resumed from its committed batches. One run per alias and state at a time (a lock in the state
     store). The first run, --full, or a large change builds a new index behind the alias (gate + swap)."""
     from shopgen.nightly import recipe as job
-    from shopgen.nightly.state import LockedError
+    from shopgen.state import LockedError
 
     rep = _guard(lambda s: job.run(catalog, workdir or s.home / "work", s, state=state, alias=alias, full=full,
                                    limit=limit, content=_content(content), force_unlock=force_unlock, console=err),
@@ -333,8 +342,8 @@ def _model_settings(ctx: click.Context, model: str | None, registry: str | None)
         # The promoted embedder stays: --model names the generator only.
         from shopgen.adapters.models import embedding_ref
 
-        upd = {"use_promoted": False, "embedder": embedding_ref(s)} | ({} if model == "base" else {"generator": model})
-        s = s.model_copy(update={"models": s.models.model_copy(update=upd)})
+        upd = {"models.use_promoted": False, "models.embedder": embedding_ref(s)}
+        s = override(s, upd | ({} if model == "base" else {"models.generator": model}), given_as="--model")
     return s
 
 
@@ -396,7 +405,7 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
     from indexing.lifecycle import profile_for
     from indexing.search import Filters
     from indexing.search import search as run_search
-    from shopgen.embed.encoder import query_encoder
+    from shopgen.adapters.encoder import query_encoder
 
     s = _settings(ctx)
     es = _client(s)
@@ -434,7 +443,7 @@ def _encoder(s: Settings, es=None, target: str | None = None):
     """The query encoder: the model that embedded the target index (its _meta.embedding_ref), else
     the one a build would use now; a mismatch with the index's vectors is reported."""
     from shopgen.adapters import models as m
-    from shopgen.embed.encoder import load_encoder
+    from shopgen.adapters.encoder import load_encoder
 
     meta = {}
     if es is not None and target:
@@ -482,7 +491,7 @@ def index_build(ctx: click.Context, source: str, alias: str | None, workdir: str
 
     from elasticsearch import ApiError, TransportError
 
-    from indexing.stage import IncrementalSpec, run_index_build
+    from shopgen.index.stage import IncrementalSpec, run_index_build
 
     s = _settings(ctx)
     if incremental and limit and not keep_missing:

@@ -10,21 +10,17 @@ import click
 from rich.console import Console
 
 from shopgen.cli.output import echo_training
+from shopgen.cli.overrides import given, override
 
 err = Console(stderr=True, highlight=False)
 
 
-def _settings(ctx: click.Context, registry: str | None, storage: str | None, **upd):
-    s = ctx.obj["settings"]
-    if registry:
-        s = s.model_copy(update={"models": s.models.model_copy(update={"registry": registry})})
-    upd = {k: v for k, v in upd.items() if v is not None} | ({"storage_path": storage} if storage else {})
-    if upd.get("epochs"):
-        upd["max_steps"] = None
-    if upd:  # validated like the config file (e.g. a relative storage path becomes absolute)
-        sf = type(s.search_finetune).model_validate({**s.search_finetune.model_dump(), **upd})
-        s = s.model_copy(update={"search_finetune": sf})
-    return s
+def _settings(ctx: click.Context, registry: str | None, storage: str | None, **options):
+    upd = given({"models.registry": registry, "search_finetune.storage_path": storage}
+                | {f"search_finetune.{k}": v for k, v in options.items()})
+    if options.get("epochs"):  # max_steps would override them
+        upd["search_finetune.max_steps"] = None
+    return override(ctx.obj["settings"], upd)
 
 
 @click.command("finetune-search")

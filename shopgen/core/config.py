@@ -6,13 +6,26 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
-from shopgen.checks.banned import DEFAULT_BANNED
+# The banned-claims families every gate applies unless qa.banned_claims replaces them.
+DEFAULT_BANNED: dict[str, list[str]] = {
+    "price_shipping_discount": [r"\bfree shipping\b", r"\bshipping\b", r"\bdiscount(s|ed)?\b", r"\b\d+\s?% off\b",
+                                r"\bon sale\b", r"[$€£¥]\s?\d", r"\bprices?\b", r"\bcheap(est|er)?\b", r"\bcoupons?\b",
+                                r"\bbargain\b", "包邮", "折扣", "优惠", "特价", "价格"],
+    "contact_url": [r"https?://", r"\bwww\.", r"\b[\w.+-]+@[\w-]+\.[a-z]{2,}\b", r"\b[\w-]+\.(com|net|org|io|cn|shop)\b",
+                    r"\b(call|phone|whatsapp|email) us\b", r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b", "联系我们", "电话"],
+    "superlative_guarantee": [r"\bbest\b", r"#\s?1\b", r"\bnumber one\b", r"\bguarantee[sd]?\b", r"\bunbeatable\b",
+                              r"\bworld'?s (finest|greatest)\b", r"\b100% (safe|satisfaction)\b", "最好", "第一(?!次|步|天|层|眼)", "保证", "最佳"],
+    "health_claim": [r"\bcures?\b", r"\bheals?\b", r"\bclinically proven\b", r"\bfda\b", r"\bprevents? (disease|illness|cancer)\b",
+                     r"\bboosts? (your )?immun", r"\bweight loss\b", r"\bmedical grade\b",
+                     r"\bhealthier\b", r"\bwell[- ]being\b", r"\bwellness\b", "治疗", "治愈", "药效"],
+}
 
 
 class _Section(BaseModel):
@@ -559,6 +572,26 @@ class Settings(BaseSettings):
             if data["s3"][k]:
                 data["s3"][k] = re.sub(r"//[^/@]*@", "//**********@", data["s3"][k])
         return data
+
+
+def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """settings with dotted keys set ({"finetune.epochs": 2}), validated as a config file is: a bad
+    key or value raises pydantic's ValidationError, and relative paths become absolute. A key that
+    goes through a value (generation.seed.x) raises ValueError."""
+    if not overrides:
+        return settings
+    data = settings.model_dump()  # python mode: secrets stay SecretStr, never plain text
+    for key, value in overrides.items():
+        *sections, leaf = key.split(".")
+        node = data
+        for i, part in enumerate(sections):
+            if node.get(part) is None:  # e.g. content.description or search.field_weights, unset so far
+                node[part] = {}
+            elif not isinstance(node[part], dict):
+                raise ValueError(f"{'.'.join(sections[:i + 1])} is a value, not a section")
+            node = node[part]
+        node[leaf] = value
+    return type(settings).model_validate(data)  # no __init__: file and env are not read again
 
 
 CONFIG_TEXT_ENV = "SHOPGEN_CONFIG_YAML"

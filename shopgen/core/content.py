@@ -3,11 +3,14 @@ The schema's JSON form is what vLLM is asked for; the same model validates what 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shopgen.core.records import Product
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -263,3 +266,52 @@ def parse_content(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str, 
     if bad:
         raise ValueError(f"unknown content type(s) {', '.join(bad)}; choose from {', '.join(CONTENT_TYPES)}")
     return tuple(dict.fromkeys(names))
+
+
+# ---- the shop's own copy of a product, per content type (few-shot examples, training targets) ----
+
+# The attributes that hold a product's own copy of a type (the description is a field of its own).
+TARGET_ATTRS = {
+    "description": (),
+    "bullets": ("bullets", "features"),
+    "seo_title": ("seo_title", "meta_title"),
+    "ad_copy": ("ad_headlines", "ad_descriptions"),
+    "faq": ("faq",),
+}
+
+
+def _strings(v: Any) -> list[str]:
+    if isinstance(v, list):
+        return [str(x).strip() for x in v if str(x).strip()]
+    return [s.strip() for s in str(v).split("\n") if s.strip()] if v not in (None, "") else []
+
+
+def target_of(p: Product, content: str) -> dict[str, Any] | None:
+    """The human-written target for one content type, shaped like the generator's output."""
+    a = p.attributes
+    if content == "description":
+        return {"description": p.description} if p.description else None
+    if content == "bullets":
+        items = next((_strings(a[k]) for k in TARGET_ATTRS["bullets"] if a.get(k)), [])
+        return {"bullets": items} if items else None
+    if content == "seo_title":
+        t = next((str(a[k]).strip() for k in TARGET_ATTRS["seo_title"] if a.get(k)), "")
+        return {"seo_title": t} if t else None
+    if content == "ad_copy":
+        h, d = _strings(a.get("ad_headlines")), _strings(a.get("ad_descriptions"))
+        return {"ad_headlines": h, "ad_descriptions": d} if h and d else None
+    if content == "faq":
+        raw = a.get("faq")
+        try:
+            faq = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            faq = None
+        return {"faq": faq} if isinstance(faq, list) and faq else None
+    raise ValueError(f"unknown content type {content!r}; choose from {', '.join(CONTENT_TYPES)}")
+
+
+def input_product(p: Product) -> Product:
+    """The product as the model sees it at training time: no description or copy attributes."""
+    drop = {k for keys in TARGET_ATTRS.values() for k in keys}
+    return p.model_copy(update={"description": None,
+                                "attributes": {k: v for k, v in p.attributes.items() if k not in drop}})

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
-
-from shopgen.core.config import S3Config
 
 Status = Literal["running", "succeeded", "failed"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -113,6 +112,7 @@ class Outputs(_Part):
     report_html: str | None = None
     run_prefix: str | None = None
     state: str | None = None
+    logs: str | None = None  # library chatter: Ray, Ray Data, vLLM (shopgen.core.logs)
 
 
 class Startup(_Part):
@@ -214,16 +214,13 @@ class RunReport(_Part):
         return rep
 
     @classmethod
-    def load(cls, source: str | os.PathLike[str] | bytes, s3: S3Config | None = None,
-             strict: bool = False) -> RunReport:
-        """Read report.json from bytes, a local path or an s3:// URI. Raises ReportError naming the
-        file when it is not a JSON object; with strict=True also when it does not fit the model,
-        else the parts that do not fit are dropped (see `lenient`): a failed run's report may have
-        been written as it was when it did not validate."""
-        from shopgen.adapters import storage
-
-        name = "report" if isinstance(source, bytes) else os.fspath(source)
-        raw = source if isinstance(source, bytes) else storage.read_bytes(name, s3)
+    def load(cls, source: str | os.PathLike[str] | bytes, strict: bool = False, name: str | None = None) -> RunReport:
+        """Read report.json from bytes (read by an adapter, e.g. from s3://; `name` says where from)
+        or a local path. Raises ReportError naming the file when it is not a JSON object; with
+        strict=True also when it does not fit the model, else the parts that do not fit are dropped
+        (see `lenient`): a failed run's report may have been written as it was when it did not validate."""
+        name = name or ("report" if isinstance(source, bytes) else os.fspath(source))
+        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
         try:
             data = json.loads(raw)
         except ValueError as e:  # UnicodeDecodeError is one

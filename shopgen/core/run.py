@@ -13,8 +13,10 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from shopgen.core.config import Settings
+from shopgen.core.logs import quiet
 from shopgen.core.records import Quarantined
 from shopgen.core.report import RunReport, describe
 
@@ -28,7 +30,8 @@ class Report:
 
     @contextmanager
     def stage(self, name: str, console: Console):
-        console.rule(f"[bold]{name}")
+        if console.is_terminal:  # in a log, the stage's one summary line says it all
+            console.rule(f"[bold]{name}")
         t = time.perf_counter()
         st: dict[str, Any] = {}
         self.data["stages"][name] = st
@@ -38,7 +41,8 @@ class Report:
             st["seconds"] = round(time.perf_counter() - t, 3)
             console.print(f"[green]{name}[/] done in {st['seconds']:.1f}s "
                           + " ".join(f"{k}={v}" for k, v in st.items()
-                                    if k != "seconds" and isinstance(v, (str, int, float, bool))))
+                                    if k != "seconds" and isinstance(v, (str, int, float, bool))),
+                          soft_wrap=True)
 
     def dumps(self) -> str:
         """report.json's text: the data validated by RunReport (shopgen.core.report), with the keys
@@ -58,6 +62,49 @@ class Report:
 
     def write(self, path: Path) -> None:
         path.write_text(self.dumps(), encoding="utf-8")
+
+
+class StageProgress:
+    """One stage's progress. On a terminal: one rich bar (done/total, tokens/s when counted, ETA).
+    Elsewhere (a log, CI): a line at most every `every_s` and only after another tenth of the work,
+    so a long night's log has at most ten progress lines per stage."""
+
+    def __init__(self, console: Console, name: str, total: int, unit: str = "products", every_s: float = 30.0):
+        self.console, self.name, self.total, self.unit, self.every_s = console, name, total, unit, every_s
+        self.done = self.tokens = self.shown = 0
+        self.t0 = self.last = time.perf_counter()
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> StageProgress:
+        if self.console.is_terminal:
+            self.bar = Progress(TextColumn(self.name), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
+                                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.name, total=self.total, rate="")
+        return self
+
+    def rate(self) -> str:
+        s = time.perf_counter() - self.t0
+        return f"{self.tokens / s:.1f} tok/s" if self.tokens and s > 0 else ""
+
+    def advance(self, n: int, tokens: int = 0) -> None:
+        self.done += n
+        self.tokens += tokens
+        if self.bar is not None:
+            self.bar.update(self.task, advance=n, rate=self.rate())
+            return
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and self.done - self.shown >= self.total / 10 and self.done < self.total:
+            self.last, self.shown = now, self.done
+            eta = (now - self.t0) / self.done * (self.total - self.done) if self.done else None
+            self.console.print(f"{self.name}: {self.done}/{self.total} {self.unit}"
+                               + (f", {self.rate()}" if self.tokens else "")
+                               + (f", ETA {eta:.0f}s" if eta is not None else ""), highlight=False)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def append_quarantine(path: Path, rows: list[Quarantined]) -> None:
@@ -90,9 +137,11 @@ def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 @contextmanager
 def running(rep: Report, qpath: Path, rpath: Path, console: Console):
-    """Whatever happens, the report is written with the status, the error and the quarantine count."""
+    """Whatever happens, the report is written with the status, the error and the quarantine count.
+    Meanwhile the libraries' own output goes to the run's logs/ folder (shopgen.core.logs)."""
     try:
-        yield
+        with quiet(rpath.parent / "logs", console):
+            yield
     except Exception as e:
         rep.data["status"] = "failed"
         rep.data["errors"].append(f"{type(e).__name__}: {e}")
@@ -115,5 +164,5 @@ def start_run(job: str, work: Path, settings: Settings, **head: Any) -> tuple[Re
                  started_at=started.isoformat(), **head, config=settings.redacted(),
                  outputs={"enriched": str((work / "enriched").resolve()), "quarantine": str(qpath.resolve()),
                           "copy_failures": str((work / "copy_failures.jsonl").resolve()),
-                          "report": str(rpath.resolve())})
+                          "report": str(rpath.resolve()), "logs": str((work / "logs").resolve())})
     return rep, qpath, rpath

@@ -10,10 +10,10 @@ import pyarrow.dataset as pads
 from rich.console import Console
 
 from shopgen.adapters import models
+from shopgen.adapters.encoder import Embedder, cache_folder, write_cache
 from shopgen.adapters.raysupport import build_processor, collect
 from shopgen.core.config import Settings
 from shopgen.core.run import Report
-from shopgen.embed.encoder import Embedder, cache_folder, write_cache
 from shopgen.related.stage import relate
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shopgen.checks import check_faithfulness
-from shopgen.core.content import CONTENT_TYPES, texts_of, word_count
+from shopgen.core.content import CONTENT_TYPES, input_product, target_of, texts_of, word_count
 from shopgen.core.records import Product
 from shopgen.generate.engine import GateSpec, evaluate
 from shopgen.generate.prompts import build_messages, prompt_version
@@ -28,13 +28,7 @@ SOURCES = ("catalog", "accepted")
 
 # Where a product carries human-written copy for each content type: (field or attribute keys).
 # The target's own fields are removed from the input, so the model never sees its answer.
-TARGET_ATTRS = {
-    "description": (),
-    "bullets": ("bullets", "features"),
-    "seo_title": ("seo_title", "meta_title"),
-    "ad_copy": ("ad_headlines", "ad_descriptions"),
-    "faq": ("faq",),
-}
+
 
 
 @dataclass
@@ -61,43 +55,6 @@ def split_of(key: str, val_fraction: float, test_fraction: float, seed: int = 0)
     if h < test_fraction:
         return "test"
     return "val" if h < test_fraction + val_fraction else "train"
-
-
-def _strings(v: Any) -> list[str]:
-    if isinstance(v, list):
-        return [str(x).strip() for x in v if str(x).strip()]
-    return [s.strip() for s in str(v).split("\n") if s.strip()] if v not in (None, "") else []
-
-
-def target_of(p: Product, content: str) -> dict[str, Any] | None:
-    """The human-written target for one content type, shaped like the generator's output."""
-    a = p.attributes
-    if content == "description":
-        return {"description": p.description} if p.description else None
-    if content == "bullets":
-        items = next((_strings(a[k]) for k in TARGET_ATTRS["bullets"] if a.get(k)), [])
-        return {"bullets": items} if items else None
-    if content == "seo_title":
-        t = next((str(a[k]).strip() for k in TARGET_ATTRS["seo_title"] if a.get(k)), "")
-        return {"seo_title": t} if t else None
-    if content == "ad_copy":
-        h, d = _strings(a.get("ad_headlines")), _strings(a.get("ad_descriptions"))
-        return {"ad_headlines": h, "ad_descriptions": d} if h and d else None
-    if content == "faq":
-        raw = a.get("faq")
-        try:
-            faq = json.loads(raw) if isinstance(raw, str) else None
-        except ValueError:
-            faq = None
-        return {"faq": faq} if isinstance(faq, list) and faq else None
-    raise ValueError(f"unknown content type {content!r}; choose from {', '.join(CONTENT_TYPES)}")
-
-
-def input_product(p: Product) -> Product:
-    """The product as the model sees it at training time: no description or copy attributes."""
-    drop = {k for keys in TARGET_ATTRS.values() for k in keys}
-    return p.model_copy(update={"description": None,
-                                "attributes": {k: v for k, v in p.attributes.items() if k not in drop}})
 
 
 def _example(p: Product, src: Product, c: str, tgt: dict[str, Any], split: str, prompt: str, source: str,

@@ -8,23 +8,23 @@ registered as a candidate version."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import io
 import json
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from shopgen.adapters import models, raysupport, storage
-from shopgen.adapters.raysupport import WORKER_ENV
 from shopgen.adapters.registry import Registry, gate, new_version_id
-from shopgen.core.config import S3Config, Settings
+from shopgen.core.config import Settings
 from shopgen.finetune import data as sftdata
+from shopgen.train import driver, worker
+from shopgen.train.driver import scaling as scaling  # re-exported: callers import it from here
+from shopgen.train.worker import base_path, shard_batch
 
 IGNORE = -100
+# Where and how a run goes, and whether it is promoted: not what is trained (the run name's config hash).
+PLACEMENT = ("workers", "gpu", "cpu_threads", "storage_path", "auto_promote", "max_failures", "keep_checkpoints")
 
 
 # ---- pure helpers ------------------------------------------------------------------------------
@@ -50,17 +50,6 @@ def collate(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, 
     return {"input_ids": ids, "attention_mask": att, "labels": labels}
 
 
-def shard_batch(n_train: int, step: int, steps_per_epoch: int, batch_size: int, rank: int, world: int,
-                seed: int) -> list[int]:
-    """Indices of one worker's batch at a global step: a per-epoch permutation, strided by rank.
-    Pure function of the step, so a resumed run continues with exactly the batches it had left."""
-    import torch
-
-    epoch, i = divmod(step, steps_per_epoch)
-    perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
-    return perm[rank::world][i * batch_size:(i + 1) * batch_size]
-
-
 def learning_rate(ft) -> float:
     return ft.learning_rate or (2e-4 if ft.method == "lora" else 2e-5)
 
@@ -71,29 +60,17 @@ def better(new: float, best: float | None, metric: str) -> bool:
 
 # ---- the per-worker training loop ---------------------------------------------------------------
 
-def _read_examples(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    data = storage.read_bytes(cfg["data_uri"], S3Config(**cfg["s3"]))
-    return pq.read_table(io.BytesIO(data)).to_pylist()
-
-
-def _base_path(cfg: dict[str, Any]) -> str:
-    """The base model on this worker's node (fetched into its cache once; later calls are cheap)."""
-    return models.fetch_model(models.ModelRef(**cfg["base"]), cfg["model_cache"], S3Config(**cfg["s3"])).path
-
-
 def _load_model(cfg: dict[str, Any], ckpt_dir: str | None, gpu: bool) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     if cfg["method"] == "full":
-        src = os.path.join(ckpt_dir, "model") if ckpt_dir else _base_path(cfg)
+        src = os.path.join(ckpt_dir, "model") if ckpt_dir else base_path(cfg)
         return AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
     from peft import LoraConfig, PeftModel, get_peft_model
 
     # LoRA keeps frozen base weights in bf16 on GPU; the adapter stays fp32 (peft's default).
-    base = AutoModelForCausalLM.from_pretrained(_base_path(cfg), dtype=torch.bfloat16 if gpu else torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(base_path(cfg), dtype=torch.bfloat16 if gpu else torch.float32)
     if ckpt_dir:
         return PeftModel.from_pretrained(base, os.path.join(ckpt_dir, "adapter"), is_trainable=True)
     return get_peft_model(base, LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"],
@@ -102,43 +79,22 @@ def _load_model(cfg: dict[str, Any], ckpt_dir: str | None, gpu: bool) -> Any:
 
 
 def _save(unwrapped: Any, tok: Any, opt: Any, sched: Any, state: dict, cfg: dict, out: str) -> None:
-    import torch
-
     if cfg["method"] == "lora":
         unwrapped.peft_config["default"].base_model_name_or_path = cfg["base_ref"]
         unwrapped.save_pretrained(os.path.join(out, "adapter"))
     else:
         unwrapped.save_pretrained(os.path.join(out, "model"))
         tok.save_pretrained(os.path.join(out, "model"))
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, os.path.join(out, "optim.pt"))
-    Path(out, "trainer_state.json").write_text(json.dumps(state))
+    worker.save_state(out, opt, sched, state)
 
 
 def _splits(cfg: dict[str, Any], tok: Any) -> tuple[list, list, list[dict[str, Any]]]:
     """Encoded train and val pairs, and the val rows whose generations are scored."""
-    rows = _read_examples(cfg)
+    rows = worker.read_rows(cfg)
     train = [e for e in (encode(tok, r, cfg["max_seq_len"]) for r in rows if r["split"] == "train") if e]
     val_rows = sorted((r for r in rows if r["split"] == "val"), key=lambda r: (r["sku"], r["content"]))
     val = [e for e in (encode(tok, r, cfg["max_seq_len"]) for r in val_rows) if e]
     return train, val, val_rows[:cfg["eval_samples"]]
-
-
-def _restore(cfg: dict[str, Any], gpu: bool) -> tuple[dict[str, Any], Any, Any]:
-    """(trainer state, model, optimizer state) from Ray Train's latest checkpoint, or fresh."""
-    import ray.train
-    import torch
-
-    state = {"step": 0, "best": None, "best_step": None, "bad_evals": 0, "starts": 0}
-    ckpt = ray.train.get_checkpoint()
-    if ckpt:
-        with ckpt.as_directory() as d:
-            state = json.loads(Path(d, "trainer_state.json").read_text())
-            model = _load_model(cfg, d, gpu)
-            optim_state = torch.load(os.path.join(d, "optim.pt"), weights_only=False)
-    else:
-        model, optim_state = _load_model(cfg, None, gpu), None
-    state["starts"] += 1
-    return state, model, optim_state
 
 
 def _val_loss(model: Any, mine: list, bs: int, pad_id: int, to_dev: Any, reduce_sum: Any, gpu: bool) -> float:
@@ -189,7 +145,6 @@ def _optimizer_step(model: Any, b: dict, params: list, opt: Any, sched: Any, max
 
 
 def train_loop_per_worker(cfg: dict[str, Any]) -> None:
-    import ray.train
     import ray.train.torch as rtt
     import torch
     import torch.distributed as dist
@@ -198,22 +153,21 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     from shopgen.finetune.evaluate import evaluate_rows
 
     rank, world, gpu, device = raysupport.train_worker(cfg)
-    tok = AutoTokenizer.from_pretrained(_base_path(cfg))
+    tok = AutoTokenizer.from_pretrained(base_path(cfg))
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     train, val, sample = _splits(cfg, tok)
     bs = cfg["batch_size"]
     steps_per_epoch = max(1, (len(train) // world) // bs)
     total = cfg["max_steps"] or cfg["epochs"] * steps_per_epoch
-    state, model, optim_state = _restore(cfg, gpu)
+    fresh = {"step": 0, "best": None, "best_step": None, "bad_evals": 0, "starts": 0}
+    state, model, optim_state = worker.restore(fresh, lambda d: _load_model(cfg, d, gpu))
     resumed_from = state["step"]
     model = rtt.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": False})
     unwrapped = model.module if hasattr(model, "module") else model
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     sched = get_cosine_schedule_with_warmup(opt, int(cfg["warmup_ratio"] * total), total)
-    if optim_state:
-        opt.load_state_dict(optim_state["optimizer"])
-        sched.load_state_dict(optim_state["scheduler"])
+    worker.resume_optimizer(opt, sched, optim_state)
 
     def to_dev(b: dict) -> dict:
         return {k: v.to(device) for k, v in b.items()}
@@ -255,73 +209,24 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         stop = _record(state, score, step, cfg)
         metrics.update(best_step=state["best_step"], stopped_early=stop)
         loss_sum = loss_n = 0.0
-        if rank == 0:
-            with tempfile.TemporaryDirectory() as d:
-                _save(unwrapped, tok, opt, sched, state, cfg, d)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
-        else:
-            ray.train.report(metrics)
+        worker.report(metrics, (lambda d: _save(unwrapped, tok, opt, sched, state, cfg, d)) if rank == 0 else None)
 
 
 # ---- the driver ---------------------------------------------------------------------------------
-
-def _config_hash(ft_dump: dict[str, Any], base_version: str) -> str:
-    # Placement and promotion choices do not change what is trained.
-    keys = {k: v for k, v in ft_dump.items() if k not in ("workers", "gpu", "cpu_threads", "storage_path",
-                                                          "auto_promote", "max_failures", "keep_checkpoints")}
-    return hashlib.sha256(json.dumps([keys, base_version], sort_keys=True).encode()).hexdigest()[:8]
-
 
 def worker_config(settings: Settings, base: models.ModelRef, data_uri: str) -> dict[str, Any]:
     ft = settings.finetune
     if ft.select_metric == "rouge_l" and not ft.eval_samples:
         raise ValueError("finetune.select_metric rouge_l needs finetune.eval_samples > 0")
-    # The base goes as a reference: each worker fetches it into its own node's cache (_base_path).
-    return {**ft.model_dump(mode="json"), "base": dataclasses.asdict(base), "base_ref": base.ref, "data_uri": data_uri,
-            "model_cache": str(settings.models.node_cache_dir or settings.model_cache),
-            "lr": learning_rate(ft), "threads": ft.cpu_threads or max(1, (os.cpu_count() or 1) // ft.workers),
-            # No secret in the worker config: workers take S3 credentials from the AWS environment.
-            "s3": settings.s3.model_dump(mode="python", exclude={"secret_access_key", "access_key_id"})}
+    return {**driver.worker_config(ft, settings, base, data_uri), "base_ref": base.ref, "lr": learning_rate(ft)}
 
 
 def fit(settings: Settings, cfg: dict[str, Any], name: str) -> Any:
     """Run TorchTrainer; a run of this name already in storage resumes from its latest checkpoint."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     ft = settings.finetune
-    fs, path = storage.resolve(settings.finetune_storage, settings.s3)
-    run = RunConfig(
-        name=name, storage_path=path, storage_filesystem=fs if storage.is_s3(settings.finetune_storage) else None,
-        failure_config=FailureConfig(max_failures=ft.max_failures),
-        checkpoint_config=CheckpointConfig(num_to_keep=ft.keep_checkpoints,
-                                           checkpoint_score_attribute=ft.select_metric,
-                                           checkpoint_score_order="min" if ft.select_metric == "val_loss" else "max"))
-    # Ray starts workers with OMP_NUM_THREADS=1 (their CPU share); start them with the thread count
-    # the loop uses, so every OpenMP pool in the process agrees with torch.set_num_threads.
-    run.worker_runtime_env = {"env_vars": {**WORKER_ENV, "OMP_NUM_THREADS": str(cfg["threads"])}}
-    trainer = TorchTrainer(train_loop_per_worker, train_loop_config=cfg, run_config=run,
-                           scaling_config=ScalingConfig(**scaling(ft)))
-    return trainer.fit()
-
-
-def scaling(ft: Any) -> dict[str, Any]:
-    """ScalingConfig arguments from finetune.*: workers, a GPU (of accelerator_type, when given) or
-    a CPU each, plus any extra resources that pin workers to labelled nodes."""
-    gpu = ft.gpu or bool(ft.accelerator_type)
-    out: dict[str, Any] = {"num_workers": ft.workers, "use_gpu": gpu,
-                           "resources_per_worker": {**({"GPU": 1} if gpu else {"CPU": 1}), **ft.resources}}
-    if ft.accelerator_type:
-        out["accelerator_type"] = ft.accelerator_type
-    return out
-
-
-def best_checkpoint(result: Any, metric: str) -> tuple[Any, dict[str, Any]]:
-    pairs = [(c, m) for c, m in (result.best_checkpoints or []) if metric in m or "val_loss" in m]
-    if not pairs:
-        raise RuntimeError("training finished without a checkpoint")
-    key = (lambda cm: cm[1].get(metric, cm[1]["val_loss"]))
-    return (min if metric == "val_loss" else max)(pairs, key=key)
+    keep = {"num_to_keep": ft.keep_checkpoints, "checkpoint_score_attribute": ft.select_metric,
+            "checkpoint_score_order": "min" if ft.select_metric == "val_loss" else "max"}
+    return driver.fit(train_loop_per_worker, cfg, ft, name, settings.finetune_storage, settings.s3, keep)
 
 
 def _test_eval(cfg: dict[str, Any], checkpoint: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -336,8 +241,8 @@ def _test_eval(cfg: dict[str, Any], checkpoint: Any, rows: list[dict[str, Any]])
         torch.set_num_threads(os.cpu_count() or 1)
     device = "cuda" if gpu else "cpu"
     dtype = torch.bfloat16 if gpu else torch.float32
-    tok = AutoTokenizer.from_pretrained(_base_path(cfg))
-    base = AutoModelForCausalLM.from_pretrained(_base_path(cfg), dtype=dtype).to(device)
+    tok = AutoTokenizer.from_pretrained(base_path(cfg))
+    base = AutoModelForCausalLM.from_pretrained(base_path(cfg), dtype=dtype).to(device)
     out = {"base": evaluate_rows(base, tok, rows, cfg["max_new_tokens"])}
     with checkpoint.as_directory() as d:
         if cfg["method"] == "lora":
@@ -352,20 +257,15 @@ def _test_eval(cfg: dict[str, Any], checkpoint: Any, rows: list[dict[str, Any]])
 
 
 def write_examples(uri: str, examples: list[sftdata.Example], settings: Settings) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist([e.as_row() for e in examples]), buf)
-    storage.write_bytes(uri, buf.getvalue(), settings.s3)
+    driver.write_rows(uri, [e.as_row() for e in examples], settings.s3)
 
 
 def accepted_copy(state: str, settings: Settings, products: list[Any]) -> dict[str, dict[str, dict[str, Any]]]:
     """sku -> content type -> the fields of the copy the gate accepted in earlier nightly runs, read
     from a nightly state prefix, for the products whose facts are unchanged since (content hash)."""
+    from shopgen import state as st8
     from shopgen.core.records import content_hash
     from shopgen.generate.engine import TYPE_FIELDS
-    from shopgen.nightly import state as st8
 
     store = st8.StateStore(state, settings.s3)
     if not store.exists("skus.parquet"):
@@ -439,25 +339,20 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
                  accepted: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """accepted: sku -> type -> fields of gate-accepted copy, given directly (a benchmark's own
     rounds) instead of read from finetune.accepted_state."""
-    from shopgen.adapters.raysupport import ray_session
-
     say = console.print if console else print
     ft = settings.finetune
     t_start = time.time()
     products, kept, stats = training_pairs(catalog, settings, limit, accepted)
-    base_ref = models.resolve(base, settings)
-    if base_ref.adapter:
-        raise ValueError(f"--base {base!r} is a LoRA adapter; fine-tune from a base or merged model")
+    base_ref = driver.resolve_base(base, settings, "; fine-tune from a base or merged model")
     dh = sftdata.data_hash(kept)
-    name = name or f"run-{dh[:8]}-{_config_hash(ft.model_dump(mode='json'), base_ref.version)}"
+    name = name or driver.run_name("run", dh, ft, base_ref.version, PLACEMENT)
     reg = Registry(settings.registry_uri, settings.s3)
     report: dict[str, Any] = {"run": name, "catalog": catalog, "base": base_ref.ref, "base_version": base_ref.version,
                               "method": ft.method, "data_hash": dh, "data": stats, "registry": reg.uri,
                               "storage": f"{settings.finetune_storage}/{name}"}
-    done = reg.find_run(name, dh)
+    done = driver.already_registered(reg, name, dh, report, say)
     if done:
-        say(f"run {name} already finished and registered {done['version']}; nothing to do")
-        return {**report, "status": "already_registered", "version": done["version"], "metrics": done["metrics"]}
+        return done
     say(f"data: {stats['kept']} pairs from {len(products)} products (train {stats['by_split']['train']}, "
         f"val {stats['by_split']['val']}, test {stats['by_split']['test']}; catalog {stats['by_source']['catalog']}, "
         f"accepted {stats['by_source']['accepted']}; dropped {stats['dropped']} by the gate)")
@@ -466,13 +361,13 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
     write_examples(data_uri, kept, settings)
     cfg = worker_config(settings, base_ref, data_uri)
     test_rows = sorted((e.as_row() for e in kept if e.split == "test"), key=lambda r: (r["sku"], r["content"]))
-    with ray_session(settings, dashboard=True):
+    with driver.session(settings):
         say(f"training {ft.method} on {ft.workers} {'GPU' if ft.gpu else 'CPU'} worker(s); run {name} "
             f"(checkpoints under {run_uri})")
         t0 = time.time()
         result = fit(settings, cfg, name)
         train_s = time.time() - t0
-        ckpt, best = best_checkpoint(result, ft.select_metric)
+        ckpt, best = driver.best_checkpoint(result, ft.select_metric, ft.select_metric == "val_loss", "val_loss")
         last = result.metrics or {}
         metrics, samples = _evaluate(settings, cfg, ckpt, best, base_ref, products, kept,
                                      test_rows[:ft.test_samples], say)
@@ -496,18 +391,14 @@ def run_finetune(catalog: str, settings: Settings, base: str = "base", name: str
                            "resumed_from_step": last.get("resumed_from_step"), "starts": last.get("starts"),
                            "stopped_early": last.get("stopped_early"), "seconds": round(train_s, 1)},
         })
-    promoted = False
-    if promote if promote is not None else ft.auto_promote:
-        promoted, _ = reg.promote(version, by="gate")
+    promoted = driver.promote(reg, version, promote, ft.auto_promote)
     report.update(status="succeeded", version=version, metrics=metrics, gate=manifest["gate"],
                   training=manifest["training"], promoted=promoted, seconds=round(time.time() - t_start, 1))
     if samples:  # every sample the evaluation served, for reading (and for a copy audit)
         storage.write_bytes(f"{run_uri}/shopgen/eval_samples.jsonl",
                             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in samples).encode(), settings.s3)
         report["eval_samples"] = f"{run_uri}/shopgen/eval_samples.jsonl"
-    storage.write_bytes(f"{run_uri}/shopgen/report.json", json.dumps(report, indent=2).encode(), settings.s3)
-    report["report"] = f"{run_uri}/shopgen/report.json"
-    return report
+    return driver.write_report(report, run_uri, settings.s3)
 
 
 def _evaluate(settings: Settings, cfg: dict[str, Any], ckpt: Any, best: dict[str, Any], base_ref: Any,

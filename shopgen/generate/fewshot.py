@@ -12,12 +12,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from shopgen.core.content import CONTENT_TYPES
+from shopgen.core.content import CONTENT_TYPES, input_product, target_of
 from shopgen.core.records import Product
-from shopgen.finetune.data import input_product, target_of
 from shopgen.generate.engine import GateSpec, evaluate
 from shopgen.generate.prompts import locale_key
-
 
 Pool = dict[tuple[str, str], list[Product]]
 

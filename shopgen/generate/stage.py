@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from shopgen.catalog.load import load_catalog
 from shopgen.checks import near_duplicates
 from shopgen.core.config import ModelsConfig, Settings
 from shopgen.core.content import CONTENT_TYPES, candidates_for, few_shot_for, parse_content
+from shopgen.core.copy import CopyEntry, Entries, check_reasons, entry, public_json
 from shopgen.core.records import Product
 from shopgen.core.run import append_jsonl, append_quarantine, running, start_run
 from shopgen.generate.engine import (
@@ -45,9 +46,9 @@ def unsupported_languages(locales: Iterable[tuple[str, str | None]], settings: S
     return {sku: lang for sku, loc in locales if (lang := m.language_of(loc)) not in langs}
 
 
-def unsupported_copy(types: Iterable[str]) -> dict[str, dict[str, Any]]:
+def unsupported_copy(types: Iterable[str]) -> Entries:
     """The per-type copy of a product the generator does not write: none, unsupported_language."""
-    return {t: {"status": "none", "reasons": [UNSUPPORTED_LANGUAGE]} for t in types}
+    return {t: CopyEntry(reasons=[UNSUPPORTED_LANGUAGE]) for t in types}
 
 
 def _blocks(table: pa.Table, size: int) -> list[pa.Table]:
@@ -61,21 +62,17 @@ def copy_failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         for t, q in json.loads(r["qa"] or "{}").items():
             if not q["passed"]:
-                out.append({"sku": r["sku"], "type": t,
-                             "reasons": [f"{c['check']}: {d}" for c in q["checks"] if not c["passed"]
-                                         for d in (c["details"] or ["failed"])],
-                             "raw": q.get("raw")})
+                out.append({"sku": r["sku"], "type": t, "reasons": check_reasons(q["checks"]), "raw": q.get("raw")})
     return out
 
 
-def copy_of_row(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def copy_of_row(row: dict[str, Any]) -> Entries:
     """Tonight's per-type verdicts of a generated row: fresh or none, with the failure reasons."""
-    return {t: {"status": "fresh" if q["passed"] else "none",
-                "reasons": [f"{c['check']}: {d}" for c in q["checks"] if not c["passed"] for d in (c["details"] or ["failed"])]}
+    return {t: CopyEntry(status="fresh" if q["passed"] else "none", reasons=check_reasons(q["checks"]))
             for t, q in json.loads(row.get("qa") or "{}").items()}
 
 
-def coverage(valid: int, searchable: int, copy: dict[str, dict[str, dict[str, Any]]],
+def coverage(valid: int, searchable: int, copy: Mapping[str, Mapping[str, CopyEntry]],
              types: tuple[str, ...] | list[str], all_fresh: int = 0) -> dict[str, Any]:
     """The report's coverage: the searchable share of valid products, and per content type the
     share of valid products with fresh, kept and no copy (pure). `all_fresh`: products not in
@@ -85,12 +82,11 @@ def coverage(valid: int, searchable: int, copy: dict[str, dict[str, dict[str, An
     for t in types:
         n = {k: 0 for k in ("fresh", "kept", "none")}
         for entries in copy.values():
-            n[(entries.get(t) or {}).get("status") or "none"] += 1
+            n[entry(entries, t).status] += 1
         n["fresh"] += all_fresh
         n["none"] += max(0, valid - len(copy) - all_fresh)
         per[t] = {**n, **{f"{k}_share": round(v / valid, 4) if valid else None for k, v in n.items()}}
-    foreign = sum(1 for entries in copy.values()
-                  if any(UNSUPPORTED_LANGUAGE in ((e or {}).get("reasons") or []) for e in entries.values()))
+    foreign = sum(1 for entries in copy.values() if any(UNSUPPORTED_LANGUAGE in e.reasons for e in entries.values()))
     return {"valid": valid, "searchable": searchable,
             "searchable_share": round(searchable / valid, 4) if valid else None, "types": per,
             "unsupported_language": foreign}
@@ -262,10 +258,10 @@ def _write_enriched(gen_dir: Path, enriched_dir: Path, foreign: list[Product], t
     a product the generator does not write, with no copy (unsupported_language). Returns the rows."""
     has_rows = gen_dir.exists() and any(gen_dir.glob("*.parquet"))
     ok = pads.dataset(str(gen_dir), format="parquet").to_table() if has_rows else GENERATED_SCHEMA.empty_table()
-    copies = [json.dumps(copy_of_row(r), ensure_ascii=False) for r in ok.select(["qa"]).to_pylist()]
+    copies = [public_json(copy_of_row(r), max_reasons=None) for r in ok.select(["qa"]).to_pylist()]
     ok = ok.append_column("copy", pa.array(copies, pa.string()))
     if foreign:
-        blank = json.dumps(unsupported_copy(types), ensure_ascii=False)
+        blank = public_json(unsupported_copy(types))
         ok = pa.concat_tables([ok, pa.Table.from_pylist([{**product_row(p), "copy": blank} for p in foreign],
                                                         schema=ok.schema)])
     enriched_dir.mkdir(parents=True, exist_ok=True)

@@ -12,24 +12,26 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from shopgen import state as st8
 from shopgen.core.config import S3Config
+from shopgen.core.copy import CopyEntry, decode, encode, entry
 from shopgen.generate.stage import QA_COLUMNS, copy_of_row
-from shopgen.nightly import state as st8
 
 # What a committed batch returns to the driver: the QA columns, the engine that made each row, the
 # settled per-type entries (JSON) and the batch file that holds the texts.
 COMMITTED_COLUMNS = [*QA_COLUMNS, "gen_engine", "gen_engine_start_s", "types", "batch"]
 
 
-def row_plan(keys: dict[str, str], previous: dict[str, dict[str, Any]], todo: list[str]) -> str:
+def row_plan(keys: dict[str, str], previous: Mapping[str, CopyEntry], todo: list[str]) -> str:
     """The `plan` a generator row carries: every type's key tonight, and the last entry of each
     type it regenerates (settle needs it to keep accepted copy)."""
-    return json.dumps({"keys": keys, "previous": {t: previous.get(t) or {} for t in todo}}, sort_keys=True)
+    return json.dumps({"keys": keys, "previous": {t: entry(previous, t).model_dump() for t in todo}}, sort_keys=True)
 
 
 @dataclass
@@ -56,10 +58,11 @@ class BatchCommitter:
         recs = out.to_pylist()
         entries, types = [], []
         for r, p, h in zip(recs, plans, batch["content_hash"].to_pylist()):
-            settled = {t: st8.settle(p["previous"].get(t) or {}, p["keys"][t], h, self.run_id,
-                                     v["status"] == "fresh", uri, v["reasons"]) for t, v in copy_of_row(r).items()}
-            types.append(json.dumps(settled, ensure_ascii=False))
-            entries.append({"sku": r["sku"], "key": st8.combined_key(p["keys"]), "status": "ok",
+            previous = decode(p["previous"])
+            settled = {t: st8.settle(entry(previous, t), p["keys"][t], h, self.run_id, v.status == "fresh", uri,
+                                     v.reasons) for t, v in copy_of_row(r).items()}
+            types.append(encode(settled))
+            entries.append({"sku": r["sku"], "key": st8.combined_key(p["keys"]),
                             "reason": "; ".join(r["gen_errors"] or []) or None, "types": settled})
         st8.commit_batch(self._store, self.run_id, seq, batch.drop_columns(["plan"]), entries)
         return (out.append_column("types", pa.array(types, pa.string()))

@@ -1,6 +1,6 @@
-"""The run report: a self-contained report.html (plots inlined as SVG) and the terminal summary of
-`shopgen report RUN`, both built from a run's report.json read as a RunReport (shopgen.core.report);
-plus finding that report.json.
+"""The run report: a self-contained report.html (templates/report.html.j2, plots inlined as SVG) and the
+terminal summary of `shopgen report RUN`, both built from a run's report.json read as a RunReport
+(shopgen.core.report); plus finding that report.json.
 
 Every renderer is pure. The public entry points also take the report as a dict (the pipeline's
 rep.data) and read it leniently: a run that failed early writes a partial report, and what does not
@@ -8,12 +8,15 @@ fit the model is left out, so rendering never raises on a report's content."""
 
 from __future__ import annotations
 
-import html
+import functools
 import io
 import os
 import re
 from datetime import datetime
 from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from shopgen.adapters import storage
 from shopgen.core.config import S3Config
@@ -239,7 +242,7 @@ def _hbars(name: str, items: list[tuple[str, float]], labels: list[str], xlabel:
         if xlim:  # room on the right for the labels, ticks only over the data range
             ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         span = (xlim[1] - xlim[0]) if xlim else top * 1.22
-        for y, v, lab in zip(ys, vals, labels):
+        for y, v, lab in zip(ys, vals, labels, strict=True):
             ax.text(max(v, 0) + span * 0.01, y, lab, va="center", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)
@@ -288,7 +291,7 @@ def plot_search_eval(report: ReportLike) -> str | None:
         live = [r["live"] for r in rows]
         ax.barh([y - h / 2 for y in ys], new, h, color="#1f77b4", label="new index")
         ax.barh([y + h / 2 for y in ys], [v or 0 for v in live], h, color="#7f7f7f", label="live index")
-        for y, n, lv in zip(ys, new, live):
+        for y, n, lv in zip(ys, new, live, strict=True):
             ax.text(n + 0.01, y - h / 2, f"{n:.4f}", va="center", fontsize=8)
             ax.text((lv or 0) + 0.01, y + h / 2, f"{lv:.4f}" if lv is not None else "no live index",
                     va="center", fontsize=8)
@@ -305,40 +308,25 @@ def plot_search_eval(report: ReportLike) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# HTML
+# HTML: templates/report.html.j2 lays the page out; this side only shapes the report into text and rows.
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:980px;
- color:#222;padding:0 1em}
-h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .8em;border-bottom:1px solid #eee;
- text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
-th{background:#f6f6f6}.status{font-weight:bold;padding:.1em .5em;border-radius:3px}
-.ok{background:#d9f2d9;color:#1a5e1a}.bad{background:#f8d7d7;color:#8a1a1a}.warn{background:#fdebd0}
-.na{color:#777;font-style:italic}.errors li{color:#8a1a1a;white-space:pre-wrap;font-family:monospace}
-.plot svg{max-width:100%;height:auto}code{font-size:.95em}
-"""
+@functools.cache
+def _templates() -> jinja2.Environment:
+    # Autoescape on for every template (all are HTML), so a report string is text wherever it lands;
+    # StrictUndefined so a field the template names and the page data lacks fails instead of vanishing.
+    # trim/lstrip/keep_trailing_newline: tag-only lines leave nothing on the page.
+    return jinja2.Environment(loader=jinja2.PackageLoader("shopgen.report", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True)
 
 
-def _e(x: Any) -> str:
-    return html.escape(x if isinstance(x, str) else ("—" if x is None else str(x)), quote=True)
+def _text(x: Any) -> str:
+    return "—" if x is None else str(x)
 
 
 def _status_class(status: str | None) -> str:
     return {"succeeded": "ok", "failed": "bad"}.get(status or "", "warn")
-
-
-def _table(rows: list[tuple[str, str]], numeric: bool = False, head: tuple[str, str] | None = None) -> str:
-    cls = ' class="n"' if numeric else ""
-    h = f"<tr><th>{_e(head[0])}</th><th>{_e(head[1])}</th></tr>" if head else ""
-    body = "".join(f"<tr><th>{_e(k)}</th><td{cls}>{_e(v)}</td></tr>" for k, v in rows)
-    return f"<table>{h}{body}</table>"
-
-
-def _section(title: str, svg: str | None, missing: str, extra: str = "") -> str:
-    body = f'<div class="plot">{svg}</div>' if svg else f'<p class="na">{_e(missing)}</p>'
-    return f"<section><h2>{_e(title)}</h2>{body}{extra}</section>"
 
 
 def _header_rows(r: RunReport) -> list[tuple[str, str]]:
@@ -363,66 +351,47 @@ def _header_rows(r: RunReport) -> list[tuple[str, str]]:
     return [(k, str(v)) for k, v in rows if v not in (None, "")]
 
 
-def _coverage_html(r: RunReport) -> str:
-    cov = coverage_rows(r)
-    if not cov or r.coverage is None:
-        return ""
-    head = r.coverage
-    rows = "".join(f"<tr><th>{_e(t)}</th>" + "".join(f"<td>{_e(v)}</td>" for v in vals) + "</tr>" for t, *vals in cov)
-    return (f"<section><h2>Coverage</h2><p>searchable: {_e(head.searchable)} of "
-            f"{_e(head.valid)} valid products ({_e(_pct(head.searchable_share))})</p>"
-            f"<table><tr><th>content type</th><th>fresh</th><th>kept</th><th>none</th></tr>{rows}</table>"
-            "</section>")
+def _figures(r: RunReport) -> dict[str, Markup | None]:
+    # The one markup the page takes as it is: matplotlib's SVG backend escapes the text it draws
+    # (stage and check names come from the report).
+    plots = {"changes": plot_changes, "timings": plot_stage_timings, "throughput": plot_throughput,
+             "qa": plot_qa, "search_eval": plot_search_eval}
+    return {name: Markup(svg) if (svg := plot(r)) else None for name, plot in plots.items()}
 
 
-def _gate_html(r: RunReport) -> str:
-    checks = _gate(r).checks
-    if not checks:
-        return ""
-    rows = "".join(
-        f"<tr><th>{_e(c.check)}</th><td><span class=\"status {'ok' if c.passed else 'bad'}\">"
-        f"{'pass' if c.passed else 'FAIL'}</span></td><td>{_e(c.detail)}</td></tr>"
-        for c in checks)
-    return f"<section><h2>Index gate</h2><table>{rows}</table></section>"
+def _coverage(r: RunReport) -> dict[str, Any] | None:
+    rows = coverage_rows(r)
+    if not rows or r.coverage is None:
+        return None
+    cov = r.coverage
+    return {"searchable": _text(cov.searchable), "valid": _text(cov.valid), "share": _pct(cov.searchable_share),
+            "rows": rows}
+
+
+def _page(r: RunReport) -> dict[str, Any]:
+    """Everything report.html.j2 shows, as plain text and rows."""
+    startup = (r.stages.get("generate") or StageReport()).startup_s
+    return {
+        "run_id": _text(r.run_id),
+        "status": r.status or "unknown",
+        "status_class": _status_class(r.status),
+        "header": _header_rows(r),
+        "errors": [_text(e) for e in r.errors],
+        "gate_reasons": [_text(x) for x in _gate(r).reasons],
+        "counts": [(k, _fmt(v)) for k, v in _counts(r)],
+        "figures": _figures(r),
+        "startup": _secs(startup) if startup is not None else None,
+        "coverage": _coverage(r),
+        "gate_checks": [{"check": _text(c.check), "passed": bool(c.passed), "detail": _text(c.detail)}
+                        for c in _gate(r).checks],
+    }
 
 
 def render_html(report: ReportLike) -> str:
     """A self-contained HTML page for one run: no external scripts, styles, fonts or images; the
-    plots are inline SVG. Every string taken from the report is HTML-escaped; the config is not shown."""
-    r = as_report(report)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>shopgen run {_e(r.run_id)}</title><style>{_CSS}</style></head><body>",
-        (f"<h1>shopgen run <code>{_e(r.run_id)}</code> "
-         f'<span class="status {_status_class(r.status)}">{_e(r.status or "unknown")}</span></h1>'),
-        _table(_header_rows(r)),
-    ]
-    if r.errors:
-        parts.append('<h2>Errors</h2><ul class="errors">' + "".join(f"<li>{_e(e)}</li>" for e in r.errors) + "</ul>")
-    if _gate(r).reasons:
-        parts.append('<h2>Gate refused</h2><ul class="errors">'
-                     + "".join(f"<li>{_e(x)}</li>" for x in _gate(r).reasons) + "</ul>")
-
-    counts = _counts(r)
-    parts.append("<section><h2>Counts</h2>"
-                 + (_table([(k, _fmt(v)) for k, v in counts], numeric=True) if counts
-                    else '<p class="na">no counts recorded (the run stopped early)</p>') + "</section>")
-
-    parts.append(_section("Changes: new, changed and reused products", plot_changes(r),
-                          "no change counts recorded"))
-    parts.append(_section("Stage timings", plot_stage_timings(r), "no stage timings recorded"))
-    startup = (r.stages.get("generate") or StageReport()).startup_s
-    parts.append(_section("Throughput", plot_throughput(r), "no throughput recorded",
-                          f"<p>LLM engine startup: {_e(_secs(startup))}</p>" if startup is not None else ""))
-    parts.append(_section("QA pass rate per check", plot_qa(r), "no QA results recorded"))
-    parts.append(_coverage_html(r))
-    parts.append(_gate_html(r))
-    parts.append(_section("Search evaluation (judgments)", plot_search_eval(r),
-                          "search evaluation not configured (no gate.judgments) or the index stage did not run"))
-    parts.append("</body></html>")
-    return "\n".join(p for p in parts if p) + "\n"
+    plots are inline SVG. Every string taken from the report is escaped (the templates autoescape);
+    the config is not shown."""
+    return _templates().get_template("report.html.j2").render(_page(as_report(report)))
 
 
 def write_html(report: ReportLike, uri: str, s3: S3Config | None = None) -> None:
@@ -517,7 +486,8 @@ def _join(prefix: str, *parts: str) -> str:
 def _load(uri: str, s3: S3Config | None) -> RunReport:
     """The report at `uri` (ReportError, a ValueError, when it is not a JSON object); its
     outputs.report says where it was read when the report does not."""
-    report = RunReport.load(uri, s3)
+    # The core reads no storage itself (layers): the adapter fetches, the model parses.
+    report = RunReport.load(storage.read_bytes(uri, s3), name=uri)
     if report.outputs is None:
         report.outputs = Outputs(report=uri)
     elif not report.outputs.report:

@@ -4,15 +4,11 @@ NDCG@10 of the base and the fine-tuned embedder (brute-force cosine over the pro
 registry (an `embedder` version, promoted through its own gate).
 
 Workers read the pairs from the run's storage (local or s3://) and each takes a deterministic shard
-per step (finetune.recipe.shard_batch); rank 0 checkpoints every search_finetune.checkpoint_every
+per step (train.worker.shard_batch); rank 0 checkpoints every search_finetune.checkpoint_every
 steps and at the end, and a restarted worker group resumes from the latest checkpoint."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import io
-import json
 import os
 import sys
 import tempfile
@@ -21,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from shopgen.adapters import models, raysupport, storage
-from shopgen.adapters.raysupport import WORKER_ENV
 from shopgen.adapters.registry import VERSION_RE, Registry, embedder_gate, kind_of, new_version_id
-from shopgen.core.config import S3Config, Settings
-from shopgen.finetune.recipe import scaling, shard_batch
+from shopgen.core.config import Settings
 from shopgen.searchtune import data as stdata
+from shopgen.train import driver, worker
+from shopgen.train.worker import base_path, shard_batch
 
 EVAL_DEPTH = 100  # hits ranked per held-out query (recall@100)
 
@@ -65,20 +61,10 @@ def steps_of(n_pairs: int, world: int, batch_size: int, epochs: int, max_steps: 
 
 # ---- the per-worker training loop ---------------------------------------------------------------
 
-def _read_pairs(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(io.BytesIO(storage.read_bytes(cfg["data_uri"], S3Config(**cfg["s3"])))).to_pylist()
-
-
-def _base_path(cfg: dict[str, Any]) -> str:
-    return models.fetch_model(models.ModelRef(**cfg["base"]), cfg["model_cache"], S3Config(**cfg["s3"])).path
-
-
 def _prompts(model: Any, cfg: dict[str, Any]) -> tuple[str, str]:
     """The query and document prefixes serving uses (embed.encoder.model_prompt), so training sees
     the texts the index and the search see. An explicit document prefix is already in the texts."""
-    from shopgen.embed.encoder import model_prompt
+    from shopgen.adapters.encoder import model_prompt
 
     doc = model_prompt(model, "document", "auto") if cfg["document_prefix"] == "auto" else ""
     return model_prompt(model, "query", cfg["query_prefix"]), doc
@@ -132,45 +118,31 @@ def _save(st: Any, opt: Any, sched: Any, state: dict[str, Any], serve: dict[str,
     """A checkpoint: the sentence-transformers folder as serving loads it (the base's own
     max_seq_length, and any prefix found by `auto` kept as the model's prompts, so the saved model
     is served with the prefixes it was trained with), the optimizer and the step."""
-    import torch
-
     st.max_seq_length = serve["max_seq_length"]
     for kind, prompt in serve["prompts"].items():
         if prompt and not (st.prompts or {}).get(kind):
             st.prompts = {**(st.prompts or {}), kind: prompt}
     st.save(os.path.join(out, "model"), create_model_card=False)
     st.max_seq_length = train_len
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, os.path.join(out, "optim.pt"))
-    Path(out, "trainer_state.json").write_text(json.dumps(state))
+    worker.save_state(out, opt, sched, state)
 
 
-def _restore(cfg: dict[str, Any], device: Any) -> tuple[dict[str, Any], Any, Any]:
-    """(trainer state, SentenceTransformer, optimizer state) from the latest checkpoint, or fresh."""
-    import ray.train
-    import torch
+def _load_encoder(cfg: dict[str, Any], ckpt_dir: str | None, device: Any) -> Any:
+    """The SentenceTransformer of a checkpoint folder, or the base."""
+    from shopgen.adapters.encoder import load_encoder
 
-    from shopgen.embed.encoder import load_encoder
-
-    ckpt = ray.train.get_checkpoint()
-    if not ckpt:
-        return {"step": 0, "starts": 1}, load_encoder(_base_path(cfg), str(device)), None
-    with ckpt.as_directory() as d:
-        state = json.loads(Path(d, "trainer_state.json").read_text())
-        st = load_encoder(os.path.join(d, "model"), str(device))
-        optim_state = torch.load(os.path.join(d, "optim.pt"), weights_only=False)
-    return {**state, "starts": state.get("starts", 0) + 1}, st, optim_state
+    return load_encoder(os.path.join(ckpt_dir, "model") if ckpt_dir else base_path(cfg), str(device))
 
 
 def train_loop_per_worker(cfg: dict[str, Any]) -> None:
-    import ray.train
     import ray.train.torch as rtt
     import torch
     from transformers import get_linear_schedule_with_warmup
 
     rank, world, gpu, device = raysupport.train_worker(cfg)
-    pairs = _read_pairs(cfg)
+    pairs = worker.read_rows(cfg)
     per_epoch, total = steps_of(len(pairs), world, cfg["batch_size"], cfg["epochs"], cfg["max_steps"])
-    state, st, optim_state = _restore(cfg, device)
+    state, st, optim_state = worker.restore({"step": 0, "starts": 0}, lambda d: _load_encoder(cfg, d, device))
     prompts = _prompts(st, cfg)
     serve = {"max_seq_length": st.max_seq_length,
              "prompts": {"query": prompts[0] if cfg["query_prefix"] == "auto" else "", "document": prompts[1]}}
@@ -179,9 +151,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     model = rtt.prepare_model(_dual(st), parallel_strategy_kwargs={"find_unused_parameters": True})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"])
     sched = get_linear_schedule_with_warmup(opt, int(cfg["warmup_ratio"] * total), total)
-    if optim_state:
-        opt.load_state_dict(optim_state["optimizer"])
-        sched.load_state_dict(optim_state["scheduler"])
+    worker.resume_optimizer(opt, sched, optim_state)
     model.train()
     step, resumed_from, t0, loss_sum, loss_n = state["step"], state["step"], time.perf_counter(), 0.0, 0
     while step < total:
@@ -202,12 +172,10 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         loss_sum, loss_n = 0.0, 0
         if rank == 0:
             progress(f"step {step}/{total}  loss {metrics['train_loss']:.4f}  {metrics['pairs_per_s']:.1f} pairs/s")
-        if rank == 0 and (step % cfg["checkpoint_every"] == 0 or step == total):
-            with tempfile.TemporaryDirectory() as d:
-                _save(st, opt, sched, {**state, "step": step}, serve, cfg["max_seq_len"], d)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
-        else:
-            ray.train.report(metrics)
+        saved = {**state, "step": step}
+        ckpt = rank == 0 and (step % cfg["checkpoint_every"] == 0 or step == total)
+        worker.report(metrics, (lambda d, s=saved: _save(st, opt, sched, s, serve, cfg["max_seq_len"], d))
+                      if ckpt else None)
 
 
 # ---- held-out evaluation ------------------------------------------------------------------------
@@ -219,7 +187,7 @@ def evaluate_embedder(model: Any, skus: list[str], texts: list[str], judgments: 
     import numpy as np
 
     from indexing.evaluate import evaluate
-    from shopgen.embed.encoder import encode_documents, encode_queries
+    from shopgen.adapters.encoder import encode_documents, encode_queries
 
     docs = np.asarray(encode_documents(model, texts, emb_cfg))
     queries = list(judgments)
@@ -235,7 +203,7 @@ def heldout_eval(cfg: dict[str, Any], checkpoint: Any, skus: list[str], texts: l
     """Base and fine-tuned embedder on the same held-out queries (a Ray task, on a training node)."""
     import torch
 
-    from shopgen.embed.encoder import load_encoder
+    from shopgen.adapters.encoder import load_encoder
 
     gpu = bool(cfg["gpu"]) and torch.cuda.is_available()
     if not gpu:
@@ -243,7 +211,7 @@ def heldout_eval(cfg: dict[str, Any], checkpoint: Any, skus: list[str], texts: l
     device = "cuda" if gpu else "cpu"
     out = {}
     progress(f"scoring the base: {len(texts)} products, {len(judgments)} held-out queries")
-    out["base"] = evaluate_embedder(load_encoder(_base_path(cfg), device), skus, texts, judgments, emb_cfg)
+    out["base"] = evaluate_embedder(load_encoder(base_path(cfg), device), skus, texts, judgments, emb_cfg)
     progress("scoring the fine-tuned model")
     with checkpoint.as_directory() as d:
         out["finetuned"] = evaluate_embedder(load_encoder(os.path.join(d, "model"), device), skus, texts, judgments,
@@ -253,25 +221,15 @@ def heldout_eval(cfg: dict[str, Any], checkpoint: Any, skus: list[str], texts: l
 
 # ---- the driver ---------------------------------------------------------------------------------
 
+# Placement, progress and promotion choices: not what is trained (the run name's config hash).
 PLACEMENT = ("workers", "gpu", "accelerator_type", "resources", "cpu_threads", "storage_path", "auto_promote",
              "max_failures", "log_every", "checkpoint_every")
 
 
-def config_hash(sf_dump: dict[str, Any], base_version: str) -> str:
-    """What is trained: the config minus placement, progress and promotion choices, and the base."""
-    keys = {k: v for k, v in sf_dump.items() if k not in PLACEMENT}
-    return hashlib.sha256(json.dumps([keys, base_version], sort_keys=True).encode()).hexdigest()[:8]
-
-
 def worker_config(settings: Settings, base: models.ModelRef, data_uri: str) -> dict[str, Any]:
     sf = settings.search_finetune
-    return {**sf.model_dump(mode="json"), "base": dataclasses.asdict(base), "data_uri": data_uri,
-            "gpu": sf.gpu or bool(sf.accelerator_type),
-            "query_prefix": settings.embedding.query_prefix, "document_prefix": settings.embedding.document_prefix,
-            "model_cache": str(settings.models.node_cache_dir or settings.model_cache),
-            "threads": sf.cpu_threads or max(1, (os.cpu_count() or 1) // sf.workers),
-            # No secret in the worker config: workers take S3 credentials from the AWS environment.
-            "s3": settings.s3.model_dump(mode="python", exclude={"secret_access_key", "access_key_id"})}
+    return {**driver.worker_config(sf, settings, base, data_uri), "gpu": sf.gpu or bool(sf.accelerator_type),
+            "query_prefix": settings.embedding.query_prefix, "document_prefix": settings.embedding.document_prefix}
 
 
 def search_storage(settings: Settings) -> str:
@@ -280,18 +238,8 @@ def search_storage(settings: Settings) -> str:
 
 def fit(settings: Settings, cfg: dict[str, Any], name: str) -> Any:
     """Run TorchTrainer; a run of this name already in storage resumes from its latest checkpoint."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
-    sf, root = settings.search_finetune, search_storage(settings)
-    fs, path = storage.resolve(root, settings.s3)
-    run = RunConfig(name=name, storage_path=path, storage_filesystem=fs if storage.is_s3(root) else None,
-                    failure_config=FailureConfig(max_failures=sf.max_failures),
-                    checkpoint_config=CheckpointConfig(num_to_keep=2))
-    run.worker_runtime_env = {"env_vars": {**WORKER_ENV, "OMP_NUM_THREADS": str(cfg["threads"])}}
-    trainer = TorchTrainer(train_loop_per_worker, train_loop_config=cfg, run_config=run,
-                           scaling_config=ScalingConfig(**scaling(sf)))
-    return trainer.fit()
+    return driver.fit(train_loop_per_worker, cfg, settings.search_finetune, name, search_storage(settings),
+                      settings.s3, {"num_to_keep": 2})
 
 
 def base_reference(base: str, settings: Settings) -> models.ModelRef:
@@ -307,10 +255,7 @@ def base_reference(base: str, settings: Settings) -> models.ModelRef:
         if kind != "embedder":
             raise ValueError(f"--base {base} is a {kind} version; fine-tune search from an embedder")
     plain = settings.model_copy(update={"models": settings.models.model_copy(update={"use_promoted": False})})
-    ref = models.resolve(base, plain)
-    if ref.adapter:
-        raise ValueError(f"--base {base!r} is a LoRA adapter, not a sentence-transformers model")
-    return ref
+    return driver.resolve_base(base, plain, ", not a sentence-transformers model")
 
 
 def _local_judgments(uri: str, settings: Settings, tmp: str) -> Path:
@@ -325,8 +270,8 @@ def prepare(catalog: str, judgments: str, settings: Settings) -> dict[str, Any]:
     """Products and judgments -> the split, the training rows and their figures; a clear error
     when nothing is left to train on or to score."""
     from indexing.evaluate import load_judgments
+    from shopgen.adapters.encoder import document_text
     from shopgen.catalog.load import load_catalog
-    from shopgen.embed.encoder import document_text
     from shopgen.generate.engine import product_row
 
     sf = settings.search_finetune
@@ -360,22 +305,11 @@ def prepare(catalog: str, judgments: str, settings: Settings) -> dict[str, Any]:
             "data_hash": stdata.data_hash(rows)}
 
 
-def write_pairs(uri: str, rows: list[dict[str, Any]], settings: Settings) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows), buf)
-    storage.write_bytes(uri, buf.getvalue(), settings.s3)
-
-
 def _train_and_score(settings: Settings, cfg: dict[str, Any], name: str, d: dict[str, Any],
                      say: Any) -> tuple[Any, dict[str, Any], dict[str, Any], float]:
     """TorchTrainer, then the held-out scoring as a Ray task; (checkpoint, last metrics, metrics, seconds)."""
-    from shopgen.adapters.raysupport import ray_session
-
     sf = settings.search_finetune
-    with ray_session(settings, dashboard=True):
+    with driver.session(settings):
         import ray
 
         say(f"training on {sf.workers} {'GPU' if cfg['gpu'] else 'CPU'} worker(s), {len(d['rows'])} pairs, batch "
@@ -383,13 +317,12 @@ def _train_and_score(settings: Settings, cfg: dict[str, Any], name: str, d: dict
         t0 = time.time()
         result = fit(settings, cfg, name)
         train_s = time.time() - t0
-        if result.checkpoint is None:
-            raise RuntimeError("training finished without a checkpoint")
+        ckpt = driver.latest_checkpoint(result)
         say(f"scoring base and fine-tuned on {len(d['test'])} held-out queries over {len(d['skus'])} products")
         res = {"num_gpus": 1} if cfg["gpu"] else {"num_cpus": 1}
         task = ray.remote(**res)(heldout_eval)
-        metrics = ray.get(task.remote(cfg, result.checkpoint, d["skus"], d["texts"], d["test"], settings.embedding))
-    return result.checkpoint, result.metrics or {}, metrics, train_s
+        metrics = ray.get(task.remote(cfg, ckpt, d["skus"], d["texts"], d["test"], settings.embedding))
+    return ckpt, result.metrics or {}, metrics, train_s
 
 
 def run_search_finetune(catalog: str, judgments: str, settings: Settings, base: str = "base",
@@ -399,16 +332,15 @@ def run_search_finetune(catalog: str, judgments: str, settings: Settings, base: 
     base_ref = base_reference(base, settings)
     d = prepare(catalog, judgments, settings)
     st = d["stats"]
-    name = name or f"search-{d['data_hash'][:8]}-{config_hash(sf.model_dump(mode='json'), base_ref.version)}"
+    name = name or driver.run_name("search", d["data_hash"], sf, base_ref.version, PLACEMENT)
     reg = Registry(settings.registry_uri, settings.s3)
     run_uri = f"{search_storage(settings)}/{name}"
     report: dict[str, Any] = {"run": name, "kind": "embedder", "catalog": catalog, "judgments": str(judgments),
                               "base": base_ref.ref, "base_version": base_ref.version, "data_hash": d["data_hash"],
                               "data": st, "registry": reg.uri, "storage": run_uri}
-    done = reg.find_run(name, d["data_hash"])
+    done = driver.already_registered(reg, name, d["data_hash"], report, say)
     if done:
-        say(f"run {name} already finished and registered {done['version']}; nothing to do")
-        return {**report, "status": "already_registered", "version": done["version"], "metrics": done["metrics"]}
+        return done
     if st["dropped_pairs"]:
         say(f"left out {st['dropped_pairs']} judgments naming {st['unknown_skus']} SKUs not in {catalog} "
             f"(e.g. {', '.join(st['unknown_sample'][:3])}); {st['dropped_queries']} queries had nothing else")
@@ -416,7 +348,7 @@ def run_search_finetune(catalog: str, judgments: str, settings: Settings, base: 
         f"{st['train_pairs']} training pairs over {st['products']} products; hard negatives: "
         + ", ".join(f"{n} {k.replace('_', '-')}" for k, n in st["hard_negatives"].items()))
     data_uri = f"{run_uri}/shopgen/pairs.parquet"
-    write_pairs(data_uri, d["rows"], settings)
+    driver.write_rows(data_uri, d["rows"], settings.s3)
     cfg = worker_config(settings, base_ref, data_uri)
     ckpt, last, metrics, train_s = _train_and_score(settings, cfg, name, d, say)
     passed, reasons = embedder_gate(metrics)
@@ -430,12 +362,8 @@ def run_search_finetune(catalog: str, judgments: str, settings: Settings, base: 
             "metrics": metrics, "gate": {"passed": passed, "reasons": reasons},
             "training": {k: last.get(k) for k in ("step", "total_steps", "epoch", "train_loss", "pairs_per_s",
                                                   "resumed_from_step", "starts")} | {"seconds": round(train_s, 1)}})
-    promoted = False
-    if promote if promote is not None else sf.auto_promote:
-        promoted, _ = reg.promote(version, by="gate")
+    promoted = driver.promote(reg, version, promote, sf.auto_promote)
     report.update(status="succeeded", version=version, model_version=models.resolve(version, settings).version,
                   metrics=metrics, gate=manifest["gate"], training=manifest["training"], promoted=promoted,
                   seconds=round(time.time() - t_start, 1))
-    storage.write_bytes(f"{run_uri}/shopgen/report.json", json.dumps(report, indent=2).encode(), settings.s3)
-    report["report"] = f"{run_uri}/shopgen/report.json"
-    return report
+    return driver.write_report(report, run_uri, settings.s3)

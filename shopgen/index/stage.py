@@ -14,14 +14,13 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shopgen.adapters import models
 from shopgen.adapters.raysupport import ray_session
 from shopgen.catalog.load import load_catalog
 from shopgen.core.config import Settings
 from shopgen.core.records import Quarantined
-from shopgen.core.run import Report, append_quarantine, running, start_run
+from shopgen.core.run import Report, StageProgress, append_quarantine, running, start_run
 from shopgen.embed.stage import embed_then_relate
 from shopgen.generate.engine import PRODUCT_SCHEMA, product_row
 from shopgen.generate.stage import ENRICHED_DROP
@@ -72,10 +71,8 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
     now = datetime.now(timezone.utc).isoformat()
     docs = (es_doc(r, now) for batch in dataset.to_batches() for r in batch.to_pylist())
     encoder = _encoder_factory(emb_model, settings)
-    with Progress(TextColumn("index"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as prog:
-        task = prog.add_task("bulk", total=total)
-        advance = lambda n: prog.advance(task, n)  # noqa: E731
+    with StageProgress(console, "index", total, unit="docs") as prog:
+        advance = prog.advance
         if incremental is not None:
             # The caller may upsert only the docs that changed while `skus` names every doc to keep.
             skus = incremental.skus
@@ -115,7 +112,7 @@ def _encoder_factory(model: models.ModelRef, settings: Settings):
 
     def get():
         if not cache:
-            from shopgen.embed.encoder import load_encoder
+            from shopgen.adapters.encoder import load_encoder
 
             cache.append(load_encoder(models.materialize(model, settings).path))
         return cache[0]
@@ -135,20 +132,31 @@ def _portable(ref: str) -> str:
     return str(Path(ref).resolve()) if "://" not in ref and Path(ref).exists() else ref
 
 
+@dataclass(frozen=True)
+class IndexRun:
+    """What the index step did: the index written (the new one, or the live one on an upsert),
+    the documents written and deleted, and the SKUs whose document failed (quarantined)."""
+
+    index: str | None
+    docs: int
+    deleted: int
+    failed: frozenset[str]
+
+
 def run_index(rep: Report, enriched: Path, settings: Settings, alias: str, console: Console, qpath: Path,
-               emb_model: models.ModelRef, source: str, incremental: IncrementalSpec | None = None) -> None:
-    counts = rep.data["counts"]
+              emb_model: models.ModelRef, source: str, incremental: IncrementalSpec | None = None) -> IndexRun:
+    """Index stage: its figures go to the report's `index` stage, its failed documents to the
+    quarantine; a refused gate (new index) or a failed upsert raises."""
     with rep.stage("index", console) as st:
         q = index_stage(enriched, settings, alias, st, console, _index_meta(rep, emb_model, source), emb_model,
                         incremental)
         append_quarantine(qpath, q)
-        counts["indexed"] = st["docs"]
-        if incremental is not None:
-            counts["deleted"] = st.get("deleted", 0)
     st["docs_per_s"] = round(st["docs"] / st["seconds"], 2) if st.get("seconds") else None
     if not st["gate"]["passed"]:
         what = "incremental update" if incremental is not None else "index gate refused the swap"
         raise RuntimeError(f"{what}: " + "; ".join(st["gate"]["reasons"]))
+    return IndexRun(st.get("index"), st["docs"], st.get("deleted", 0) if incremental is not None else 0,
+                    frozenset(x.sku for x in q if x.sku))
 
 
 def is_enriched(uri: str, settings: Settings) -> bool:
@@ -210,6 +218,9 @@ def run_index_build(source: str, workdir: str | Path, settings: Settings, alias:
         if incremental is not None:
             # A product quarantined tonight keeps its last good doc instead of disappearing.
             incremental = dataclasses.replace(incremental, keep=tuple(q.sku for q in bad if q.sku))
-        run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(source), incremental)
+        done = run_index(rep, enriched, settings, alias, console, qpath, emb_model, str(source), incremental)
+        counts["indexed"] = done.docs
+        if incremental is not None:
+            counts["deleted"] = done.deleted
         rep.data["status"] = "succeeded"
     return rep.data

@@ -7,8 +7,8 @@ import hashlib
 import json
 import re
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -1,0 +1,1 @@
+"""The index stage: enriched rows -> embeddings -> related -> Elasticsearch (indexing/ is the ES library)."""
