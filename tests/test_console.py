@@ -45,3 +45,22 @@ def test_progress_in_a_log_is_at_most_ten_lines_a_stage():
     lines = buf.getvalue().splitlines()
     assert 1 <= len(lines) <= 10 and all("tok/s" in x and "ETA" in x for x in lines), lines
     assert lines[0].startswith("generate: 100/1000 products")
+
+
+def test_a_worker_warning_from_the_ray_logs_reaches_the_console(tmp_path, capfd, monkeypatch):
+    """An engine death is written by the generator actor (a Ray worker) to its own log, which the run
+    keeps under logs/ray/; its shopgen: line is shown on the console, Ray's chatter is not."""
+    from shopgen.core.logs import keep_ray_logs
+
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    session = tmp_path / "session"
+    (session / "logs").mkdir(parents=True)
+    (session / "logs" / "worker-abc-01000000-4242.err").write_text(
+        "INFO worker.py: Task started\nshopgen: vLLM engine died (engine process(es) [7] exited); restarting "
+        "the generator and retrying its batch [retry]\n")
+    console = Console(stderr=True)
+    with quiet(tmp_path / "logs", console):
+        keep_ray_logs(str(session))
+    err = capfd.readouterr().err
+    assert "warning (Ray worker 4242): vLLM engine died" in err and "[retry]" in err and "Task started" not in err
+    assert (tmp_path / "logs" / "ray" / "worker-abc-01000000-4242.err").exists()

@@ -230,10 +230,10 @@ def test_coverage_counts_every_valid_product():
     copy = {"A": {"description": CopyEntry(status="fresh"), "ad_copy": CopyEntry(status="none")},
             "B": {"description": CopyEntry(status="kept"), "ad_copy": CopyEntry(status="fresh")}}
     cov = coverage(3, 3, copy, ["description", "ad_copy"])
-    assert cov["searchable_share"] == 1.0
-    assert cov["types"]["description"] == {"fresh": 1, "kept": 1, "none": 1, "fresh_share": 0.3333,
-                                           "kept_share": 0.3333, "none_share": 0.3333}
-    assert cov["types"]["ad_copy"]["none"] == 2
+    assert cov.searchable_share == 1.0
+    assert cov.types["description"].to_dict() == {"fresh": 1, "kept": 1, "none": 1, "fresh_share": 0.3333,
+                                                  "kept_share": 0.3333, "none_share": 0.3333}
+    assert cov.types["ad_copy"].none == 2
 
 
 def test_retry_prompt_names_what_failed():

@@ -78,7 +78,7 @@ def test_products_in_an_undeclared_language_never_reach_the_engine():
 def test_coverage_counts_products_in_unsupported_languages():
     copy = {"E1": {"seo_title": CopyEntry(status="fresh")}, "Z1": unsupported_copy(["seo_title"])}
     cov = coverage(3, 3, copy, ["seo_title"], all_fresh=1)
-    assert cov["unsupported_language"] == 1 and cov["types"]["seo_title"]["none"] == 1
+    assert cov.unsupported_language == 1 and cov.types["seo_title"].none == 1
     from shopgen.core.report import RunReport
 
     rep = RunReport.model_validate({"coverage": cov, "counts": {"unsupported_language": 1, "retry_deferred": 2}})

@@ -27,6 +27,10 @@ class _Part(BaseModel):
     # NaN and ±inf are no figure: json.dumps writes them as invalid JSON and nothing can plot them.
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The part as plain JSON data, with the keys it was given (report.json's shape)."""
+        return self.model_dump(mode="json", exclude_unset=True, fallback=str)
+
 
 class GateCheck(_Part):
     """One check of the index gate (indexing.gate): {check, passed, detail, **figures}. The relevance
@@ -180,10 +184,6 @@ class RunReport(_Part):
     def dump_json(self) -> str:
         """report.json's text: every key that was set (None included), none that was not."""
         return self.model_dump_json(indent=2, exclude_unset=True, fallback=str)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as plain JSON data (the keys of dump_json)."""
-        return self.model_dump(mode="json", exclude_unset=True, fallback=str)
 
     @classmethod
     def lenient(cls, data: Any) -> RunReport:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from shopgen.checks import CheckResult
 from shopgen.checks.gate import gate_checks, legacy_checks
 from shopgen.core.content import CONTENT_TYPES, ContentType, check_limits, sampling_for
+from shopgen.core.copy import check_reasons
 from shopgen.core.records import Product, content_hash
 from shopgen.generate.prompts import build_messages, prompt_version
 
@@ -154,11 +155,10 @@ class Outcome:
     samples: dict[str, int] = field(default_factory=dict)  # samples drawn per content type
 
     def errors(self) -> list[str]:
-        return [f"{t}/{r.check}: {d}" for t, rs in self.checks.items() if t not in self.outputs
-                for r in rs if not r.passed for d in (r.details or ["failed"])]
+        return [f"{t}/{x}" for t in self.checks if t not in self.outputs for x in self.reasons(t)]
 
     def reasons(self, t: str) -> list[str]:
-        return [f"{r.check}: {d}" for r in self.checks.get(t, []) if not r.passed for d in (r.details or ["failed"])]
+        return check_reasons(r.as_dict() for r in self.checks.get(t, []))
 
 
 @dataclass

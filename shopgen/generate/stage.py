@@ -22,6 +22,7 @@ from shopgen.core.config import ModelsConfig, Settings
 from shopgen.core.content import CONTENT_TYPES, candidates_for, few_shot_for, parse_content
 from shopgen.core.copy import CopyEntry, Entries, check_reasons, entry, public_json
 from shopgen.core.records import Product
+from shopgen.core.report import Coverage, QASummary
 from shopgen.core.run import append_jsonl, append_quarantine, running, start_run
 from shopgen.generate.engine import (
     GEN_INPUT_SCHEMA,
@@ -73,7 +74,7 @@ def copy_of_row(row: dict[str, Any]) -> Entries:
 
 
 def coverage(valid: int, searchable: int, copy: Mapping[str, Mapping[str, CopyEntry]],
-             types: tuple[str, ...] | list[str], all_fresh: int = 0) -> dict[str, Any]:
+             types: tuple[str, ...] | list[str], all_fresh: int = 0) -> Coverage:
     """The report's coverage: the searchable share of valid products, and per content type the
     share of valid products with fresh, kept and no copy (pure). `all_fresh`: products not in
     `copy` whose every type is fresh. `unsupported_language`: products whose copy was not asked
@@ -87,9 +88,9 @@ def coverage(valid: int, searchable: int, copy: Mapping[str, Mapping[str, CopyEn
         n["none"] += max(0, valid - len(copy) - all_fresh)
         per[t] = {**n, **{f"{k}_share": round(v / valid, 4) if valid else None for k, v in n.items()}}
     foreign = sum(1 for entries in copy.values() if any(UNSUPPORTED_LANGUAGE in e.reasons for e in entries.values()))
-    return {"valid": valid, "searchable": searchable,
-            "searchable_share": round(searchable / valid, 4) if valid else None, "types": per,
-            "unsupported_language": foreign}
+    return Coverage.model_validate({"valid": valid, "searchable": searchable,
+                                    "searchable_share": round(searchable / valid, 4) if valid else None,
+                                    "types": per, "unsupported_language": foreign})
 
 
 # What the driver reads back from generated rows: the report's figures, QA summary and quarantine.
@@ -164,7 +165,7 @@ def generate_stage(products: list[Product], model: models.ModelRef, settings: Se
     collect(ds, out_dir)
 
 
-def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+def qa_summary(rows: list[dict[str, Any]], threshold: float) -> QASummary:
     """Pass rate of each check over every (product, content type) of the last attempt, the accepted
     rate and failure reasons per type, the unsupported-attribute findings, and near-duplicate copy."""
     stats: dict[str, dict[str, int]] = {}
@@ -193,9 +194,10 @@ def qa_summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     texts = [(r["sku"], " ".join(filter(None, [r.get("description"), r.get("seo_title"), *(r.get("bullets") or [])])))
              for r in rows]
     dups = near_duplicates([(s, t) for s, t in texts if t.strip()], threshold)
-    return {"checks": stats, "types": types, "unsupported_attribute_findings": unsupported,
-            "near_duplicates": [{"sku": a, "duplicate_of": b} for a, b in dups.items()],
-            "rows_passed": sum(1 for r in rows if r["gen_ok"]), "rows_failed": sum(1 for r in rows if not r["gen_ok"])}
+    return QASummary.model_validate({
+        "checks": stats, "types": types, "unsupported_attribute_findings": unsupported,
+        "near_duplicates": [{"sku": a, "duplicate_of": b} for a, b in dups.items()],
+        "rows_passed": sum(1 for r in rows if r["gen_ok"]), "rows_failed": sum(1 for r in rows if not r["gen_ok"])})
 
 
 def _read_rows(folder: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
@@ -245,9 +247,9 @@ def run_generate(catalog: str, workdir: str | Path, settings: Settings, limit: i
                           attempts=sum(r["gen_attempts"] for r in rows), unsupported_language=len(foreign))
                 counts.update(generated=len(rows) - len(failed), generation_failed=len(failed))
             st["tokens_per_s"] = round(tokens / st["seconds"], 2) if st.get("seconds") else None
-            rep.data["qa"] = qa_summary(rows, settings.qa.near_duplicate_threshold)
+            rep.data["qa"] = qa_summary(rows, settings.qa.near_duplicate_threshold).to_dict()
             copy = {r["sku"]: copy_of_row(r) for r in rows} | {s: unsupported_copy(types) for s in foreign}
-            rep.data["coverage"] = coverage(len(products), len(products), copy, types)
+            rep.data["coverage"] = coverage(len(products), len(products), copy, types).to_dict()
         counts["enriched"] = _write_enriched(gen_dir, enriched_dir, [p for p in products if p.sku in foreign], types)
         rep.data["status"] = "succeeded"
     return rep.data

@@ -54,7 +54,7 @@ def night(n: Night, io: Adapters) -> Saved:
     saved = record(steps.save(n, planned, mode, gen, emb, idx), n)
     n.rep.data["coverage"] = coverage(len(planned.hashes), saved.searchable,
                                       {s: es for s, es in gen.entries.items() if s not in planned.plan.settled},
-                                      n.types, all_fresh=len(planned.plan.settled))
+                                      n.types, all_fresh=len(planned.plan.settled)).to_dict()
     n.rep.data["status"] = "succeeded"
     return saved
 
@@ -96,7 +96,7 @@ def _(rec: Generated, n: Night) -> Generated:
     if rec.qa_rows:
         n.rep.data["startup"]["engine_start_s"] = rec.engine_start_s
     if (qa := steps.qa_report(n, rec)) is not None:
-        n.rep.data["qa"] = qa
+        n.rep.data["qa"] = qa.to_dict()
     n.rep.data["counts"].update(generated=rec.generated, generation_failed=rec.failed,
                                 **{f"copy_{k}": sum(v[k] for v in rec.status.values()) for k in st8.COPY_STATUSES})
     return rec

@@ -30,6 +30,7 @@ from shopgen.core.config import Settings
 from shopgen.core.content import CONTENT_TYPES, candidates_for, few_shot_for
 from shopgen.core.copy import COPY_STATUSES, Entries, decode, encode, entry, public_json, typed_reasons
 from shopgen.core.records import Product, content_hash
+from shopgen.core.report import QASummary
 from shopgen.core.run import Report, StageProgress, append_jsonl, append_quarantine
 from shopgen.embed.stage import embed_stage
 from shopgen.generate.engine import GENERATED_FIELDS, GENERATED_SCHEMA, PRODUCT_SCHEMA, TYPE_FIELDS, product_row
@@ -435,7 +436,7 @@ def _tally(fig: dict[str, Any], batch: pa.Table, settled: dict[str, Entries]) ->
     fig["qa_rows"].extend(recs)
 
 
-def qa_report(n: Night, g: Generated) -> dict[str, Any] | None:
+def qa_report(n: Night, g: Generated) -> QASummary | None:
     return qa_summary(g.qa_rows, n.settings.qa.near_duplicate_threshold) if g.qa_rows else None
 
 
