@@ -79,7 +79,7 @@ def _state_with_copy(prefix, products, entries_of):
         entries, fields, h = entries_of(p)
         gen_rows.append({"sku": p.sku, **fields})
         state_rows.append({**{c: None for c in st8.STATE_SCHEMA.names}, "sku": p.sku, "content_hash": h,
-                           "copy": json.dumps(entries), "status": "ok"})
+                           "copy": json.dumps(entries)})
     from shopgen.generate.engine import TYPE_FIELDS
 
     schema = pa.schema([("sku", pa.string())] + [f for fs in TYPE_FIELDS.values() for f in fs])
