@@ -106,7 +106,12 @@ def query_encoder(model: Any, cfg: Any):
 
 def load_encoder(model_path: str, device: str | None = None):
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    from shopgen.core.logs import verbose
+
+    if not verbose():  # a "Loading weights" bar per query is chatter (--verbose shows it)
+        hf_logging.disable_progress_bar()
     return SentenceTransformer(model_path, device=device or "cpu")
 
 

@@ -15,7 +15,7 @@ from shopgen.cli.output import echo_training, fmt
 from shopgen.cli.overrides import SET_HELP, given, override, parse_set, set_values
 from shopgen.core.config import Settings, load_settings
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a log line stays one line, whatever its length
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -421,13 +421,14 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False))
         return
+    wide = not sys.stdout.isatty()  # in a log: one line per hit (a description is cut at 140 characters)
     t = Table(title=f"{used}: {query}", show_lines=False)
     for col in ("#", "sku", "score", "title", "description"):
-        t.add_column(col, overflow="fold", max_width=70 if col == "description" else None)
+        t.add_column(col, overflow="fold", max_width=(141 if wide else 70) if col == "description" else None)
     for i, h in enumerate(hits, 1):
         desc = (h.get("description") or "")
         t.add_row(str(i), h["sku"], f"{h['score']:.4f}", h.get("title") or "", desc[:140] + ("…" if len(desc) > 140 else ""))
-    Console().print(t)
+    Console(width=260 if wide else None).print(t)
 
 
 def _client(s: Settings):
