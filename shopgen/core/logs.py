@@ -56,7 +56,7 @@ def quiet(folder: Path, console: Console) -> Iterator[Path]:
     with open(folder / "console.log", "ab") as log:
         os.dup2(log.fileno(), 2)
         # Python-level writes too (warnings, print to stderr), whatever sys.stderr was wrapped in.
-        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
         try:
             yield folder
         finally:

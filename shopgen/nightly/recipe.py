@@ -114,11 +114,6 @@ def _(rec: Indexed, n: Night) -> Indexed:
     return rec
 
 
-@record.register
-def _(rec: Saved, n: Night) -> Saved:
-    return rec
-
-
 # ---- the run: lock, workdir, report ------------------------------------------------------------------
 
 def state_prefix(settings: Settings, workdir: Path, state: str | None, alias: str) -> str:
