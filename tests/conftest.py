@@ -1,5 +1,6 @@
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample_catalog.jsonl"
 # Share the converted base model with `make setup` so tests don't convert it again.
 MODEL_CACHE = ROOT / ".shopgen" / "models"
+
+
+# The real-stack modules, costliest first (measured with --durations). Under `make test TEST_WORKERS=2`
+# (xdist, --dist loadfile, --no-loadscope-reorder) starting the long ones first keeps both workers busy.
+SLOWEST_FIRST = ("test_finetune_walkthrough", "test_nightly", "test_finetune", "test_e2e_generate", "test_indexing",
+                 "test_cluster", "test_engine_failure", "test_e2e", "test_finetune_search", "test_submit",
+                 "test_copy_audit")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda it: rank.get(it.path.stem, len(rank)))  # stable: a module keeps its own order
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +108,19 @@ def matching_processes() -> dict[int, str]:
 
 
 PREEXISTING = set(matching_processes())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Once every module has torn its stack down (on every xdist worker), nothing of ours may remain:
+    a search server, a Ray node or a vLLM engine still alive that was not there at the start fails
+    the run. The controller checks, after its workers have finished; a worker does not."""
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
+        return
+    deadline, left = time.time() + 30, {}
+    while time.time() < deadline:
+        left = {pid: cmd for pid, cmd in matching_processes().items() if pid not in PREEXISTING}
+        if not left:
+            return
+        time.sleep(1)
+    session.config.get_terminal_writer().line(f"FAILED: orphaned processes after the run: {left}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -51,7 +51,7 @@ def test_engine_actors_request_a_gpu_of_the_configured_accelerator_type(tmp_path
 
     # Ray's workers cannot import this test module: ship the stand-in class by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, num_gpus=1, resources={"accelerator_type:L4": 1}, include_dashboard=False,
+    ray.init(address="local", num_cpus=2, num_gpus=1, resources={"accelerator_type:L4": 1}, include_dashboard=False,
              object_store_memory=200 * 1024 * 1024)
     try:
         ds = generator_dataset(products, models.resolve("smollm2-135m-instruct", s), s, ("seo_title",), [],

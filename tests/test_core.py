@@ -358,3 +358,19 @@ def test_engine_dtype_and_prompt_token_count():
             return {"input_ids": ids, "attention_mask": [1] * 7} if self.as_dict else ids
 
     assert prompt_tokens(Tok(True), []) == prompt_tokens(Tok(False), []) == 7
+
+
+def test_engine_placement_and_lora_buffers_follow_the_hardware_and_the_adapter(tmp_path):
+    from shopgen.generate.engine import inline_engine, lora_rank
+
+    # auto: vLLM's extra processes only on a GPU; an explicit choice wins either way
+    assert inline_engine("auto", on_gpu=False) and not inline_engine("auto", on_gpu=True)
+    assert inline_engine("inline", on_gpu=True) and not inline_engine("separate", on_gpu=False)
+    cfg = tmp_path / "adapter_config.json"
+    cfg.write_text(json.dumps({"r": 16, "rank_pattern": {}}))
+    assert lora_rank(str(tmp_path), 64) == 16
+    cfg.write_text(json.dumps({"r": 12, "rank_pattern": {"q_proj": 24}}))
+    assert lora_rank(str(tmp_path), 64) == 32  # the largest rank, rounded up to one vLLM serves
+    with pytest.raises(ValueError, match="rank 24, above generation.max_lora_rank=16"):
+        lora_rank(str(tmp_path), 16)
+    assert lora_rank(str(tmp_path / "missing"), 64) == 64  # unreadable: left to vLLM to explain

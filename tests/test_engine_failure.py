@@ -1,5 +1,7 @@
 """The vLLM engine dies mid-run (we SIGKILL its EngineCore process): the batch fails fast, Ray
-restarts the generator with a fresh engine and retries the batch; nothing hangs, no row is lost."""
+restarts the generator with a fresh engine and retries the batch; nothing hangs, no row is lost.
+The engine runs in its own processes here (generation.engine_process=separate, as on a GPU): on a
+CPU it runs inside the generator by default, where its death is the actor's and Ray restarts it."""
 
 import json
 import signal
@@ -42,7 +44,8 @@ def test_engine_killed_mid_generation_is_retried(tmp_path, env, shopgen_bin):
     # Three attempts (the suite's default is one): most texts fail the gate, so the engine keeps working.
     proc = subprocess.Popen([shopgen_bin, "generate", "--catalog", str(tmp_path / "c.jsonl"), "--out",
                              str(tmp_path / "out"), "--content", "description,bullets"],
-                            env={**env, "SHOPGEN_GENERATION__MAX_ATTEMPTS": "3"},
+                            env={**env, "SHOPGEN_GENERATION__MAX_ATTEMPTS": "3",
+                                 "SHOPGEN_GENERATION__ENGINE_PROCESS": "separate"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline, victim = time.time() + 300, None

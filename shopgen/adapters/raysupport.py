@@ -35,7 +35,9 @@ def ray_session(settings: Settings, dashboard: bool = False, worker_output: bool
         # No runtime_env here: under `ray job submit` it would replace the job's (working_dir).
         ctx = ray.init(address=address, log_to_driver=loud)
     else:
-        ctx = ray.init(num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=dashboard,
+        # "local": a fresh Ray of our own, even where `ray start` left a cluster on this machine
+        # (with no address, ray.init would join that one and refuse our num_cpus).
+        ctx = ray.init(address="local", num_cpus=settings.ray.num_cpus or os.cpu_count(), include_dashboard=dashboard,
                        object_store_memory=settings.ray.object_store_memory_mb * 1024 * 1024, log_to_driver=loud)
     # Each stage shows its own progress; Ray Data's per-operator bars and log lines are chatter.
     ray.data.DataContext.get_current().enable_progress_bars = logs.verbose()

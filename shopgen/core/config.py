@@ -249,6 +249,10 @@ class GenerationConfig(EnginePool):
     max_model_len: int = 2048
     kv_cache_gib: int = 2  # CPU only: GiB of RAM reserved for vLLM's KV cache
     enforce_eager: bool = True
+    # Where vLLM runs its engine core and model: in separate processes (its default) or inside the
+    # generator's own process. auto: inline on a CPU, where the two extra processes cost about 30 s of
+    # start-up each night and buy nothing (vLLM turns off async scheduling on CPU); separate on a GPU.
+    engine_process: Literal["auto", "inline", "separate"] = "auto"
     gpu_memory_utilization: float = 0.85  # GPU only
     max_num_seqs: int = 64
     max_lora_rank: int = 64

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -380,11 +381,21 @@ class VLLMGenerator:
         )
         if self.on_gpu:
             kwargs["gpu_memory_utilization"] = gen["gpu_memory_utilization"]
+        if inline_engine(gen.get("engine_process", "auto"), self.on_gpu):
+            # vLLM reads this at engine start; "uni" keeps the model in this process too.
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+            kwargs["distributed_executor_backend"] = "uni"
+        if gen["enforce_eager"] and not self.on_gpu:
+            # vLLM still torch.compiles its sampler's logprob gather: ~5 s of each CPU engine's first batch.
+            import torch._dynamo
+
+            torch._dynamo.config.disable = True
         self.lora = None
         if self.local.adapter_path:
             from vllm.lora.request import LoRARequest
 
-            kwargs.update(enable_lora=True, max_lora_rank=gen.get("max_lora_rank", 64), max_loras=1)
+            rank = lora_rank(self.local.adapter_path, gen.get("max_lora_rank", 64))
+            kwargs.update(enable_lora=True, max_lora_rank=rank, max_loras=1)
             self.lora = LoRARequest(os.path.basename(self.local.adapter_path.rstrip("/")) or "adapter", 1,
                                     self.local.adapter_path)
         kwargs.update(gen.get("engine_kwargs") or {})
@@ -492,6 +503,31 @@ class VLLMGenerator:
         if out and self.start_s is not None:
             out[0]["gen_engine_start_s"], self.start_s = self.start_s, None
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
+
+
+# The ranks vLLM can reserve LoRA buffers for (vllm.config.lora.MaxLoRARanks).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_rank(adapter_dir: str, limit: int) -> int:
+    """The smallest rank vLLM accepts that holds the adapter's own (r, or its rank_pattern's largest):
+    buffers sized for generation.max_lora_rank instead made a rank-16 adapter 2x slower on a CPU.
+    An adapter larger than the limit is refused here, by name, rather than deep inside vLLM."""
+    try:
+        cfg = json.loads(Path(adapter_dir, "adapter_config.json").read_text(encoding="utf-8"))
+        r = max([int(cfg["r"]), *map(int, (cfg.get("rank_pattern") or {}).values())])
+    except (OSError, ValueError, KeyError, TypeError):
+        return limit  # not a PEFT folder we can read: vLLM reports what is wrong with it
+    fit = next((v for v in VLLM_LORA_RANKS if v >= r), None)
+    if r > limit or fit is None:
+        raise ValueError(f"the LoRA adapter has rank {r}, above generation.max_lora_rank={limit} "
+                         f"(vLLM serves ranks up to {VLLM_LORA_RANKS[-1]})")
+    return fit
+
+
+def inline_engine(engine_process: str, on_gpu: bool) -> bool:
+    """generation.engine_process, with `auto` resolved: inline on a CPU, separate processes on a GPU."""
+    return engine_process == "inline" or (engine_process == "auto" and not on_gpu)
 
 
 def engine_dtype(dtype: str, on_gpu: bool, cpu_flags: str | None = None) -> str:
