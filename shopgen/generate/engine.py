@@ -381,9 +381,11 @@ class VLLMGenerator:
         )
         if self.on_gpu:
             kwargs["gpu_memory_utilization"] = gen["gpu_memory_utilization"]
-        if inline_engine(gen.get("engine_process", "auto"), self.on_gpu):
-            # vLLM reads this at engine start; "uni" keeps the model in this process too.
-            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        inline = inline_engine(gen.get("engine_process", "auto"), self.on_gpu)
+        # vLLM reads this at each engine start (a reused worker may have served the other kind before);
+        # "uni" keeps the model in this process too.
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if inline else "1"
+        if inline:
             kwargs["distributed_executor_backend"] = "uni"
         if gen["enforce_eager"] and not self.on_gpu:
             # vLLM still torch.compiles its sampler's logprob gather: ~5 s of each CPU engine's first batch.
