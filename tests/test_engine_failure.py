@@ -1,7 +1,8 @@
 """The vLLM engine dies mid-run (we SIGKILL its EngineCore process): the batch fails fast, Ray
 restarts the generator with a fresh engine and retries the batch; nothing hangs, no row is lost.
-The engine runs in its own processes here (generation.engine_process=separate, as on a GPU): on a
-CPU it runs inside the generator by default, where its death is the actor's and Ray restarts it."""
+The engine runs in its own processes here (generation.engine_process=separate, as on a GPU), which is
+the path the watchdog guards. On a CPU it runs inside the generator by default; the death of that
+inline engine is not tested here."""
 
 import json
 import signal
