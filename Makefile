@@ -36,11 +36,11 @@ demo: setup
 	echo "Run it again: only new or changed products are regenerated (the state is in .shopgen/demo/state)."; \
 	echo "Search it again later: $(BIN)/shopgen search \"cork yoga mat\" --json  (starts the embedded server)"
 
-# TEST_WORKERS=2: two xdist workers, one module each at a time (a module's stack and nightly runs stay
-# on its worker). Serial by default: on 2 cores the engine-death test's time bound fails under that contention.
-TEST_WORKERS ?= 0
+# Two pytest-xdist workers: each runs its planned list of whole modules (tests/conftest.py, SECONDS),
+# so a module's stack and nightly runs stay on one worker. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -v --durations=30 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -v --durations=30 -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
 	$(BIN)/python -m pytest -v -m "not slow"

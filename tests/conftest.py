@@ -11,16 +11,55 @@ SAMPLE = ROOT / "data" / "sample_catalog.jsonl"
 MODEL_CACHE = ROOT / ".shopgen" / "models"
 
 
-# The real-stack modules, costliest first (measured with --durations). Under `make test TEST_WORKERS=2`
-# (xdist, --dist loadfile, --no-loadscope-reorder) starting the long ones first keeps both workers busy.
-SLOWEST_FIRST = ("test_finetune_walkthrough", "test_nightly", "test_finetune", "test_e2e_generate", "test_indexing",
-                 "test_cluster", "test_engine_failure", "test_e2e", "test_finetune_search", "test_submit",
-                 "test_copy_audit")
+# Seconds per real-stack module, measured serially on 2 cores (`--durations`, 2026-12-05); every other
+# module takes a few seconds. They order a serial run (costliest first) and plan the xdist workers.
+SECONDS = {"test_nightly": 446, "test_e2e": 434, "test_finetune": 399, "test_finetune_walkthrough": 375,
+           "test_indexing": 339, "test_cluster": 337, "test_engine_failure": 330, "test_e2e_generate": 200,
+           "test_finetune_search": 149, "test_submit": 99, "test_copy_audit": 45}
+SMALL_MODULE_S = 3
 
 
 def pytest_collection_modifyitems(session, config, items):
-    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda it: rank.get(it.path.stem, len(rank)))  # stable: a module keeps its own order
+    # stable: a module keeps its own order
+    items.sort(key=lambda it: -SECONDS.get(it.path.stem, SMALL_MODULE_S))
+
+
+def plan_workers(costs: dict[str, float], workers: int) -> list[list[str]]:
+    """Longest first, each to the least-loaded worker (LPT): within 4/3 of the best split."""
+    load, plan = [0.0] * workers, [[] for _ in range(workers)]
+    for name in sorted(costs, key=lambda n: -costs[n]):
+        i = load.index(min(load))
+        plan[i].append(name)
+        load[i] += costs[name]
+    return plan
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `make test` (xdist, --dist loadfile): each worker gets its whole list of modules up front,
+    planned from SECONDS. xdist's own loadfile scheduler hands a worker its next module as soon as the
+    current one is down to its last tests, so a one-test module (the walkthrough, the engine-death test)
+    queued the next long module behind it while the other worker ran out of work."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Planned(LoadFileScheduling):
+        def _assign_work_unit(self, node):
+            if not getattr(self, "_plan", None):
+                costs = {scope: SECONDS.get(Path(scope.split("::")[0]).stem, SMALL_MODULE_S) for scope in self.workqueue}
+                self._plan = dict(zip(self.nodes, plan_workers(costs, len(self.nodes))))
+            mine = [s for s in self._plan.get(node, []) if s in self.workqueue] or [next(iter(self.workqueue))]
+            assigned = self.assigned_work.setdefault(node, {})
+            collection = self.registered_collections[node]
+            indexes = []
+            for scope in mine:
+                unit = self.workqueue.pop(scope)
+                assigned[scope] = unit
+                indexes += [collection.index(nodeid) for nodeid, done in unit.items() if not done]
+            node.send_runtest_some(indexes)
+
+    return Planned(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -73,3 +73,10 @@ def test_no_function_in_a_stage_package_or_indexing_is_over_80_lines():
                 if n > MAX_LINES:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)")
     assert not long, long
+
+
+def test_xdist_plan_gives_each_module_to_the_least_loaded_worker():
+    from conftest import plan_workers
+
+    assert plan_workers({"a": 5, "b": 4, "c": 3, "d": 3, "e": 1}, 2) == [["a", "d"], ["b", "c", "e"]]
+    assert plan_workers({"a": 5}, 2) == [["a"], []]
