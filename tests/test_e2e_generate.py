@@ -134,7 +134,7 @@ def test_constrained_decoding_states_only_the_inputs_numbers_and_no_braces(gen):
     from shopgen.generate.engine import row_product
 
     rows = pads.dataset(str(gen["out"] / "stages" / "generated")).to_table().to_pylist()
-    checked = 0
+    checked, rows_checked = 0, set()
     for r in rows:
         allowed = {n.replace(",", "") for n in allowed_numbers(row_product(r))}
         qa = json.loads(r["qa"])
@@ -144,10 +144,14 @@ def test_constrained_decoding_states_only_the_inputs_numbers_and_no_braces(gen):
         for raw in texts:
             for s in _strings(raw):
                 checked += 1
+                rows_checked.add(r["sku"])
                 assert not re.search(r"[{}\[\]<>#]", s), (r["sku"], s)
                 for n in re.findall(r"\d+(?:[.,]\d+)*", s):
                     assert n.replace(",", "") in allowed or n in allowed, (r["sku"], n, s, sorted(allowed))
-    assert checked > 50
+    # Every English product's outputs were checked (zh-CN ones never reach the model); how many strings a
+    # run writes varies with the samples (43 to 60 seen), so the floor is two per product.
+    english = {r["sku"] for r in rows if r["locale"] == "en-US"}
+    assert rows_checked == english and checked >= 2 * len(english), (checked, rows_checked)
 
 
 def test_planted_contact_details_and_instructions_never_reach_published_copy(gen):

@@ -52,14 +52,14 @@ def _drain(stream, lines: list[str]) -> threading.Thread:
 
 
 def test_engine_killed_mid_generation_is_retried(tmp_path, env, shopgen_bin):
-    products = [json.loads(l) for l in SAMPLE.read_text().splitlines()[:8]]
+    products = [json.loads(l) for l in SAMPLE.read_text().splitlines()[:6]]
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(p) for p in products) + "\n")
     out = tmp_path / "out"
-    # Four batches of 2 products: once the first one reaches the driver, the engine has started and is on
-    # the next ones. (Its CPU time said so on an idle machine; under the other xdist worker's load the
+    # Three batches of 2 products, one description each (long enough texts that the engine is still busy):
+    # once the first batch reaches the driver, the engine has started and is on the next ones. (Its CPU time said so on an idle machine; under the other xdist worker's load the
     # engine was still starting when it was killed. With two batches, both had finished by then.)
     proc = subprocess.Popen([shopgen_bin, "generate", "--catalog", str(tmp_path / "c.jsonl"), "--out", str(out),
-                             "--content", "description,bullets"],
+                             "--content", "description"],
                             env={**env, "SHOPGEN_GENERATION__MAX_ATTEMPTS": "1", "SHOPGEN_GENERATION__BATCH_SIZE": "2",
                                  "SHOPGEN_GENERATION__ENGINE_PROCESS": "separate"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -42,8 +42,10 @@ class FakeShop(Adapters):
         self.fail: set[str] = set()
         self.die_after: int | None = None  # batches, then the driver "dies"
         self.refuse_index = False
+        self.sessions = 0  # Ray sessions the nightly asked for
 
     def session(self, settings):
+        self.sessions += 1
         return nullcontext()
 
     def live_index(self, settings, alias, echo):
@@ -143,6 +145,7 @@ def test_a_full_then_an_incremental_night(shop):
     r3 = night([rows[0], changed, rows[2], rows[4]])
     assert r3["mode"] == "incremental" and r3["counts"]["regenerated"] == 0 and r3["counts"]["indexed"] == 0
     assert len(fake.generated) == 2 and r3["stages"]["index"]["skipped"] == "no document changed"
+    assert fake.sessions == 2 and r3["startup"]["ray_init_s"] is None  # no Ray for a night with nothing to do
 
 
 def test_a_night_that_dies_is_resumed_from_its_committed_batches(shop):

@@ -659,11 +659,13 @@ def config_show(ctx: click.Context) -> None:
 
 
 from shopgen.cli.jobs import jobs, submit
+from shopgen.cli.recs import eval_recs
 from shopgen.cli.searchtune import finetune_search
 
 main.add_command(submit)
 main.add_command(jobs)
 main.add_command(finetune_search)
+main.add_command(eval_recs)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from functools import singledispatch
 from pathlib import Path
@@ -46,8 +47,9 @@ def night(n: Night, io: Adapters) -> Saved:
     mode = record(steps.mode(n, planned, io.live_index(planned.settings, n.alias, n.console.print)), n)
     loaded = steps.load(n, planned, mode)
     t_ray = time.perf_counter()
-    with io.session(planned.settings):
-        n.rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3)}
+    # Nothing to generate or embed (an unchanged night, or deletions only): no Ray to start.
+    with io.session(planned.settings) if loaded.products else nullcontext():
+        n.rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3) if loaded.products else None}
         gen = record(steps.generate(n, planned, loaded, io), n)
         emb = record(steps.embed(n, planned, mode, loaded, gen, io), n)
     idx = record(steps.index(n, planned, mode, emb, io), n)

@@ -1,0 +1,119 @@
+"""Recommendation lists from the aggregates (pure): per product (also viewed, bought together, the
+blend) and for a session or cart. Behaviour fills the first slots, then content similarity (for
+products with too little behaviour: cold start), then what is popular in the category. Every slot
+names its source; a list holds only products of the same locale, never the product itself or one of
+its variants, and nothing outside the catalog."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from shopgen.core.config import RecommendConfig
+from shopgen.recommend.cooc import Aggregates, neighbours
+
+SOURCES = ("behaviour", "content", "popular")
+# How much the share of next views after the shopper's last product adds to the co-occurrence score.
+TRANSITION_WEIGHT = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    locale: str
+    category: str
+    group: str  # variant group: the product itself, or the parent it names
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    sku: str
+    source: str  # behaviour | content | popular
+    score: float
+
+
+def _fill(out: list[Slot], seen: set[str], cands: Sequence[tuple[str, float]], source: str, k: int,
+          ok: Callable[[str], bool]) -> None:
+    for sku, score in cands:
+        if len(out) >= k:
+            return
+        if sku not in seen and ok(sku):
+            out.append(Slot(sku, source, round(float(score), 6)))
+            seen.add(sku)
+
+
+class Recommender:
+    """Lists from one night's aggregates; `catalog` (sku -> Item) limits them to products on sale.
+    `content` is each product's content-similar products (the related kNN), best first."""
+
+    def __init__(self, agg: Aggregates, cfg: RecommendConfig, catalog: Mapping[str, Item] | None = None,
+                 content: Mapping[str, Sequence[str]] | None = None, candidates: int = 100):
+        self.cfg, self.catalog, self.content = cfg, catalog, content or {}
+        self.similar = neighbours(agg.pairs, agg.items, cfg, agg.sessions, k=candidates)
+        self.together = neighbours(agg.bought, agg.items, cfg, agg.sessions, k=candidates)
+        self.next = neighbours(agg.trans, agg.items, cfg, directed=True, k=candidates)
+        pop = sorted(((s, v) for s, v in agg.items.items() if catalog is None or s in catalog),
+                     key=lambda x: (-x[1], x[0]))
+        self.popular = pop
+        by_cat: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for s, v in pop:
+            if catalog is not None:
+                by_cat[catalog[s].category].append((s, v))
+        self.popular_by_category = dict(by_cat)
+
+    def _ok(self, anchors: Sequence[str]) -> Callable[[str], bool]:
+        """Same locale as the anchor, not an anchor or a variant of one, and in the catalog."""
+        if self.catalog is None:
+            return lambda s: s not in anchors
+        items = [self.catalog[a] for a in anchors if a in self.catalog]
+        groups = {i.group for i in items} | set(anchors)
+        locale = items[-1].locale if items else None
+
+        def ok(s: str) -> bool:
+            it = self.catalog.get(s)
+            return it is not None and s not in groups and it.group not in groups and (
+                locale is None or it.locale == locale)
+        return ok
+
+    def _popular_for(self, anchor: str | None) -> list[tuple[str, float]]:
+        if anchor is not None and self.catalog is not None and anchor in self.catalog:
+            return self.popular_by_category.get(self.catalog[anchor].category, []) + self.popular
+        return self.popular
+
+    def lists(self, sku: str, k: int | None = None) -> dict[str, list[Slot]]:
+        """also_viewed, bought_together and recommended (the blend) for one product."""
+        k = self.cfg.k if k is None else k
+        ok = self._ok([sku])
+        out: dict[str, list[Slot]] = {}
+        for name, table in (("also_viewed", self.similar), ("bought_together", self.together)):
+            lst: list[Slot] = []
+            _fill(lst, set(), table.get(sku, []), "behaviour", k, ok)
+            out[name] = lst
+        out["recommended"] = self.for_session([sku], k)
+        return out
+
+    def behaviour_scores(self, history: Sequence[str]) -> list[tuple[str, float]]:
+        """Co-occurrence with each product of the session (the latest counting most), plus the share
+        of shoppers who viewed each product next after the last one."""
+        scores: dict[str, float] = defaultdict(float)
+        m = len(history)
+        for i, p in enumerate(history):
+            recency = 1.0 / (m - i)
+            for q, s in self.similar.get(p, []):
+                scores[q] += recency * s
+        if history:
+            for q, share in self.next.get(history[-1], []):
+                scores[q] += TRANSITION_WEIGHT * share
+        return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+
+    def for_session(self, history: Sequence[str], k: int | None = None) -> list[Slot]:
+        k = self.cfg.k if k is None else k
+        ok = self._ok(list(history))
+        out: list[Slot] = []
+        seen = set(history)
+        _fill(out, seen, self.behaviour_scores(history), "behaviour", k, ok)
+        last = history[-1] if history else None
+        if last is not None:
+            _fill(out, seen, [(s, 0.0) for s in self.content.get(last, [])], "content", k, ok)
+        _fill(out, seen, self._popular_for(last), "popular", k, ok)
+        return out
