@@ -24,10 +24,12 @@ $(STAMP): pyproject.toml
 # The embedded search server is stopped on the way out, also when a step fails.
 demo: setup
 	@set -e; trap '$(BIN)/shopgen dev down' EXIT; \
-	$(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/demo --limit $(DEMO_LIMIT); \
+	$(BIN)/python data/make_events.py --out .shopgen/demo-events/events.jsonl 2>/dev/null; \
+	$(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/demo --limit $(DEMO_LIMIT) --events .shopgen/demo-events; \
 	$(BIN)/shopgen search "waterproof rain jacket" -k 5; \
 	$(BIN)/shopgen search "damascus steel chef knife" --mode hybrid -k 5; \
 	$(BIN)/shopgen search "something to keep me dry on a rainy hike" --mode knn -k 5; \
+	$(BIN)/shopgen recommend SG-TNT-0001 -k 3; \
 	$(BIN)/shopgen index list; \
 	$(BIN)/shopgen report latest --state .shopgen/demo/state; \
 	echo; \

@@ -4,11 +4,13 @@
    baselines, for each similarity (cosine, jaccard, lift: the default is the best of them here), on the
    bundled catalog and on a 10x catalog (clones of it: bigger categories, harder to guess);
 2. the aggregation's throughput (events/s) against a plain pandas co-occurrence (self-join of each
-   session's products, group-by count) on the same validated events, one process, same machine.
-   Both are in-process here; the Ray Data stage and its driver-memory figures come with the nightly
-   stage (issue 23, part 2).
+   session's products, group-by count) on the same validated events, one process, same machine;
+3. with --scale: the nightly's Ray Data path (read and validate the file a chunk at a time, fold_night,
+   neighbour_table) on a 500k-event / 5k-product log and a 5M-event / 50k-product one, each in its own
+   process: its events/s, and the driver's peak memory (VmHWM) against the same process's after
+   imports and Ray's start, which must not grow with the log.
 
-    .venv/bin/python bench/recs.py [--sessions 3000] [--json]
+    .venv/bin/python bench/recs.py [--sessions 3000] [--scale] [--json]
 
 With --json the last line is one JSON object."""
 
@@ -54,11 +56,51 @@ def _pandas_cooc(events) -> tuple[float, int]:
     return time.perf_counter() - t, len(counts)
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, it starts again at exec, so a
+    child of a big parent does not inherit the parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def scale_run(log: Path, out: Path) -> dict:
+    """One process: Ray up, then the nightly's read -> fold_night -> neighbour_table on `log`."""
+    from datetime import datetime, timezone
+
+    from shopgen.adapters.raysupport import ray_session
+    from shopgen.core.config import load_settings
+    from shopgen.recommend.distributed import fold_night, neighbour_table, read_files, split_rows
+    from shopgen.recommend.events import salt_key
+
+    s = load_settings(home=out / "home", ray={"num_cpus": 2})
+    with ray_session(s):
+        base = _peak_mb()
+        bad = [0]
+        t = time.perf_counter()
+        rows = read_files([str(log)], s, salt_key(s), datetime.now(timezone.utc).timestamp())
+        good, ref = split_rows(rows, lambda q: bad.__setitem__(0, bad[0] + 1))
+        folded = fold_night(good, None, 0.0, s.recommend, out / "folded", ref)
+        t_fold = time.perf_counter() - t
+        tot = neighbour_table(folded.folder, s.recommend, out / "neighbours")
+        t_all = time.perf_counter() - t
+    return {"events": folded.events, "products_seen": len(tot.items), "fold_s": round(t_fold, 1),
+            "total_s": round(t_all, 1), "events_per_s": round(folded.events / t_all), "bad_rows": bad[0],
+            "driver_base_mb": round(base),
+            "driver_peak_mb": round(_peak_mb()), "driver_growth_mb": round(_peak_mb() - base)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sessions", type=int, default=3000)
+    ap.add_argument("--scale", action="store_true", help="also the Ray Data path at 500k and 5M events")
+    ap.add_argument("--scale-run", nargs=2, metavar=("LOG", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.scale_run:
+        print(json.dumps(scale_run(Path(a.scale_run[0]), Path(a.scale_run[1]))))
+        return
 
     from shopgen.core.config import load_settings
     from shopgen.recommend.cooc import Aggregates, add_events
@@ -103,6 +145,27 @@ def main() -> None:
     print(f"throughput: shopgen {res['throughput']['shopgen_events_per_s']} events/s, pandas "
           f"{res['throughput']['pandas_events_per_s']} events/s (ratio {res['throughput']['ratio_vs_pandas']}x) on "
           f"{len(events)} events", file=sys.stderr)
+    if a.scale:
+        for name, events, products in (("500k_5k", 500_000, 5_000), ("5m_50k", 5_000_000, 50_000)):
+            log = tmp / f"{name}.jsonl"
+            _make(log, "--events", str(events), "--products", str(products), "--days", "90")
+            p = subprocess.run([sys.executable, __file__, "--scale-run", str(log), str(tmp / name)], capture_output=True,
+                               text=True)
+            if p.returncode:
+                raise SystemExit(p.stderr[-3000:])
+            res[f"scale.{name}"] = json.loads(p.stdout.strip().splitlines()[-1])
+            if name == "500k_5k":  # the same events through a plain pandas co-occurrence, this process
+                evs = [e for e in read_events(str(log), s) if isinstance(e, Event)]
+                took, _ = _pandas_cooc(evs)
+                res[f"scale.{name}"]["pandas_events_per_s"] = round(len(evs) / took)
+                res[f"scale.{name}"]["ratio_vs_pandas"] = round(res[f"scale.{name}"]["events_per_s"] * took / len(evs), 3)
+                del evs
+            log.unlink()
+            print(f"ray data path, {name}: {res[f'scale.{name}']}", file=sys.stderr)
+        small, big = res["scale.500k_5k"], res["scale.5m_50k"]
+        res["scale.peak_ratio_5m_vs_500k"] = round(big["driver_peak_mb"] / small["driver_peak_mb"], 3)
+        print(f"driver peak: {small['driver_peak_mb']} MB at 500k events, {big['driver_peak_mb']} MB at 5M "
+              f"({res['scale.peak_ratio_5m_vs_500k']}x)", file=sys.stderr)
     if a.json:
         print(json.dumps(res))
 

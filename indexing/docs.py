@@ -28,6 +28,9 @@ def copy_fields(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+RECS_FIELDS = ("also_viewed", "bought_together", "recommended", "recommended_sources")
+
+
 def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]:
     attrs = row.get("attributes")
     attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
@@ -49,6 +52,7 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "embedding_model": row.get("embedding_model"),
         "content_hash": row.get("content_hash"),
         "related_skus": list(row.get("related_skus") or []) or None,
+        **{f: list(row.get(f) or []) or None for f in RECS_FIELDS},
         # Per content type: fresh | kept | none, and why tonight's copy failed.
         "copy": json.loads(c) if isinstance(c := row.get("copy"), str) else c,
         "updated_at": row.get("updated_at"),

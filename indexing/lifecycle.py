@@ -255,6 +255,16 @@ def doc_version(version_from: str, run_epoch: int) -> Callable[[dict[str, Any]],
     return lambda d: run_epoch if version_from == "run" else epoch_ms(d.get("updated_at"), run_epoch)
 
 
+def add_new_fields(es: Elasticsearch, index: str, mapping: dict[str, Any], dims: int, settings: Settings) -> list[str]:
+    """An index built by an earlier version lacks fields added since (its mapping is strict): they are
+    added to it, so an upsert that carries them (e.g. the behaviour lists) is not refused."""
+    want = mappings_component(dims, settings.es)["mappings"]["properties"]
+    missing = {k: v for k, v in want.items() if k not in mapping.get("properties", {})}
+    if missing:
+        es.indices.put_mapping(index=index, properties=missing)
+    return sorted(missing)
+
+
 def live_index(es: Elasticsearch, alias: str) -> str:
     targets = alias_targets(es, alias)
     if len(targets) != 1:
@@ -263,7 +273,8 @@ def live_index(es: Elasticsearch, alias: str) -> str:
     return targets[0]
 
 
-FINGERPRINT = ("content_hash", "model_version", "prompt_version", "embedding_model", "related_skus", "description", "copy")
+FINGERPRINT = ("content_hash", "model_version", "prompt_version", "embedding_model", "related_skus", "description", "copy",
+               "also_viewed", "bought_together", "recommended")
 
 
 def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], settings: Settings,
@@ -288,6 +299,7 @@ def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], s
     if embedding_model and live_model and live_model != embedding_model:
         raise ValueError(f"the live index {index} was embedded by {live_model}, not {embedding_model}; "
                          "a new embedding model needs a full build")
+    add_new_fields(es, index, mapping, live_dims or dims or 1, settings)
     by_time = doc_version(version_from, run_epoch)
     if delete is not None:
         removed = sorted(set(delete) - set(keep)) if delete_missing else []

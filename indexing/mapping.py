@@ -69,6 +69,11 @@ def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk") -> di
         "embedding_model": keyword,
         "content_hash": keyword,
         "related_skus": keyword,
+        # Behaviour lists (shopgen/recommend): SKUs, and the source of each slot of `recommended`.
+        "also_viewed": keyword,
+        "bought_together": keyword,
+        "recommended": keyword,
+        "recommended_sources": keyword,
         "copy": {"properties": {t: {"properties": {"status": keyword, "reasons": {"type": "keyword", "ignore_above": 512}}}
                                 for t in COPY_TYPES}},
         "updated_at": {"type": "date", "ignore_malformed": True},

@@ -228,6 +228,8 @@ def to_hit(h: dict[str, Any]) -> dict[str, Any]:
             "description": s.get("description"), "brand": s.get("brand"), "category": s.get("category"),
             "price": s.get("price"), "locale": s.get("locale"), "model_version": s.get("model_version"),
             "related_skus": s.get("related_skus"), "source_description": s.get("source_description"),
+            "also_viewed": s.get("also_viewed"), "bought_together": s.get("bought_together"),
+            "recommended": s.get("recommended"), "recommended_sources": s.get("recommended_sources"),
             # Per content type: copy.<type>.status (fresh, kept, none) and why it failed.
             "copy": s.get("copy")}
 

@@ -3,12 +3,13 @@ models, and a real Elasticsearch-API server (noida-db) on loopback, driven throu
 
 import json
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest
-from conftest import SAMPLE
+from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.slow
 
@@ -61,13 +62,23 @@ def run(tmp_path_factory, env, shopgen_bin):
     catalog = tmp / "catalog.jsonl"
     catalog.write_bytes(b"\n".join([json.dumps(p).encode() for p in products] + BAD_ROWS + [duplicate]) + b"\n")
     work = tmp / "work"
+    # A behaviour log for these products (data/make_events.py), without any event for the last one.
+    clean = tmp / "products.jsonl"
+    clean.write_text("".join(json.dumps(p) + "\n" for p in products))
+    subprocess.run([sys.executable, str(ROOT / "data" / "make_events.py"), "--catalog", str(clean), "--sessions", "400",
+                    "--out", str(tmp / "all-events.jsonl")], check=True, capture_output=True)
+    cold = products[-1]["sku"]
+    (tmp / "events").mkdir()
+    (tmp / "events" / "day1.jsonl").write_text("".join(
+        line + "\n" for line in (tmp / "all-events.jsonl").read_text().splitlines() if json.loads(line)["sku"] != cold))
     # Best-of-3 for descriptions: test_hybrid_finds_a_term_only_the_generated_description_has needs one
     # published, and with one sample 0 to 3 of the 14 passed the gate from run to run.
-    proc = subprocess.run([shopgen_bin, "nightly", "--catalog", str(catalog), "--workdir", str(work)],
+    proc = subprocess.run([shopgen_bin, "nightly", "--catalog", str(catalog), "--workdir", str(work),
+                           "--events", str(tmp / "events")],
                           env={**env, "SHOPGEN_CONTENT__DESCRIPTION__CANDIDATES": "3"}, capture_output=True,
                           text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return {"products": products, "work": work, "proc": proc}
+    return {"products": products, "work": work, "proc": proc, "cold": cold}
 
 
 def _search(shopgen_bin, env, query, mode="bm25", k=3):
@@ -196,3 +207,64 @@ def test_hybrid_finds_a_term_only_the_generated_description_has(run, env, shopge
     for sku, word in cases[:3]:
         hits = _search(shopgen_bin, env, word, mode="hybrid", k=10)
         assert sku in [h["sku"] for h in hits], (word, sku, hits)
+
+
+def test_behaviour_lists_are_indexed_searchable_and_shown(run, env, shopgen_bin, settings):
+    """The nightly with --events: also_viewed and bought_together in the index; the product nobody saw
+    gets content-similar (or popular) products, marked as such; search and recommend show the lists."""
+    from elasticsearch import helpers
+
+    from indexing.client import make_client
+
+    report = json.loads((run["work"] / "report.json").read_text())
+    st = report["stages"]["recommend"]
+    assert st["files_read"] == 1 and st["events"] > 1000 and st["quarantined"] == 0
+    docs = {h["_source"]["sku"]: h["_source"] for h in helpers.scan(make_client(settings), index=settings.es.alias,
+                                                                     query={"query": {"match_all": {}}})}
+    viewed = [s for s, d in docs.items() if d.get("also_viewed")]
+    assert len(viewed) >= N - 2 and any(d.get("bought_together") for d in docs.values())
+    for s, d in docs.items():
+        assert s not in (d.get("recommended") or []) and set(d.get("also_viewed") or []) <= set(docs)
+        assert len(d.get("recommended") or []) == len(d.get("recommended_sources") or [])
+    cold = docs[run["cold"]]
+    assert not cold.get("also_viewed") and cold["recommended"]
+    assert set(cold["recommended_sources"]) <= {"content", "popular"} and cold["recommended_sources"][0] == "content"
+
+    sku = viewed[0]
+    hit = next(h for h in _search(shopgen_bin, env, docs[sku]["title"], k=5) if h["sku"] == sku)
+    assert hit["also_viewed"] == docs[sku]["also_viewed"]
+    p = subprocess.run([shopgen_bin, "recommend", sku, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    shown = json.loads(p.stdout)
+    assert [x["sku"] for x in shown["lists"]["also_viewed"]] == docs[sku]["also_viewed"]
+    assert [x["source"] for x in shown["lists"]["recommended"]] == docs[sku]["recommended_sources"]
+    assert all(x["title"] for x in shown["lists"]["also_viewed"])
+    p = subprocess.run([shopgen_bin, "recommend", "--session", f"{viewed[1]},{sku}", "--json", "--state",
+                        str(run["work"] / "state")], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    ranked = json.loads(p.stdout)["lists"]["recommended"]
+    assert ranked and ranked[0]["source"] == "behaviour" and not {sku, viewed[1]} & {x["sku"] for x in ranked}
+    p = subprocess.run([shopgen_bin, "recommend", "NO-SUCH-SKU"], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "no product 'NO-SUCH-SKU'" in p.stderr
+
+
+def test_an_index_from_before_the_behaviour_lists_gets_their_fields(run, settings):
+    """A live index built by an earlier version has a strict mapping without the new fields: an upsert
+    adds them to it first (indexing.lifecycle.add_new_fields) instead of being refused."""
+    from indexing.client import make_client
+    from indexing.lifecycle import add_new_fields
+    from indexing.mapping import mappings_component
+
+    es = make_client(settings)
+    m = mappings_component(384, settings.es)["mappings"]
+    old = {**m, "properties": {k: v for k, v in m["properties"].items() if k not in
+                               ("also_viewed", "bought_together", "recommended", "recommended_sources")}}
+    es.indices.create(index="before-recs", mappings=old)
+    with pytest.raises(Exception, match="strict|mapping"):
+        es.index(index="before-recs", id="A", document={"sku": "A", "also_viewed": ["B"]})
+    mapping = es.indices.get_mapping(index="before-recs")["before-recs"]["mappings"]
+    assert add_new_fields(es, "before-recs", mapping, 384, settings) == [
+        "also_viewed", "bought_together", "recommended", "recommended_sources"]
+    es.index(index="before-recs", id="A", document={"sku": "A", "also_viewed": ["B"]}, refresh=True)
+    assert es.search(index="before-recs", query={"term": {"also_viewed": "B"}})["hits"]["total"]["value"] == 1
+    es.indices.delete(index="before-recs")

@@ -43,7 +43,7 @@ def _docs(settings, alias: str) -> list[dict]:
     es = make_client(settings)
     es.indices.refresh(index=alias)
     return [h["_source"] for h in helpers.scan(es, index=alias, query={"query": {"match_all": {}}},
-                                               _source_includes=["sku", "price", "seo_title", "copy"])]
+                                               _source_includes=["sku", "price", "seo_title", "copy", "also_viewed", "indexed_at"])]
 
 
 def _state(prefix: str, settings=None) -> dict[str, dict]:
@@ -318,26 +318,43 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     state, work = str(tmp_path / "state"), tmp_path / "work"
     catalog = tmp_path / "catalog.jsonl"
 
+    # Shoppers saw products 2 and 3 together on the first night, 3 and 4 on the second.
+    events = tmp_path / "events"
+    events.mkdir()
+    sku = [p["sku"] for p in products]
+    _events(events / "day1.jsonl", [(sku[2], sku[3])] * 2, "2026-11-20")
+    # local_max_mb 0: the folds run on Ray Data here (tests/test_e2e.py runs them in the driver's process).
+    env = {**env, "SHOPGEN_RECOMMEND__EVENTS": str(events), "SHOPGEN_RECOMMEND__LOCAL_MAX_MB": "0"}
+
     _, r1 = _nightly(shopgen_bin, env, str(_write(catalog, products)), work, state)
     c1 = r1["counts"]
     assert r1["mode"] == "full" and (c1["new"], c1["regenerated"], c1["deleted"]) == (5, 5, 0)
     s1 = _state(f"{state}/products")
     # Every valid product is indexed, with or without accepted copy.
     assert {d["sku"] for d in _docs(settings, "products")} == set(s1) == {p["sku"] for p in products}
+    docs1 = {d["sku"]: d for d in _docs(settings, "products")}
+    assert docs1[sku[2]]["also_viewed"] == [sku[3]] and docs1[sku[3]]["also_viewed"] == [sku[2]]
     assert (work / "report.html").read_text().startswith("<!DOCTYPE html>")
 
     # one product changes (its price), one disappears from the feed
     changed, deleted = products[0], products[1]
     products2 = [({**p, "price": round(p["price"] + 1.5, 2)} if p is changed else p) for p in products
                  if p is not deleted]
+    _events(events / "day2.jsonl", [(sku[3], sku[4])] * 2, "2026-11-21")
     p2, r2 = _nightly(shopgen_bin, env, str(_write(catalog, products2)), work, state)
     c2 = r2["counts"]
     assert (c2["new"], c2["changed"], c2["unchanged"], c2["deleted"]) == (0, 1, 3, 1)
     assert c2["regenerated"] == 1 and c2["reused"] == 3 and r2["mode"] == "incremental"
     assert r2["stages"]["generate"]["rows"] == 1
-    # Only the changed product's document is rebuilt; the deletion is named by the state (no scan).
-    assert r2["stages"]["plan"]["dirty"] == 1 and r2["stages"]["embed"]["computed"] <= 1
-    assert r2["stages"]["index"]["deleted"] == 1 and r2["counts"]["indexed"] <= 1
+    # Only the changed product's document is rebuilt, and the two whose behaviour lists changed (3 and 4:
+    # 2's list is still [3]), with their stored vectors; the deletion is named by the state (no scan).
+    assert r2["stages"]["recommend"]["files_read"] == 1 and r2["stages"]["recommend"]["changed"] == 2
+    assert r2["stages"]["recommend"]["engine"] == "ray_data"
+    assert r2["stages"]["plan"]["dirty"] == 3 and r2["stages"]["embed"]["computed"] <= 1
+    assert r2["stages"]["index"]["deleted"] == 1 and r2["counts"]["indexed"] == 3
+    docs2 = {d["sku"]: d for d in _docs(settings, "products")}
+    assert docs2[sku[3]]["also_viewed"] in ([sku[2], sku[4]], [sku[4], sku[2]]) and docs2[sku[4]]["also_viewed"] == [sku[3]]
+    assert docs2[sku[2]]["indexed_at"] == docs1[sku[2]]["indexed_at"]  # not rewritten
     s2 = _state(f"{state}/products")
     assert deleted["sku"] not in s2 and set(s2) == {p["sku"] for p in products2}
     docs = {d["sku"]: d for d in _docs(settings, "products")}
@@ -360,6 +377,12 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
                          text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     assert r3["run_id"] in rep.stdout and "regenerated" in rep.stdout
+
+
+def _events(path: Path, sessions: list[tuple[str, ...]], day: str) -> None:
+    path.write_text("".join(json.dumps({"session_id": f"{day}-{i}", "sku": s, "event": "view",
+                                        "ts": f"{day}T10:{j:02d}:00Z"}) + "\n"
+                            for i, skus in enumerate(sessions) for j, s in enumerate(skus)))
 
 
 def _search_json(shopgen_bin, env, query):

@@ -173,3 +173,60 @@ def test_a_failed_index_step_leaves_the_state_as_it_was(shop, tmp_path):
     rep = json.loads((tmp_path / "work" / "report.json").read_text())
     assert rep["status"] == "failed" and "index gate refused" in rep["errors"][0] and rep.get("coverage") is None
     assert rep["counts"]["regenerated"] == 4 and "indexed" not in rep["counts"]  # each step's record, up to the failure
+
+
+def _events(path, sessions, day):
+    """One view per product of each session (a minute apart), and a purchase where the SKU ends in '!'."""
+    lines = []
+    for i, skus in enumerate(sessions):
+        for j, s in enumerate(skus):
+            kind = "purchase" if s.endswith("!") else "view"
+            lines.append(json.dumps({"session_id": f"d{day}-s{i}", "user_id": f"shopper{i}@mail", "sku": s.rstrip("!"),
+                                     "event": kind, "ts": f"2026-11-{day:02d}T10:{j:02d}:00Z"}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_behaviour_lists_are_indexed_and_only_changed_products_are_rewritten(tmp_path):
+    rows = [json.loads(x) for x in SAMPLE.read_text().splitlines() if '"en-US"' in x][:5]
+    a, b, c, d, e = (r["sku"] for r in rows)
+    events = tmp_path / "events"
+    events.mkdir()
+    _events(events / "2026-11-20.jsonl", [(a, b)] * 3 + [(a + "!", b + "!")] + [(c, d)] * 2, 20)
+    settings = load_settings(home=tmp_path / "home", models={"cache_dir": MODEL_CACHE},
+                             related={"k": 2, "local_max_rows": 1000}, recommend={"events": str(events), "k": 3})
+    fake = FakeShop()
+    store = StateStore(str(tmp_path / "work" / "state" / settings.es.alias))
+    night = lambda: recipe.run(_catalog(tmp_path / "catalog.jsonl", rows), tmp_path / "work", settings,  # noqa: E731
+                               content="seo_title", io=fake)
+    r1 = night()
+    st = r1["stages"]["recommend"]
+    assert (st["files_read"], st["events"], st["products_with_behaviour"]) == (1, 12, 4) and st["engine"] == "local"
+    live = fake.indices[fake.alias]
+    assert list(live[a]["also_viewed"]) == [b] and list(live[a]["bought_together"]) == [b]
+    assert list(live[c]["also_viewed"]) == [d] and not live[c]["bought_together"]
+    assert live[a]["recommended"][0] == b and live[a]["recommended_sources"][0] == "behaviour"
+    # nobody has seen e: content-similar products (its related_skus), marked as such
+    assert not live[e]["also_viewed"] and list(live[e]["recommended"]) == list(live[e]["related_skus"])
+    assert set(live[e]["recommended_sources"]) == {"content"}
+    assert load_state(store)[a]["recs_hash"] and load_state(store)[e]["recs_hash"] is None
+
+    # Night 2: a new file; only products whose lists changed are rewritten, only the new file is read.
+    _events(events / "2026-11-21.jsonl", [(c, e)] * 2, 21)
+    r2 = night()
+    st = r2["stages"]["recommend"]
+    assert (st["files_read"], st["files_known"], st["events"], st["events_total"]) == (1, 1, 4, 16)
+    assert r2["mode"] == "incremental" and set(fake.upserts[-1]["docs"]) == {c, e}
+    assert len(fake.generated) == 1  # nothing regenerated: only the documents
+    live = fake.indices[fake.alias]
+    assert set(live[c]["also_viewed"]) == {d, e} and list(live[e]["also_viewed"]) == [c]
+    assert live[e]["recommended_sources"][0] == "behaviour"
+
+    # Night 3: no new file, nothing changes, no document is written and no Ray is started.
+    gen2 = json.loads(store.read("recs/meta.json"))["gen"]
+    r3 = night()
+    assert r3["stages"]["recommend"]["files_read"] == 0 and r3["stages"]["recommend"]["changed"] == 0
+    assert r3["stages"]["index"]["skipped"] == "no document changed" and r3["startup"]["ray_init_s"] is None
+    gen = json.loads(store.read("recs/meta.json"))["gen"]
+    assert gen == r3["run_id"] and gen2 != gen and not store.list(f"recs/{gen2}/sums")  # the last generation only
+    stored = [store.read(f"recs/{gen}/{sub}/{x}") for sub in ("sums", "open") for x in store.list(f"recs/{gen}/{sub}")]
+    assert len(stored) == 2 and not any(b"shopper" in x or b"d21-s" in x for x in stored)  # ids only as keyed hashes

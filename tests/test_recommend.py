@@ -260,7 +260,14 @@ def test_ray_data_fold_equals_the_in_process_fold_night_by_night(tmp_path):
     the in-process aggregates, open sessions included, holding one chunk of events at a time."""
     import ray
 
-    from shopgen.recommend.distributed import event_chunks, fold_night, load_aggregates
+    from shopgen.recommend.distributed import (
+        event_chunks,
+        fold_night,
+        load_aggregates,
+        neighbour_table,
+        neighbours_local,
+        read_neighbours,
+    )
 
     rng = random.Random(11)
     events = _log(rng, 300, 3)
@@ -280,8 +287,11 @@ def test_ray_data_fold_equals_the_in_process_fold_night_by_night(tmp_path):
             previous, prev_ref = folded.folder, folded.ref
             assert folded.ref == inc.ref and folded.events == len(tonight)
         got = load_aggregates(previous, prev_ref, len(events))
+        neighbour_table(previous, cfg, tmp_path / "nb-ray", candidates=5)
     finally:
         ray.shutdown()
+    neighbours_local(previous, cfg, tmp_path / "nb-local", candidates=5)
+    assert read_neighbours(tmp_path / "nb-ray") == read_neighbours(tmp_path / "nb-local") != {}
     for table in ("items", "pairs", "bought", "trans"):
         a, b = getattr(got, table), getattr(inc, table)
         assert set(a) == set(b) and all(a[x] == pytest.approx(b[x], rel=1e-9) for x in b), table

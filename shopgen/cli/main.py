@@ -261,14 +261,17 @@ MODEL_OPTION = click.option(
                    "(default: nightly.state, else <workdir>/state). One sub-prefix per alias.")
 @click.option("--full", is_flag=True, help="Regenerate and re-embed every product and build a new index (gate + swap).")
 @click.option("--force-unlock", is_flag=True, help="Clear the run lock first (only when its holder is known dead).")
+@click.option("--events", default=None, metavar="PATH",
+              help="Shopper behaviour log (.jsonl/.csv/.parquet, a folder or s3:// prefix; default: recommend.events): "
+                   "files not read on an earlier night are folded into also_viewed, bought_together and recommended.")
 @CONTENT_OPTION
 @MODEL_OPTION
 @REGISTRY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print report.json's content instead of a summary line.")
 @click.pass_context
 def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, alias: str | None,
-            state: str | None, full: bool, force_unlock: bool, content: str | None, model: str | None,
-            registry: str | None, as_json: bool) -> None:
+            state: str | None, full: bool, force_unlock: bool, events: str | None, content: str | None,
+            model: str | None, registry: str | None, as_json: bool) -> None:
     """Incremental nightly run: regenerate, re-embed and re-index only new and changed products.
 
     Unchanged products reuse their stored outputs, deleted SKUs leave the index, and a run that died
@@ -279,7 +282,7 @@ def nightly(ctx: click.Context, catalog: str, workdir: str | None, limit: int | 
 
     rep = _guard(lambda s: job.run(catalog, workdir or s.home / "work", s, state=state, alias=alias, full=full,
                                    limit=limit, content=_content(content), force_unlock=force_unlock, console=err),
-                 _model_settings(ctx, model, registry), LockedError)
+                 override(_model_settings(ctx, model, registry), given({"recommend.events": events})), LockedError)
     if as_json:
         click.echo(json.dumps(rep, default=str))
         return
@@ -659,13 +662,14 @@ def config_show(ctx: click.Context) -> None:
 
 
 from shopgen.cli.jobs import jobs, submit
-from shopgen.cli.recs import eval_recs
+from shopgen.cli.recs import eval_recs, recommend
 from shopgen.cli.searchtune import finetune_search
 
 main.add_command(submit)
 main.add_command(jobs)
 main.add_command(finetune_search)
 main.add_command(eval_recs)
+main.add_command(recommend)
 
 
 if __name__ == "__main__":

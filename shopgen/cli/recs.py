@@ -63,3 +63,53 @@ def eval_recs(ctx: click.Context, events: str, split_at: str | None, catalog: st
     Console().print(t)
     if rep["quarantined"]:
         click.echo(f"{rep['quarantined']} bad event rows set aside: {out / 'quarantine.jsonl'}")
+
+
+@click.command("recommend")
+@click.argument("sku", required=False)
+@click.option("--session", default=None, metavar="SKU,SKU,...",
+              help="Rank products for an anonymous shopper who saw these (oldest first), from the stored "
+                   "item-to-item table, instead of showing one product's lists.")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=None,
+              help="List length (default: recommend.k; for a product, how many of each list to show).")
+@click.option("--alias", default=None, help="Elasticsearch alias (default: es.alias, 'products').")
+@click.option("--state", "state", default=None,
+              help="State prefix the nightly used (default: nightly.state, else <home>/work/state).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: each list's SKUs with the source of each slot.")
+@click.pass_context
+def recommend(ctx: click.Context, sku: str | None, session: str | None, k: int | None, alias: str | None,
+              state: str | None, as_json: bool) -> None:
+    """Show a product's also_viewed, bought_together and recommended lists (with each slot's source),
+    or rank products for a session or cart with --session."""
+    from indexing.client import make_client
+    from shopgen.nightly.recipe import state_prefix
+    from shopgen.recommend.lookup import product_recs, session_recs
+
+    s = ctx.obj["settings"]
+    if bool(sku) == bool(session):
+        raise click.UsageError("give a SKU, or --session SKU,SKU,...")
+    target = alias or s.es.alias
+    err = Console(stderr=True, highlight=False)
+    try:
+        es = make_client(s, echo=err.print)
+        if sku:
+            out = product_recs(es, target, sku)
+        else:
+            skus = [x.strip() for x in session.split(",") if x.strip()]
+            prefix = state_prefix(s, Path(s.home) / "work", state, target)
+            out = session_recs(es, target, prefix, skus, s, k or s.recommend.k)
+    except LookupError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    head = out.get("sku") or " > ".join(out["session"])
+    click.echo(f"{head}  {out.get('title') or ''}".rstrip())
+    for name, slots in out["lists"].items():
+        shown = ", ".join(f"{x['sku']} {_short(x.get('title'))} [{x['source']}]" for x in slots[:k or len(slots)])
+        click.echo(f"  {name.replace('_', ' ')}: {shown or '(none)'}")
+
+
+def _short(title: str | None, n: int = 28) -> str:
+    t = (title or "").strip()
+    return f"({t[:n - 1]}…)" if len(t) > n else f"({t})" if t else ""

@@ -165,6 +165,9 @@ class RecommendConfig(_Section):
     similarity: Literal["cosine", "jaccard", "lift"] = "jaccard"
     # Length of each list written into the index (also_viewed, bought_together, recommended).
     k: int = Field(default=12, ge=0, le=100)
+    # A night whose new event files total at most this many MB folds them in the driver's process;
+    # a larger one on Ray Data (one session per group), never holding the log.
+    local_max_mb: int = Field(default=32, ge=0)
 
     @field_validator("weights")
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from functools import singledispatch
 from pathlib import Path
@@ -44,14 +44,24 @@ def night(n: Night, io: Adapters) -> Saved:
     """One night, top to bottom. `io` is Ray, vLLM and Elasticsearch (fakes under test)."""
     cat = record(steps.validate(n), n)
     planned = record(steps.plan(n, cat), n)
-    mode = record(steps.mode(n, planned, io.live_index(planned.settings, n.alias, n.console.print)), n)
-    loaded = steps.load(n, planned, mode)
-    t_ray = time.perf_counter()
-    # Nothing to generate or embed (an unchanged night, or deletions only): no Ray to start.
-    with io.session(planned.settings) if loaded.products else nullcontext():
-        n.rep.data["startup"] = {"ray_init_s": round(time.perf_counter() - t_ray, 3) if loaded.products else None}
+    live = io.live_index(planned.settings, n.alias, n.console.print)
+    n.rep.data["startup"] = {"ray_init_s": None}
+    with ExitStack() as stack:
+        def start_ray() -> None:
+            # Ray starts once, when a step needs it: a night with nothing to generate, embed or fold
+            # on Ray Data (an unchanged catalog, deletions only) starts none.
+            if n.rep.data["startup"]["ray_init_s"] is None:
+                t_ray = time.perf_counter()
+                stack.enter_context(io.session(planned.settings))
+                n.rep.data["startup"]["ray_init_s"] = round(time.perf_counter() - t_ray, 3)
+
+        recs = record(steps.recommend(n, planned, io, start_ray), n)
+        mode = record(steps.mode(n, planned, live, recs), n)
+        loaded = steps.load(n, planned, mode)
+        if loaded.products:
+            start_ray()
         gen = record(steps.generate(n, planned, loaded, io), n)
-        emb = record(steps.embed(n, planned, mode, loaded, gen, io), n)
+        emb = record(steps.embed(n, planned, mode, loaded, gen, io, recs), n)
     idx = record(steps.index(n, planned, mode, emb, io), n)
     saved = record(steps.save(n, planned, mode, gen, emb, idx), n)
     n.rep.data["coverage"] = coverage(len(planned.hashes), saved.searchable,

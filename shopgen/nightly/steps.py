@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from shopgen.generate.stage import (
 )
 from shopgen.index.stage import IncrementalSpec, IndexRun, run_index
 from shopgen.nightly.commit import BatchCommitter, row_plan
+from shopgen.recommend.stage import NO_RECS, Recs, add_lists, recommend_night
 from shopgen.related.stage import INDEX_COLUMNS, relate
 
 # A product's row as the index sees it: its source fields, the accepted copy of each type, and the
@@ -153,6 +154,7 @@ class Embedded:
     uris: dict[str, str]  # sku -> the file holding its vector
     computed: int
     reused: int
+    recs: dict[str, str] = field(default_factory=dict)  # sku -> the hash of its behaviour lists
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,15 @@ class Adapters:
 
     def index(self, n: Night, folder: Path, model: models.ModelRef, spec: IncrementalSpec | None) -> IndexRun:
         return run_index(n.rep, folder, n.settings, n.alias, n.console, n.qpath, model, n.catalog, spec)
+
+    def recs_engine(self, local: bool, start_ray: Callable[[], None]) -> tuple[Any, Any]:
+        """The behaviour fold and neighbour table: in this process for a small log, else on Ray Data."""
+        from shopgen.recommend import distributed as d
+
+        if local:
+            return d.fold_local, d.neighbours_local
+        start_ray()
+        return d.fold_night, d.neighbour_table
 
 
 # ---- validate, plan, mode, load ------------------------------------------------------------------
@@ -294,9 +305,29 @@ def rebuild_reason(full: bool, live: str | None, previous: Mapping[str, dict[str
     return None
 
 
-def mode(n: Night, p: Planned, live: str | None) -> Mode:
+def recommend(n: Night, p: Planned, io: Adapters, start_ray: Callable[[], None]) -> Recs:
+    """Folds the behaviour log's new files into the stored aggregates and lists each product's
+    neighbours; the products whose lists changed become dirty (shopgen/recommend/stage.py)."""
+    uri = p.settings.recommend.events
+    if not uri:
+        return NO_RECS
+    cfg = p.settings.recommend
+
+    def engine(new_bytes: int) -> tuple[Any, Any, bool]:
+        local = new_bytes <= cfg.local_max_mb * 1024 * 1024
+        return (*io.recs_engine(local, start_ray), local)
+
+    with n.rep.stage("recommend", n.console) as st:
+        recs = recommend_night(uri, p.settings, n.store, n.work, st8.column(p.previous, "recs_hash"), p.catalog.index,
+                               lambda q: append_quarantine(n.qpath, [q]), engine, n.run_id)
+        st.update(recs.figures)
+    return recs
+
+
+def mode(n: Night, p: Planned, live: str | None, recs: Recs = NO_RECS) -> Mode:
     """A new index (gate + swap) when rebuild_reason says so; else an upsert, for which only the
-    products that are new, changed, regenerated or not yet in the live index are dirty."""
+    products that are new, changed, regenerated or not yet in the live index, or whose behaviour
+    lists changed, are dirty."""
     previous, pl = p.previous, p.plan
     was_indexed = frozenset(s for s, v in st8.column(previous, "indexed_version").items() if v and v == live)
     reason = rebuild_reason(n.full, live, previous, was_indexed, p.emb_model.version, len(pl.regenerate),
@@ -309,7 +340,7 @@ def mode(n: Night, p: Planned, live: str | None) -> Mode:
     dirty = frozenset(s for s, h in p.hashes.items()
                       if s in pl.regenerate or s not in was_indexed or ch.get(s) != h or not doc.get(s)
                       or not emb.get(s) or (s not in pl.settled and pl.carried.get(s) != pl.previous.get(s)))
-    return Mode(None, live, was_indexed, dirty)
+    return Mode(None, live, was_indexed, dirty | (recs.changed & p.hashes.keys()))
 
 
 def load(n: Night, p: Planned, m: Mode) -> Loaded:
@@ -509,7 +540,7 @@ def split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mappi
     return hashes, keep
 
 
-def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapters) -> Embedded:
+def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapters, recs: Recs = NO_RECS) -> Embedded:
     """Each dirty product's row (accepted copy included) -> reused or new vectors -> related, matched
     against every product's vector (the stored ones for the rest)."""
     stages, settings = n.work / "stages", p.settings
@@ -537,7 +568,9 @@ def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapt
         st["docs_per_s"] = round(n_new / st["seconds"], 2)
     table = _related_pool(n, p, m, embedded)
     enriched = relate(embedded, n.work / "enriched", table, settings, n.rep, n.console)
-    return Embedded(enriched, ehash, uris, n_new, len(p.hashes) - n_new)
+    if recs.folder is not None:
+        add_lists(enriched, recs, p.catalog.index, settings)
+    return Embedded(enriched, ehash, uris, n_new, len(p.hashes) - n_new, recs.hashes)
 
 
 def _related_pool(n: Night, p: Planned, m: Mode, embedded: Path) -> pa.Table:
@@ -639,11 +672,12 @@ def _fold(n: Night, p: Planned, m: Mode, emb: Embedded, idx: Indexed, pv: str, p
             "embedding_model": p.emb_model.version,
             "doc_hash": idx.doc_hashes.get(sku) if indexed else None,
             "indexed_version": idx.index if indexed else None,
+            "recs_hash": emb.recs.get(sku),
         })
     return searchable
 
 
 __all__ = ["CATALOG_INDEX", "EMBEDDED_SCHEMA", "ROW_SCHEMA", "Adapters", "Catalog", "Embedded", "Generated", "Indexed",
            "Loaded", "Mode", "Night", "Planned", "Saved", "doc_hash", "embed", "entries_for", "generate",
-           "index", "load", "mode", "plan", "qa_report", "rebuild_reason", "save", "split_for_embedding",
+           "index", "load", "mode", "plan", "qa_report", "rebuild_reason", "recommend", "save", "split_for_embedding",
            "type_versions", "validate", "write_current"]

@@ -32,7 +32,7 @@ class Slot:
     score: float
 
 
-def _fill(out: list[Slot], seen: set[str], cands: Sequence[tuple[str, float]], source: str, k: int,
+def fill_slots(out: list[Slot], seen: set[str], cands: Sequence[tuple[str, float]], source: str, k: int,
           ok: Callable[[str], bool]) -> None:
     for sku, score in cands:
         if len(out) >= k:
@@ -40,6 +40,21 @@ def _fill(out: list[Slot], seen: set[str], cands: Sequence[tuple[str, float]], s
         if sku not in seen and ok(sku):
             out.append(Slot(sku, source, round(float(score), 6)))
             seen.add(sku)
+
+
+def allowed(items: Mapping[str, Item] | None, anchors: Sequence[str]) -> Callable[[str], bool]:
+    """Same locale as the latest anchor, not an anchor or a variant of one, and in `items` (the
+    catalog; None: anything but the anchors)."""
+    if items is None:
+        return lambda s: s not in anchors
+    known = [items[a] for a in anchors if a in items]
+    groups = set(anchors) | {i.group for i in known}
+    locale = known[-1].locale if known else None
+
+    def ok(s: str) -> bool:
+        it = items.get(s)
+        return it is not None and s not in groups and it.group not in groups and (locale is None or it.locale == locale)
+    return ok
 
 
 class Recommender:
@@ -62,18 +77,7 @@ class Recommender:
         self.popular_by_category = dict(by_cat)
 
     def _ok(self, anchors: Sequence[str]) -> Callable[[str], bool]:
-        """Same locale as the anchor, not an anchor or a variant of one, and in the catalog."""
-        if self.catalog is None:
-            return lambda s: s not in anchors
-        items = [self.catalog[a] for a in anchors if a in self.catalog]
-        groups = {i.group for i in items} | set(anchors)
-        locale = items[-1].locale if items else None
-
-        def ok(s: str) -> bool:
-            it = self.catalog.get(s)
-            return it is not None and s not in groups and it.group not in groups and (
-                locale is None or it.locale == locale)
-        return ok
+        return allowed(self.catalog, anchors)
 
     def _popular_for(self, anchor: str | None) -> list[tuple[str, float]]:
         if anchor is not None and self.catalog is not None and anchor in self.catalog:
@@ -82,38 +86,54 @@ class Recommender:
 
     def lists(self, sku: str, k: int | None = None) -> dict[str, list[Slot]]:
         """also_viewed, bought_together and recommended (the blend) for one product."""
-        k = self.cfg.k if k is None else k
-        ok = self._ok([sku])
-        out: dict[str, list[Slot]] = {}
-        for name, table in (("also_viewed", self.similar), ("bought_together", self.together)):
-            lst: list[Slot] = []
-            _fill(lst, set(), table.get(sku, []), "behaviour", k, ok)
-            out[name] = lst
-        out["recommended"] = self.for_session([sku], k)
-        return out
+        return product_lists(sku, self.similar.get(sku, []), self.together.get(sku, []), self.next.get(sku, []),
+                             self.content.get(sku, []), self._popular_for(sku), self._ok([sku]),
+                             self.cfg.k if k is None else k)
 
     def behaviour_scores(self, history: Sequence[str]) -> list[tuple[str, float]]:
-        """Co-occurrence with each product of the session (the latest counting most), plus the share
-        of shoppers who viewed each product next after the last one."""
-        scores: dict[str, float] = defaultdict(float)
-        m = len(history)
-        for i, p in enumerate(history):
-            recency = 1.0 / (m - i)
-            for q, s in self.similar.get(p, []):
-                scores[q] += recency * s
-        if history:
-            for q, share in self.next.get(history[-1], []):
-                scores[q] += TRANSITION_WEIGHT * share
-        return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+        return behaviour_scores([self.similar.get(p, []) for p in history],
+                                self.next.get(history[-1], []) if history else [])
 
     def for_session(self, history: Sequence[str], k: int | None = None) -> list[Slot]:
         k = self.cfg.k if k is None else k
         ok = self._ok(list(history))
         out: list[Slot] = []
         seen = set(history)
-        _fill(out, seen, self.behaviour_scores(history), "behaviour", k, ok)
+        fill_slots(out, seen, self.behaviour_scores(history), "behaviour", k, ok)
         last = history[-1] if history else None
         if last is not None:
-            _fill(out, seen, [(s, 0.0) for s in self.content.get(last, [])], "content", k, ok)
-        _fill(out, seen, self._popular_for(last), "popular", k, ok)
+            fill_slots(out, seen, [(s, 0.0) for s in self.content.get(last, [])], "content", k, ok)
+        fill_slots(out, seen, self._popular_for(last), "popular", k, ok)
         return out
+
+
+def behaviour_scores(similar: Sequence[Sequence[tuple[str, float]]],
+                     next_after_last: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Co-occurrence with each product of a session (`similar`, oldest first: the latest counts most),
+    plus the share of shoppers who viewed each product next after the last one."""
+    scores: dict[str, float] = defaultdict(float)
+    m = len(similar)
+    for i, lst in enumerate(similar):
+        for q, s in lst:
+            scores[q] += s / (m - i)
+    for q, share in next_after_last:
+        scores[q] += TRANSITION_WEIGHT * share
+    return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+
+
+def product_lists(sku: str, similar: Sequence[tuple[str, float]], together: Sequence[tuple[str, float]],
+                  next_views: Sequence[tuple[str, float]], content: Sequence[str],
+                  popular: Sequence[tuple[str, float]], ok: Callable[[str], bool], k: int) -> dict[str, list[Slot]]:
+    """One product's also_viewed and bought_together (behaviour only) and recommended (the blend)."""
+    out: dict[str, list[Slot]] = {}
+    for name, cands in (("also_viewed", similar), ("bought_together", together)):
+        lst: list[Slot] = []
+        fill_slots(lst, set(), cands, "behaviour", k, ok)
+        out[name] = lst
+    rec: list[Slot] = []
+    seen = {sku}
+    fill_slots(rec, seen, behaviour_scores([similar], next_views), "behaviour", k, ok)
+    fill_slots(rec, seen, [(s, 0.0) for s in content], "content", k, ok)
+    fill_slots(rec, seen, popular, "popular", k, ok)
+    out["recommended"] = rec
+    return out

@@ -142,25 +142,35 @@ def similarity(c_ab: float, c_a: float, c_b: float, how: str, total: float = 1.0
     return c_ab / math.sqrt(c_a * c_b)
 
 
+def scored(table: str, a: str, b: str, v: float, items: dict[str, float], cfg: RecommendConfig, total: float,
+           from_total: dict[str, float]) -> list[tuple[str, str, float]]:
+    """One aggregate row -> (product, partner, score) rows: both directions of a co-occurrence pair
+    (its similarity), one of a transition (the share of next views after `a`); none below support."""
+    if table == "trans":
+        if v < cfg.min_support / cfg.weights["view"] or not from_total.get(a):  # support in sessions
+            return []
+        return [(a, b, v / from_total[a])]
+    if v < cfg.min_support:
+        return []
+    sim = similarity(v, items.get(a, 0.0), items.get(b, 0.0), cfg.similarity, total)
+    return [(a, b, sim), (b, a, sim)] if sim > 0 else []
+
+
+def top(cands: Iterable[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+    """Best first; ties broken by SKU so every run lists them the same way."""
+    return sorted(cands, key=lambda x: (-x[1], x[0]))[:k]
+
+
 def neighbours(table: dict[tuple[str, str], float], items: dict[str, float], cfg: RecommendConfig,
                total: float = 1.0, directed: bool = False, k: int | None = None) -> dict[str, list[tuple[str, float]]]:
-    """Per product, its k best partners by similarity (pairs) or by share of next views (directed),
-    above recommend.min_support; ties broken by SKU so every run lists them the same way."""
+    """Per product, its k best partners by similarity (pairs) or by share of next views (directed)."""
     k = cfg.k if k is None else k
-    out: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    from_total: dict[str, float] = defaultdict(float)
     if directed:
-        from_total: dict[str, float] = defaultdict(float)
         for (a, _), v in table.items():
             from_total[a] += v
-        for (a, b), v in table.items():
-            if v >= cfg.min_support / cfg.weights["view"]:  # support in sessions, not weights
-                out[a].append((b, v / from_total[a]))
-    else:
-        for (a, b), v in table.items():
-            if v >= cfg.min_support:
-                s = similarity(v, items.get(a, 0.0), items.get(b, 0.0), cfg.similarity, total)
-                if s > 0:
-                    out[a].append((b, s))
-                    out[b].append((a, s))
-    return {p: sorted(c, key=lambda x: (-x[1], x[0]))[:k] for p, c in out.items()}
-
+    out: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for (a, b), v in table.items():
+        for x, y, score in scored("trans" if directed else "pairs", a, b, v, items, cfg, total, from_total):
+            out[x].append((y, score))
+    return {p: top(c, k) for p, c in out.items()}

@@ -2,8 +2,8 @@
 group, so the driver holds one chunk of events at a time and never the log or the pair table.
 
 The driver streams and validates the log (shopgen/recommend/events.py: every format, line numbers,
-reasons) and hands it to Ray as Arrow chunks in the object store. Each session's events, with its open
-segment from last night, fold into delta rows (`tag`, `a`, `b`, `v`); last night's aggregates, decayed
+reasons) and hands it to Ray as Arrow chunks in the object store. A hash shuffle on the session puts
+each session's events, with its open segment from last night, in one block; a block folds into delta rows (`tag`, `a`, `b`, `v`); last night's aggregates, decayed
 to tonight, join them and one group-by sums them. The result is the new aggregate rows and the
 sessions still open, streamed to a folder on the driver (shopgen.adapters.raysupport.collect)."""
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,20 +84,30 @@ def open_rows(table: pa.Table) -> pa.Table:
                      "payload": table["payload"]}, schema=EVENT_SCHEMA)
 
 
-def fold_group(group: pa.Table, cfg: RecommendConfig, ref: float) -> pa.Table:
-    """One session's rows -> its delta rows (decayed to `ref`) and, if it may continue, its open segment."""
-    rows = group.to_pylist()
-    seg = None
-    events = []
-    for r in rows:
-        if r["kind"] == OPEN:
-            seg = segment_of(r["payload"])
-        else:
-            events.append(Event(r["session"], r["user"], r["sku"], r["kind"], r["ts"]))
-    session = rows[0]["session"]
+def fold_block(block: pa.Table, cfg: RecommendConfig, ref: float) -> pa.Table:
+    """A block holding whole sessions (hash-partitioned by session) -> the delta rows of all of them,
+    summed within the block, and the segments that may continue."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in block.to_pylist():
+        by.setdefault(r["session"], []).append(r)
     local = Aggregates(ref=ref)
-    if events:
-        seg = fold_session(local, events, seg, cfg)
+    opened: dict[str, Segment] = {}
+    for session, rows in by.items():
+        seg = None
+        events = []
+        for r in rows:
+            if r["kind"] == OPEN:
+                seg = segment_of(r["payload"])
+            else:
+                events.append(Event(r["session"], r["user"], r["sku"], r["kind"], r["ts"]))
+        if events:
+            seg = fold_session(local, events, seg, cfg)
+        if seg is not None and still_open(seg, ref, cfg):
+            opened[session] = seg
+    return _rows(local, opened)
+
+
+def _rows(local: Aggregates, opened: dict[str, Segment]) -> pa.Table:
     out: dict[str, list[Any]] = {"tag": [], "a": [], "b": [], "v": [], "payload": []}
 
     def add(tag: str, a: str, b: str, v: float, payload: str | None = None) -> None:
@@ -113,61 +124,147 @@ def fold_group(group: pa.Table, cfg: RecommendConfig, ref: float) -> pa.Table:
             add(tag, a, b, v)
     if local.sessions:
         add("sessions", "", "", local.sessions)
-    if seg is not None and still_open(seg, ref, cfg):
+    for session, seg in opened.items():
         add("open", session, "", 0.0, segment_json(seg))
     return pa.table(out, schema=AGG_SCHEMA)
 
 
-def fold_night(chunks: Iterable[pa.Table], previous: Path | None, prev_ref: float, cfg: RecommendConfig,
-               out: Path, ref: Callable[[], float]) -> Folded:
-    """Tonight's events (chunks) folded into last night's rows (`previous`: the `out` of the night
-    before, or None) on Ray Data; the new rows go to `out` (sums/ and open/). `ref()` is tonight's
-    reference time, known once the chunks have been read: the latest event time seen."""
+ROW_SCHEMA = pa.schema(list(EVENT_SCHEMA) + [("reason", pa.string()), ("source", pa.string()), ("line", pa.int64()),
+                                              ("raw", pa.string())])
+
+
+def parse_files(batch: pa.Table, s3: Any, cfg: RecommendConfig, key: bytes, now: float,
+                chunk: int = 50_000) -> Iterator[pa.Table]:
+    """Ray Data: event files (a `path` column) -> their validated rows, a chunk at a time; a bad row
+    keeps its reason, source, line and its row with the ids hashed (`raw`, JSON)."""
+    from shopgen.catalog.load import read_catalog
+    from shopgen.recommend.events import validate_events
+
+    buf: list[Event | Quarantined] = []
+    for path in batch["path"].to_pylist():
+        for r in validate_events(read_catalog(path, s3), cfg, key, now):
+            buf.append(r)
+            if len(buf) >= chunk:
+                yield _parsed(buf)
+                buf = []
+    if buf:
+        yield _parsed(buf)
+
+
+def _parsed(rows: list[Event | Quarantined]) -> pa.Table:
+    cols: dict[str, list[Any]] = {n: [] for n in ROW_SCHEMA.names}
+    for r in rows:
+        ev = isinstance(r, Event)
+        for name, v in (("session", r.session if ev else None), ("user", r.user if ev else None), ("sku", r.sku),
+                        ("kind", r.kind if ev else None), ("ts", r.ts if ev else None), ("payload", None),
+                        ("reason", None if ev else r.reason), ("source", None if ev else r.source),
+                        ("line", None if ev else r.line),
+                        ("raw", None if ev else json.dumps(r.raw, default=str, ensure_ascii=False))):
+            cols[name].append(v)
+    return pa.table(cols, schema=ROW_SCHEMA)
+
+
+def read_files(files: list[str], settings: Any, key: bytes, now: float):
+    """Every row of the event files, parsed and validated by Ray tasks (a local file on the driver's
+    node, where it is; an s3:// one anywhere), materialized in the object store: never on the driver."""
     import ray
+    import ray.data
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from shopgen.adapters.storage import is_s3
+
+    here = {} if all(is_s3(f) for f in files) else {"scheduling_strategy": NodeAffinitySchedulingStrategy(
+        ray.get_runtime_context().get_node_id(), soft=False)}
+    return (ray.data.from_items([{"path": f} for f in files], override_num_blocks=max(1, len(files)))
+            .map_batches(parse_files, batch_format="pyarrow", batch_size=1, num_cpus=1,
+                         fn_kwargs={"s3": settings.s3, "cfg": settings.recommend, "key": key, "now": now}, **here)
+            .materialize())
+
+
+def _here() -> dict[str, Any]:
+    """Tasks that read the driver's local files run on the driver's node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)}
+
+
+def _read_part(batch: pa.Table, convert: Callable[[pa.Table], pa.Table]) -> Iterator[pa.Table]:
+    for path in batch["path"].to_pylist():
+        for b in pads.dataset(path, format="parquet").to_batches(batch_size=65536):
+            if b.num_rows:
+                yield convert(pa.Table.from_batches([b]))
+
+
+def _local_parquet(previous: Path | None, sub: str, convert: Callable[[pa.Table], pa.Table], schema: pa.Schema):
+    """A folder of the driver's Parquet files as a dataset read by tasks on its node: the driver never
+    holds (or puts into the object store) the rows."""
+    import ray.data
+
+    files = sorted(str(f) for f in (previous / sub).glob("*.parquet")) if previous is not None and (
+        previous / sub).is_dir() else []
+    if not files:
+        return ray.data.from_arrow(schema.empty_table())
+    return ray.data.from_items([{"path": f} for f in files], override_num_blocks=min(len(files), 64)).map_batches(
+        _read_part, batch_format="pyarrow", batch_size=1, fn_kwargs={"convert": convert}, **_here())
+
+
+def fold_night(chunks: Any, previous: Path | None, prev_ref: float, cfg: RecommendConfig,
+               out: Path, ref: Callable[[], float]) -> Folded:
+    """Tonight's events folded into last night's rows (`previous`: the `out` of the night before, or
+    None) on Ray Data; the new rows go to `out` (sums/ and open/). `chunks`: Arrow tables of events,
+    or a Ray Dataset of them (read_files, valid rows). `ref()` is tonight's reference time, known once
+    the chunks have been read: the latest event time seen."""
+    import ray
+    import ray.data
     from ray.data.expressions import col
 
     from shopgen.adapters.raysupport import collect
 
     refs, n = [], 0
-    for t in chunks:
-        refs.append(ray.put(t))
-        n += t.num_rows
+    ds = None
+    if isinstance(chunks, ray.data.Dataset):
+        ds, n = chunks.select_columns(EVENT_SCHEMA.names), chunks.count()
+    else:
+        for t in chunks:
+            refs.append(ray.put(t))
+            n += t.num_rows
     tonight = max(ref(), prev_ref)
     f = 2.0 ** (-(tonight - prev_ref) / (cfg.half_life_days * DAY_S)) if prev_ref else 1.0
     # Last night's open segments rejoin their sessions' events; its sums, decayed to tonight, join the deltas.
-    events = _dataset(refs + _refs(previous, "open", open_rows), EVENT_SCHEMA)
-    carried = _dataset(_refs(previous, "sums", lambda t: _decayed(t, f)), AGG_SCHEMA)
-    deltas = (events.groupby("session").map_groups(fold_group, batch_format="pyarrow",
-                                                   fn_kwargs={"cfg": cfg, "ref": tonight})
+    events = _dataset(refs, EVENT_SCHEMA).union(_local_parquet(previous, "open", open_rows, EVENT_SCHEMA))
+    if ds is not None:
+        events = ds.union(events)
+    carried = _local_parquet(previous, "sums", partial(_decayed, factor=f), AGG_SCHEMA)
+    # Whole sessions per block (a hash shuffle on the session), then one call per block, not per session.
+    deltas = (events.repartition(_blocks(n), keys=["session"])
+              .map_batches(fold_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"cfg": cfg, "ref": tonight})
               .union(carried).materialize())
     summed = (deltas.filter(expr=col("tag") != "open").groupby(["tag", "a", "b"]).sum("v")
               .rename_columns({"sum(v)": "v"}))
-    collect(summed, out / "sums")
-    collect(deltas.filter(expr=col("tag") == "open"), out / "open")
+    # Blocks of bounded rows: the driver writes each one it fetches.
+    collect(summed.repartition(target_num_rows_per_block=100_000), out / "sums")
+    collect(deltas.filter(expr=col("tag") == "open").repartition(target_num_rows_per_block=100_000), out / "open")
     sessions = 0.0
     for t in _tables(out / "sums"):
         sessions += pc.sum(t.filter(pc.equal(t["tag"], "sessions"))["v"]).as_py() or 0.0
     return Folded(out, tonight, n, sessions)
 
 
+def _blocks(rows: int, per_block: int = 200_000) -> int:
+    import os
+
+    return max(os.cpu_count() or 1, -(-rows // per_block))
+
+
+def _identity(t: pa.Table) -> pa.Table:
+    return t
+
+
 def _decayed(t: pa.Table, factor: float) -> pa.Table:
     t = t.select(["tag", "a", "b", "v"])
     t = t.set_column(3, "v", pc.multiply(t["v"], factor))
     return t.append_column("payload", pa.nulls(t.num_rows, pa.string())).cast(AGG_SCHEMA)
-
-
-def _refs(previous: Path | None, sub: str, convert: Callable[[pa.Table], pa.Table]) -> list[Any]:
-    """Last night's rows of one kind, a batch at a time into the object store."""
-    import ray
-
-    if previous is None or not (previous / sub).is_dir():
-        return []
-    refs = []
-    for f in sorted((previous / sub).glob("*.parquet")):
-        for batch in pads.dataset(str(f), format="parquet").to_batches(batch_size=65536):
-            if batch.num_rows:
-                refs.append(ray.put(convert(pa.Table.from_batches([batch]))))
-    return refs
 
 
 def _dataset(refs: list[Any], schema: pa.Schema):
@@ -197,3 +294,172 @@ def load_aggregates(folder: Path, ref: float, events: int) -> Aggregates:
                 elif tag == "open":
                     agg.open[r["a"]] = segment_of(r["payload"])
     return agg
+
+
+NEIGHBOUR_SCHEMA = pa.schema([("sku", pa.string()), ("similar", pa.string()), ("together", pa.string()),
+                              ("next", pa.string()), ("recs_hash", pa.string())])
+LISTS = {"pairs": "similar", "bought": "together", "trans": "next"}
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The small per-product sums the scores need: each product's weight, each product's transitions
+    out, and the decayed number of sessions."""
+
+    items: dict[str, float]
+    from_total: dict[str, float]
+    sessions: float
+
+
+def totals(folder: Path) -> Totals:
+    items: dict[str, float] = {}
+    from_total: dict[str, float] = {}
+    sessions = 0.0
+    for f in sorted((folder / "sums").glob("*.parquet")):
+        for b in pads.dataset(str(f), format="parquet").to_batches(batch_size=65536):
+            t = pa.Table.from_batches([b])
+            for tag, a, v in zip(t["tag"].to_pylist(), t["a"].to_pylist(), t["v"].to_pylist()):
+                if tag == "items":
+                    items[a] = items.get(a, 0.0) + v
+                elif tag == "trans":
+                    from_total[a] = from_total.get(a, 0.0) + v
+                elif tag == "sessions":
+                    sessions += v
+    return Totals(items, from_total, sessions)
+
+
+def score_batch(batch: pa.Table, tot: list[Any], cfg: RecommendConfig) -> pa.Table:
+    """Aggregate rows -> (sku, list, partner, score) rows (shopgen.recommend.cooc.scored)."""
+    import ray
+
+    from shopgen.recommend.cooc import scored
+
+    t: Totals = ray.get(tot[0]) if not isinstance(tot[0], Totals) else tot[0]
+    out: dict[str, list[Any]] = {"sku": [], "list": [], "partner": [], "score": []}
+    for tag, a, b, v in zip(batch["tag"].to_pylist(), batch["a"].to_pylist(), batch["b"].to_pylist(),
+                            batch["v"].to_pylist()):
+        if tag not in LISTS:
+            continue
+        for x, y, s in scored(tag, a, b, v, t.items, cfg, t.sessions, t.from_total):
+            out["sku"].append(x)
+            out["list"].append(LISTS[tag])
+            out["partner"].append(y)
+            out["score"].append(s)
+    return pa.table(out, schema=pa.schema([("sku", pa.string()), ("list", pa.string()), ("partner", pa.string()),
+                                           ("score", pa.float64())]))
+
+
+def top_group(group: pa.Table, k: int) -> pa.Table:
+    """One product's scored partners -> its row of candidate lists (best k of each) and their hash."""
+    import hashlib
+
+    from shopgen.recommend.cooc import top
+
+    by: dict[str, list[tuple[str, float]]] = {v: [] for v in LISTS.values()}
+    for lst, partner, score in zip(group["list"].to_pylist(), group["partner"].to_pylist(),
+                                   group["score"].to_pylist()):
+        by[lst].append((partner, score))
+    lists = {name: [[s, v] for s, v in top(c, k)] for name, c in by.items()}
+    cols = {name: json.dumps(v) for name, v in lists.items()}
+    # The order of partners, not their scores: a night that only decays the scores changes no document.
+    digest = hashlib.sha256(json.dumps({n: [s for s, _ in v] for n, v in lists.items()},
+                                       sort_keys=True).encode()).hexdigest()[:16]
+    return pa.table({"sku": [group["sku"][0].as_py()], **{n: [cols[n]] for n in LISTS.values()},
+                     "recs_hash": [digest]}, schema=NEIGHBOUR_SCHEMA)
+
+
+def neighbour_table(folder: Path, cfg: RecommendConfig, out: Path, candidates: int = 100) -> Totals:
+    """Each product's best partners per list, from the folded rows (`folder`), on Ray Data: one
+    product per group. The driver holds the per-product totals, never the pair table."""
+    import ray
+
+    from shopgen.adapters.raysupport import collect
+
+    tot = totals(folder)
+    ref = ray.put(tot)
+    pairs = _local_parquet(folder, "sums", _identity, AGG_SCHEMA)
+    scoredds = pairs.map_batches(score_batch, batch_format="pyarrow", fn_kwargs={"tot": [ref], "cfg": cfg})
+    collect(scoredds.repartition(_blocks(len(tot.items), 2_000), keys=["sku"])
+            .map_batches(top_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"k": candidates}), out)
+    return tot
+
+
+def top_block(block: pa.Table, k: int) -> pa.Table:
+    """A block holding every scored partner of its products -> one row per product (top_group)."""
+    if not block.num_rows:
+        return NEIGHBOUR_SCHEMA.empty_table()
+    block = block.sort_by("sku")
+    skus = block["sku"].to_pylist()
+    parts, lo = [], 0
+    for i in range(1, len(skus) + 1):
+        if i == len(skus) or skus[i] != skus[lo]:
+            parts.append(top_group(block.slice(lo, i - lo), k))
+            lo = i
+    return pa.concat_tables(parts)
+
+
+def read_neighbours(folder: Path, skus: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """sku -> {similar, together, next: [(partner, score)], recs_hash}, for `skus` (or all)."""
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        return {}
+    ds = pads.dataset(str(folder), format="parquet")
+    t = ds.to_table(filter=pc.field("sku").isin(list(skus))) if skus is not None else ds.to_table()
+    out = {}
+    for r in t.to_pylist():
+        out[r["sku"]] = {n: [(s, float(v)) for s, v in json.loads(r[n])] for n in LISTS.values()}
+        out[r["sku"]]["recs_hash"] = r["recs_hash"]
+    return out
+
+
+# ---- the same, in this process (small logs: a Ray Data shuffle costs seconds of fixed overhead) ----
+
+def fold_local(chunks: Iterable[pa.Table], previous: Path | None, prev_ref: float, cfg: RecommendConfig,
+               out: Path, ref: Callable[[], float]) -> Folded:
+    """fold_night without Ray: last night's rows and tonight's events in this process."""
+    from shopgen.recommend.cooc import add_events
+
+    agg = load_aggregates(previous, prev_ref, 0) if previous is not None else Aggregates()
+    events = [Event(r["session"], r["user"], r["sku"], r["kind"], r["ts"]) for t in chunks for r in t.to_pylist()]
+    tonight = max(ref(), prev_ref)
+    agg.decay_to(tonight, cfg.half_life_days)
+    add_events(agg, events, cfg)
+    write_aggregates(agg, out)
+    return Folded(out, agg.ref, len(events), agg.sessions)
+
+
+def write_aggregates(agg: Aggregates, out: Path) -> None:
+    import pyarrow.parquet as pq
+
+    rows = _rows(agg, agg.open)
+    is_open = pc.equal(rows["tag"], "open")
+    for sub, t in (("sums", rows.filter(pc.invert(is_open))), ("open", rows.filter(is_open))):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        pq.write_table(t, out / sub / "part-00000.parquet")
+
+
+def neighbours_local(folder: Path, cfg: RecommendConfig, out: Path, candidates: int = 100) -> Totals:
+    """neighbour_table without Ray."""
+    import pyarrow.parquet as pq
+
+    tot = totals(folder)
+    rows = []
+    for t in _tables(folder / "sums"):
+        rows.append(score_batch(t, [tot], cfg))
+    scoredt = pa.concat_tables(rows) if rows else score_batch(AGG_SCHEMA.empty_table(), [tot], cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if scoredt.num_rows:
+        pq.write_table(top_block(scoredt, candidates), out / "part-00000.parquet")
+    return tot
+
+
+def split_rows(rows: Any, bad: Callable[[Quarantined], None]) -> tuple[Any, Callable[[], float]]:
+    """read_files' rows -> the valid events (a Dataset) and tonight's latest event time; the bad rows
+    stream to `bad` on the driver, a batch at a time."""
+    from ray.data.expressions import col
+
+    for b in rows.filter(expr=col("reason").is_not_null()).iter_batches(batch_format="pyarrow", batch_size=10_000):
+        for r in b.to_pylist():
+            bad(Quarantined(stage="events", reason=r["reason"], sku=r["sku"], source=r["source"], line=r["line"],
+                            raw=json.loads(r["raw"]) if r["raw"] else None))
+    good = rows.filter(expr=col("reason").is_null())
+    return good, lambda: float(good.max("ts") or 0.0) if good.count() else 0.0

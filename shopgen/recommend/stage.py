@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as pads
 
-from shopgen.catalog.load import load_catalog
-from shopgen.core.config import Settings
+from shopgen.catalog.load import load_catalog, read_catalog
+from shopgen.core.config import RecommendConfig, Settings
 from shopgen.core.records import Product, Quarantined
 from shopgen.recommend.blend import Item
 from shopgen.recommend.evaluate import METHODS, evaluate
@@ -104,3 +107,179 @@ def run_eval_recs(events_uri: str, settings: Settings, split_at: float | None = 
 def _rows(qs: list[Quarantined]) -> Iterator[str]:
     for q in qs:
         yield q.model_dump_json()
+
+
+# ---- the nightly's recommend step ---------------------------------------------------------------
+
+LIST_COLUMNS = ("also_viewed", "bought_together", "recommended", "recommended_sources")
+FOLD_KEYS = ("weights", "half_life_days", "session_gap_minutes", "max_session_items")
+
+
+@dataclass(frozen=True)
+class Recs:
+    """Tonight's behaviour lists: the neighbour table (a folder in the workdir), each product's list
+    hash, the catalog SKUs whose lists changed since the state's, and the popular products per
+    (locale, category). `folder` None: no behaviour log is configured."""
+
+    folder: Path | None
+    hashes: dict[str, str]
+    changed: frozenset[str]
+    popular: dict[tuple[str, str], list[tuple[str, float]]]
+    figures: dict[str, Any]
+
+
+NO_RECS = Recs(None, {}, frozenset(), {}, {})
+
+
+def fold_key(cfg: RecommendConfig) -> str:
+    """The settings the stored aggregates depend on: a change refolds the whole log."""
+    import hashlib
+
+    blob = json.dumps({k: getattr(cfg, k) for k in FOLD_KEYS}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _sync_down(store: Any, rel: str, dest: Path) -> bool:
+    names = [x for x in store.list(rel) if x.endswith(".parquet")]
+    for x in names:
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / x).write_bytes(store.read(f"{rel}/{x}"))
+    return bool(names)
+
+
+def _sync_up(src: Path, store: Any, rel: str) -> None:
+    for f in sorted(src.glob("*.parquet")):
+        store.write(f"{rel}/{f.name}", f.read_bytes())
+
+
+def _drop(store: Any, gen: str) -> None:
+    for sub in ("sums", "open", "neighbours"):
+        for old in store.list(f"recs/{gen}/{sub}"):
+            store.delete(f"recs/{gen}/{sub}/{old}")
+
+
+def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previous_hashes: dict[str, str | None],
+                    catalog_index: pa.Table, bad: Any, engine: Any, gen: str) -> Recs:
+    """Reads the event files not folded yet (the state's recs/meta.json lists those that were), folds
+    them into the stored aggregates (`fold`: Ray Data, or in this process when `local`), stores the new
+    aggregates, and computes each product's neighbour lists. Settings the aggregates depend on changed:
+    every file is read again. Each night writes its own generation (recs/<gen>/) and then meta.json,
+    which names it and the files it holds: a night that dies before that leaves the last one whole."""
+    from shopgen.adapters.storage import resolve
+    from shopgen.recommend.distributed import event_chunks
+    from shopgen.recommend.events import event_files, salt_key, validate_events
+
+    cfg = settings.recommend
+    meta = json.loads(store.read("recs/meta.json") or b"{}")
+    refold = bool(meta) and meta.get("fold_key") != fold_key(cfg)
+    if refold or not meta:
+        meta = {"fold_key": fold_key(cfg), "ref": 0.0, "events": 0, "files": {}}
+    files = event_files(uri, settings.s3)
+    fs, _ = resolve(files[0], settings.s3)
+    sizes = {f: fs.get_file_info(resolve(f, settings.s3)[1]).size for f in files}
+    new = [f for f in files if f not in meta["files"]]
+    grown = sorted(f for f in files if f in meta["files"] and sizes[f] != meta["files"][f])
+    fold, neighbours, local = engine(sum(sizes[f] or 0 for f in new))
+    stages = work / "stages"
+    prev = stages / "recs_previous"
+    old_gen = meta.get("gen")
+    has_prev = bool(meta["files"]) and bool(old_gen) and _sync_down(store, f"recs/{old_gen}/sums", prev / "sums")
+    if has_prev:
+        _sync_down(store, f"recs/{old_gen}/open", prev / "open")
+    key = salt_key(settings)
+    latest = [meta["ref"]]
+    counts = {"bad": 0}
+
+    def rows():
+        for f in new:
+            yield from validate_events(read_catalog(f, settings.s3), cfg, key)
+
+    def seen(e: Event) -> None:
+        latest[0] = max(latest[0], e.ts)
+
+    def set_aside(q: Quarantined) -> None:
+        counts["bad"] += 1
+        bad(q)
+
+    folded_dir = stages / "recs_folded"
+    if local or not new:
+        source, ref = event_chunks(rows(), 50_000, set_aside, seen), lambda: latest[0]
+    else:  # parsed and validated by Ray tasks: the driver streams only the bad rows
+        from shopgen.recommend.distributed import read_files, split_rows
+
+        source, ref = split_rows(read_files(new, settings, key, datetime.now(timezone.utc).timestamp()), set_aside)
+    folded = fold(source, prev if has_prev else None, meta["ref"], cfg, folded_dir, ref)
+    table = stages / "recs_neighbours"
+    tot = neighbours(folded_dir, cfg, table)
+    table.mkdir(parents=True, exist_ok=True)
+    for sub, src in (("sums", folded_dir / "sums"), ("open", folded_dir / "open"), ("neighbours", table)):
+        _sync_up(src, store, f"recs/{gen}/{sub}")  # neighbours: what `shopgen recommend --session` ranks from
+    meta.update(gen=gen, ref=folded.ref, events=meta["events"] + folded.events,
+                files={**meta["files"], **{f: sizes[f] for f in new}})
+    store.write("recs/meta.json", json.dumps(meta).encode())
+    if old_gen and old_gen != gen:
+        _drop(store, old_gen)
+    hashes: dict[str, str] = {}
+    if table.is_dir():
+        for f in sorted(table.glob("*.parquet")):
+            t = pads.dataset(str(f), format="parquet").to_table(columns=["sku", "recs_hash"])
+            hashes.update(zip(t["sku"].to_pylist(), t["recs_hash"].to_pylist()))
+    skus = catalog_index["sku"].to_pylist()
+    changed = frozenset(s for s in skus if hashes.get(s) != previous_hashes.get(s))
+    popular: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    locs, cats = catalog_index["locale"].to_pylist(), catalog_index["category"].to_pylist()
+    for s, lo, c in zip(skus, locs, cats):
+        if tot.items.get(s):
+            popular.setdefault((lo or "", c or ""), []).append((s, tot.items[s]))
+    keep = max(cfg.k * 3, 20)
+    popular = {g: sorted(v, key=lambda x: (-x[1], x[0]))[:keep] for g, v in popular.items()}
+    figures = {"files_read": len(new), "files_known": len(files) - len(new), "events": folded.events,
+               "events_total": meta["events"], "quarantined": counts["bad"], "products_with_behaviour": len(hashes),
+               "changed": len(changed), "refold": refold, "engine": "local" if local else "ray_data"}
+    if grown:
+        figures["files_changed_after_reading"] = grown[:20]
+    return Recs(table, hashes, changed, popular, figures)
+
+
+def add_lists(enriched: Path, recs: Recs, catalog_index: pa.Table, settings: Settings) -> int:
+    """Adds also_viewed, bought_together, recommended and recommended_sources to every enriched row,
+    a file at a time: behaviour (the neighbour table), then the row's related_skus, then popular."""
+    import pyarrow.parquet as pq
+
+    from shopgen.recommend.blend import allowed, product_lists
+    from shopgen.recommend.distributed import read_neighbours
+
+    items = catalog_items_of(catalog_index, settings.related.variant_keys)
+    k, n = settings.recommend.k, 0
+    lst = pa.list_(pa.string())
+    for f in sorted(enriched.glob("*.parquet")):
+        t = pq.read_table(f)
+        skus = t["sku"].to_pylist()
+        nb = read_neighbours(recs.folder, skus) if recs.folder is not None else {}
+        related = t["related_skus"].to_pylist() if "related_skus" in t.column_names else [None] * len(skus)
+        cols: dict[str, list[Any]] = {c: [] for c in LIST_COLUMNS}
+        for sku, rel in zip(skus, related):
+            it = items.get(sku)
+            x = nb.get(sku, {})
+            ok = allowed(items, [sku])
+            pop = recs.popular.get((it.locale, it.category), []) if it else []
+            out = product_lists(sku, x.get("similar", []), x.get("together", []), x.get("next", []), rel or [],
+                                pop, ok, k)
+            cols["also_viewed"].append([s.sku for s in out["also_viewed"]])
+            cols["bought_together"].append([s.sku for s in out["bought_together"]])
+            cols["recommended"].append([s.sku for s in out["recommended"]])
+            cols["recommended_sources"].append([s.source for s in out["recommended"]])
+            n += 1
+        for c in LIST_COLUMNS:
+            if c in t.column_names:
+                t = t.drop_columns([c])
+            t = t.append_column(c, pa.array(cols[c], lst))
+        pq.write_table(t, f)
+    return n
+
+
+def catalog_items_of(index: pa.Table, variant_keys: list[str]) -> dict[str, Item]:
+    return {s: Item(lo or "", c or "", variant_group(s, a, variant_keys)) for s, lo, c, a in zip(
+        index["sku"].to_pylist(), index["locale"].to_pylist(), index["category"].to_pylist(),
+        index["attributes"].to_pylist())}
+

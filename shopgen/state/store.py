@@ -48,6 +48,7 @@ STATE_SCHEMA = pa.schema([
     # Every content type has accepted copy for `key`: while the key holds, the plan carries the row
     # as stored without parsing `copy` (null in states written before it: the plan parses them).
     ("fresh", pa.bool_()),
+    ("recs_hash", pa.string()),      # the behaviour lists in its document (shopgen.recommend), if any
 ])
 # Columns of states written before they were dropped (ignored on reading).
 DROPPED_COLUMNS = ("status", "output_uri")
