@@ -158,6 +158,29 @@ def _drop(store: Any, gen: str) -> None:
             store.delete(f"recs/{gen}/{sub}/{old}")
 
 
+def _new_files(uri: str, settings: Settings, known: dict[str, int]) -> tuple[list[str], dict[str, int], list[str],
+                                                                           list[str]]:
+    """The log's files, their sizes, those not read yet, and those read before that have grown since."""
+    from shopgen.adapters.storage import resolve
+    from shopgen.recommend.events import event_files
+
+    files = event_files(uri, settings.s3)
+    fs, _ = resolve(files[0], settings.s3)
+    sizes = {f: fs.get_file_info(resolve(f, settings.s3)[1]).size for f in files}
+    new = [f for f in files if f not in known]
+    return files, sizes, new, sorted(f for f in files if f in known and sizes[f] != known[f])
+
+
+def _popular(catalog_index: pa.Table, items: dict[str, float], keep: int) -> dict[tuple[str, str], list[tuple[str, float]]]:
+    """The most popular products (decayed weight) per (locale, category) of the catalog."""
+    popular: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for s, lo, c in zip(catalog_index["sku"].to_pylist(), catalog_index["locale"].to_pylist(),
+                        catalog_index["category"].to_pylist()):
+        if items.get(s):
+            popular.setdefault((lo or "", c or ""), []).append((s, items[s]))
+    return {g: sorted(v, key=lambda x: (-x[1], x[0]))[:keep] for g, v in popular.items()}
+
+
 def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previous_hashes: dict[str, str | None],
                     catalog_index: pa.Table, bad: Any, engine: Any, gen: str) -> Recs:
     """Reads the event files not folded yet (the state's recs/meta.json lists those that were), folds
@@ -165,20 +188,15 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     aggregates, and computes each product's neighbour lists. Settings the aggregates depend on changed:
     every file is read again. Each night writes its own generation (recs/<gen>/) and then meta.json,
     which names it and the files it holds: a night that dies before that leaves the last one whole."""
-    from shopgen.adapters.storage import resolve
     from shopgen.recommend.distributed import event_chunks
-    from shopgen.recommend.events import event_files, salt_key, validate_events
+    from shopgen.recommend.events import salt_key, validate_events
 
     cfg = settings.recommend
     meta = json.loads(store.read("recs/meta.json") or b"{}")
     refold = bool(meta) and meta.get("fold_key") != fold_key(cfg)
     if refold or not meta:
         meta = {"fold_key": fold_key(cfg), "ref": 0.0, "events": 0, "files": {}}
-    files = event_files(uri, settings.s3)
-    fs, _ = resolve(files[0], settings.s3)
-    sizes = {f: fs.get_file_info(resolve(f, settings.s3)[1]).size for f in files}
-    new = [f for f in files if f not in meta["files"]]
-    grown = sorted(f for f in files if f in meta["files"] and sizes[f] != meta["files"][f])
+    files, sizes, new, grown = _new_files(uri, settings, meta["files"])
     fold, neighbours, local = engine(sum(sizes[f] or 0 for f in new))
     stages = work / "stages"
     prev = stages / "recs_previous"
@@ -224,15 +242,8 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
         for f in sorted(table.glob("*.parquet")):
             t = pads.dataset(str(f), format="parquet").to_table(columns=["sku", "recs_hash"])
             hashes.update(zip(t["sku"].to_pylist(), t["recs_hash"].to_pylist()))
-    skus = catalog_index["sku"].to_pylist()
-    changed = frozenset(s for s in skus if hashes.get(s) != previous_hashes.get(s))
-    popular: dict[tuple[str, str], list[tuple[str, float]]] = {}
-    locs, cats = catalog_index["locale"].to_pylist(), catalog_index["category"].to_pylist()
-    for s, lo, c in zip(skus, locs, cats):
-        if tot.items.get(s):
-            popular.setdefault((lo or "", c or ""), []).append((s, tot.items[s]))
-    keep = max(cfg.k * 3, 20)
-    popular = {g: sorted(v, key=lambda x: (-x[1], x[0]))[:keep] for g, v in popular.items()}
+    changed = frozenset(s for s in catalog_index["sku"].to_pylist() if hashes.get(s) != previous_hashes.get(s))
+    popular = _popular(catalog_index, tot.items, max(cfg.k * 3, 20))
     figures = {"files_read": len(new), "files_known": len(files) - len(new), "events": folded.events,
                "events_total": meta["events"], "quarantined": counts["bad"], "products_with_behaviour": len(hashes),
                "changed": len(changed), "refold": refold, "engine": "local" if local else "ray_data"}
