@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -187,11 +188,14 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     them into the stored aggregates (`fold`: Ray Data, or in this process when `local`), stores the new
     aggregates, and computes each product's neighbour lists. Settings the aggregates depend on changed:
     every file is read again. Each night writes its own generation (recs/<gen>/) and then meta.json,
-    which names it and the files it holds: a night that dies before that leaves the last one whole."""
+    which names it and the files it holds: a night that dies before that leaves the last one whole
+    (and a folder nothing points at)."""
     from shopgen.recommend.distributed import event_chunks
     from shopgen.recommend.events import salt_key, validate_events
 
     cfg = settings.recommend
+    # Never the folder of a night that died after writing part of it (a rerun may share its run id).
+    gen = f"{gen}-{uuid.uuid4().hex[:6]}"
     meta = json.loads(store.read("recs/meta.json") or b"{}")
     refold = bool(meta) and meta.get("fold_key") != fold_key(cfg)
     if refold or not meta:
