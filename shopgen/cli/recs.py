@@ -96,6 +96,8 @@ def recommend(ctx: click.Context, sku: str | None, session: str | None, k: int |
             out = product_recs(es, target, sku)
         else:
             skus = [x.strip() for x in session.split(",") if x.strip()]
+            if not skus:
+                raise click.UsageError("--session needs at least one SKU")
             prefix = state_prefix(s, Path(s.home) / "work", state, target)
             out = session_recs(es, target, prefix, skus, s, k or s.recommend.k)
     except LookupError as e:

@@ -95,16 +95,21 @@ class Recommender:
                                 self.next.get(history[-1], []) if history else [])
 
     def for_session(self, history: Sequence[str], k: int | None = None) -> list[Slot]:
-        k = self.cfg.k if k is None else k
-        ok = self._ok(list(history))
-        out: list[Slot] = []
-        seen = set(history)
-        fill_slots(out, seen, self.behaviour_scores(history), "behaviour", k, ok)
         last = history[-1] if history else None
-        if last is not None:
-            fill_slots(out, seen, [(s, 0.0) for s in self.content.get(last, [])], "content", k, ok)
-        fill_slots(out, seen, self._popular_for(last), "popular", k, ok)
-        return out
+        return blend(history, self.behaviour_scores(history), self.content.get(last, []) if last else [],
+                     self._popular_for(last), self._ok(list(history)), self.cfg.k if k is None else k)
+
+
+def blend(history: Sequence[str], behaviour: Sequence[tuple[str, float]], content: Sequence[str],
+          popular: Sequence[tuple[str, float]], ok: Callable[[str], bool], k: int) -> list[Slot]:
+    """The slots of a recommended list: behaviour first, then content-similar, then popular products,
+    none of them already in `history`."""
+    out: list[Slot] = []
+    seen = set(history)
+    fill_slots(out, seen, behaviour, "behaviour", k, ok)
+    fill_slots(out, seen, [(s, 0.0) for s in content], "content", k, ok)
+    fill_slots(out, seen, popular, "popular", k, ok)
+    return out
 
 
 def behaviour_scores(similar: Sequence[Sequence[tuple[str, float]]],
@@ -130,10 +135,5 @@ def product_lists(sku: str, similar: Sequence[tuple[str, float]], together: Sequ
         lst: list[Slot] = []
         fill_slots(lst, set(), cands, "behaviour", k, ok)
         out[name] = lst
-    rec: list[Slot] = []
-    seen = {sku}
-    fill_slots(rec, seen, behaviour_scores([similar], next_views), "behaviour", k, ok)
-    fill_slots(rec, seen, [(s, 0.0) for s in content], "content", k, ok)
-    fill_slots(rec, seen, popular, "popular", k, ok)
-    out["recommended"] = rec
+    out["recommended"] = blend([sku], behaviour_scores([similar], next_views), content, popular, ok, k)
     return out

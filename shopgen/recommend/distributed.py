@@ -1,11 +1,13 @@
-"""The behaviour aggregates on Ray Data: the same fold as shopgen/recommend/cooc.py, one session per
-group, so the driver holds one chunk of events at a time and never the log or the pair table.
+"""The behaviour aggregates on Ray Data: the same fold as shopgen/recommend/cooc.py, so the driver
+never holds the log or the pair table.
 
-The driver streams and validates the log (shopgen/recommend/events.py: every format, line numbers,
-reasons) and hands it to Ray as Arrow chunks in the object store. A hash shuffle on the session puts
-each session's events, with its open segment from last night, in one block; a block folds into delta rows (`tag`, `a`, `b`, `v`); last night's aggregates, decayed
-to tonight, join them and one group-by sums them. The result is the new aggregate rows and the
-sessions still open, streamed to a folder on the driver (shopgen.adapters.raysupport.collect)."""
+Ray tasks parse and validate the event files (read_files; a local file on the driver's node). A hash
+shuffle on the session puts each session's events, with its open segment from last night, in one block;
+a block folds into delta rows (`tag`, `a`, `b`, `v`); last night's aggregates, decayed to tonight, join
+them and one group-by sums them. The new rows and the sessions still open are streamed to a folder on
+the driver (shopgen.adapters.raysupport.collect) in bounded blocks. neighbour_table then lists each
+product's best partners, one shuffle on the product. fold_local and neighbours_local do the same in
+this process, for small nights."""
 
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ EVENT_SCHEMA = pa.schema([("session", pa.string()), ("user", pa.string()), ("sku
                           ("kind", pa.string()), ("ts", pa.float64()), ("payload", pa.string())])
 AGG_SCHEMA = pa.schema([("tag", pa.string()), ("a", pa.string()), ("b", pa.string()), ("v", pa.float64()),
                         ("payload", pa.string())])
-TABLES = ("items", "pairs", "bought", "trans")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,6 @@ class Folded:
     folder: Path
     ref: float
     events: int
-    sessions: float
 
 
 def event_chunks(rows: Iterable[Event | Quarantined], chunk: int, bad: Callable[[Quarantined], None],
@@ -167,14 +167,11 @@ def _parsed(rows: list[Event | Quarantined]) -> pa.Table:
 def read_files(files: list[str], settings: Any, key: bytes, now: float):
     """Every row of the event files, parsed and validated by Ray tasks (a local file on the driver's
     node, where it is; an s3:// one anywhere), materialized in the object store: never on the driver."""
-    import ray
     import ray.data
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from shopgen.adapters.storage import is_s3
 
-    here = {} if all(is_s3(f) for f in files) else {"scheduling_strategy": NodeAffinitySchedulingStrategy(
-        ray.get_runtime_context().get_node_id(), soft=False)}
+    here = {} if all(is_s3(f) for f in files) else _here()
     return (ray.data.from_items([{"path": f} for f in files], override_num_blocks=max(1, len(files)))
             .map_batches(parse_files, batch_format="pyarrow", batch_size=1, num_cpus=1,
                          fn_kwargs={"s3": settings.s3, "cfg": settings.recommend, "key": key, "now": now}, **here)
@@ -245,10 +242,7 @@ def fold_night(chunks: Any, previous: Path | None, prev_ref: float, cfg: Recomme
     # Blocks of bounded rows: the driver writes each one it fetches.
     collect(summed.repartition(target_num_rows_per_block=100_000), out / "sums")
     collect(deltas.filter(expr=col("tag") == "open").repartition(target_num_rows_per_block=100_000), out / "open")
-    sessions = 0.0
-    for t in _tables(out / "sums"):
-        sessions += pc.sum(t.filter(pc.equal(t["tag"], "sessions"))["v"]).as_py() or 0.0
-    return Folded(out, tonight, n, sessions)
+    return Folded(out, tonight, n)
 
 
 def _blocks(rows: int, per_block: int = 200_000) -> int:
@@ -424,7 +418,7 @@ def fold_local(chunks: Iterable[pa.Table], previous: Path | None, prev_ref: floa
     agg.decay_to(tonight, cfg.half_life_days)
     add_events(agg, events, cfg)
     write_aggregates(agg, out)
-    return Folded(out, agg.ref, len(events), agg.sessions)
+    return Folded(out, agg.ref, len(events))
 
 
 def write_aggregates(agg: Aggregates, out: Path) -> None:

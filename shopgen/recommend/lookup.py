@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from shopgen.core.config import Settings
-from shopgen.recommend.blend import Item, Slot, allowed, behaviour_scores, fill_slots
+from shopgen.recommend.blend import Item, allowed, behaviour_scores, blend
 from shopgen.related.stage import variant_group
 
 LISTS = ("also_viewed", "bought_together", "recommended")
@@ -69,11 +69,6 @@ def session_recs(es: Any, alias: str, prefix: str, skus: list[str], settings: Se
     docs = {**seen, **_docs(es, alias, [c for c in dict.fromkeys(cands) if c not in seen])}
     vk = settings.related.variant_keys
     items = {s: _item(s, d, vk) for s, d in docs.items()}
-    ok = allowed(items, skus)
-    out: list[Slot] = []
-    taken = set(skus)
-    fill_slots(out, taken, scores, "behaviour", k, ok)
-    fill_slots(out, taken, [(s, 0.0) for s in content], "content", k, ok)
-    fill_slots(out, taken, [(s, 0.0) for s in popular], "popular", k, ok)
+    out = blend(skus, scores, content, [(s, 0.0) for s in popular], allowed(items, skus), k)
     return {"session": skus, "lists": {"recommended": [
         {"sku": x.sku, "title": docs[x.sku].get("title"), "source": x.source, "score": x.score} for x in out]}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,10 +19,11 @@ import pyarrow.dataset as pads
 from shopgen.catalog.load import load_catalog, read_catalog
 from shopgen.core.config import RecommendConfig, Settings
 from shopgen.core.records import Product, Quarantined
+from shopgen.core.run import append_quarantine
 from shopgen.recommend.blend import Item
 from shopgen.recommend.evaluate import METHODS, evaluate
 from shopgen.recommend.events import Event, read_events
-from shopgen.related.stage import build_index, top_related, variant_group
+from shopgen.related.stage import build_index, variant_group, with_related
 
 
 def catalog_items(products: Iterable[Product], variant_keys: list[str]) -> dict[str, Item]:
@@ -46,11 +47,12 @@ def content_neighbours(products: list[Product], settings: Settings, k: int) -> d
     table = pa.table({"sku": [p.sku for p in products], "locale": [p.locale for p in products],
                       "attributes": [json.dumps(p.attributes) for p in products],
                       "embedding": pa.array(list(vecs.astype(np.float32)), pa.list_(pa.float32()))})
+    vk = settings.related.variant_keys
+    index = build_index(table, vk)
     out: dict[str, list[str]] = {}
-    for matrix, skus, groups in build_index(table, settings.related.variant_keys).values():
-        for lo in range(0, len(skus), 512):
-            lists = top_related(matrix[lo:lo + 512], groups[lo:lo + 512], matrix, skus, groups, k)
-            out.update(zip(skus[lo:lo + 512], lists))
+    for lo in range(0, table.num_rows, 512):  # 512 queries at a time against the whole catalog
+        part = with_related(table.slice(lo, 512), index, k, vk)
+        out.update(zip(part["sku"].to_pylist(), part["related_skus"].to_pylist()))
     return out
 
 
@@ -99,15 +101,9 @@ def run_eval_recs(events_uri: str, settings: Settings, split_at: float | None = 
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "report.json").write_text(json.dumps(report, indent=2))
-        with (workdir / "quarantine.jsonl").open("w", encoding="utf-8") as f:
-            for q in _rows(quarantine):
-                f.write(q + "\n")
+        (workdir / "quarantine.jsonl").write_text("")
+        append_quarantine(workdir / "quarantine.jsonl", quarantine)
     return report
-
-
-def _rows(qs: list[Quarantined]) -> Iterator[str]:
-    for q in qs:
-        yield q.model_dump_json()
 
 
 # ---- the nightly's recommend step ---------------------------------------------------------------
