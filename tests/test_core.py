@@ -214,6 +214,58 @@ def test_related_products_skip_self_variants_and_other_locales():
     assert top_related(m[:1], ["P1"], m[:1], ["P1"], ["P1"], 3) == [[]]
 
 
+def test_streamed_knn_equals_one_exact_pass_in_any_chunk_order(tmp_path):
+    """The related-products kNN folds candidates in chunks (from their vector files); the lists equal
+    an exact pass over all of them, ties (identical vectors) going to the smaller SKU."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shopgen.related.knn import TopK, keys64, neighbours, variant_group
+    from shopgen.related.stage import make_pool, with_related
+
+    rng = np.random.default_rng(3)
+    n = 400
+    v = rng.normal(size=(n, 16)).astype("float32")
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    v[32] = v[33] = v[34]  # exact ties
+    skus = [f"S{i:04d}" for i in range(n)]
+    locs = ["de-DE" if i % 5 == 0 else "en-US" for i in range(n)]
+    attrs = [json.dumps({"parent_sku": f"S{i - 1:04d}"}) if i % 7 == 1 else "{}" for i in range(n)]
+    groups = [variant_group(s, a, ["parent_sku"]) for s, a in zip(skus, attrs)]
+
+    def exact(i: int, k: int = 6) -> list[str]:
+        sims = v @ v[i]
+        cands = [j for j in range(n) if locs[j] == locs[i] and groups[j] != groups[i]]
+        return [skus[j] for j in sorted(cands, key=lambda j: (-sims[j], skus[j]))[:k]]
+
+    ref = neighbours(skus, locs, groups, v, 6)
+    assert all(ref[skus[i]] == exact(i) for i in range(n))
+    assert ref["S0033"][:2] == ["S0032", "S0034"] and ref["S0034"][:2] == ["S0032", "S0033"]
+    # Chunks in reverse order give the same lists.
+    best = TopK(v[:50], keys64(locs[:50]), keys64(groups[:50]), 6)
+    for lo in reversed(range(0, n, 37)):
+        best.add(v[lo:lo + 37], keys64(locs[lo:lo + 37]), keys64(groups[lo:lo + 37]), np.arange(lo, lo + 37)[:len(v[lo:lo + 37])])
+    assert [[skus[c] for c in row] for row in best.lists()] == [ref[s] for s in skus[:50]]
+    # From two vector files, with a stale vector of S0000 in a third file that no longer holds it.
+    where = {}
+    for name, lo, hi in (("a", 0, 250), ("b", 250, n)):
+        pq.write_table(pa.table({"sku": skus[lo:hi], "embedding": pa.array(list(v[lo:hi]), pa.list_(pa.float32()))}),
+                       tmp_path / f"{name}.parquet", row_group_size=64)
+        where.update(dict.fromkeys(skus[lo:hi], str(tmp_path / f"{name}.parquet")))
+    pq.write_table(pa.table({"sku": ["S0000"], "embedding": pa.array([list(-v[1])], pa.list_(pa.float32()))}),
+                   tmp_path / "old.parquet")
+    meta = pa.table({"sku": skus, "locale": locs, "attributes": attrs})
+    pool = make_pool(meta, where, ["parent_sku"])
+    q = meta.slice(0, 60).append_column("embedding", pa.array(list(v[:60]), pa.list_(pa.float32())))
+    out = with_related(q, pool, 6, ["parent_sku"], chunk_rows=50)
+    assert dict(zip(out["sku"].to_pylist(), out["related_skus"].to_pylist())) == {s: ref[s] for s in skus[:60]}
+    # A product without a vector file is no candidate.
+    del where["S0032"]
+    out = with_related(q.slice(33, 1), make_pool(meta, where, ["parent_sku"]), 6, ["parent_sku"])
+    assert out["related_skus"][0].as_py() == [x for x in exact(33, 7) if x != "S0032"][:6]
+
+
 def test_doc_drop_has_an_absolute_floor():
     from indexing import gate
 

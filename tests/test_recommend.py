@@ -297,3 +297,78 @@ def test_ray_data_fold_equals_the_in_process_fold_night_by_night(tmp_path):
         assert set(a) == set(b) and all(a[x] == pytest.approx(b[x], rel=1e-9) for x in b), table
     assert got.sessions == pytest.approx(inc.sessions, rel=1e-9)
     assert set(got.open) == set(inc.open) and all(got.open[s] == inc.open[s] for s in inc.open)
+
+
+def test_holdout_check_passes_lists_that_beat_popularity_and_fails_the_others():
+    from shopgen.core.config import GateConfig
+    from shopgen.recommend.holdout import HOLDOUT_MOD, check, sample_sessions
+
+    items = {f"P{i:02d}": Item("en-US", "c", f"P{i:02d}") for i in range(40)}
+    # 300 sessions: P00, then P39 a minute later.
+    events = [e for i in range(300) for e in (Event(f"{i:016x}", None, "P00", "view", T0 + i * 3600),
+                                              Event(f"{i:016x}", None, "P39", "view", T0 + i * 3600 + 60))]
+    gate = GateConfig(recs_min_cases=100)
+    by_weight = {s: 100.0 - i for i, s in enumerate(items)}  # P39 the least popular: never in a top 20
+    good = {"P00": {"similar": [("P39", 1.0)]}}
+    r = check(events, good, by_weight, {}, items, CFG, gate)
+    assert r["passed"] and r["cases"] == 300 and r["recall@20.blend"] == 1.0 and r["recall@20.popularity"] == 0.0
+    # Lists that point elsewhere lose to popularity once P39 is the most popular product.
+    bad = {"P00": {"similar": [(f"P{i:02d}", 1.0) for i in range(1, 30)]}}
+    r = check(events, bad, {**by_weight, "P39": 1000.0}, {}, items, CFG, gate)
+    assert not r["passed"] and r["ratio"] == 0.0 and r["recall@20.popularity"] == 1.0
+    assert check(events, bad, by_weight, {}, items, CFG, GateConfig(recs_min_cases=301))["skipped"]
+    # The sample: one session in HOLDOUT_MOD by its hashed id, whole sessions, up to the cap.
+    hashed = [Event(hash_id(KEY, f"s{i}"), None, "P00", "view", T0 + i) for i in range(3200)]
+    got = sample_sessions(hashed, 10_000)
+    assert 0.5 < len(got) * HOLDOUT_MOD / len(hashed) < 1.5
+    assert all(int(e.session[:8], 16) % HOLDOUT_MOD == 0 for e in got) and len(sample_sessions(hashed, 7)) == 7
+
+
+def _catalog_index():
+    import pyarrow as pa
+
+    rows = [json.loads(x) for x in SAMPLE.read_text().splitlines() if x.strip()]
+    return pa.table({"sku": [r["sku"] for r in rows], "locale": [r.get("locale") for r in rows],
+                     "attributes": [json.dumps(r.get("attributes") or {}) for r in rows],
+                     "category": [r.get("category") for r in rows]})
+
+
+def test_recs_gate_holds_back_a_night_whose_lists_lose_and_publishes_the_next(tmp_path):
+    """Night 2's check (last night's table on tonight's sessions) fails at an impossible ratio: its
+    lists are not published, the documents keep night 1's, and `recommend --session` ranks from them;
+    night 3 passes at ratio 1 (the blend beats popularity on the synthetic log) and publishes."""
+    from shopgen.recommend import distributed as d
+    from shopgen.recommend.stage import recommend_night
+    from shopgen.state import StateStore
+
+    ev, store, index = tmp_path / "events", StateStore(str(tmp_path / "state")), _catalog_index()
+    ev.mkdir()
+    engine = lambda nbytes: (d.fold_local, d.neighbours_local, True)  # noqa: E731
+    hashes: dict = {}
+    nights = []
+    for night, (end, seed, ratio) in enumerate((("2026-11-10", 1, 1.0), ("2026-11-20", 2, 100.0),
+                                                 ("2026-11-30", 3, 1.0)), start=1):
+        subprocess.run([sys.executable, str(ROOT / "data" / "make_events.py"), "--sessions", "1500", "--days", "10",
+                        "--end", end, "--seed", str(seed), "--out", str(ev / f"n{night}.jsonl")], check=True,
+                       capture_output=True)
+        s = load_settings(home=str(tmp_path / "home"), recommend={"events": str(ev), "id_salt": "k"},
+                          gate={"recs_min_ratio": ratio, "recs_min_cases": 50})
+        recs = recommend_night(str(ev), s, store, tmp_path / f"w{night}", hashes, index, lambda q: None, engine,
+                               f"run{night}")
+        meta = json.loads(store.read("recs/meta.json"))
+        nights.append((recs, meta))
+        if night == 1:
+            assert recs.figures["published"] and recs.figures["gate"]["skipped"] == "no earlier table"
+        elif night == 2:
+            g = recs.figures["gate"]
+            assert not g["passed"] and g["cases"] >= 50 and not recs.figures["published"]
+            assert recs.folder.name == "recs_published" and recs.hashes == nights[0][0].hashes
+            assert recs.changed == frozenset() and meta["published"] == nights[0][1]["gen"] != meta["gen"]
+            assert store.list(f"recs/{meta['published']}/neighbours") and not store.list(f"recs/{meta['published']}/sums")
+        else:
+            g = recs.figures["gate"]
+            assert g["passed"] and g["recall@20.blend"] >= g["recall@20.popularity"] > 0, g
+            assert recs.figures["published"] and meta["published"] == meta["gen"] and recs.changed
+            for old in (nights[0][1]["gen"], nights[1][1]["gen"]):  # nothing points at them any more
+                assert not any(store.list(f"recs/{old}/{sub}") for sub in ("sums", "open", "neighbours"))
+        hashes = dict(recs.hashes)

@@ -147,3 +147,36 @@ def train_worker(cfg: dict[str, Any]) -> tuple[int, int, bool, Any]:
         torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     return ctx.get_world_rank(), ctx.get_world_size(), gpu, rtt.get_device()
+
+
+def on_driver_node() -> dict[str, Any]:
+    """Remote arguments that keep a task on the driver's node: the only one whose disk holds the
+    driver's local files."""
+    import ray
+
+    # A label selector (every node carries its id as a label) is a hard constraint, as node affinity
+    # with soft=False, and a named map_batches argument (ray_remote_args are deprecated).
+    return {"label_selector": {"ray.io/node-id": ray.get_runtime_context().get_node_id()}}
+
+
+def _read_files(batch: Any, convert: Any, rows: int) -> Iterator[Any]:
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    for path in batch["path"].to_pylist():
+        for b in pads.dataset(path, format="parquet").to_batches(batch_size=rows):
+            if b.num_rows:
+                t = pa.Table.from_batches([b])
+                yield convert(t) if convert is not None else t
+
+
+def local_parquet(files: list[str], schema: Any, convert: Any = None, rows: int = 65536) -> Any:
+    """The driver's local Parquet files as a dataset, read by tasks on its node in batches of `rows`
+    (then `convert`ed): the driver never holds the rows, nor puts them into the object store."""
+    import ray.data
+
+    if not files:
+        return ray.data.from_arrow(schema.empty_table())
+    return ray.data.from_items([{"path": f} for f in files], override_num_blocks=min(len(files), 64)).map_batches(
+        _read_files, batch_format="pyarrow", batch_size=1, fn_kwargs={"convert": convert, "rows": rows},
+        **on_driver_node())

@@ -121,6 +121,13 @@ class GateConfig(_Section):
     judgments: str | None = None
     judgments_mode: Literal["bm25", "knn", "hybrid"] = "hybrid"
     ndcg_tolerance: float = Field(default=0.02, ge=0)
+    # Behaviour lists are published only when last night's predicted tonight's held-out sessions with a
+    # Recall@20 at least this times popularity's (0 turns the check off); recommend/holdout.py.
+    recs_min_ratio: float = Field(default=1.0, ge=0)
+    # Fewer held-out predictions than this: too few to judge, the lists are published.
+    recs_min_cases: int = Field(default=200, ge=1)
+    # The most sampled events the check reads from tonight's new files (one session in 16).
+    recs_holdout_events: int = Field(default=20000, ge=100)
 
 
 class RelatedConfig(_Section):
@@ -130,6 +137,10 @@ class RelatedConfig(_Section):
     variant_keys: list[str] = Field(default_factory=lambda: ["parent_sku", "variant_of", "group_id"])
     # Up to this many products the driver computes them in-process instead of a Ray Data pipeline.
     local_max_rows: int = Field(default=20000, ge=0)
+    # Products matched per batch (one Ray task); each batch streams every candidate's vector once.
+    batch_size: int = Field(default=2048, ge=1, le=65536)
+    # Candidate vectors read and scored at a time: memory is batch_size x chunk_rows scores.
+    chunk_rows: int = Field(default=4096, ge=64, le=262144)
 
 
 EVENT_KINDS = ("view", "click", "cart", "purchase")

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 from rich.console import Console
 
@@ -38,25 +39,23 @@ def embed_stage(src_dir: Path, model: models.ModelRef, settings: Settings, out_d
 def embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, settings: Settings, rep: Report,
                        console: Console) -> Path:
     """embed (with the vector cache) -> related products; returns the enriched folder."""
-    from shopgen.related.stage import INDEX_COLUMNS
-
     embedded, enriched = work / "stages" / "embedded", work / "enriched"
     for d in (embedded, enriched):
         shutil.rmtree(d, ignore_errors=True)
     counts = rep.data["counts"]
     with rep.stage("embed", console) as st:
         embed_stage(src_dir, emb_model, settings, embedded)
-        # Read once: the cache takes the new vectors, the related stage all of them.
-        t = pads.dataset(str(embedded), format="parquet").to_table(
-            columns=[*INDEX_COLUMNS, "embedding_hash", "embedding_cached"]) if any(embedded.glob("*.parquet")) else None
-        n = t.num_rows if t is not None else 0
-        cached = sum(t["embedding_cached"].to_pylist()) if n else 0
-        added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), t, rep.data["run_id"],
-                            settings.s3) \
-            if n and settings.embedding.cache else 0
+        ds = pads.dataset(str(embedded), format="parquet") if any(embedded.glob("*.parquet")) else None
+        n = ds.count_rows() if ds is not None else 0
+        # Only the vectors computed tonight are read here, for the cache; related products stream them all.
+        new = ds.to_table(columns=["embedding_hash", "embedding", "embedding_cached"],
+                          filter=~pc.field("embedding_cached")) if n else None
+        cached = n - new.num_rows if n else 0
+        added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), new, rep.data["run_id"],
+                            settings.s3) if n and settings.embedding.cache else 0
         st.update(docs=n, computed=n - cached, cached=cached, cache_added=added)
         counts.update(embedded=n - cached, embeddings_reused=cached)
     st["docs_per_s"] = round(n / st["seconds"], 2) if st.get("seconds") else None
     if not n:
         return embedded
-    return relate(embedded, enriched, t.select(INDEX_COLUMNS), settings, rep, console)
+    return relate(embedded, enriched, None, settings, rep, console)

@@ -48,7 +48,7 @@ from shopgen.generate.stage import (
 from shopgen.index.stage import IncrementalSpec, IndexRun, run_index
 from shopgen.nightly.commit import BatchCommitter, row_plan
 from shopgen.recommend.stage import NO_RECS, Recs, add_lists, recommend_night
-from shopgen.related.stage import INDEX_COLUMNS, relate
+from shopgen.related.stage import META_COLUMNS, Pool, make_pool, relate
 
 # A product's row as the index sees it: its source fields, the accepted copy of each type, and the
 # per-type status (JSON: type -> {status, reasons}).
@@ -321,6 +321,11 @@ def recommend(n: Night, p: Planned, io: Adapters, start_ray: Callable[[], None])
         recs = recommend_night(uri, p.settings, n.store, n.work, st8.column(p.previous, "recs_hash"), p.catalog.index,
                                lambda q: append_quarantine(n.qpath, [q]), engine, n.run_id)
         st.update(recs.figures)
+    g = recs.figures.get("gate") or {}
+    if not g.get("passed", True):
+        n.console.print(f"recs gate: last night's lists reached {g.get('recall@20.blend')} Recall@20 on tonight's "
+                        f"sessions, popularity {g.get('recall@20.popularity')} (gate.recs_min_ratio "
+                        f"{g.get('min_ratio')}): the published lists stay")
     return recs
 
 
@@ -526,17 +531,17 @@ def split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mappi
         kept.append(t.filter(m))
     if todo and sum(x.num_rows for x in todo):
         pq.write_table(pa.concat_tables(todo), to_embed / "part-0.parquet")
-    if keep:
-        vec: dict[str, list[float]] = {}
-        for t in st8.read_rows(store, keep, columns=["sku", "embedding"]):
-            vec.update(zip(t["sku"].to_pylist(), t["embedding"].to_pylist()))
+    if keep:  # one part per stored vector file, so the driver holds one file's vectors at a time
         k = pa.concat_tables(kept)
-        skus = k["sku"].to_pylist()
-        k = (k.append_column("embedding", pa.array([vec[s] for s in skus], pa.list_(pa.float32())))
-             .append_column("embedding_hash", pa.array([hashes[s] for s in skus], pa.string()))
-             .append_column("embedding_cached", pa.array([True] * len(skus)))
-             .append_column("embedding_model", pa.array([emb_version] * len(skus), pa.string())))
-        pq.write_table(k.cast(EMBEDDED_SCHEMA), reused / "part-reused.parquet")
+        for i, t in enumerate(st8.read_rows(store, keep, columns=["sku", "embedding"])):
+            part = k.filter(pc.is_in(k["sku"], t["sku"]))
+            skus = part["sku"].to_pylist()
+            at = dict(zip(t["sku"].to_pylist(), range(t.num_rows)))
+            part = (part.append_column("embedding", t["embedding"].take(pa.array([at[s] for s in skus], pa.int64())))
+                    .append_column("embedding_hash", pa.array([hashes[s] for s in skus], pa.string()))
+                    .append_column("embedding_cached", pa.array([True] * len(skus)))
+                    .append_column("embedding_model", pa.array([emb_version] * len(skus), pa.string())))
+            pq.write_table(part.cast(EMBEDDED_SCHEMA), reused / f"part-reused-{i:05d}.parquet")
     return hashes, keep
 
 
@@ -566,29 +571,21 @@ def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapt
         st.update(docs=len(p.hashes), computed=n_new, reused=len(p.hashes) - n_new)
     if st.get("seconds") and n_new:
         st["docs_per_s"] = round(n_new / st["seconds"], 2)
-    table = _related_pool(n, p, m, embedded)
-    enriched = relate(embedded, n.work / "enriched", table, settings, n.rep, n.console)
+    enriched = relate(embedded, n.work / "enriched", _related_pool(n, p, m, uris), settings, n.rep, n.console)
     if recs.folder is not None:
         add_lists(enriched, recs, p.catalog.index, settings)
     return Embedded(enriched, ehash, uris, n_new, len(p.hashes) - n_new, recs.hashes)
 
 
-def _related_pool(n: Night, p: Planned, m: Mode, embedded: Path) -> pa.Table:
+def _related_pool(n: Night, p: Planned, m: Mode, uris: dict[str, str]) -> Pool:
     """What related products are chosen from: tonight's embedded rows plus, on an upsert, every
-    other product with its stored vector (one read per vector file)."""
-    table = pads.dataset(str(embedded), format="parquet", schema=EMBEDDED_SCHEMA).to_table(columns=INDEX_COLUMNS)
-    if m.dirty is None or not table.num_rows:  # a full build, or nothing to match tonight
-        return table
-    index = p.catalog.index
-    pos = dict(zip(index["sku"].to_pylist(), range(index.num_rows)))
-    uris = st8.column(p.previous, "embedding_uri")
-    rest = {s: uris[s] for s in p.hashes if s not in m.dirty}
-    parts = [table]
-    for tb in st8.read_rows(n.store, rest, columns=["sku", "embedding"]):
-        meta = index.take(pa.array([pos[s] for s in tb["sku"].to_pylist()], pa.int64()))
-        parts.append(pa.table({"sku": tb["sku"], "locale": meta["locale"], "attributes": meta["attributes"],
-                               "embedding": tb["embedding"].cast(pa.list_(pa.float32()))}))
-    return pa.concat_tables([x.select(INDEX_COLUMNS).cast(parts[0].schema) for x in parts])
+    other valid product, each by the state file that holds its vector (never read here)."""
+    where = dict(uris)
+    if m.dirty is not None:
+        stored = st8.column(p.previous, "embedding_uri")
+        where.update({s: stored[s] for s in p.hashes if s not in m.dirty and stored.get(s)})
+    return make_pool(p.catalog.index.select(META_COLUMNS), {s: n.store.uri(u) for s, u in where.items()},
+                     p.settings.related.variant_keys, p.settings.s3)
 
 
 # ---- index and state -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from shopgen.adapters.raysupport import local_parquet, on_driver_node
 from shopgen.core.config import RecommendConfig
 from shopgen.core.records import Quarantined
 from shopgen.recommend.cooc import DAY_S, Aggregates, Segment, fold_session, still_open
@@ -171,39 +172,11 @@ def read_files(files: list[str], settings: Any, key: bytes, now: float):
 
     from shopgen.adapters.storage import is_s3
 
-    here = {} if all(is_s3(f) for f in files) else _here()
+    here = {} if all(is_s3(f) for f in files) else on_driver_node()
     return (ray.data.from_items([{"path": f} for f in files], override_num_blocks=max(1, len(files)))
             .map_batches(parse_files, batch_format="pyarrow", batch_size=1, num_cpus=1,
                          fn_kwargs={"s3": settings.s3, "cfg": settings.recommend, "key": key, "now": now}, **here)
             .materialize())
-
-
-def _here() -> dict[str, Any]:
-    """Tasks that read the driver's local files run on the driver's node."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)}
-
-
-def _read_part(batch: pa.Table, convert: Callable[[pa.Table], pa.Table]) -> Iterator[pa.Table]:
-    for path in batch["path"].to_pylist():
-        for b in pads.dataset(path, format="parquet").to_batches(batch_size=65536):
-            if b.num_rows:
-                yield convert(pa.Table.from_batches([b]))
-
-
-def _local_parquet(previous: Path | None, sub: str, convert: Callable[[pa.Table], pa.Table], schema: pa.Schema):
-    """A folder of the driver's Parquet files as a dataset read by tasks on its node: the driver never
-    holds (or puts into the object store) the rows."""
-    import ray.data
-
-    files = sorted(str(f) for f in (previous / sub).glob("*.parquet")) if previous is not None and (
-        previous / sub).is_dir() else []
-    if not files:
-        return ray.data.from_arrow(schema.empty_table())
-    return ray.data.from_items([{"path": f} for f in files], override_num_blocks=min(len(files), 64)).map_batches(
-        _read_part, batch_format="pyarrow", batch_size=1, fn_kwargs={"convert": convert}, **_here())
 
 
 def fold_night(chunks: Any, previous: Path | None, prev_ref: float, cfg: RecommendConfig,
@@ -229,10 +202,10 @@ def fold_night(chunks: Any, previous: Path | None, prev_ref: float, cfg: Recomme
     tonight = max(ref(), prev_ref)
     f = 2.0 ** (-(tonight - prev_ref) / (cfg.half_life_days * DAY_S)) if prev_ref else 1.0
     # Last night's open segments rejoin their sessions' events; its sums, decayed to tonight, join the deltas.
-    events = _dataset(refs, EVENT_SCHEMA).union(_local_parquet(previous, "open", open_rows, EVENT_SCHEMA))
+    events = _dataset(refs, EVENT_SCHEMA).union(local_parquet(_files(previous, "open"), EVENT_SCHEMA, open_rows))
     if ds is not None:
         events = ds.union(events)
-    carried = _local_parquet(previous, "sums", partial(_decayed, factor=f), AGG_SCHEMA)
+    carried = local_parquet(_files(previous, "sums"), AGG_SCHEMA, partial(_decayed, factor=f))
     # Whole sessions per block (a hash shuffle on the session), then one call per block, not per session.
     deltas = (events.repartition(_blocks(n), keys=["session"])
               .map_batches(fold_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"cfg": cfg, "ref": tonight})
@@ -251,8 +224,8 @@ def _blocks(rows: int, per_block: int = 200_000) -> int:
     return max(os.cpu_count() or 1, -(-rows // per_block))
 
 
-def _identity(t: pa.Table) -> pa.Table:
-    return t
+def _files(folder: Path | None, sub: str) -> list[str]:
+    return sorted(str(f) for f in (folder / sub).glob("*.parquet")) if folder is not None else []
 
 
 def _decayed(t: pa.Table, factor: float) -> pa.Table:
@@ -371,7 +344,7 @@ def neighbour_table(folder: Path, cfg: RecommendConfig, out: Path, candidates: i
 
     tot = totals(folder)
     ref = ray.put(tot)
-    pairs = _local_parquet(folder, "sums", _identity, AGG_SCHEMA)
+    pairs = local_parquet(_files(folder, "sums"), AGG_SCHEMA)
     scoredds = pairs.map_batches(score_batch, batch_format="pyarrow", fn_kwargs={"tot": [ref], "cfg": cfg})
     collect(scoredds.repartition(_blocks(len(tot.items), 2_000), keys=["sku"])
             .map_batches(top_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"k": candidates}), out)
@@ -402,6 +375,17 @@ def read_neighbours(folder: Path, skus: Iterable[str] | None = None) -> dict[str
     for r in t.to_pylist():
         out[r["sku"]] = {n: [(s, float(v)) for s, v in json.loads(r[n])] for n in LISTS.values()}
         out[r["sku"]]["recs_hash"] = r["recs_hash"]
+    return out
+
+
+def stored_neighbours(store: Any, gen: str, skus: Iterable[str]) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """read_neighbours from a generation in the state store (recs/<gen>/neighbours), only the
+    row groups that hold one of `skus`."""
+    want = sorted(set(skus))
+    out: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    for x in [x for x in store.list(f"recs/{gen}/neighbours") if x.endswith(".parquet")] if want else []:
+        for r in store.read_where(f"recs/{gen}/neighbours/{x}", "sku", want).to_pylist():
+            out[r["sku"]] = {n: [(s, float(v)) for s, v in json.loads(r[n])] for n in LISTS.values()}
     return out
 
 

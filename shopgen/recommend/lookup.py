@@ -43,19 +43,15 @@ def _item(sku: str, doc: dict[str, Any], variant_keys: list[str]) -> Item:
 def session_recs(es: Any, alias: str, prefix: str, skus: list[str], settings: Settings, k: int) -> dict[str, Any]:
     """Products for a shopper who saw `skus` (oldest first): behaviour from the stored table, then the
     last product's content-similar ones, then its category's popular ones (from its own list)."""
-    from shopgen.recommend.distributed import LISTS as TABLES
+    from shopgen.recommend.distributed import stored_neighbours
     from shopgen.state import StateStore
 
     store = StateStore(prefix, settings.s3)
-    gen = json.loads(store.read("recs/meta.json") or b"{}").get("gen")
-    names = [x for x in store.list(f"recs/{gen}/neighbours") if x.endswith(".parquet")] if gen else []
-    if not names:
+    meta = json.loads(store.read("recs/meta.json") or b"{}")
+    gen = meta.get("published") or meta.get("gen")  # what the index shows, not a generation the gate held back
+    if not gen or not any(x.endswith(".parquet") for x in store.list(f"recs/{gen}/neighbours")):
         raise LookupError(f"no item-to-item table under {prefix}/recs (run the nightly with --events first)")
-    nb: dict[str, dict[str, list[tuple[str, float]]]] = {}
-    for x in names:
-        t = store.read_where(f"recs/{gen}/neighbours/{x}", "sku", skus)
-        for r in t.to_pylist():
-            nb[r["sku"]] = {n: [(s, float(v)) for s, v in json.loads(r[n])] for n in TABLES.values()}
+    nb = stored_neighbours(store, gen, skus)
     seen = _docs(es, alias, skus)
     if not seen:
         raise LookupError(f"none of {', '.join(skus)} is in alias {alias!r}")

@@ -23,7 +23,8 @@ from shopgen.core.run import append_quarantine
 from shopgen.recommend.blend import Item
 from shopgen.recommend.evaluate import METHODS, evaluate
 from shopgen.recommend.events import Event, read_events
-from shopgen.related.stage import build_index, variant_group, with_related
+from shopgen.related.knn import neighbours as content_knn
+from shopgen.related.knn import variant_group
 
 
 def catalog_items(products: Iterable[Product], variant_keys: list[str]) -> dict[str, Item]:
@@ -44,16 +45,9 @@ def content_neighbours(products: list[Product], settings: Settings, k: int) -> d
     enc = load_encoder(local.path)
     rows = [product_row(p) for p in products]
     vecs = encode_documents(enc, [document_text(r, settings.embedding) for r in rows], settings.embedding, 64)
-    table = pa.table({"sku": [p.sku for p in products], "locale": [p.locale for p in products],
-                      "attributes": [json.dumps(p.attributes) for p in products],
-                      "embedding": pa.array(list(vecs.astype(np.float32)), pa.list_(pa.float32()))})
     vk = settings.related.variant_keys
-    index = build_index(table, vk)
-    out: dict[str, list[str]] = {}
-    for lo in range(0, table.num_rows, 512):  # 512 queries at a time against the whole catalog
-        part = with_related(table.slice(lo, 512), index, k, vk)
-        out.update(zip(part["sku"].to_pylist(), part["related_skus"].to_pylist()))
-    return out
+    return content_knn([p.sku for p in products], [p.locale or "" for p in products],
+                      [variant_group(p.sku, p.attributes, vk) for p in products], vecs.astype(np.float32), k)
 
 
 def split_events(events: Iterable[Event | Quarantined], split_at: float | None,
@@ -149,8 +143,8 @@ def _sync_up(src: Path, store: Any, rel: str) -> None:
         store.write(f"{rel}/{f.name}", f.read_bytes())
 
 
-def _drop(store: Any, gen: str) -> None:
-    for sub in ("sums", "open", "neighbours"):
+def _drop(store: Any, gen: str, subs: tuple[str, ...] = ("sums", "open", "neighbours")) -> None:
+    for sub in subs:
         for old in store.list(f"recs/{gen}/{sub}"):
             store.delete(f"recs/{gen}/{sub}/{old}")
 
@@ -176,6 +170,49 @@ def _popular(catalog_index: pa.Table, items: dict[str, float], keep: int) -> dic
         if items.get(s):
             popular.setdefault((lo or "", c or ""), []).append((s, items[s]))
     return {g: sorted(v, key=lambda x: (-x[1], x[0]))[:keep] for g, v in popular.items()}
+
+
+def _holdout(files: list[str], settings: Settings, key: bytes, store: Any, gen: str, prev: Path,
+             catalog_index: pa.Table) -> dict[str, Any]:
+    """gate.recs_min_ratio: last night's table (generation `gen`, its sums in `prev`) on a sample of
+    tonight's sessions (recommend/holdout.py)."""
+    from shopgen.recommend.distributed import stored_neighbours
+    from shopgen.recommend.events import validate_events
+    from shopgen.recommend.holdout import check, sample_sessions
+
+    cfg = settings.recommend
+
+    def rows():
+        for f in files:
+            yield from validate_events(read_catalog(f, settings.s3), cfg, key)
+
+    events = sample_sessions(rows(), settings.gate.recs_holdout_events)
+    sums = pads.dataset(str(prev / "sums"), format="parquet").to_table(columns=["a", "v"],
+                                                                       filter=pads.field("tag") == "items")
+    weights = dict(zip(sums["a"].to_pylist(), sums["v"].to_pylist()))
+    out = check(events, stored_neighbours(store, gen, {e.sku for e in events}), weights,
+                _popular(catalog_index, weights, max(cfg.k * 3, 20)),
+                catalog_items_of(catalog_index, settings.related.variant_keys), cfg, settings.gate)
+    return {**out, "generation": gen, "sampled_events": len(events)}
+
+
+def _publish(store: Any, meta: dict[str, Any], old_gen: str | None, gen: str, passed: bool, table: Path,
+             stages: Path) -> Path:
+    """Records tonight's generation and, when the check passed, publishes it; drops what no generation
+    needs any more. Returns the neighbour table tonight's documents take their lists from."""
+    published = meta.get("published") or old_gen
+    meta["gen"], meta["published"] = gen, gen if passed or not published else published
+    store.write("recs/meta.json", json.dumps(meta).encode())
+    if old_gen and old_gen != gen:
+        _drop(store, old_gen, ("sums", "open") if old_gen == meta["published"] else ("sums", "open", "neighbours"))
+    if published and published not in (old_gen, gen, meta["published"]):
+        _drop(store, published, ("neighbours",))
+    if meta["published"] == gen:
+        return table
+    kept = stages / "recs_published"
+    _sync_down(store, f"recs/{meta['published']}/neighbours", kept)
+    kept.mkdir(parents=True, exist_ok=True)
+    return kept
 
 
 def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previous_hashes: dict[str, str | None],
@@ -205,6 +242,10 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     if has_prev:
         _sync_down(store, f"recs/{old_gen}/open", prev / "open")
     key = salt_key(settings)
+    if has_prev and new and settings.gate.recs_min_ratio > 0:
+        check = _holdout(new, settings, key, store, old_gen, prev, catalog_index)
+    else:
+        check = {"passed": True, "skipped": "no earlier table" if not has_prev else "off, or no new events"}
     latest = [meta["ref"]]
     counts = {"bad": 0}
 
@@ -232,11 +273,8 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     table.mkdir(parents=True, exist_ok=True)
     for sub, src in (("sums", folded_dir / "sums"), ("open", folded_dir / "open"), ("neighbours", table)):
         _sync_up(src, store, f"recs/{gen}/{sub}")  # neighbours: what `shopgen recommend --session` ranks from
-    meta.update(gen=gen, ref=folded.ref, events=meta["events"] + folded.events,
-                files={**meta["files"], **{f: sizes[f] for f in new}})
-    store.write("recs/meta.json", json.dumps(meta).encode())
-    if old_gen and old_gen != gen:
-        _drop(store, old_gen)
+    meta.update(ref=folded.ref, events=meta["events"] + folded.events, files={**meta["files"], **{f: sizes[f] for f in new}})
+    table = _publish(store, meta, old_gen, gen, check["passed"], table, stages)
     hashes: dict[str, str] = {}
     if table.is_dir():
         for f in sorted(table.glob("*.parquet")):
@@ -246,7 +284,8 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     popular = _popular(catalog_index, tot.items, max(cfg.k * 3, 20))
     figures = {"files_read": len(new), "files_known": len(files) - len(new), "events": folded.events,
                "events_total": meta["events"], "quarantined": counts["bad"], "products_with_behaviour": len(hashes),
-               "changed": len(changed), "refold": refold, "engine": "local" if local else "ray_data"}
+               "changed": len(changed), "refold": refold, "engine": "local" if local else "ray_data",
+               "gate": check, "published": meta["published"] == gen}
     if grown:
         figures["files_changed_after_reading"] = grown[:20]
     return Recs(table, hashes, changed, popular, figures)
