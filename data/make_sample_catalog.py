@@ -212,7 +212,7 @@ def backpacks_desc(line, brand, a):
         pick(f"Empty, it weighs {a['weight_g']} g.",
              f"The pack weighs {a['weight_g']} grams."),
         pick(f"It comes in {a['color']}.", f"This colorway is {a['color']}."),
-        (f"It comes in a single size." if a["torso_size"] == "one size" else
+        ("It comes in a single size." if a["torso_size"] == "one size" else
          pick(f"This version fits a {a['torso_size']} torso.",
               f"The harness is sized {a['torso_size']}.")),
     ]

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from indexing import gate
 from indexing.docs import FieldStats
@@ -65,6 +65,7 @@ def config_profile(settings: Settings) -> SearchProfile:
         title_boost=c.title_boost, phrase_boost=c.phrase_boost, phrase_slop=c.phrase_slop, fuzzy_boost=c.fuzzy_boost,
         fuzziness=c.fuzziness, fuzzy_prefix_length=c.fuzzy_prefix_length, fields_boost=c.fields_boost,
         field_weights=dict(c.field_weights or DEFAULT_FIELD_WEIGHTS), knn_candidates=c.knn_candidates,
+        knn_candidates_share=c.knn_candidates_share, knn_rescore=c.knn_rescore, knn_oversample=c.knn_oversample,
         fusion=c.fusion, weights=(c.bm25_weight, c.knn_weight), normalizer=c.normalizer,
         rank_constant=settings.es.rrf_rank_constant, window=settings.es.rrf_window, where=settings.es.hybrid)
 
@@ -82,7 +83,24 @@ def profile_for(es: Elasticsearch, target: str, settings: Settings) -> SearchPro
     """The config's profile, with what the index knows: its uninformative fields and the tuned fusion."""
     meta = search_meta(es, target)
     p = SearchProfile.from_meta({"uninformative": meta.get("uninformative")}, config_profile(settings))
-    return SearchProfile.from_meta(meta.get("tuned"), p)
+    # The index's own facts win over what a tuned profile recorded when it was stored.
+    return replace(SearchProfile.from_meta(meta.get("tuned"), p), **vector_facts(es, target))
+
+
+QUANTIZED = ("int8_", "int4_", "bbq_")
+
+
+def vector_facts(es: Elasticsearch, target: str) -> dict[str, Any]:
+    """The index's size (num_candidates grows with it) and whether its vectors are quantized (then
+    kNN is rescored exactly); a type the mapping does not name counts as quantized."""
+    try:
+        docs = int(es.count(index=target)["count"])
+        m = next(iter(es.indices.get_mapping(index=target).body.values()), {})
+    except ApiError:
+        return {}
+    vec = (m.get("mappings", {}).get("properties", {}).get("embedding") or {})
+    kind = str((vec.get("index_options") or {}).get("type") or "int8_")
+    return {"docs": docs, "quantized": kind.startswith(QUANTIZED)}
 
 
 def is_good(meta: dict[str, Any]) -> bool:

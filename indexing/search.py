@@ -20,6 +20,8 @@ from indexing.mapping import CJK
 MODES = ("bm25", "knn", "hybrid")
 FUSIONS = ("rrf", "linear")
 NORMALIZERS = ("minmax", "l2_norm")
+RESCORE = ("auto", "server", "client", "off")
+MAX_CANDIDATES = 10_000  # Elasticsearch's limit on num_candidates
 # The secondary fields and their BM25F weights: the shop's structured fields say what a product is;
 # generated copy adds vocabulary (use cases, synonyms) but also filler. combined_fields needs >= 1.
 DEFAULT_FIELD_WEIGHTS = {"category.text": 3.0, "brand.text": 2.0, "attributes_text": 2.0, "seo_title": 1.5,
@@ -64,6 +66,14 @@ class SearchProfile:
     # did not count, e.g. one added to the weights later, is searched).
     uninformative: tuple[str, ...] = ()
     knn_candidates: int = 200
+    # num_candidates grows with the index: this share of its documents (capped at ES's 10000).
+    knn_candidates_share: float = 0.01
+    docs: int = 0  # the index's size when the profile was read (0: unknown)
+    # Approximate kNN rescored exactly: auto = when the vectors are quantized (int8/int4/bbq), by the
+    # cluster's rescore_vector when it has one, else here over the top k x oversample candidates.
+    knn_rescore: str = "auto"
+    knn_oversample: float = 3.0
+    quantized: bool = True
     fusion: str = "rrf"
     weights: tuple[float, float] = (1.0, 1.0)  # bm25, knn
     normalizer: str = "minmax"
@@ -78,6 +88,8 @@ class SearchProfile:
             raise ValueError(f"unknown fusion {self.fusion!r}; use one of {', '.join(FUSIONS)}")
         if self.normalizer not in NORMALIZERS:
             raise ValueError(f"unknown normalizer {self.normalizer!r}; use one of {', '.join(NORMALIZERS)}")
+        if self.knn_rescore not in RESCORE:
+            raise ValueError(f"unknown knn_rescore {self.knn_rescore!r}; use one of {', '.join(RESCORE)}")
         if len(self.weights) != 2 or min(self.weights) < 0 or not sum(self.weights) > 0:
             raise ValueError(f"fusion weights must be two numbers >= 0, not both 0; got {self.weights}")
 
@@ -143,26 +155,85 @@ def bm25_body(text: str, k: int, filters: Filters = Filters(), p: SearchProfile 
     return {"query": bm25_query(text, filters, p), "size": k, "_source": _SOURCE}
 
 
+def num_candidates(k: int, p: SearchProfile) -> int:
+    """HNSW's candidate list, at least the configured floor and 2 x k, and growing with the index."""
+    return min(MAX_CANDIDATES, max(p.knn_candidates, 2 * k, math.ceil(p.docs * p.knn_candidates_share)))
+
+
 def knn_spec(vector: Sequence[float], k: int, filters: Filters = Filters(),
-             p: SearchProfile = SearchProfile()) -> dict[str, Any]:
+             p: SearchProfile = SearchProfile(), rescore: bool = False) -> dict[str, Any]:
+    """`rescore`: the cluster rescores k x oversample candidates with the full-precision vectors."""
     knn: dict[str, Any] = {"field": "embedding", "query_vector": list(map(float, vector)), "k": k,
-                           "num_candidates": max(p.knn_candidates, 2 * k)}
+                           "num_candidates": max(num_candidates(k, p), k)}
     if filters.clauses():
         knn["filter"] = filters.clauses()
+    if rescore:
+        knn["rescore_vector"] = {"oversample": p.knn_oversample}
     return knn
 
 
 def knn_body(vector: Sequence[float], k: int, filters: Filters = Filters(),
-             p: SearchProfile = SearchProfile()) -> dict[str, Any]:
-    return {"knn": knn_spec(vector, k, filters, p), "size": k, "_source": _SOURCE}
+             p: SearchProfile = SearchProfile(), rescore: bool = False) -> dict[str, Any]:
+    return {"knn": knn_spec(vector, k, filters, p, rescore), "size": k, "_source": _SOURCE}
+
+
+def exact_rescore(hits: Sequence[dict[str, Any]], vector: Sequence[float], k: int) -> list[dict[str, Any]]:
+    """Pure: hits (with `fields.embedding`) re-ranked by their exact cosine to `vector`, scored as
+    Elasticsearch scores cosine ((1 + cos) / 2); ties by id. The vectors are dropped from the hits."""
+    import numpy as np
+
+    q = np.asarray(vector, dtype=np.float64)
+    q = q / (np.linalg.norm(q) or 1.0)
+    out = []
+    for h in hits:
+        v = np.asarray((h.get("fields") or {}).get("embedding") or [], dtype=np.float64)
+        if v.shape != q.shape:  # no stored vector came back: keep the approximate score
+            out.append(dict(h))
+            continue
+        cos = float(v @ q) / (float(np.linalg.norm(v)) or 1.0)
+        out.append({**{x: y for x, y in h.items() if x != "fields"}, "_score": (1.0 + cos) / 2.0})
+    return sorted(out, key=lambda h: (-h["_score"], h["_id"]))[:k]
+
+
+def rescore_mode(es: Elasticsearch, p: SearchProfile) -> str:
+    """server, client or off: what rescores the approximate kNN candidates on this cluster."""
+    if p.knn_rescore == "off" or (p.knn_rescore == "auto" and not p.quantized):
+        return "off"
+    if p.knn_rescore == "auto" and (_cluster_key(es), "rescore_vector") in _REFUSED:
+        return "client"
+    return "server" if p.knn_rescore in ("auto", "server") else "client"
+
+
+def _rescore_refused(e: ApiError) -> bool:
+    return e.status_code == 400 and "rescore_vector" in str(e)
+
+
+def knn_hits(es: Elasticsearch, target: str, vector: Sequence[float], k: int, filters: Filters = Filters(),
+             p: SearchProfile = SearchProfile()) -> list[dict[str, Any]]:
+    """The k nearest products, the approximate candidates rescored exactly (rescore_mode)."""
+    how = rescore_mode(es, p)
+    if how == "server":
+        try:
+            return es.search(index=target, **knn_body(vector, k, filters, p, rescore=True))["hits"]["hits"]
+        except ApiError as e:
+            if p.knn_rescore == "server" or not _rescore_refused(e):
+                raise
+            _REFUSED.add((_cluster_key(es), "rescore_vector"))
+            how = "client"
+    if how == "off":
+        return es.search(index=target, **knn_body(vector, k, filters, p))["hits"]["hits"]
+    n = min(MAX_CANDIDATES, max(k, math.ceil(k * p.knn_oversample)))
+    body = {**knn_body(vector, n, filters, p), "fields": ["embedding"]}
+    return exact_rescore(es.search(index=target, **body)["hits"]["hits"], vector, k)
 
 
 def hybrid_body(text: str, vector: Sequence[float], k: int, filters: Filters = Filters(),
-                p: SearchProfile = SearchProfile()) -> dict[str, Any]:
+                p: SearchProfile = SearchProfile(), rescore: bool = False) -> dict[str, Any]:
     """The retriever request: plain RRF when the weights are equal (any 8.x cluster knows it),
     weighted RRF or the linear retriever otherwise."""
     window = max(p.window, k)
-    subs = [{"standard": {"query": bm25_query(text, filters, p)}}, {"knn": knn_spec(vector, window, filters, p)}]
+    subs = [{"standard": {"query": bm25_query(text, filters, p)}},
+            {"knn": knn_spec(vector, window, filters, p, rescore=rescore)}]
     if p.fusion == "linear":
         ret = {"linear": {"retrievers": [{"retriever": r, "weight": w, "normalizer": p.normalizer}
                                          for r, w in zip(subs, p.weights)], "rank_window_size": window}}
@@ -258,21 +329,28 @@ def ranked_lists(es: Elasticsearch, target: str, text: str, vector: Sequence[flo
                  filters: Filters, p: SearchProfile) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """bm25's and knn's hits with their scores, each `size` deep (what the fusions take)."""
     bm25 = es.search(index=target, **bm25_body(text, size, filters, p))["hits"]["hits"]
-    knn = es.search(index=target, **knn_body(vector, size, filters, p))["hits"]["hits"]
-    return bm25, knn
+    return bm25, knn_hits(es, target, vector, size, filters, p)
 
 
 def hybrid_hits(es: Elasticsearch, target: str, text: str, vector: Sequence[float], k: int, filters: Filters,
                 p: SearchProfile = SearchProfile()) -> tuple[list[dict[str, Any]], str]:
     """Returns the fused hits and which side fused them ("server" or "client")."""
     key = (_cluster_key(es), _retriever_kind(p))
-    if p.where == "server" or (p.where == "auto" and key not in _REFUSED):
+    rescore = rescore_mode(es, p)
+    # The retriever's kNN must be exact too: where only the client can rescore, the client fuses.
+    if p.where == "server" or (p.where == "auto" and key not in _REFUSED and rescore != "client"):
         try:
-            return es.search(index=target, **hybrid_body(text, vector, k, filters, p))["hits"]["hits"], "server"
+            body = hybrid_body(text, vector, k, filters, p, rescore=rescore == "server")
+            return es.search(index=target, **body)["hits"]["hits"], "server"
         except ApiError as e:
-            if p.where == "server" or not _rrf_refused(e):
+            if rescore == "server" and _rescore_refused(e) and p.knn_rescore == "auto":
+                _REFUSED.add((_cluster_key(es), "rescore_vector"))
+                if p.where == "server":  # fusion stays where it was asked for, without the rescoring
+                    return es.search(index=target, **hybrid_body(text, vector, k, filters, p))["hits"]["hits"], "server"
+            elif p.where == "server" or not _rrf_refused(e):
                 raise
-            _REFUSED.add(key)
+            else:
+                _REFUSED.add(key)
     bm25, knn = ranked_lists(es, target, text, vector, max(p.window, k), filters, p)
     return fuse(bm25, knn, k, p), "client"
 
@@ -294,7 +372,7 @@ def search(es: Elasticsearch, target: str, text: str, mode: str = "bm25", k: int
     else:
         vec = query_vector if query_vector is not None else encoder(text)
         if mode == "knn":
-            hits = es.search(index=target, **knn_body(vec, k, filters, p))["hits"]["hits"]
+            hits = knn_hits(es, target, vec, k, filters, p)
         else:
             hits, _ = hybrid_hits(es, target, text, vec, k, filters, p)
     return [to_hit(h) for h in hits[:k]]

@@ -188,6 +188,30 @@ def test_semantic_modes_return_hits_with_copy_status(run, env, shopgen_bin, mode
         assert bool(h["description"]) == (h["copy"]["description"]["status"] == "fresh")
 
 
+def test_knn_is_an_exact_cosine_over_the_indexed_vectors(run, env, shopgen_bin, settings):
+    """The index's vectors are int8-quantized (es.vector_index_type); the server here has no
+    rescore_vector, so shopgen rescores the candidates itself: every hit's score is the exact cosine
+    ((1 + cos) / 2) and the order is an exact ranking over all indexed vectors."""
+    import numpy as np
+    from elasticsearch import helpers
+
+    from indexing.client import make_client
+    from shopgen.adapters import models
+    from shopgen.adapters.encoder import load_encoder, query_encoder
+
+    query = "something warm for a cold night"
+    enc = query_encoder(load_encoder(models.materialize(models.resolve(settings.models.embedder, settings),
+                                                        settings).path), settings.embedding)
+    q = np.asarray(enc(query), dtype=np.float64)
+    q /= np.linalg.norm(q)
+    docs = {h["_source"]["sku"]: np.asarray(h["_source"]["embedding"], dtype=np.float64) for h in helpers.scan(
+        make_client(settings), index=settings.es.alias, query={"query": {"match_all": {}}}, _source=["sku", "embedding"])}
+    exact = {s: (1 + float(v @ q) / float(np.linalg.norm(v))) / 2 for s, v in docs.items()}
+    hits = _search(shopgen_bin, env, query, mode="knn", k=5)
+    assert [h["sku"] for h in hits] == sorted(exact, key=lambda s: (-exact[s], s))[:5]
+    assert all(abs(h["score"] - exact[h["sku"]]) < 1e-5 for h in hits), [(h["score"], exact[h["sku"]]) for h in hits]
+
+
 def test_hybrid_finds_a_term_only_the_generated_description_has(run, env, shopgen_bin):
     """The rarest word of a generated description that the product's own data lacks (title,
     attributes, brand, category, seller text) still finds the product in hybrid mode."""

@@ -236,12 +236,14 @@ def _minilm(settings):
 
 
 def test_hybrid_server_rrf_matches_client_fusion(built, es, settings):
+    """The same fusion of the same lists. kNN rescoring is off on both sides: this server cannot rescore
+    (no rescore_vector), so its retriever fuses the approximate kNN list; `auto` fuses client-side for that."""
     enc = _minilm(settings)
     for q, f in [("waterproof tent", Filters()), ("warm sleeping bag", Filters(max_price=300)),
                  ("cast iron pan", Filters(locale="en-US")), ("睡袋", Filters())]:
         vec = enc.encode([q], normalize_embeddings=True)[0]
-        server, how_s = hybrid_hits(es, "products", q, vec, 10, f, SearchProfile(where="server"))
-        client, how_c = hybrid_hits(es, "products", q, vec, 10, f, SearchProfile(where="client"))
+        server, how_s = hybrid_hits(es, "products", q, vec, 10, f, SearchProfile(where="server", knn_rescore="off"))
+        client, how_c = hybrid_hits(es, "products", q, vec, 10, f, SearchProfile(where="client", knn_rescore="off"))
         assert (how_s, how_c) == ("server", "client")
         assert [round(h["_score"], 6) for h in server] == [round(h["_score"], 6) for h in client], q
         # Equal scores may come in another order from the server (its own tie-break).

@@ -43,7 +43,23 @@ def _docs(settings, alias: str) -> list[dict]:
     es = make_client(settings)
     es.indices.refresh(index=alias)
     return [h["_source"] for h in helpers.scan(es, index=alias, query={"query": {"match_all": {}}},
-                                               _source_includes=["sku", "price", "seo_title", "copy", "also_viewed", "indexed_at"])]
+                                               _source_includes=["sku", "price", "seo_title", "copy", "also_viewed", "indexed_at",
+                                                                 "related_skus", "embedding", "locale", "attributes"])]
+
+
+def _exact_related(docs: dict[str, dict], sku: str, k: int = 8) -> list[str]:
+    """The related products of `sku` by an exact cosine over the indexed vectors (same locale, not its variants)."""
+    import numpy as np
+
+    from shopgen.related.knn import variant_group
+
+    keys = ["parent_sku", "variant_of", "group_id"]
+    me = docs[sku]
+    group = variant_group(sku, me.get("attributes"), keys)
+    cands = [s for s, d in docs.items() if d.get("locale") == me.get("locale")
+             and variant_group(s, d.get("attributes"), keys) != group]
+    sims = {s: float(np.dot(me["embedding"], docs[s]["embedding"])) for s in cands}
+    return sorted(cands, key=lambda s: (-sims[s], s))[:k]
 
 
 def _state(prefix: str, settings=None) -> dict[str, dict]:
@@ -323,8 +339,10 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     events.mkdir()
     sku = [p["sku"] for p in products]
     _events(events / "day1.jsonl", [(sku[2], sku[3])] * 2, "2026-11-20")
-    # local_max_mb 0: the folds run on Ray Data here (tests/test_e2e.py runs them in the driver's process).
-    env = {**env, "SHOPGEN_RECOMMEND__EVENTS": str(events), "SHOPGEN_RECOMMEND__LOCAL_MAX_MB": "0"}
+    # local_max_mb 0: the folds run on Ray Data here (tests/test_e2e.py runs them in the driver's process);
+    # local_max_rows 0: so does the related-products kNN, its batches reading the state's vector files.
+    env = {**env, "SHOPGEN_RECOMMEND__EVENTS": str(events), "SHOPGEN_RECOMMEND__LOCAL_MAX_MB": "0",
+           "SHOPGEN_RELATED__LOCAL_MAX_ROWS": "0"}
 
     _, r1 = _nightly(shopgen_bin, env, str(_write(catalog, products)), work, state)
     c1 = r1["counts"]
@@ -334,6 +352,7 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     assert {d["sku"] for d in _docs(settings, "products")} == set(s1) == {p["sku"] for p in products}
     docs1 = {d["sku"]: d for d in _docs(settings, "products")}
     assert docs1[sku[2]]["also_viewed"] == [sku[3]] and docs1[sku[3]]["also_viewed"] == [sku[2]]
+    assert all(d["related_skus"] == _exact_related(docs1, s) for s, d in docs1.items())
     assert (work / "report.html").read_text().startswith("<!DOCTYPE html>")
 
     # one product changes (its price), one disappears from the feed
@@ -355,6 +374,9 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     docs2 = {d["sku"]: d for d in _docs(settings, "products")}
     assert docs2[sku[3]]["also_viewed"] in ([sku[2], sku[4]], [sku[4], sku[2]]) and docs2[sku[4]]["also_viewed"] == [sku[3]]
     assert docs2[sku[2]]["indexed_at"] == docs1[sku[2]]["indexed_at"]  # not rewritten
+    # The changed product was matched against every product's stored vector, the deleted one gone.
+    assert docs2[changed["sku"]]["related_skus"] == _exact_related(docs2, changed["sku"])
+    assert deleted["sku"] not in docs2[changed["sku"]]["related_skus"] and r2["stages"]["related"]["docs"] == 4
     s2 = _state(f"{state}/products")
     assert deleted["sku"] not in s2 and set(s2) == {p["sku"] for p in products2}
     docs = {d["sku"]: d for d in _docs(settings, "products")}

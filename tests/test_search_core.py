@@ -202,3 +202,55 @@ def test_family_prompts_match_the_model_name():
     assert model_prompt(_Named("BAAI/bge-small-en-v1.5"), "query").startswith("Represent this sentence")
     assert model_prompt(_Named("BAAI/bge-m3"), "query") == ""  # not an English v1 bge: no instruction
     assert model_prompt(_Named("sentence-transformers/all-MiniLM-L6-v2"), "query") == ""
+
+
+def test_knn_candidates_grow_with_the_index_and_rescoring_is_asked_for():
+    from indexing.search import knn_spec, num_candidates
+
+    p = SearchProfile()
+    assert num_candidates(10, p) == 200 and num_candidates(150, p) == 300  # the floor, then 2 x k
+    assert num_candidates(10, SearchProfile(docs=100_000)) == 1000
+    assert num_candidates(10, SearchProfile(docs=50_000_000)) == 10_000  # Elasticsearch's cap
+    assert "rescore_vector" not in knn_spec([1.0, 0.0], 10, p=p)
+    assert knn_spec([1.0, 0.0], 10, p=SearchProfile(knn_oversample=4.0), rescore=True)["rescore_vector"] == {
+        "oversample": 4.0}
+    with pytest.raises(ValueError, match="knn_rescore"):
+        SearchProfile(knn_rescore="sometimes")
+
+
+def test_exact_rescore_orders_by_full_precision_cosine():
+    from indexing.search import exact_rescore
+
+    q = [1.0, 0.0]
+    hits = [{"_id": "a", "_score": 0.99, "fields": {"embedding": [0.6, 0.8]}},  # the approximate order was wrong
+            {"_id": "b", "_score": 0.98, "fields": {"embedding": [0.8, 0.6]}},
+            {"_id": "c", "_score": 0.97, "fields": {"embedding": [8.0, 6.0]}},  # not normalised: same cosine as b
+            {"_id": "d", "_score": 0.5}]  # no vector came back: its own score
+    out = exact_rescore(hits, q, 3)
+    assert [h["_id"] for h in out] == ["b", "c", "a"] and out[0]["_score"] == pytest.approx(0.9)
+    assert all("fields" not in h for h in out)
+
+
+def test_rescore_mode_follows_the_profile_and_the_cluster():
+    from indexing import search as s
+
+    class _Node:
+        base_url = "http://probe-cluster:9200"
+
+    class _ES:
+        class transport:
+            class node_pool:
+                @staticmethod
+                def all():
+                    return [_Node()]
+
+    es = _ES()
+    assert s.rescore_mode(es, SearchProfile(quantized=False)) == "off"
+    assert s.rescore_mode(es, SearchProfile(knn_rescore="client", quantized=False)) == "client"
+    assert s.rescore_mode(es, SearchProfile()) == "server"
+    s._REFUSED.add((s._cluster_key(es), "rescore_vector"))
+    try:
+        assert s.rescore_mode(es, SearchProfile()) == "client"
+        assert s.rescore_mode(es, SearchProfile(knn_rescore="server")) == "server"  # asked for: its error shows
+    finally:
+        s._REFUSED.discard((s._cluster_key(es), "rescore_vector"))

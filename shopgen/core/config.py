@@ -95,6 +95,12 @@ class SearchConfig(_Section):
     # None: the built-in ones.
     field_weights: dict[str, Annotated[float, Field(ge=0)]] | None = None
     knn_candidates: int = Field(default=200, ge=1)  # kNN num_candidates (at least 2 x the hits asked for)
+    # num_candidates also grows with the index: this share of its documents (at most 10000).
+    knn_candidates_share: float = Field(default=0.01, ge=0, le=1)
+    # Exact rescoring of the approximate kNN candidates: auto = when the vectors are quantized, by the
+    # cluster (rescore_vector) where it can, else in shopgen over the top k x knn_oversample.
+    knn_rescore: Literal["auto", "server", "client", "off"] = "auto"
+    knn_oversample: float = Field(default=3.0, ge=1, le=100)
     # hybrid before tuning: rrf (reciprocal rank) or linear (weighted sum of normalised scores).
     fusion: Literal["rrf", "linear"] = "rrf"
     bm25_weight: float = Field(default=1.0, ge=0)
