@@ -8,6 +8,7 @@ Tonight's sessions are sampled by their hashed id (one in HOLDOUT_MOD), and read
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,12 +22,16 @@ HOLDOUT_MOD = 16  # one session in 16
 K = 20
 
 
+def in_sample(session: str) -> bool:
+    """One session in HOLDOUT_MOD, by a checksum of its (already keyed-hashed) id: no shopper is favoured."""
+    return zlib.crc32(session.encode("utf-8")) % HOLDOUT_MOD == 0
+
+
 def sample_sessions(rows: Iterable[Event | Quarantined], cap: int) -> list[Event]:
-    """The valid events of one session in HOLDOUT_MOD (by its keyed hash: no shopper is favoured),
-    up to `cap` of them."""
+    """The valid events of the sampled sessions (in_sample), up to `cap` of them."""
     out: list[Event] = []
     for r in rows:
-        if isinstance(r, Event) and int(r.session[:8], 16) % HOLDOUT_MOD == 0:
+        if isinstance(r, Event) and in_sample(r.session):
             out.append(r)
             if len(out) >= cap:
                 break
