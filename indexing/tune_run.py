@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from rich.progress import Progress
 
 from indexing import tune
 from indexing.evaluate import load_judgments
-from indexing.lifecycle import config_profile, index_meta, search_meta, update_meta
+from indexing.lifecycle import config_profile, index_meta, search_meta, update_meta, vector_facts
 from indexing.search import Filters, SearchProfile, ranked_lists
 from indexing.writer import alias_targets
 from shopgen.core.config import Settings
@@ -23,9 +24,11 @@ from shopgen.core.run import Report
 
 
 def _base_profile(es: Elasticsearch, target: str, settings: Settings) -> SearchProfile:
-    """The config's profile with the index's uninformative fields, but none of an earlier tuning."""
-    return SearchProfile.from_meta({"uninformative": search_meta(es, target).get("uninformative")},
+    """The config's profile with the index's uninformative fields, size and vector type (as `search`
+    sees them), but none of an earlier tuning."""
+    base = SearchProfile.from_meta({"uninformative": search_meta(es, target).get("uninformative")},
                                    config_profile(settings))
+    return replace(base, **vector_facts(es, target))
 
 
 def fetch_lists(es: Elasticsearch, target: str, queries: list[str], encode: Callable[[str], Any],

@@ -228,7 +228,8 @@ def test_streamed_knn_equals_one_exact_pass_in_any_chunk_order(tmp_path):
     n = 400
     v = rng.normal(size=(n, 16)).astype("float32")
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    v[32] = v[33] = v[34]  # exact ties
+    v[32] = v[33] = v[34]  # exact ties, within a chunk and (48/51, 72/76) across chunks of 50 and of 37
+    v[48], v[72] = v[51], v[76]
     skus = [f"S{i:04d}" for i in range(n)]
     locs = ["de-DE" if i % 5 == 0 else "en-US" for i in range(n)]
     attrs = [json.dumps({"parent_sku": f"S{i - 1:04d}"}) if i % 7 == 1 else "{}" for i in range(n)]
@@ -242,19 +243,20 @@ def test_streamed_knn_equals_one_exact_pass_in_any_chunk_order(tmp_path):
     ref = neighbours(skus, locs, groups, v, 6)
     assert all(ref[skus[i]] == exact(i) for i in range(n))
     assert ref["S0033"][:2] == ["S0032", "S0034"] and ref["S0034"][:2] == ["S0032", "S0033"]
+    assert ref["S0048"][0] == "S0051" and ref["S0076"][0] == "S0072"
     # Chunks in reverse order give the same lists.
     best = TopK(v[:50], keys64(locs[:50]), keys64(groups[:50]), 6)
     for lo in reversed(range(0, n, 37)):
         best.add(v[lo:lo + 37], keys64(locs[lo:lo + 37]), keys64(groups[lo:lo + 37]), np.arange(lo, lo + 37)[:len(v[lo:lo + 37])])
     assert [[skus[c] for c in row] for row in best.lists()] == [ref[s] for s in skus[:50]]
-    # From two vector files, with a stale vector of S0000 in a third file that no longer holds it.
+    # From two vector files; b also holds an old vector of S0000, whose current one is in a.
     where = {}
     for name, lo, hi in (("a", 0, 250), ("b", 250, n)):
-        pq.write_table(pa.table({"sku": skus[lo:hi], "embedding": pa.array(list(v[lo:hi]), pa.list_(pa.float32()))}),
+        extra = ["S0000"] if name == "b" else []
+        vecs = list(v[lo:hi]) + [-v[1]] * len(extra)
+        pq.write_table(pa.table({"sku": skus[lo:hi] + extra, "embedding": pa.array(vecs, pa.list_(pa.float32()))}),
                        tmp_path / f"{name}.parquet", row_group_size=64)
         where.update(dict.fromkeys(skus[lo:hi], str(tmp_path / f"{name}.parquet")))
-    pq.write_table(pa.table({"sku": ["S0000"], "embedding": pa.array([list(-v[1])], pa.list_(pa.float32()))}),
-                   tmp_path / "old.parquet")
     meta = pa.table({"sku": skus, "locale": locs, "attributes": attrs})
     pool = make_pool(meta, where, ["parent_sku"])
     q = meta.slice(0, 60).append_column("embedding", pa.array(list(v[:60]), pa.list_(pa.float32())))
@@ -426,3 +428,34 @@ def test_engine_placement_and_lora_buffers_follow_the_hardware_and_the_adapter(t
     with pytest.raises(ValueError, match="rank 24, above generation.max_lora_rank=16"):
         lora_rank(str(tmp_path), 16)
     assert lora_rank(str(tmp_path / "missing"), 64) == 64  # unreadable: left to vLLM to explain
+
+
+def test_a_reused_vector_that_is_gone_is_embedded_again_never_dropped(tmp_path):
+    """split_for_embedding: a product whose stored vector cannot be read (a removed file) goes back to
+    to_embed; the readable ones are reused from their file."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    from shopgen.adapters.encoder import document_key, document_text
+    from shopgen.core.config import load_settings
+    from shopgen.nightly.steps import ROW_SCHEMA, split_for_embedding
+    from shopgen.state import StateStore
+
+    cfg = load_settings(home=str(tmp_path / "home")).embedding
+    rows = [{"sku": s, "title": f"Trail tent {s}", "locale": "en-US"} for s in ("A", "B")]
+    src = tmp_path / "src"
+    src.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), src / "part-0.parquet")
+    store = StateStore(str(tmp_path / "state"))
+    uri = store.write_table("outputs/emb/n1.parquet", pa.table({"sku": ["A"], "embedding_hash": ["h"],
+                                                                  "embedding": pa.array([[0.6, 0.8]], pa.list_(pa.float32()))}))
+    table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+    key = {r["sku"]: document_key(document_text(r, cfg), cfg) for r in table.to_pylist()}
+    previous = {"A": {"embedding_hash": key["A"], "embedding_model": "m", "embedding_uri": uri},
+                "B": {"embedding_hash": key["B"], "embedding_model": "m", "embedding_uri": "outputs/emb/gone.parquet"}}
+    hashes, keep = split_for_embedding(src, tmp_path / "to_embed", tmp_path / "reused", previous, "m", store, cfg)
+    assert keep == {"A": uri} and set(hashes) == {"A", "B"}
+    assert pads.dataset(str(tmp_path / "to_embed")).to_table()["sku"].to_pylist() == ["B"]
+    reused = pads.dataset(str(tmp_path / "reused")).to_table()
+    assert reused["sku"].to_pylist() == ["A"] and reused["embedding"].to_pylist()[0] == pytest.approx([0.6, 0.8])

@@ -317,7 +317,7 @@ def test_holdout_check_passes_lists_that_beat_popularity_and_fails_the_others():
     r = check(events, bad, {**by_weight, "P39": 1000.0}, {}, items, CFG, gate)
     assert not r["passed"] and r["ratio"] == 0.0 and r["recall@20.popularity"] == 1.0
     assert check(events, bad, by_weight, {}, items, CFG, GateConfig(recs_min_cases=301))["skipped"]
-    # The sample: one session in HOLDOUT_MOD by its hashed id, whole sessions, up to the cap.
+    # The sample: one session in HOLDOUT_MOD by its hashed id, up to the cap (which may cut the last one).
     hashed = [Event(hash_id(KEY, f"s{i}"), None, "P00", "view", T0 + i) for i in range(3200)]
     got = sample_sessions(hashed, 10_000)
     assert 0.5 < len(got) * HOLDOUT_MOD / len(hashed) < 1.5
@@ -336,7 +336,8 @@ def _catalog_index():
 def test_recs_gate_holds_back_a_night_whose_lists_lose_and_publishes_the_next(tmp_path):
     """Night 2's check (last night's table on tonight's sessions) fails at an impossible ratio: its
     lists are not published, the documents keep night 1's, and `recommend --session` ranks from them;
-    night 3 passes at ratio 1 (the blend beats popularity on the synthetic log) and publishes."""
+    a night without new events keeps that verdict; the next night with events passes at ratio 1 (the
+    blend beats popularity on the synthetic log) and publishes."""
     from shopgen.recommend import distributed as d
     from shopgen.recommend.stage import recommend_night
     from shopgen.state import StateStore
@@ -346,11 +347,13 @@ def test_recs_gate_holds_back_a_night_whose_lists_lose_and_publishes_the_next(tm
     engine = lambda nbytes: (d.fold_local, d.neighbours_local, True)  # noqa: E731
     hashes: dict = {}
     nights = []
-    for night, (end, seed, ratio) in enumerate((("2026-11-10", 1, 1.0), ("2026-11-20", 2, 100.0),
+    # Night 2b has no new events: it cannot judge, and the verdict of night 2 stands.
+    for night, (end, seed, ratio) in enumerate((("2026-11-10", 1, 1.0), ("2026-11-20", 2, 100.0), (None, None, 1.0),
                                                  ("2026-11-30", 3, 1.0)), start=1):
-        subprocess.run([sys.executable, str(ROOT / "data" / "make_events.py"), "--sessions", "1500", "--days", "10",
-                        "--end", end, "--seed", str(seed), "--out", str(ev / f"n{night}.jsonl")], check=True,
-                       capture_output=True)
+        if end is not None:
+            subprocess.run([sys.executable, str(ROOT / "data" / "make_events.py"), "--sessions", "1500", "--days",
+                            "10", "--end", end, "--seed", str(seed), "--out", str(ev / f"n{night}.jsonl")],
+                           check=True, capture_output=True)
         s = load_settings(home=str(tmp_path / "home"), recommend={"events": str(ev), "id_salt": "k"},
                           gate={"recs_min_ratio": ratio, "recs_min_cases": 50})
         recs = recommend_night(str(ev), s, store, tmp_path / f"w{night}", hashes, index, lambda q: None, engine,
@@ -365,10 +368,21 @@ def test_recs_gate_holds_back_a_night_whose_lists_lose_and_publishes_the_next(tm
             assert recs.folder.name == "recs_published" and recs.hashes == nights[0][0].hashes
             assert recs.changed == frozenset() and meta["published"] == nights[0][1]["gen"] != meta["gen"]
             assert store.list(f"recs/{meta['published']}/neighbours") and not store.list(f"recs/{meta['published']}/sums")
+        elif night == 3:
+            assert recs.figures["gate"]["held"] and not recs.figures["published"] and recs.figures["events"] == 0
+            assert meta["published"] == nights[0][1]["gen"] and recs.hashes == nights[0][0].hashes
         else:
             g = recs.figures["gate"]
             assert g["passed"] and g["recall@20.blend"] >= g["recall@20.popularity"] > 0, g
             assert recs.figures["published"] and meta["published"] == meta["gen"] and recs.changed
-            for old in (nights[0][1]["gen"], nights[1][1]["gen"]):  # nothing points at them any more
+            for old in (nights[0][1]["gen"], nights[1][1]["gen"], nights[2][1]["gen"]):  # nothing points at them
                 assert not any(store.list(f"recs/{old}/{sub}") for sub in ("sums", "open", "neighbours"))
         hashes = dict(recs.hashes)
+    # A new half-life refolds the whole log into a new generation; the old fold's are dropped.
+    s = load_settings(home=str(tmp_path / "home"), recommend={"events": str(ev), "id_salt": "k", "half_life_days": 7})
+    recs = recommend_night(str(ev), s, store, tmp_path / "w-refold", hashes, index, lambda q: None, engine, "refold")
+    meta = json.loads(store.read("recs/meta.json"))
+    assert recs.figures["refold"] and recs.figures["events"] == sum(n[0].figures["events"] for n in nights)
+    assert not any(store.list(f"recs/{nights[-1][1]['gen']}/{sub}")
+                                                           for sub in ("sums", "open", "neighbours"))
+    assert store.list(f"recs/{meta['gen']}/neighbours") and meta["published"] == meta["gen"]

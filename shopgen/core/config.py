@@ -100,7 +100,7 @@ class SearchConfig(_Section):
     # Exact rescoring of the approximate kNN candidates: auto = when the vectors are quantized, by the
     # cluster (rescore_vector) where it can, else in shopgen over the top k x knn_oversample.
     knn_rescore: Literal["auto", "server", "client", "off"] = "auto"
-    knn_oversample: float = Field(default=3.0, ge=1, le=100)
+    knn_oversample: float = Field(default=3.0, ge=1, le=10)  # Elasticsearch's rescore_vector allows 1-10
     # hybrid before tuning: rrf (reciprocal rank) or linear (weighted sum of normalised scores).
     fusion: Literal["rrf", "linear"] = "rrf"
     bm25_weight: float = Field(default=1.0, ge=0)

@@ -47,12 +47,13 @@ def embed_then_relate(src_dir: Path, work: Path, emb_model: models.ModelRef, set
         embed_stage(src_dir, emb_model, settings, embedded)
         ds = pads.dataset(str(embedded), format="parquet") if any(embedded.glob("*.parquet")) else None
         n = ds.count_rows() if ds is not None else 0
-        # Only the vectors computed tonight are read here, for the cache; related products stream them all.
-        new = ds.to_table(columns=["embedding_hash", "embedding", "embedding_cached"],
-                          filter=~pc.field("embedding_cached")) if n else None
-        cached = n - new.num_rows if n else 0
-        added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), new, rep.data["run_id"],
-                            settings.s3) if n and settings.embedding.cache else 0
+        cached = ds.count_rows(filter=pc.field("embedding_cached")) if n else 0
+        added = 0
+        if n and settings.embedding.cache:  # only tonight's new vectors, for the cache; related streams them all
+            new = ds.to_table(columns=["embedding_hash", "embedding", "embedding_cached"],
+                              filter=~pc.field("embedding_cached"))
+            added = write_cache(cache_folder(settings.embedding_cache, emb_model.version), new, rep.data["run_id"],
+                                settings.s3)
         st.update(docs=n, computed=n - cached, cached=cached, cache_added=added)
         counts.update(embedded=n - cached, embeddings_reused=cached)
     st["docs_per_s"] = round(n / st["seconds"], 2) if st.get("seconds") else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -503,6 +504,19 @@ def write_current(products: list[Product], entries_of: Callable[[list[Product]],
         pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"part-{i // CHUNK:05d}.parquet")
 
 
+def _stored_vectors(store: st8.StateStore, where: dict[str, str]) -> Iterator[pa.Table]:
+    """st8.read_rows for vectors, a file that cannot be read skipped (its products are embedded again)."""
+    by_file: dict[str, list[str]] = {}
+    for sku, uri in where.items():
+        by_file.setdefault(uri, []).append(sku)
+    for uri, skus in sorted(by_file.items()):
+        try:
+            yield store.read_where(uri, "sku", skus, ["sku", "embedding"])
+        except (OSError, pa.ArrowInvalid) as e:
+            logging.getLogger(__name__).warning("stored vectors %s unreadable (%s): embedding its %d products again",
+                                       uri, e, len(skus))
+
+
 def split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mapping[str, dict[str, Any]],
                         emb_version: str, store: st8.StateStore, text_cfg: Any) -> tuple[dict[str, str], dict[str, str]]:
     """Rows whose embedding text and model match the last run keep their stored vector (written to
@@ -529,19 +543,26 @@ def split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mappi
         m = pa.array(mask)
         todo.append(t.filter(pc.invert(m)))
         kept.append(t.filter(m))
-    if todo and sum(x.num_rows for x in todo):
-        pq.write_table(pa.concat_tables(todo), to_embed / "part-0.parquet")
+    found: set[str] = set()
     if keep:  # one part per stored vector file, so the driver holds one file's vectors at a time
         k = pa.concat_tables(kept)
-        for i, t in enumerate(st8.read_rows(store, keep, columns=["sku", "embedding"])):
+        for i, t in enumerate(_stored_vectors(store, keep)):
             part = k.filter(pc.is_in(k["sku"], t["sku"]))
             skus = part["sku"].to_pylist()
+            found.update(skus)
             at = dict(zip(t["sku"].to_pylist(), range(t.num_rows)))
             part = (part.append_column("embedding", t["embedding"].take(pa.array([at[s] for s in skus], pa.int64())))
                     .append_column("embedding_hash", pa.array([hashes[s] for s in skus], pa.string()))
                     .append_column("embedding_cached", pa.array([True] * len(skus)))
                     .append_column("embedding_model", pa.array([emb_version] * len(skus), pa.string())))
             pq.write_table(part.cast(EMBEDDED_SCHEMA), reused / f"part-reused-{i:05d}.parquet")
+        lost = sorted(set(keep) - found)
+        if lost:  # a stored vector that is gone (a damaged or removed file) is computed again, never dropped
+            todo.append(k.filter(pc.is_in(k["sku"], pa.array(lost, pa.string()))))
+            for s in lost:
+                del keep[s]
+    if todo and sum(x.num_rows for x in todo):
+        pq.write_table(pa.concat_tables(todo), to_embed / "part-0.parquet")
     return hashes, keep
 
 

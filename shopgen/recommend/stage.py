@@ -196,6 +196,32 @@ def _holdout(files: list[str], settings: Settings, key: bytes, store: Any, gen: 
     return {**out, "generation": gen, "sampled_events": len(events)}
 
 
+def _gate(new: list[str], settings: Settings, key: bytes, store: Any, old_gen: str | None, prev: Path,
+          catalog_index: pa.Table, meta: dict[str, Any], has_prev: bool) -> dict[str, Any]:
+    """The recs gate's verdict for tonight. A night the check cannot judge (no new events, too few
+    predictions) keeps the last verdict: lists the gate held back are not published by a quiet night."""
+    if not has_prev:
+        return {"passed": True, "skipped": "no earlier table"}
+    if new and settings.gate.recs_min_ratio > 0:
+        check = _holdout(new, settings, key, store, old_gen, prev, catalog_index)
+    else:
+        check = {"passed": True, "skipped": "off, or no new events"}
+    if "skipped" in check and settings.gate.recs_min_ratio > 0 and meta.get("last_check") is False:
+        check["passed"] = False
+        check["held"] = "the last check failed and none has passed since"
+    elif "skipped" not in check:
+        meta["last_check"] = check["passed"]
+    return check
+
+
+def _list_hashes(table: Path) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    for f in sorted(table.glob("*.parquet")) if table.is_dir() else []:
+        t = pads.dataset(str(f), format="parquet").to_table(columns=["sku", "recs_hash"])
+        hashes.update(zip(t["sku"].to_pylist(), t["recs_hash"].to_pylist()))
+    return hashes
+
+
 def _publish(store: Any, meta: dict[str, Any], old_gen: str | None, gen: str, passed: bool, table: Path,
              stages: Path) -> Path:
     """Records tonight's generation and, when the check passed, publishes it; drops what no generation
@@ -231,6 +257,8 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     gen = f"{gen}-{uuid.uuid4().hex[:6]}"
     meta = json.loads(store.read("recs/meta.json") or b"{}")
     refold = bool(meta) and meta.get("fold_key") != fold_key(cfg)
+    # A refold starts over: what the old fold's generations hold is dropped once tonight's is written.
+    stale = {meta.get("gen"), meta.get("published")} - {None} if refold else set()
     if refold or not meta:
         meta = {"fold_key": fold_key(cfg), "ref": 0.0, "events": 0, "files": {}}
     files, sizes, new, grown = _new_files(uri, settings, meta["files"])
@@ -242,10 +270,7 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     if has_prev:
         _sync_down(store, f"recs/{old_gen}/open", prev / "open")
     key = salt_key(settings)
-    if has_prev and new and settings.gate.recs_min_ratio > 0:
-        check = _holdout(new, settings, key, store, old_gen, prev, catalog_index)
-    else:
-        check = {"passed": True, "skipped": "no earlier table" if not has_prev else "off, or no new events"}
+    check = _gate(new, settings, key, store, old_gen, prev, catalog_index, meta, has_prev)
     latest = [meta["ref"]]
     counts = {"bad": 0}
 
@@ -275,11 +300,9 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
         _sync_up(src, store, f"recs/{gen}/{sub}")  # neighbours: what `shopgen recommend --session` ranks from
     meta.update(ref=folded.ref, events=meta["events"] + folded.events, files={**meta["files"], **{f: sizes[f] for f in new}})
     table = _publish(store, meta, old_gen, gen, check["passed"], table, stages)
-    hashes: dict[str, str] = {}
-    if table.is_dir():
-        for f in sorted(table.glob("*.parquet")):
-            t = pads.dataset(str(f), format="parquet").to_table(columns=["sku", "recs_hash"])
-            hashes.update(zip(t["sku"].to_pylist(), t["recs_hash"].to_pylist()))
+    for g in stale:
+        _drop(store, g)
+    hashes = _list_hashes(table)
     changed = frozenset(s for s in catalog_index["sku"].to_pylist() if hashes.get(s) != previous_hashes.get(s))
     popular = _popular(catalog_index, tot.items, max(cfg.k * 3, 20))
     figures = {"files_read": len(new), "files_known": len(files) - len(new), "events": folded.events,
