@@ -504,17 +504,9 @@ def write_current(products: list[Product], entries_of: Callable[[list[Product]],
         pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"part-{i // CHUNK:05d}.parquet")
 
 
-def _stored_vectors(store: st8.StateStore, where: dict[str, str]) -> Iterator[pa.Table]:
-    """st8.read_rows for vectors, a file that cannot be read skipped (its products are embedded again)."""
-    by_file: dict[str, list[str]] = {}
-    for sku, uri in where.items():
-        by_file.setdefault(uri, []).append(sku)
-    for uri, skus in sorted(by_file.items()):
-        try:
-            yield store.read_where(uri, "sku", skus, ["sku", "embedding"])
-        except (OSError, pa.ArrowInvalid) as e:
-            logging.getLogger(__name__).warning("stored vectors %s unreadable (%s): embedding its %d products again",
-                                       uri, e, len(skus))
+def _unreadable_vectors(uri: str, skus: list[str], e: Exception) -> None:
+    logging.getLogger(__name__).warning("stored vectors %s unreadable (%s): embedding its %d products again",
+                                        uri, e, len(skus))
 
 
 def split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mapping[str, dict[str, Any]],
@@ -546,7 +538,7 @@ def split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mappi
     found: set[str] = set()
     if keep:  # one part per stored vector file, so the driver holds one file's vectors at a time
         k = pa.concat_tables(kept)
-        for i, t in enumerate(_stored_vectors(store, keep)):
+        for i, t in enumerate(st8.read_rows(store, keep, ["sku", "embedding"], on_error=_unreadable_vectors)):
             part = k.filter(pc.is_in(k["sku"], t["sku"]))
             skus = part["sku"].to_pylist()
             found.update(skus)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -172,21 +172,23 @@ def _popular(catalog_index: pa.Table, items: dict[str, float], keep: int) -> dic
     return {g: sorted(v, key=lambda x: (-x[1], x[0]))[:keep] for g, v in popular.items()}
 
 
+def _validated(files: list[str], settings: Settings, key: bytes) -> Iterator[Event | Quarantined]:
+    """Every row of the event files, in order, validated (ids hashed) or set aside with a reason."""
+    from shopgen.recommend.events import validate_events
+
+    for f in files:
+        yield from validate_events(read_catalog(f, settings.s3), settings.recommend, key)
+
+
 def _holdout(files: list[str], settings: Settings, key: bytes, store: Any, gen: str, prev: Path,
              catalog_index: pa.Table) -> dict[str, Any]:
     """gate.recs_min_ratio: last night's table (generation `gen`, its sums in `prev`) on a sample of
     tonight's sessions (recommend/holdout.py)."""
     from shopgen.recommend.distributed import stored_neighbours
-    from shopgen.recommend.events import validate_events
     from shopgen.recommend.holdout import check, sample_sessions
 
     cfg = settings.recommend
-
-    def rows():
-        for f in files:
-            yield from validate_events(read_catalog(f, settings.s3), cfg, key)
-
-    events = sample_sessions(rows(), settings.gate.recs_holdout_events)
+    events = sample_sessions(_validated(files, settings, key), settings.gate.recs_holdout_events)
     sums = pads.dataset(str(prev / "sums"), format="parquet").to_table(columns=["a", "v"],
                                                                        filter=pads.field("tag") == "items")
     weights = dict(zip(sums["a"].to_pylist(), sums["v"].to_pylist()))
@@ -250,7 +252,7 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     which names it and the files it holds: a night that dies before that leaves the last one whole
     (and a folder nothing points at)."""
     from shopgen.recommend.distributed import event_chunks
-    from shopgen.recommend.events import salt_key, validate_events
+    from shopgen.recommend.events import salt_key
 
     cfg = settings.recommend
     # Never the folder of a night that died after writing part of it (a rerun may share its run id).
@@ -274,10 +276,6 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     latest = [meta["ref"]]
     counts = {"bad": 0}
 
-    def rows():
-        for f in new:
-            yield from validate_events(read_catalog(f, settings.s3), cfg, key)
-
     def seen(e: Event) -> None:
         latest[0] = max(latest[0], e.ts)
 
@@ -287,7 +285,7 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
 
     folded_dir = stages / "recs_folded"
     if local or not new:
-        source, ref = event_chunks(rows(), 50_000, set_aside, seen), lambda: latest[0]
+        source, ref = event_chunks(_validated(new, settings, key), 50_000, set_aside, seen), lambda: latest[0]
     else:  # parsed and validated by Ray tasks: the driver streams only the bad rows
         from shopgen.recommend.distributed import read_files, split_rows
 

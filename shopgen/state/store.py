@@ -18,7 +18,7 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -367,13 +367,22 @@ def read_copy(store: StateStore, entries: Mapping[str, Mapping[str, CopyEntry]],
 
 
 def read_rows(store: StateStore, where: dict[str, str], columns: list[str] | None = None,
-              key_column: str = "sku") -> Iterable[pa.Table]:
-    """For {id: file uri}, yields the matching rows of each file (one read per file)."""
+              key_column: str = "sku", on_error: Callable[[str, list[str], Exception], None] | None = None
+              ) -> Iterable[pa.Table]:
+    """For {id: file uri}, yields the matching rows of each file (one read per file). With `on_error`,
+    a file that cannot be read is reported (uri, its ids, the error) and skipped instead of raising."""
     by_file: dict[str, list[str]] = {}
     for k, uri in where.items():
         by_file.setdefault(uri, []).append(k)
     for uri, ids in sorted(by_file.items()):
-        yield store.read_where(uri, key_column, ids, columns)
+        try:
+            t = store.read_where(uri, key_column, ids, columns)
+        except (OSError, pa.ArrowInvalid) as e:
+            if on_error is None:
+                raise
+            on_error(uri, ids, e)
+            continue
+        yield t
 
 
 def now_iso() -> str:
