@@ -1,23 +1,29 @@
 """Search relevance: each shopgen mode against its plain baseline, side by side in one run, on the
-bundled judgments and (when ../shared is there) on rule-made judgments of the Magento Luma catalog,
-whole and with titles only (`luma_titles`: the same judgments, the catalog cut to sku and title).
+bundled judgments, a synthetic hardware catalog whose titles and queries spell units every way
+(bench/hardware.py), and (when ../shared is there) the Magento Luma catalog with rule-made judgments
+(`luma`) and with 100 shopper queries graded by reading (`luma_read`, bench/luma_read_judgments.csv).
+A `_titles` set is the same judgments with the catalog cut to sku and title.
 
-    .venv/bin/python bench/search.py [--datasets bundled,luma] [--folds 5] [--json]
+    .venv/bin/python bench/search.py [--datasets bundled,hardware,luma_read] [--folds 5] [--json]
 
 Per dataset: the raw catalog is indexed by `index build` (real MiniLM embeddings, the embedded
 Elasticsearch-API server). Baselines, on the same server and queries:
-  bm25   a plain `match` on the title (english analyzer)
+  bm25   a plain `match` on the title, in an index of titles with Elasticsearch's `english` analyzer
   knn    a plain MiniLM embedding of the title (exact cosine over every product)
   hybrid unweighted RRF (c=60) of those two
 shopgen's bm25 and knn are its defaults (nothing tuned); its hybrid is tuned by tune-search's
 grid, scored out of sample: each of `--folds` query folds is ranked with the weights chosen on the
-other folds. `auto` is the same for the mode choice. NDCG@10, recall@100 and MRR per mode; queries
-per second of k=10 searches (the knn and hybrid ones include encoding the query).
+other folds. `auto` is the same for the mode choice. `ltr` (train-ranker's model over the untuned
+hybrid's top search.ltr_candidates) likewise: each fold is ranked by a ranker trained, and its model
+chosen, on the other folds; and on tune-search's held-out queries, trained on the tuning ones, against
+the hybrid tuned on those. NDCG@10, recall@100 and MRR per mode; queries per second of k=10 searches
+(the knn, hybrid and ltr ones include encoding the query).
 `knn_exact` is one more baseline: an exact cosine over the vectors the index itself holds (scanned
 back), which shopgen's knn (approximate candidates, rescored exactly) must equal.
 With --json the last line is one JSON object: `ndcg.<mode>`, `baseline.<mode>`, `baseline.knn_exact`,
 `knn_minus_exact`, `qps.<mode>`, `ms_per_query.<mode>`, `baseline_qps.<mode>`, `recall.<mode>`,
-`mrr.<mode>`, each {dataset: value}, and `datasets`."""
+`mrr.<mode>`, `heldout.<ltr|hybrid|bm25|queries>`, `ltr_minus_hybrid_heldout`, `ltr_train_seconds`,
+each {dataset: value}, and `datasets`."""
 
 from __future__ import annotations
 
@@ -46,15 +52,33 @@ def _bench_module(name: str):
 MODES = ("bm25", "knn", "hybrid", "auto")
 
 
-def _dataset(name: str, tmp: Path) -> tuple[Path, Path]:
-    if name == "bundled":
-        return ROOT / "data" / "sample_catalog.jsonl", ROOT / "data" / "judgments.csv"
+READ = ROOT / "bench" / "luma_read_judgments.csv"
+
+
+def _rows(name: str) -> tuple[list[dict[str, Any]], list[tuple[str, str, float]]]:
+    base = name.removesuffix("_titles")
+    if base == "bundled":
+        from indexing.evaluate import load_judgments
+
+        rows = [json.loads(x) for x in (ROOT / "data" / "sample_catalog.jsonl").read_text(encoding="utf-8").splitlines()
+                if x.strip()]
+        return rows, [(q, s, g) for q, j in load_judgments(ROOT / "data" / "judgments.csv").items() for s, g in j.items()]
+    if base == "hardware":
+        return _bench_module("hardware").catalog()
     luma, luma_judgments = _bench_module("luma"), _bench_module("luma_judgments")
     if not luma.available():
-        raise SystemExit(f"{luma.LUMA} is missing: run with --datasets bundled")
+        raise SystemExit(f"{luma.LUMA} is missing: run with --datasets bundled,hardware")
     rows = luma.products()
-    judged = luma_judgments.judgments(rows)
-    if name == "luma_titles":  # like the real query sets' catalogs: a title and nothing else
+    if base == "luma_read":  # read by people, not made from the fields (bench/luma_read_judgments.csv)
+        from indexing.evaluate import load_judgments
+
+        return rows, [(q, s, g) for q, j in load_judgments(READ).items() for s, g in j.items()]
+    return rows, luma_judgments.judgments(rows)
+
+
+def _dataset(name: str, tmp: Path) -> tuple[Path, Path]:
+    rows, judged = _rows(name)
+    if name.endswith("_titles"):  # like the real query sets' catalogs: a title and nothing else
         rows = [{"sku": r["sku"], "title": r["title"]} for r in rows]
     cat, judg = tmp / f"{name}.jsonl", tmp / f"{name}_judgments.csv"
     cat.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -95,6 +119,40 @@ def _cv_rankings(names: list[str], table, lists, judgments, base, folds: int) ->
     return out
 
 
+def _ltr(es, name: str, judgments, enc, s, folds: int, table, cands) -> dict[str, Any]:
+    """ltr two ways: out of sample on every query (each fold ranked by a model trained, its grid chosen,
+    on the other folds) and on tune-search's held-out queries (trained on the tuning ones), against the
+    hybrid tuned on the same tuning queries. Candidates: the untuned hybrid's top search.ltr_candidates."""
+    from indexing import ltr, tune
+    from shopgen.ranker import train
+    from shopgen.ranker.recipe import groups_for
+
+    t = time.perf_counter()
+    groups = groups_for(es, name, judgments, enc, s.search.ltr_candidates, s)
+    features_s = time.perf_counter() - t
+    ranks: dict[str, list[str]] = {}
+    for f in range(folds):
+        held = [g for g in groups if tune.fold_of(g.query, folds) == f]
+        fit_on = [g for g in groups if tune.fold_of(g.query, folds) != f and any(v > 0 for v in g.labels)]
+        params = train.cross_validate(fit_on, judgments, ltr.FEATURES, folds)["best"]
+        model = train.fit(fit_on, params, ltr.FEATURES)
+        ranks.update({g.query: train.ranked(g, train.predict(model, g, ltr.FEATURES)) for g in held})
+    tune_qs, held_qs = tune.split_queries(judgments, s.search.heldout_fraction, s.search.split_seed)
+    t = time.perf_counter()
+    fit_on = [g for g in groups if g.query in tune_qs and any(v > 0 for v in g.labels)]
+    params = train.cross_validate(fit_on, judgments, ltr.FEATURES, folds)["best"]
+    model = train.fit(fit_on, params, ltr.FEATURES)
+    train_s = time.perf_counter() - t
+    got = train.ndcgs([g for g in groups if g.query in held_qs], judgments, model, ltr.FEATURES)
+    chosen = tune.choose(table, cands, list(tune_qs), list(held_qs), folds)
+    return {"ranks": ranks, "ranker": ltr.Ranker(model.booster, list(ltr.FEATURES), s.search.ltr_candidates,
+                                                mean=model.mean, scale=model.scale),
+            "heldout": {"ltr": tune.mean(got, list(got)), "hybrid": chosen["heldout"]["hybrid"],
+                        "bm25": chosen["heldout"]["bm25"], "queries": len(got)},
+            "train_seconds": round(train_s, 2), "features_ms_per_query": round(1000 * features_s / len(groups), 1),
+            "params": params}
+
+
 def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[str, Any]:
     from elasticsearch import Elasticsearch
 
@@ -129,12 +187,19 @@ def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[s
              "auto": _cv_rankings([c.name for c in cands], table, lists, judgments, base, folds),
              "hybrid_untuned": {q: [h["_id"] for h in fuse(*lists[q], 100, base)] for q in queries}}
     # Baselines: a plain title match, a plain title embedding, unweighted RRF of the two.
+    from elasticsearch import helpers
+
     products, _ = load_catalog(str(catalog))
     skus = [p.sku for p in products]
     tvecs = encode_documents(model, [p.title for p in products], s.embedding)
 
+    # The plain title match runs on its own index: the title alone, Elasticsearch's english analyzer.
+    plain = f"{name}-plain-title"
+    es.indices.create(index=plain, mappings={"properties": {"title": {"type": "text", "analyzer": "english"}}})
+    helpers.bulk(es, ({"_index": plain, "_id": p.sku, "title": p.title} for p in products), refresh=True)
+
     def title_match(q: str, k: int = 100) -> list[dict[str, Any]]:
-        return es.search(index=name, query={"match": {"title": q}}, size=k, source=False)["hits"]["hits"]
+        return es.search(index=plain, query={"match": {"title": q}}, size=k, source=False)["hits"]["hits"]
 
     def title_emb(q: str, k: int = 100) -> list[dict[str, Any]]:
         sims = tvecs @ enc(q)
@@ -142,8 +207,6 @@ def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[s
         return [{"_id": skus[i], "_score": float(sims[i])} for i in top]
 
     # knn_exact: an exact cosine over the very vectors the index holds (what shopgen's knn must equal).
-    from elasticsearch import helpers
-
     stored = [(h["_id"], h["_source"]["embedding"]) for h in helpers.scan(
         es, index=name, query={"query": {"match_all": {}}}, _source=["embedding"])]
     sids = [i for i, _ in stored]
@@ -160,19 +223,24 @@ def run(name: str, folds: int, tmp: Path, settings_kw: dict[str, Any]) -> dict[s
               "hybrid": {q: [h["_id"] for h in rrf(list(bl[q]), 100)] for q in queries}}
     branks["auto"] = branks["bm25"]
     branks["knn_exact"] = {q: exact_knn(q) for q in queries}
+    learned = _ltr(es, name, judgments, enc, s, folds, table, cands)
+    ranks["ltr"] = learned["ranks"]
     tuned = tune.choose(table, cands, queries, [], folds)
     tuned_p = tune.Candidate("hybrid").profile(base) if tuned["hybrid"] is None else tuned["hybrid"].profile(base)
     auto_p = SearchProfile.from_meta({"mode": tuned["mode"]}, tuned_p)
-    qps = {m: _timed(lambda q, m=m: search(es, name, q, m, 10, enc, profile=auto_p), queries)
-           for m in ("bm25", "knn", "hybrid", "auto")}
+    qps = {m: _timed(lambda q, m=m: search(es, name, q, m, 10, enc, profile=auto_p, ranker=learned["ranker"]),
+                     queries) for m in ("bm25", "knn", "hybrid", "auto", "ltr")}
     bqps = {"bm25": _timed(lambda q: title_match(q, 10), queries), "knn": _timed(lambda q: title_emb(q, 10), queries),
             "hybrid": _timed(lambda q: rrf([title_match(q), title_emb(q)], 10), queries)}
-    bqps["auto"] = bqps["bm25"]
+    bqps["auto"] = bqps["ltr"] = bqps["bm25"]
     bqps["knn_exact"] = _timed(lambda q: exact_knn(q, 10), queries)
     out = {"products": len(products), "queries": len(table["bm25"]), "tuned_on_all": tuned["chosen"],
            "default_profile": {k: v for k, v in config_profile(s).to_meta().items() if k != "field_weights"}}
-    for m in (*MODES, "hybrid_untuned"):
+    for m in (*MODES, "ltr", "hybrid_untuned"):
         out[m] = _metrics(ranks[m], judgments)
+    out["heldout"] = learned["heldout"]
+    out["ltr_train_seconds"], out["ltr_params"] = learned["train_seconds"], learned["params"]
+    out["ltr_features_ms_per_query"] = learned["features_ms_per_query"]
     for m in (*MODES, "knn_exact"):
         out[f"baseline_{m}"] = _metrics(branks[m], judgments)
     out["qps"], out["baseline_qps"] = qps, bqps
@@ -193,7 +261,8 @@ def main() -> None:
 
     from shopgen.adapters import devstack
 
-    names = a.datasets.split(",") if a.datasets else ["bundled"] + (["luma", "luma_titles"] if luma.available() else [])
+    names = a.datasets.split(",") if a.datasets else ["bundled", "bundled_titles", "hardware"] + (
+        ["luma", "luma_titles", "luma_read", "luma_read_titles"] if luma.available() else [])
     kw = {"models": {"cache_dir": ROOT / ".shopgen" / "models"}}
     res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,6 +286,10 @@ def main() -> None:
         con.print(t)
         con.print(f"untuned hybrid (RRF of shopgen's bm25 and knn): NDCG@10 {r['hybrid_untuned']['ndcg']:.4f}; "
                   f"tuned on every query: {r['tuned_on_all']}")
+        h = r["heldout"]
+        con.print(f"ltr {r['ltr']['ndcg']:.4f} ({a.folds}-fold CV) vs tuned hybrid {r['hybrid']['ndcg']:.4f}; on "
+                  f"tune-search's {h['queries']} held-out queries: ltr {h['ltr']} vs hybrid {h['hybrid']} "
+                  f"(bm25 {h['bm25']}); trained in {r['ltr_train_seconds']} s, {r['qps']['ltr']} qps")
         con.print(f"knn {r['knn']['ndcg']:.4f} vs an exact cosine over the index's own vectors (knn_exact) "
                   f"{r['baseline_knn_exact']['ndcg']:.4f}: difference {r['knn']['ndcg'] - r['baseline_knn_exact']['ndcg']:+.4f}")
     if a.json:
@@ -231,6 +304,15 @@ def main() -> None:
             flat[f"baseline_qps.{m}"] = {n: r["baseline_qps"][m] for n, r in res.items()}
             flat[f"ms_per_query.{m}"] = {n: round(1000.0 / r["qps"][m], 2) for n, r in res.items()}
         flat["baseline.knn_exact"] = {n: r["baseline_knn_exact"]["ndcg"] for n, r in res.items()}
+        flat["ndcg.ltr"] = {n: r["ltr"]["ndcg"] for n, r in res.items()}
+        flat["ratio.ltr_vs_hybrid"] = {n: round(r["ltr"]["ndcg"] / r["hybrid"]["ndcg"], 4) for n, r in res.items()}
+        flat["ms_per_query.ltr"] = {n: round(1000.0 / r["qps"]["ltr"], 2) for n, r in res.items()}
+        flat["qps.ltr"] = {n: r["qps"]["ltr"] for n, r in res.items()}
+        for key in ("ltr", "hybrid", "bm25", "queries"):
+            flat[f"heldout.{key}"] = {n: r["heldout"][key] for n, r in res.items()}
+        flat["ltr_minus_hybrid_heldout"] = {n: round((r["heldout"]["ltr"] or 0) - (r["heldout"]["hybrid"] or 0), 4)
+                                            for n, r in res.items()}
+        flat["ltr_train_seconds"] = {n: r["ltr_train_seconds"] for n, r in res.items()}
         flat["knn_minus_exact"] = {n: round(r["knn"]["ndcg"] - r["baseline_knn_exact"]["ndcg"], 4) for n, r in res.items()}
         print(json.dumps(flat))
 

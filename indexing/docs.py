@@ -9,6 +9,7 @@ from typing import Any
 
 from shopgen.adapters.encoder import attr_text
 from shopgen.core.content import CONTENT_TYPES, texts_of
+from shopgen.core.units import quantity_tokens
 
 
 def copy_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -35,13 +36,19 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
     attrs = row.get("attributes")
     attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
     emb = row.get("embedding")
+    attributes_text = " ; ".join(f"{k.replace('_', ' ')} {attr_text(v)}" for k, v in attrs.items()) or None
+    # The sizes the title and attributes state, as `0.5_inch` tokens and their units (the ranker's
+    # number-and-unit agreement).
+    amounts, units = quantity_tokens(f"{row['title']} ; {attributes_text or ''}")
     doc = {
         "sku": row["sku"],
         "title": row["title"],
         **copy_fields(row),
         "source_description": row.get("source_description"),
         "attributes": attrs,
-        "attributes_text": " ; ".join(f"{k.replace('_', ' ')} {attr_text(v)}" for k, v in attrs.items()) or None,
+        "attributes_text": attributes_text,
+        "quantities": amounts or None,
+        "quantity_units": units or None,
         "brand": row.get("brand"),
         "category": row.get("category"),
         "locale": row.get("locale"),

@@ -13,7 +13,14 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from indexing import gate
 from indexing.docs import FieldStats
-from indexing.mapping import BUILD_SETTINGS, index_template, mappings_component, settings_component, template_names
+from indexing.mapping import (
+    BUILD_SETTINGS,
+    index_template,
+    mappings_component,
+    settings_component,
+    template_names,
+    text_analyzer,
+)
 from indexing.search import DEFAULT_FIELD_WEIGHTS, SearchProfile, search
 from indexing.writer import (
     BulkResult,
@@ -31,7 +38,7 @@ from shopgen.core.config import Settings
 
 def put_templates(es: Elasticsearch, alias: str, dims: int, settings: Settings, zh_analyzer: str) -> dict[str, str]:
     names = template_names(alias)
-    es.cluster.put_component_template(name=names["settings"], template=settings_component(settings.es))
+    es.cluster.put_component_template(name=names["settings"], template=settings_component(settings.es, settings.search))
     es.cluster.put_component_template(name=names["mappings"],
                                       template=mappings_component(dims, settings.es, zh_analyzer))
     es.indices.put_index_template(name=names["index"], **index_template(alias))
@@ -63,7 +70,8 @@ def config_profile(settings: Settings) -> SearchProfile:
     c = settings.search
     return SearchProfile(
         title_boost=c.title_boost, phrase_boost=c.phrase_boost, phrase_slop=c.phrase_slop, fuzzy_boost=c.fuzzy_boost,
-        fuzziness=c.fuzziness, fuzzy_prefix_length=c.fuzzy_prefix_length, fields_boost=c.fields_boost,
+        fuzzy=c.fuzzy, fuzzy_min_hits=c.fuzzy_min_hits, fuzziness=c.fuzziness,
+        fuzzy_prefix_length=c.fuzzy_prefix_length, fields_boost=c.fields_boost,
         field_weights=dict(c.field_weights or DEFAULT_FIELD_WEIGHTS), knn_candidates=c.knn_candidates,
         knn_candidates_share=c.knn_candidates_share, knn_rescore=c.knn_rescore, knn_oversample=c.knn_oversample,
         fusion=c.fusion, weights=(c.bm25_weight, c.knn_weight), normalizer=c.normalizer,
@@ -151,7 +159,8 @@ def smoke_results(es: Elasticsearch, index: str, queries: list[str], samples: li
 
 
 def run_gate(es: Elasticsearch, index: str, alias: str, settings: Settings, expected: int, bulk: BulkResult,
-             samples: list[tuple[str, str]], encoder: Callable[[], Any] | None = None) -> dict[str, Any]:
+             samples: list[tuple[str, str]], encoder: Callable[[], Any] | None = None,
+             ranker: Callable[[], Any] | None = None) -> dict[str, Any]:
     g = settings.gate
     live = alias_targets(es, alias)
     live_count = count(es, alias) if live else None
@@ -163,12 +172,13 @@ def run_gate(es: Elasticsearch, index: str, alias: str, settings: Settings, expe
         gate.smoke(smoke_results(es, index, g.smoke_queries, samples, profile_for(es, index, settings))),
     ]
     if g.judgments:
-        checks += _relevance_checks(es, index, alias, live, settings, encoder)
+        checks += _relevance_checks(es, index, alias, live, settings, encoder, ranker)
     return gate.decide(checks)
 
 
 def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str], settings: Settings,
-                      encoder: Callable[[], Any] | None) -> list[dict[str, Any]]:
+                      encoder: Callable[[], Any] | None, ranker: Callable[[], Any] | None = None,
+                      ) -> list[dict[str, Any]]:
     """NDCG of the new index vs the live one; and the chosen mode (tuned, else gate.judgments_mode)
     vs bm25 alone on the held-out queries."""
     from indexing.evaluate import load_judgments
@@ -184,8 +194,8 @@ def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str]
     if live and mode != "bm25" and any(index_meta(es, i).get("embedding_model") !=
                                        index_meta(es, index).get("embedding_model") for i in live):
         mode = "bm25"
-    new = evaluate_target(es, index, judgments, mode, settings, encoder)
-    old = evaluate_target(es, alias, judgments, mode, settings, encoder) if live else None
+    new = evaluate_target(es, index, judgments, mode, settings, encoder, ranker=ranker)
+    old = evaluate_target(es, alias, judgments, mode, settings, encoder, ranker=ranker) if live else None
     chk = gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance)
     chk.update(mode=mode)
     out = [chk]
@@ -195,16 +205,16 @@ def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str]
                                 split.get("split_seed", settings.search.split_seed))
         c = b = None
         if any(gr > 0 for j in held.values() for gr in j.values()):
-            c = evaluate_target(es, index, held, tuned, settings, encoder)["ndcg@10"]
+            c = evaluate_target(es, index, held, tuned, settings, encoder, ranker=ranker)["ndcg@10"]
             b = evaluate_target(es, index, held, "bm25", settings, encoder)["ndcg@10"]
         out.append(gate.mode_vs_bm25(tuned, c, b))
     return out
 
 
 def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, settings: Settings,
-                    encoder: Callable[[], Any] | None, k: int = 10,
-                    profile: SearchProfile | None = None) -> dict[str, Any]:
-    """`encoder` gives the query model, loaded only when the mode needs it."""
+                    encoder: Callable[[], Any] | None, k: int = 10, profile: SearchProfile | None = None,
+                    ranker: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """`encoder` gives the query model and `ranker` the ltr model, loaded only when the mode needs them."""
     from indexing.evaluate import evaluate
     from shopgen.adapters.encoder import query_encoder
 
@@ -213,10 +223,13 @@ def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, 
     if mode != "bm25" and encoder is None:
         raise ValueError(f"search mode {mode} needs the query encoder")
     enc = query_encoder(encoder(), settings.embedding) if mode != "bm25" else None
+    if mode == "ltr" and ranker is None:
+        raise ValueError("search mode ltr needs a ranker: train one with `shopgen train-ranker`")
+    model = ranker() if mode == "ltr" else None
 
     def run(query: str, size: int) -> list[str]:
         return [h["sku"] for h in search(es, target, query, mode, size, enc,
-                                         profile=replace(p, window=max(p.window, size)))]
+                                         profile=replace(p, window=max(p.window, size)), ranker=model)]
 
     return {"mode": mode, **evaluate(run, judgments, k=k)}
 
@@ -224,7 +237,7 @@ def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, 
 def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: int, dims: int, settings: Settings,
           zh_analyzer: str, meta: dict[str, Any], expected: int, samples: list[tuple[str, str]],
           progress: Callable[[int], None] | None = None, encoder: Callable[[], Any] | None = None,
-          ) -> tuple[dict[str, Any], BulkResult]:
+          ranker: Callable[[], Any] | None = None) -> tuple[dict[str, Any], BulkResult]:
     """The full lifecycle for one new index. Returns the stage record and the bulk result; the alias
     moves only when the gate passed."""
     put_templates(es, alias, dims, settings, zh_analyzer)
@@ -237,12 +250,12 @@ def build(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], total: 
                      progress)
     st.update(docs=res.ok, errors=len(res.errors), bulk_retries=res.retries)
     # What the index knows for ranking: its informative fields, and the live index's tuned fusion.
-    carried = {k: v for k, v in search_meta(es, alias).items() if k in ("tuned", "tuning")}
+    carried = {k: v for k, v in search_meta(es, alias).items() if k in ("tuned", "tuning", "ranker")}
     st["search"] = {"informative": stats.informative(), "uninformative": stats.uninformative(), **carried}
     update_meta(es, index, search=st["search"])
     st.update(finish_build(es, index, settings))
     # Docs the bulk could not write are quarantined; the error-rate check judges how many.
-    verdict = run_gate(es, index, alias, settings, expected - len(res.errors), res, samples, encoder)
+    verdict = run_gate(es, index, alias, settings, expected - len(res.errors), res, samples, encoder, ranker)
     st["gate"] = verdict
     st["doc_count"] = count(es, index)
     set_gate(es, index, "passed" if verdict["passed"] else "refused")
@@ -276,7 +289,8 @@ def doc_version(version_from: str, run_epoch: int) -> Callable[[dict[str, Any]],
 def add_new_fields(es: Elasticsearch, index: str, mapping: dict[str, Any], dims: int, settings: Settings) -> list[str]:
     """An index built by an earlier version lacks fields added since (its mapping is strict): they are
     added to it, so an upsert that carries them (e.g. the behaviour lists) is not refused."""
-    want = mappings_component(dims, settings.es)["mappings"]["properties"]
+    have = es.indices.get_settings(index=index)[index]["settings"]
+    want = mappings_component(dims, settings.es, analyzer=text_analyzer(have))["mappings"]["properties"]
     missing = {k: v for k, v in want.items() if k not in mapping.get("properties", {})}
     if missing:
         es.indices.put_mapping(index=index, properties=missing)

@@ -1,5 +1,6 @@
 """Index templates (pure): a settings component, a mappings component, and an index template that
-composes them for `<alias>-*`. Text has an English analyzer plus a Chinese sub-field; keywords for
+composes them for `<alias>-*`. Text has an English analyzer that also reads numbers with units
+(shopgen/core/units.py, `TEXT_ANALYZER`) plus a Chinese sub-field; keywords for
 filters; price; a dense_vector whose dims come from the embedding model."""
 
 from __future__ import annotations
@@ -7,8 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shopgen.core.config import ESConfig
+from shopgen.core.config import ESConfig, SearchConfig
 from shopgen.core.content import CONTENT_TYPES
+from shopgen.core.units import DEFAULT_UNITS, analysis
 
 # Content types whose per-type status a document carries (copy.<type>.status).
 COPY_TYPES = tuple(CONTENT_TYPES)
@@ -36,16 +38,29 @@ def template_names(alias: str) -> dict[str, str]:
             "index": f"shopgen-{alias}"}
 
 
-def settings_component(cfg: ESConfig) -> dict[str, Any]:
+TEXT_ANALYZER = "shopgen_text"
+
+
+def settings_component(cfg: ESConfig, search: SearchConfig | None = None) -> dict[str, Any]:
+    search = search or SearchConfig()
     return {"settings": {"number_of_shards": cfg.shards, "number_of_replicas": cfg.replicas,
-                         "refresh_interval": cfg.refresh_interval}}
+                         "refresh_interval": cfg.refresh_interval,
+                         "analysis": analysis(search.units or DEFAULT_UNITS, search.synonyms, TEXT_ANALYZER)}}
 
 
-def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk") -> dict[str, Any]:
+def text_analyzer(index_settings: dict[str, Any]) -> str:
+    """The analyzer new text fields of an existing index may use: ours when the index defines it (an
+    index built before it existed has only the built-in english)."""
+    defined = ((index_settings.get("index") or {}).get("analysis") or index_settings.get("analysis") or {})
+    return TEXT_ANALYZER if TEXT_ANALYZER in (defined.get("analyzer") or {}) else "english"
+
+
+def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk",
+                       analyzer: str = TEXT_ANALYZER) -> dict[str, Any]:
     keyword = {"type": "keyword"}
 
     def text(**extra: Any) -> dict[str, Any]:
-        return {"type": "text", "analyzer": "english",
+        return {"type": "text", "analyzer": analyzer,
                 "fields": {"zh": {"type": "text", "analyzer": zh_analyzer}, **extra}}
 
     vec: dict[str, Any] = {"type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine",
@@ -57,13 +72,16 @@ def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk") -> di
     props.update({
         "sku": keyword,
         # Keywords for filters, with an analysed sub-field so "tent" also matches the category "Tents".
-        "brand": {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": "english"}}},
-        "category": {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": "english"}}},
+        "brand": {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": analyzer}}},
+        "category": {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": analyzer}}},
         "locale": keyword,
         "currency": keyword,
         "price": {"type": "double"},
         **{f: {"type": "object", "enabled": False} for f in COPY_RECORD_FIELDS},
         "attributes": {"type": "object", "enabled": False},
+        # Sizes stated in the title and attributes (`0.5_inch 10_feet`) and their units: whitespace tokens.
+        "quantities": {"type": "text", "analyzer": "whitespace"},
+        "quantity_units": {"type": "text", "analyzer": "whitespace"},
         "model_version": keyword,
         "prompt_version": keyword,
         "embedding_model": keyword,

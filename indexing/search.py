@@ -1,7 +1,7 @@
 """Search over an alias (or one index). The query builders and the fusions are pure; `search` runs them.
 
-bm25 is title-first: the title's own match (exact terms, a phrase boost, typo-tolerant terms worth
-less) plus one BM25F `combined_fields` clause over the catalog's other informative fields. hybrid
+bm25 is title-first: the title's own match (exact terms, a phrase boost, and typo-tolerant terms worth
+less, by default only when the exact query finds fewer products than asked for) plus one BM25F `combined_fields` clause over the catalog's other informative fields. hybrid
 fuses bm25 and knn by weighted RRF or a normalised linear combination, with Elasticsearch's
 retrievers when the cluster allows them, else the same computation here. A `SearchProfile` holds
 every choice; `tune-search` stores the tuned one in the index's `_meta.search`."""
@@ -17,10 +17,11 @@ from elasticsearch import ApiError, Elasticsearch
 
 from indexing.mapping import CJK
 
-MODES = ("bm25", "knn", "hybrid")
+MODES = ("bm25", "knn", "hybrid", "ltr")
 FUSIONS = ("rrf", "linear")
 NORMALIZERS = ("minmax", "l2_norm")
 RESCORE = ("auto", "server", "client", "off")
+FUZZY = ("fallback", "always", "off")
 MAX_CANDIDATES = 10_000  # Elasticsearch's limit on num_candidates
 # The secondary fields and their BM25F weights: the shop's structured fields say what a product is;
 # generated copy adds vocabulary (use cases, synonyms) but also filler. combined_fields needs >= 1.
@@ -60,6 +61,10 @@ class SearchProfile:
     fuzzy_boost: float = 0.3  # typo-tolerant title terms; below title_boost, so exact matches rank first
     fuzziness: str = "AUTO"
     fuzzy_prefix_length: int = 1
+    # fallback: the fuzzy terms join only when the exact query finds fewer than min(k, fuzzy_min_hits)
+    # products (a page; an evaluation asking for 100 hits ranks its top 10 as a search for 10 does).
+    fuzzy: str = "fallback"
+    fuzzy_min_hits: int = 10
     fields_boost: float = 1.0  # the combined_fields clause over the other fields
     field_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     # Fields empty or constant across the index when it was built are left out (a field the build
@@ -88,6 +93,8 @@ class SearchProfile:
             raise ValueError(f"unknown fusion {self.fusion!r}; use one of {', '.join(FUSIONS)}")
         if self.normalizer not in NORMALIZERS:
             raise ValueError(f"unknown normalizer {self.normalizer!r}; use one of {', '.join(NORMALIZERS)}")
+        if self.fuzzy not in FUZZY:
+            raise ValueError(f"unknown fuzzy {self.fuzzy!r}; use one of {', '.join(FUZZY)}")
         if self.knn_rescore not in RESCORE:
             raise ValueError(f"unknown knn_rescore {self.knn_rescore!r}; use one of {', '.join(RESCORE)}")
         if len(self.weights) != 2 or min(self.weights) < 0 or not sum(self.weights) > 0:
@@ -125,16 +132,17 @@ def _other_fields(p: SearchProfile, zh: bool) -> list[str]:
     return out
 
 
-def text_query(text: str, p: SearchProfile = SearchProfile()) -> dict[str, Any]:
-    """The bm25 scoring query (no filters). A query with Chinese characters searches the `.zh`
-    sub-fields and gets no fuzziness (edit distance means nothing for CJK bigrams)."""
+def text_query(text: str, p: SearchProfile = SearchProfile(), fuzzy: bool | None = None) -> dict[str, Any]:
+    """The bm25 scoring query (no filters). `fuzzy`: with the typo-tolerant title terms (None: when
+    the profile says always). A query with Chinese characters searches the `.zh` sub-fields and gets
+    no fuzziness (edit distance means nothing for CJK bigrams)."""
     zh = bool(CJK.search(text))
     title = "title.zh" if zh else "title"
     should: list[dict[str, Any]] = [
         {"match": {title: {"query": text, "boost": p.title_boost}}},
         {"match_phrase": {title: {"query": text, "slop": p.phrase_slop, "boost": p.phrase_boost}}},
     ]
-    if not zh and p.fuzzy_boost > 0:
+    if (p.fuzzy == "always" if fuzzy is None else fuzzy) and not zh and p.fuzzy_boost > 0:
         should.append({"match": {title: {"query": text, "fuzziness": p.fuzziness,
                                          "prefix_length": p.fuzzy_prefix_length, "boost": p.fuzzy_boost}}})
     fields = _other_fields(p, zh)
@@ -147,12 +155,39 @@ def text_query(text: str, p: SearchProfile = SearchProfile()) -> dict[str, Any]:
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
-def bm25_query(text: str, filters: Filters = Filters(), p: SearchProfile = SearchProfile()) -> dict[str, Any]:
-    return {"bool": {"must": [text_query(text, p)], "filter": filters.clauses()}}
+def bm25_query(text: str, filters: Filters = Filters(), p: SearchProfile = SearchProfile(),
+               fuzzy: bool | None = None) -> dict[str, Any]:
+    return {"bool": {"must": [text_query(text, p, fuzzy)], "filter": filters.clauses()}}
 
 
-def bm25_body(text: str, k: int, filters: Filters = Filters(), p: SearchProfile = SearchProfile()) -> dict[str, Any]:
-    return {"query": bm25_query(text, filters, p), "size": k, "_source": _SOURCE}
+def bm25_body(text: str, k: int, filters: Filters = Filters(), p: SearchProfile = SearchProfile(),
+              fuzzy: bool | None = None) -> dict[str, Any]:
+    return {"query": bm25_query(text, filters, p, fuzzy), "size": k, "_source": _SOURCE}
+
+
+def _total(res: Any) -> int:
+    t = res["hits"].get("total")
+    return int(t["value"] if isinstance(t, dict) else t or 0)
+
+
+def bm25_hits(es: Elasticsearch, target: str, text: str, size: int, filters: Filters = Filters(),
+              p: SearchProfile = SearchProfile(), k: int | None = None) -> list[dict[str, Any]]:
+    """bm25's top `size`; with fuzzy fallback, the exact query first, and the typo-tolerant one when
+    the exact one finds fewer than min(`k` (default `size`), fuzzy_min_hits) products."""
+    if p.fuzzy != "fallback":
+        return es.search(index=target, **bm25_body(text, size, filters, p))["hits"]["hits"]
+    res = es.search(index=target, **bm25_body(text, size, filters, p, fuzzy=False))
+    if _total(res) >= min(k or size, p.fuzzy_min_hits):
+        return res["hits"]["hits"]
+    return es.search(index=target, **bm25_body(text, size, filters, p, fuzzy=True))["hits"]["hits"]
+
+
+def fuzzy_needed(es: Elasticsearch, target: str, text: str, k: int, filters: Filters, p: SearchProfile) -> bool:
+    """Whether bm25 runs with its typo-tolerant terms (fallback: a count of the exact query's matches)."""
+    if p.fuzzy != "fallback":
+        return p.fuzzy == "always"
+    want = min(k, p.fuzzy_min_hits)
+    return int(es.count(index=target, query=bm25_query(text, filters, p, fuzzy=False))["count"]) < want
 
 
 def num_candidates(k: int, p: SearchProfile) -> int:
@@ -228,11 +263,11 @@ def knn_hits(es: Elasticsearch, target: str, vector: Sequence[float], k: int, fi
 
 
 def hybrid_body(text: str, vector: Sequence[float], k: int, filters: Filters = Filters(),
-                p: SearchProfile = SearchProfile(), rescore: bool = False) -> dict[str, Any]:
+                p: SearchProfile = SearchProfile(), rescore: bool = False, fuzzy: bool | None = None) -> dict[str, Any]:
     """The retriever request: plain RRF when the weights are equal (any 8.x cluster knows it),
     weighted RRF or the linear retriever otherwise."""
     window = max(p.window, k)
-    subs = [{"standard": {"query": bm25_query(text, filters, p)}},
+    subs = [{"standard": {"query": bm25_query(text, filters, p, fuzzy)}},
             {"knn": knn_spec(vector, window, filters, p, rescore=rescore)}]
     if p.fusion == "linear":
         ret = {"linear": {"retrievers": [{"retriever": r, "weight": w, "normalizer": p.normalizer}
@@ -326,9 +361,10 @@ def _rrf_refused(e: ApiError) -> bool:
 
 
 def ranked_lists(es: Elasticsearch, target: str, text: str, vector: Sequence[float], size: int,
-                 filters: Filters, p: SearchProfile) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """bm25's and knn's hits with their scores, each `size` deep (what the fusions take)."""
-    bm25 = es.search(index=target, **bm25_body(text, size, filters, p))["hits"]["hits"]
+                 filters: Filters, p: SearchProfile, k: int = 10) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """bm25's and knn's hits with their scores, each `size` deep (what the fusions take); `k` is the
+    hits the search asks for (bm25's fuzzy fallback)."""
+    bm25 = bm25_hits(es, target, text, size, filters, p, k)
     return bm25, knn_hits(es, target, vector, size, filters, p)
 
 
@@ -339,27 +375,42 @@ def hybrid_hits(es: Elasticsearch, target: str, text: str, vector: Sequence[floa
     rescore = rescore_mode(es, p)
     # The retriever's kNN must be exact too: where only the client can rescore, the client fuses.
     if p.where == "server" or (p.where == "auto" and key not in _REFUSED and rescore != "client"):
+        fuzzy = fuzzy_needed(es, target, text, k, filters, p)
         try:
-            body = hybrid_body(text, vector, k, filters, p, rescore=rescore == "server")
+            body = hybrid_body(text, vector, k, filters, p, rescore=rescore == "server", fuzzy=fuzzy)
             return es.search(index=target, **body)["hits"]["hits"], "server"
         except ApiError as e:
             if rescore == "server" and _rescore_refused(e) and p.knn_rescore == "auto":
                 _REFUSED.add((_cluster_key(es), "rescore_vector"))
                 if p.where == "server":  # fusion stays where it was asked for, without the rescoring
-                    return es.search(index=target, **hybrid_body(text, vector, k, filters, p))["hits"]["hits"], "server"
+                    body = hybrid_body(text, vector, k, filters, p, fuzzy=fuzzy)
+                    return es.search(index=target, **body)["hits"]["hits"], "server"
             elif p.where == "server" or not _rrf_refused(e):
                 raise
             else:
                 _REFUSED.add(key)
-    bm25, knn = ranked_lists(es, target, text, vector, max(p.window, k), filters, p)
+    bm25, knn = ranked_lists(es, target, text, vector, max(p.window, k), filters, p, k)
     return fuse(bm25, knn, k, p), "client"
+
+
+def ltr_hits(es: Elasticsearch, target: str, text: str, vector: Sequence[float], k: int, filters: Filters,
+             p: SearchProfile, ranker: Any) -> list[dict[str, Any]]:
+    """The hybrid ranking with its top `ranker.candidates` reordered by the ranker (indexing/ltr.py)."""
+    from indexing import ltr
+
+    hits, _ = hybrid_hits(es, target, text, vector, max(ranker.candidates, k), filters,
+                          replace(p, window=max(p.window, ranker.candidates)))
+    head = hits[:ranker.candidates]
+    rows = ltr.features(es, target, text, vector, head)
+    return ltr.rerank(hits, ranker.scores(ranker.columns(rows)), k)
 
 
 def search(es: Elasticsearch, target: str, text: str, mode: str = "bm25", k: int = 10,
            encoder: Any = None, filters: Filters = Filters(), profile: SearchProfile | None = None,
-           query_vector: Sequence[float] | None = None) -> list[dict[str, Any]]:
+           query_vector: Sequence[float] | None = None, ranker: Any = None) -> list[dict[str, Any]]:
     """`target` is an alias or one index (the gate searches a new index before it goes live). `mode`
-    auto runs the profile's mode; `encoder(text)` gives the query vector (knn and hybrid)."""
+    auto runs the profile's mode; `encoder(text)` gives the query vector (knn, hybrid and ltr);
+    `ranker` (an indexing.ltr.Ranker) reranks the hybrid candidates in ltr mode."""
     p = profile or SearchProfile()
     mode = p.mode if mode == "auto" else mode
     if mode not in MODES:
@@ -367,11 +418,15 @@ def search(es: Elasticsearch, target: str, text: str, mode: str = "bm25", k: int
     if not es.indices.exists(index=target):
         raise LookupError(f"alias or index {target!r} does not exist yet: run `shopgen nightly` or "
                           "`shopgen index build` first")
+    if mode == "ltr" and ranker is None:
+        raise ValueError("search mode ltr needs a ranker: train one with `shopgen train-ranker`")
     if mode == "bm25":
-        hits = es.search(index=target, **bm25_body(text, k, filters, p))["hits"]["hits"]
+        hits = bm25_hits(es, target, text, k, filters, p)
     else:
         vec = query_vector if query_vector is not None else encoder(text)
-        if mode == "knn":
+        if mode == "ltr":
+            hits = ltr_hits(es, target, text, vec, k, filters, p, ranker)
+        elif mode == "knn":
             hits = knn_hits(es, target, vec, k, filters, p)
         else:
             hits, _ = hybrid_hits(es, target, text, vec, k, filters, p)

@@ -153,3 +153,15 @@ def tuned_meta(result: dict[str, Any], heldout_fraction: float, split_seed: int,
                        "tuned_at": tuned_at, "tuning_ndcg": result["tuning"], "heldout_ndcg": result["heldout"],
                        "cv_ndcg": {k: v["ndcg@10"] for k, v in result["cv"].items()},
                        "queries": result["queries"]}}
+
+
+def ltr_verdict(ltr: float | None, hybrid: float | None, same_split: bool) -> tuple[bool, str]:
+    """Whether `auto` may serve ltr: only when the ranker beats the tuned hybrid on held-out queries
+    that it did not train on (the ranker's split must be this tuning's)."""
+    if not same_split:
+        return False, "the ranker was trained on another query split: its held-out queries are not these"
+    if ltr is None or hybrid is None:
+        return False, "no held-out judged query to compare ltr with hybrid on"
+    if round(ltr, 4) > round(hybrid, 4):
+        return True, f"held-out NDCG@10 {ltr:.4f} beats hybrid's {hybrid:.4f}"
+    return False, f"held-out NDCG@10 {ltr:.4f} does not beat hybrid's {hybrid:.4f}"

@@ -41,9 +41,11 @@ def fetch_lists(es: Elasticsearch, target: str, queries: list[str], encode: Call
     return out
 
 
-def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Settings, workdir: Path,
-             encoder: Callable[[], Any], store: bool = True, console: Console | None = None) -> dict[str, Any]:
-    console = console or Console(stderr=True)
+def run_judged_job(es: Elasticsearch, alias: str, judgments_path: str, workdir: Path, job: str,
+                   body: Callable[[list[str], dict, Report, datetime], None]) -> dict[str, Any]:
+    """A job over an alias's judged queries (tune-search, train-ranker): the judgments read, the
+    alias's indices found, `body(indices, judgments, report, started)` run, report.json written
+    whatever happens."""
     judgments = load_judgments(judgments_path)
     indices = alias_targets(es, alias) or ([alias] if es.indices.exists(index=alias) else [])
     if not indices:
@@ -51,11 +53,11 @@ def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Setti
                           "`shopgen index build` first")
     workdir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
-    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job="tune-search", workdir=str(workdir.resolve()),
+    rep = Report(run_id=started.strftime("%Y%m%dT%H%M%S%fZ"), job=job, workdir=str(workdir.resolve()),
                  started_at=started.isoformat(), alias=alias, judgments=str(Path(judgments_path).resolve()),
                  outputs={"report": str((workdir / "report.json").resolve())})
     try:
-        _tune(es, alias, indices, judgments, judgments_path, settings, encoder, store, console, rep, started)
+        body(indices, judgments, rep, started)
         rep.data["status"] = "succeeded"
     except Exception as e:
         rep.data["status"] = "failed"
@@ -67,8 +69,54 @@ def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Setti
     return rep.data
 
 
+def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Settings, workdir: Path,
+             encoder: Callable[[], Any], store: bool = True, console: Console | None = None,
+             ranker: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """`ranker` loads the alias's ranker (indexing/ltr.py) when it has one: ltr is then a candidate."""
+    console = console or Console(stderr=True)
+    return run_judged_job(es, alias, judgments_path, workdir, "tune-search", lambda indices, judgments, rep, started: _tune(
+        es, alias, indices, judgments, judgments_path, settings, encoder, store, console, rep, started, ranker))
+
+
+def _ltr_heldout(es: Elasticsearch, alias: str, lists: dict, held: list[str], judgments: dict, encode: Callable,
+                 profile: SearchProfile, model: Any) -> float | None:
+    """ltr's held-out NDCG@10 as search serves it: the tuned hybrid's top candidates, reranked."""
+    from indexing import ltr
+    from indexing.evaluate import ndcg_at
+    from indexing.search import fuse
+
+    got = {}
+    for q in held:
+        if q not in lists or not any(g > 0 for g in judgments[q].values()):
+            continue
+        hits = fuse(*lists[q], max(model.candidates, 10), profile)
+        rows = ltr.features(es, alias, q, encode(q), hits[:model.candidates])
+        order = [h["_id"] for h in ltr.rerank(hits, model.scores(model.columns(rows)), 10)]
+        got[q] = ndcg_at(order, judgments[q], 10)
+    return tune.mean(got, list(got))
+
+
+def _consider_ltr(es: Elasticsearch, alias: str, lists: dict, held: list[str], judgments: dict, encode: Callable,
+                  base: SearchProfile, result: dict[str, Any], ranker: Callable[[], Any] | None,
+                  cfg: Any) -> dict[str, Any] | None:
+    """tune-search's verdict on the alias's ranker (None: it has none); the result's mode becomes ltr
+    when the ranker beats the tuned hybrid on the held-out queries."""
+    ref = search_meta(es, alias).get("ranker")
+    if not ref or ranker is None:
+        return None
+    model = ranker()
+    same = ref.get("heldout_fraction") == cfg.heldout_fraction and ref.get("split_seed") == cfg.split_seed
+    score = _ltr_heldout(es, alias, lists, held, judgments, encode, result["hybrid"].profile(base), model) if same else None
+    ok, why = tune.ltr_verdict(score, result["heldout"]["hybrid"], same)
+    if ok:
+        result["mode"] = "ltr"
+    return {"version": ref.get("version"), "heldout": score, "hybrid_heldout": result["heldout"]["hybrid"],
+            "chosen": ok, "reason": why}
+
+
 def _tune(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, judgments_path: str, settings: Settings,
-          encoder: Callable[[], Any], store: bool, console: Console, rep: Report, started: datetime) -> None:
+          encoder: Callable[[], Any], store: bool, console: Console, rep: Report, started: datetime,
+          ranker: Callable[[], Any] | None = None) -> None:
     from shopgen.adapters.encoder import query_encoder
 
     cfg = settings.search
@@ -86,13 +134,16 @@ def _tune(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, ju
             raise ValueError(f"{judgments_path}: no tuning query has a relevant SKU (of {len(judgments)} queries, "
                              f"{len(held_qs)} held out); add judged queries or lower search.heldout_fraction")
         result = tune.choose(table, cands, list(tune_qs), list(held_qs), cfg.folds, cfg.split_seed)
+        verdict = _consider_ltr(es, alias, lists, list(held_qs), judgments, encode, base, result, ranker, cfg)
         digest = hashlib.sha256(Path(judgments_path).read_bytes()).hexdigest()[:16]
         meta = tune.tuned_meta(result, cfg.heldout_fraction, cfg.split_seed, f"{Path(judgments_path).name}@{digest}",
                                embedding_model, started.isoformat())
+        if verdict:
+            meta["tuning"]["ltr"] = verdict
         st.update(mode=result["mode"], chosen=result["chosen"], hybrid=result["hybrid"].name,
                   tuning=result["tuning"], heldout=result["heldout"], queries=result["queries"],
                   cv={k: v["ndcg@10"] for k, v in result["cv"].items()}, candidates=len(cands),
-                  tuned=meta["tuned"], stored_in=[])
+                  tuned=meta["tuned"], stored_in=[], ltr=verdict)
         if store:
             for name in indices:
                 update_meta(es, name, search={**search_meta(es, name), **meta})

@@ -111,7 +111,8 @@ def test_mapping_has_vector_dims_and_keywords():
     assert m["embedding"]["dims"] == 384 and m["embedding"]["similarity"] == "cosine"
     assert m["embedding"]["index_options"] == {"type": "int8_hnsw", "m": 24, "ef_construction": 100}
     assert all(m[f]["type"] == "keyword" for f in ("sku", "brand", "category", "locale", "related_skus"))
-    assert m["price"]["type"] == "double" and m["description"]["analyzer"] == "english"
+    assert m["price"]["type"] == "double" and m["description"]["analyzer"] == "shopgen_text"
+    assert mappings_component(384, ESConfig(), analyzer="english")["mappings"]["properties"]["title"]["analyzer"] == "english"
     assert m["description"]["fields"]["zh"]["analyzer"] == "smartcn"
     flat = mappings_component(8, ESConfig(vector_index_type="flat"))["mappings"]["properties"]["embedding"]
     assert flat["index_options"] == {"type": "flat"}

@@ -15,7 +15,9 @@ from esproxy import FaultProxy
 
 from indexing import lifecycle
 from indexing.docs import es_doc
+from indexing.evaluate import load_judgments
 from indexing.search import Filters, SearchProfile, hybrid_hits
+from indexing.tune import split_queries
 from indexing.writer import alias_targets, versioned_indices
 
 pytestmark = pytest.mark.slow
@@ -345,3 +347,95 @@ def test_gate_refuses_a_chosen_mode_that_loses_to_bm25(built, es, settings):
     assert chk["mode"] == "knn" and not chk["passed"] and chk["chosen"] < chk["bm25"], chk
     assert not st["swapped"] and alias_targets(es, "products") == live
     assert st["search"]["tuned"]["mode"] == "knn"  # the live index's choice travelled with the build
+
+
+# ---- numbers and units, learning to rank (indexing/ltr.py, shopgen train-ranker) ----------------
+
+def test_the_unit_normaliser_makes_half_inch_find_half_inch_titles(built, es, settings):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    titles = {"P-1": "1/2-inch Copper Pipe, 10 ft.", "P-2": "3/4 in. Copper Pipe 10-Foot", "P-3": 'PVC Elbow 1/2"',
+              "P-4": "60W Equivalent LED Bulb", "P-5": "25-Foot Outdoor Extension Cord", "P-6": "Copper Pipe Cutter"}
+    docs = [es_doc({"sku": s, "title": t, "updated_at": "2026-01-01T00:00:00Z",
+                    "embedding": (v / np.linalg.norm(v)).tolist()}) for (s, t), v in
+            zip(titles.items(), rng.normal(size=(len(titles), 384)))]
+    st, _ = _build(es, settings, docs, "units")
+    assert st["swapped"], st["gate"]
+    tokens = {t: [x["token"] for x in es.indices.analyze(index=st["index"], field="title", text=t)["tokens"]]
+              for t in ("1/2 in.", "1/2-inch", '1/2"', "1/2 inches")}
+    assert len(set(map(tuple, tokens.values()))) == 1 and tokens["1/2 in."] == ["1", "2", "inch"], tokens
+    from indexing.search import search
+
+    for q in ("1/2 in. copper pipe", '1/2" copper pipe', "copper pipe 1/2 inch 10 feet"):
+        assert search(es, "units", q, "bm25", 3)[0]["sku"] == "P-1", q
+    assert search(es, "units", "60 watt led bulb", "bm25", 1)[0]["sku"] == "P-4"
+    assert search(es, "units", "25 ft extension cord", "bm25", 1)[0]["sku"] == "P-5"
+    doc = es.get(index="units", id="P-1")["_source"]
+    assert (doc["quantities"], doc["quantity_units"]) == ("0.5_inch 10_feet", "inch feet")
+
+
+def _inverted(path, out):
+    rows = [r.split(",") for r in path.read_text().splitlines()[1:]]
+    out.write_text("query,sku,grade\n" + "".join(f"{q},{s},{3 - float(g):g}\n" for q, s, g in rows))
+    return out
+
+
+def test_train_ranker_registers_it_and_search_ltr_serves_its_order(built, es, settings, env, shopgen_bin, tmp_path):
+    from indexing import ltr
+    from indexing.lifecycle import profile_for
+    from shopgen.adapters.encoder import query_encoder
+    from shopgen.adapters.registry import Registry
+    from shopgen.index.ranker import load
+
+    _build(es, settings, _docs(built), "ltr")
+    reg = tmp_path / "registry"
+    rep = _cli_json(shopgen_bin, env, "train-ranker", "--judgments", str(JUDGMENTS), "--alias", "ltr",
+                    "--registry", str(reg), "--workdir", str(tmp_path / "work"))
+    assert rep["status"] == "succeeded", rep["errors"]
+    r, t = rep["ranker"], rep["stages"]["train"]
+    assert r["ltr"]["n"] == r["hybrid"]["n"] == t["heldout_queries"] > 0 and 0 < r["ltr"]["ndcg@10"] <= 1
+    m = Registry(str(reg)).get(r["version"])
+    assert m["kind"] == "ranker" and m["metrics"]["ltr"] == r["ltr"] and m["features"] == list(ltr.FEATURES)
+    assert lifecycle.search_meta(es, "ltr")["ranker"]["version"] == r["version"]
+    hits = _cli_json(shopgen_bin, env, "search", "warm sleeping bag for winter", "--mode", "ltr", "--alias", "ltr")
+    # The same order, computed here: the hybrid candidates, their features, the ranker's scores.
+    model = load(settings, r["version"], str(reg))
+    enc = query_encoder(_minilm(settings), settings.embedding)
+    p = profile_for(es, "ltr", settings)
+    cands, _ = hybrid_hits(es, "ltr", "warm sleeping bag for winter", enc("warm sleeping bag for winter"),
+                           model.candidates, Filters(), p)
+    rows = ltr.features(es, "ltr", "warm sleeping bag for winter", enc("warm sleeping bag for winter"), cands)
+    want = [h["_id"] for h in ltr.rerank(cands, model.scores(model.columns(rows)), 10)]
+    assert [h["sku"] for h in hits] == want and want != [h["_id"] for h in cands[:10]]
+    no = subprocess.run([shopgen_bin, "search", "tent", "--mode", "ltr", "--alias", "units"], env=env,
+                        capture_output=True, text=True)
+    assert no.returncode != 0 and "has no ranker" in no.stderr and "Traceback" not in no.stderr
+
+
+def test_tune_search_serves_ltr_only_when_it_beats_hybrid(built, es, settings, env, shopgen_bin, tmp_path):
+    """A ranker trained on inverted grades is refused; the alias keeps its hybrid. A ranker trained on
+    the real grades is chosen exactly when it beats the tuned hybrid on the held-out queries."""
+    _build(es, settings, _docs(built), "ltrbad")
+    bad = _inverted(JUDGMENTS, tmp_path / "inverted.csv")
+    reg = str(tmp_path / "registry")
+    assert _cli_json(shopgen_bin, env, "train-ranker", "--judgments", str(bad), "--alias", "ltrbad",
+                     "--registry", reg)["status"] == "succeeded"
+    t = _cli_json(shopgen_bin, env, "tune-search", "--judgments", str(JUDGMENTS), "--alias", "ltrbad")["stages"]["tune"]
+    assert t["ltr"] and not t["ltr"]["chosen"] and "does not beat" in t["ltr"]["reason"], t["ltr"]
+    assert t["ltr"]["heldout"] < t["ltr"]["hybrid_heldout"] and t["mode"] != "ltr"
+    assert lifecycle.search_meta(es, "ltrbad")["tuned"]["mode"] != "ltr"
+    # In process (the same run_tune the CLI calls, with the loader it passes), to spare a second start-up.
+    from indexing.tune_run import run_tune
+    from shopgen.index.ranker import loader
+
+    model = _minilm(settings)
+    good = run_tune(es, "ltr", str(JUDGMENTS), settings, tmp_path / "tune", lambda: model,
+                    ranker=loader(settings, es, "ltr"))["stages"]["tune"]
+    assert good["ltr"]["chosen"] == (round(good["ltr"]["heldout"], 4) > round(good["ltr"]["hybrid_heldout"], 4))
+    assert (good["mode"] == "ltr") == good["ltr"]["chosen"]
+    _, held = split_queries(load_judgments(JUDGMENTS), 0.3, 0)
+    ev = lifecycle.evaluate_target(es, "ltr", held, "auto", settings, lambda: model, ranker=loader(settings, es, "ltr"))
+    assert ev["mode"] == good["mode"]
+    if good["ltr"]["chosen"]:
+        assert abs(ev["ndcg@10"] - good["ltr"]["heldout"]) <= 1e-4, (ev["ndcg@10"], good["ltr"])

@@ -36,7 +36,11 @@ def _by_kind(q):
 
 
 def test_bm25_is_title_first_with_a_phrase_boost_and_fuzzy_terms_worth_less():
-    q = text_query("merino sokcs")
+    assert ("match", "fuzzy") not in _by_kind(text_query("merino sokcs"))  # fallback: the exact query first
+    assert ("match", "fuzzy") in _by_kind(text_query("merino sokcs", SearchProfile(fuzzy="always")))
+    with pytest.raises(ValueError, match="unknown fuzzy"):
+        SearchProfile(fuzzy="sometimes")
+    q = text_query("merino sokcs", fuzzy=True)
     k = _by_kind(q)
     title, exact = k[("match", "exact")]
     _, fuzzy = k[("match", "fuzzy")]
@@ -51,7 +55,7 @@ def test_bm25_is_title_first_with_a_phrase_boost_and_fuzzy_terms_worth_less():
 
 
 def test_chinese_queries_search_the_zh_fields_without_fuzziness():
-    q = text_query("保暖睡袋")
+    q = text_query("保暖睡袋", fuzzy=True)
     k = _by_kind(q)
     assert k[("match", "exact")][0] == "title.zh" and k[("match_phrase", "exact")][0] == "title.zh"
     assert ("match", "fuzzy") not in k
@@ -73,7 +77,7 @@ def test_uninformative_fields_add_nothing_and_filters_stay_filters():
     assert not any("combined_fields" in c for c in _clauses(none))
     no_faq = text_query("wool", SearchProfile(field_weights={**DEFAULT_FIELD_WEIGHTS, "faq_text": 0}))
     assert not any("faq_text" in f for c in _clauses(no_faq) for f in c.get("combined_fields", {}).get("fields", []))
-    off = text_query("wool", SearchProfile(fuzzy_boost=0))
+    off = text_query("wool", SearchProfile(fuzzy_boost=0), fuzzy=True)
     assert not any("fuzziness" in next(iter(c.values())).get("title", {}) for c in _clauses(off))
 
 
@@ -254,3 +258,112 @@ def test_rescore_mode_follows_the_profile_and_the_cluster():
         assert s.rescore_mode(es, SearchProfile(knn_rescore="server")) == "server"  # asked for: its error shows
     finally:
         s._REFUSED.discard((s._cluster_key(es), "rescore_vector"))
+
+
+# ---- numbers and units, and the ranker's features (shopgen/core/units.py, indexing/ltr.py) ----
+
+def test_units_after_a_number_read_as_one_canonical_word():
+    from shopgen.core.units import analysis, normalise, quantities, quantity_tokens
+
+    for t in ('1/2 in. copper pipe', '1/2-inch Copper Pipe', '1/2" copper pipe', '1/2 inches copper pipe'):
+        assert normalise(t).lower().split() == ["1/2", "inch", "copper", "pipe"], t
+        assert quantities(t) == {(0.5, "inch")}
+    assert quantities("3 cu. ft. mulch") == quantities("3 cubic feet of mulch") == {(3.0, "cubic feet")}
+    assert quantities("6 ft ladder") == quantities("6-foot ladder") == {(6.0, "feet")}
+    assert quantities("60W bulb") == quantities("60 watt bulb") == quantities("60-Watt") == {(60.0, "watt")}
+    assert quantities("1-1/2 in. PVC") == {(1.5, "inch")}
+    assert normalise("10x20 tarp").split() == ["10", "x", "20", "tarp"]
+    # A letter after the alias means it was a word, not a unit; no number, no unit.
+    assert quantities("size 6 mo") == set() and normalise("Women's W Wide shoe") == "Women's W Wide shoe"
+    assert quantity_tokens('1/2" x 10 ft. ; 3 cu. ft.') == ("0.5_inch 3_cubic_feet 10_feet", "inch cubic_feet feet")
+    a = analysis(synonyms=["tee, t-shirt"])
+    chain = a["analyzer"]["shopgen_text"]
+    assert chain["tokenizer"] == "standard" and chain["filter"][1] == "lowercase" and "shopgen_text_synonyms" in chain[
+        "filter"] and chain["filter"][-1] == "shopgen_text_stemmer"
+    assert all(c["type"] == "pattern_replace" for c in a["char_filter"].values())
+
+
+def test_shop_units_and_synonyms_are_validated():
+    from shopgen.core.units import normalise
+
+    s = load_settings(search={"units": {"inch": ["zoll"]}, "synonyms": ["tee, t-shirt"]})
+    assert normalise("3 zoll", s.search.units) == "3 inch " and normalise("3 in.", s.search.units) == "3 in."
+    with pytest.raises(ValueError, match="lower-case"):
+        load_settings(search={"units": {"Inch!": ["in"]}})
+    with pytest.raises(ValueError, match="one non-empty line"):
+        load_settings(search={"synonyms": ["a, b\nc => d"]})
+
+
+def test_feature_builder_numbers_units_missing_fields_and_chinese():
+    from indexing.ltr import FEATURES, QUERY_FEATURES, QueryParams, cosine, feature_rows, feature_searches, rerank
+
+    q = QueryParams.of("1/2 in. copper pipe 10 ft")
+    assert (q.quantities, q.units, q.zh) == ("0.5_inch 10_feet", "inch feet", False)
+    named = dict(feature_searches(q, ["a", "b"]))
+    assert set(named) == set(QUERY_FEATURES) - {"price_within"}  # no price limit asked
+    cheap = QueryParams.of("rain jacket under $50")
+    assert cheap.max_price == 50.0 and dict(feature_searches(cheap, ["a"]))["price_within"]["query"]["bool"][
+        "should"] == [{"constant_score": {"filter": {"range": {"price": {"lte": 50.0}}}}}]
+    assert QueryParams.of("ladder under 8 ft").max_price is None  # a size, not a price
+    body = named["quantity_match"]
+    assert body["query"]["bool"]["filter"] == [{"ids": {"values": ["a", "b"]}}] and body["size"] == 2
+    assert body["query"]["bool"]["should"] == [{"match": {"quantities": "0.5_inch 10_feet"}}]
+    plain = dict(feature_searches(QueryParams.of("rain jacket"), ["a"]))
+    assert "quantity_match" not in plain and "unit_match" not in plain  # no sizes asked: those features are 0
+    zh = QueryParams.of("保暖睡袋")
+    zq = dict(feature_searches(zh, ["a"]))
+    assert zh.zh and "title_fuzzy" not in zq
+    assert zq["title_bm25"]["query"]["bool"]["should"] == [{"match": {"title.zh": "保暖睡袋"}}]
+    # A product missing from a feature's hits (a field it lacks) or without a vector scores 0 there.
+    rows = feature_rows(["a", "b"], {"title_bm25": {"a": 2.5}, "brand_bm25": {}}, {"a": [1.0, 0.0]}, [0.6, 0.8],
+                        [0.03, 0.01])
+    f = {name: [r[i] for r in rows] for i, name in enumerate(FEATURES)}
+    assert len(rows[0]) == len(FEATURES) and f["title_bm25"] == [2.5, 0.0] and f["brand_bm25"] == [0.0, 0.0]
+    assert f["knn_cosine"] == pytest.approx([0.6, 0.0]) and f["knn_cosine_rel"] == pytest.approx([0.0, -0.6])
+    assert f["title_bm25_rel"] == [1.0, 0.0] and f["hybrid_rank"] == [1.0, 0.5]
+    assert f["hybrid_score_rel"] == pytest.approx([1.0, 1 / 3]) and f["copy_bm25_rel"] == [0.0, 0.0]
+    assert cosine(None, [1.0]) == 0.0 and cosine([1.0], [1.0, 0.0]) == 0.0
+    hits = [{"_id": i, "_score": 1.0} for i in "abcd"]
+    assert [h["_id"] for h in rerank(hits, [0.1, 0.9, 0.1], 4)] == ["b", "a", "c", "d"]  # ties keep hybrid order
+    assert [h["_id"] for h in rerank(hits, [0.1, 0.9], 2)] == ["b", "a"]
+
+
+def test_ltr_is_chosen_only_when_it_beats_hybrid_on_its_own_held_out_queries():
+    from indexing.tune import ltr_verdict
+    from shopgen.adapters.registry import gate
+
+    assert ltr_verdict(0.61, 0.60, True)[0] and not ltr_verdict(0.60, 0.60, True)[0]
+    assert "another query split" in ltr_verdict(0.9, 0.1, False)[1]
+    assert not ltr_verdict(None, 0.5, True)[0]
+    ok, why = gate({"ltr": {"ndcg@10": 0.5, "n": 9}, "hybrid": {"ndcg@10": 0.6, "n": 9}}, "ranker")
+    assert not ok and "does not beat" in why[0]
+    assert gate({"ltr": {"ndcg@10": 0.7, "n": 9}, "hybrid": {"ndcg@10": 0.6, "n": 9}}, "ranker") == (True, [])
+
+
+def test_lambdamart_learns_the_feature_that_carries_relevance_and_round_trips(tmp_path):
+    import random
+
+    from indexing.ltr import FEATURES, Ranker
+    from shopgen.ranker import train
+
+    rng = random.Random(0)
+    judgments, groups = {}, []
+    for qi in range(30):  # relevance follows the last feature (the cosine); the hybrid order is random
+        q = f"query {qi}"
+        ids = [f"{q}-{i}" for i in range(12)]
+        rows = [[rng.random() for _ in FEATURES] for _ in ids]
+        judgments[q] = {i: float(round(3 * r[-1])) for i, r in zip(ids, rows)}
+        groups.append(train.make_group(q, ids, rows, judgments[q]))
+    cv = train.cross_validate(groups, judgments, FEATURES, folds=3)
+    assert cv["folds"] == 3 and len(cv["grid"]) == len(train.GRID) and cv["best"] in [dict(g) for g in train.GRID]
+    assert cv["ndcg@10"] > cv["hybrid_ndcg@10"] + 0.1, cv
+    for params in train.GRID:  # trees and the linear booster alike survive a save and a load
+        model = train.fit(groups, params, FEATURES)
+        Ranker(model.booster, list(FEATURES), 12, {"note": "x"}, model.mean, model.scale).save(tmp_path / "m")
+        back = Ranker.load(tmp_path / "m")
+        assert back.candidates == 12 and back.info == {"note": "x"} and back.mean == model.mean
+        g = groups[0]
+        assert back.scores(back.columns(g.rows)) == pytest.approx(train.predict(model, g, FEATURES), rel=1e-5)
+    (tmp_path / "m" / "ranker.json").write_text('{"features": ["clicks_last_week"], "candidates": 5}')
+    with pytest.raises(ValueError, match="does not compute"):
+        Ranker.load(tmp_path / "m")

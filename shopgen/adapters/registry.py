@@ -7,8 +7,8 @@
     <root>/promoted.json                 the generator version generation uses by default
     <root>/promoted-embedder.json        the embedder version embedding and search use by default
 
-A manifest's `kind` is `generator` (the default: manifests written before kinds existed) or
-`embedder`; each kind has its own gate and its own promoted pointer.
+A manifest's `kind` is `generator` (the default: manifests written before kinds existed), `embedder`
+or `ranker` (a learning-to-rank model, `model/`); each kind has its own gate and its own promoted pointer.
 
 A version's files are uploaded before its manifest, so a crashed upload is never listed."""
 
@@ -28,8 +28,8 @@ from shopgen.core.config import S3Config
 VERSION_RE = re.compile(r"^ft-\d{8}-\d{6}-[0-9a-f]{6}$")
 
 
-KINDS = ("generator", "embedder")
-POINTERS = {"generator": "promoted.json", "embedder": "promoted-embedder.json"}
+KINDS = ("generator", "embedder", "ranker")
+POINTERS = {"generator": "promoted.json", "embedder": "promoted-embedder.json", "ranker": "promoted-ranker.json"}
 
 
 def kind_of(manifest: dict[str, Any]) -> str:
@@ -95,9 +95,20 @@ def embedder_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
     return not reasons, reasons
 
 
+def ranker_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
+    """The ranker must beat the hybrid ranking it reorders, on held-out queries."""
+    ltr, hybrid = metrics.get("ltr") or {}, metrics.get("hybrid") or {}
+    if not ltr.get("n") or not hybrid.get("n"):
+        return False, ["no held-out query with a relevant product to compare the ranker with hybrid on"]
+    if not ltr["ndcg@10"] > hybrid["ndcg@10"]:
+        return False, [f"held-out NDCG@10 {ltr['ndcg@10']:.4f} does not beat hybrid's {hybrid['ndcg@10']:.4f} "
+                       f"({ltr['n']} queries)"]
+    return True, []
+
+
 def gate(metrics: dict[str, Any], kind: str = "generator") -> tuple[bool, list[str]]:
     """Pure promote gate of a version of this kind. Returns (passed, reasons)."""
-    return (embedder_gate if kind == "embedder" else generator_gate)(metrics)
+    return {"embedder": embedder_gate, "ranker": ranker_gate}.get(kind, generator_gate)(metrics)
 
 
 def new_version_id(seed: str) -> str:
@@ -187,6 +198,17 @@ class Registry:
                           "promoted_at": datetime.now(timezone.utc).isoformat(), "gate_reasons": reasons},
                          POINTERS[m["kind"]])
         return True, reasons
+
+    def fetch(self, version: str, name: str, dest: Path) -> Path:
+        """A version's folder `name` as a local folder (`dest`, filled once; a local registry's own)."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            return Path(self._path("versions", version, name))
+        if not (dest / ".complete").exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            pafs.copy_files(self._path("versions", version, name), str(dest.absolute()), source_filesystem=self.fs,
+                            destination_filesystem=pafs.LocalFileSystem())
+            (dest / ".complete").write_text(version)
+        return dest
 
     def model_folder(self, version: str) -> str:
         """URI of the folder a version loads from: the adapter, else the full model (an embedder's

@@ -381,14 +381,18 @@ def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | Non
 
 
 MODE_OPTION = click.option(
-    "--mode", type=click.Choice(["auto", "bm25", "knn", "hybrid"]), default="auto", show_default=True,
+    "--mode", type=click.Choice(["auto", "bm25", "knn", "hybrid", "ltr"]), default="auto", show_default=True,
     help="auto: the mode tune-search chose for the index, else bm25. hybrid fuses bm25 and knn with the "
-         "index's tuned weights (else search.fusion / search.*_weight).")
+         "index's tuned weights (else search.fusion / search.*_weight). ltr reranks the top "
+         "search.ltr_candidates hybrid hits with the alias's ranker (shopgen train-ranker).")
+RANKER_OPTION = click.option("--ranker", "ranker_version", default=None,
+                             help="ltr: this ranker version from the registry instead of the alias's.")
 
 
 @main.command()
 @click.argument("query")
 @MODE_OPTION
+@RANKER_OPTION
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--alias", default=None, help="Alias to query (default: es.alias).")
 @click.option("--category", default=None, help="Filter: exact category.")
@@ -398,10 +402,10 @@ MODE_OPTION = click.option(
 @click.option("--max-price", type=float, default=None, help="Filter: highest price.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
 @click.pass_context
-def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None, category: str | None,
-           brand: str | None, locale: str | None, min_price: float | None, max_price: float | None,
-           as_json: bool) -> None:
-    """Search the catalog through the alias: bm25, knn or hybrid (weighted RRF or linear fusion).
+def search(ctx: click.Context, query: str, mode: str, ranker_version: str | None, k: int, alias: str | None,
+           category: str | None, brand: str | None, locale: str | None, min_price: float | None,
+           max_price: float | None, as_json: bool) -> None:
+    """Search the catalog through the alias: bm25, knn, hybrid (weighted RRF or linear fusion) or ltr.
 
     hybrid fuses with Elasticsearch's retrievers when the cluster allows them (es.hybrid=auto),
     else the same computation client-side."""
@@ -409,6 +413,7 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
     from indexing.search import Filters
     from indexing.search import search as run_search
     from shopgen.adapters.encoder import query_encoder
+    from shopgen.index.ranker import loader
 
     s = _settings(ctx)
     es = _client(s)
@@ -417,9 +422,10 @@ def search(ctx: click.Context, query: str, mode: str, k: int, alias: str | None,
         profile = profile_for(es, target, s)
         used = profile.mode if mode == "auto" else mode
         encoder = query_encoder(_encoder(s, es, target), s.embedding) if used != "bm25" else None
+        ranker = loader(s, es, target, ranker_version)() if used == "ltr" else None
         hits = run_search(es, target, query, used, k, encoder, Filters(category, brand, locale, min_price, max_price),
-                          profile)
-    except (LookupError, FileNotFoundError, ValueError) as e:
+                          profile, ranker=ranker)
+    except (LookupError, FileNotFoundError, ValueError, KeyError) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False))
@@ -579,20 +585,23 @@ JUDGMENTS_HELP = ("CSV with columns query,sku,grade (grade >= 0; 0 = irrelevant)
 
 @main.command("eval-search")
 @click.option("--judgments", required=True, type=click.Path(dir_okay=False), help=JUDGMENTS_HELP)
-@click.option("--mode", type=click.Choice(["auto", "bm25", "knn", "hybrid"]), default="hybrid", show_default=True,
-              help="auto: the mode tune-search chose; hybrid uses the tuned weights when there are some.")
+@click.option("--mode", type=click.Choice(["auto", "bm25", "knn", "hybrid", "ltr"]), default="hybrid",
+              show_default=True, help="auto: the mode tune-search chose; hybrid uses the tuned weights when there "
+                                      "are some; ltr the alias's ranker (or --ranker).")
+@RANKER_OPTION
 @click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="NDCG cut-off.")
 @click.option("--held-out", "held_out", is_flag=True,
               help="Only the queries tune-search held out (by query hash; search.heldout_fraction otherwise).")
 @ALIAS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: ndcg@10, recall@100, mrr, queries.")
 @click.pass_context
-def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, held_out: bool, alias: str | None,
-                as_json: bool) -> None:
+def eval_search(ctx: click.Context, judgments: str, mode: str, ranker_version: str | None, k: int, held_out: bool,
+                alias: str | None, as_json: bool) -> None:
     """Measure ranking quality on judged queries: NDCG@10, recall@100, MRR."""
     from indexing.evaluate import load_judgments
     from indexing.lifecycle import evaluate_target, search_meta
     from indexing.tune import split_queries
+    from shopgen.index.ranker import loader
 
     s = _settings(ctx)
     target = alias or s.es.alias
@@ -603,8 +612,9 @@ def eval_search(ctx: click.Context, judgments: str, mode: str, k: int, held_out:
             t = search_meta(es, target).get("tuning") or {}
             _, j = split_queries(j, t.get("heldout_fraction", s.search.heldout_fraction),
                                  t.get("split_seed", s.search.split_seed))
-        res = evaluate_target(es, target, j, mode, s, lambda: _encoder(s, es, target), k=k)
-    except (FileNotFoundError, ValueError, LookupError) as e:
+        res = evaluate_target(es, target, j, mode, s, lambda: _encoder(s, es, target), k=k,
+                              ranker=loader(s, es, target, ranker_version))
+    except (FileNotFoundError, ValueError, LookupError, KeyError) as e:
         raise click.ClickException(str(e)) from None
     res.pop("per_query", None)
     res = {"mode": res.pop("mode"), "alias": target, "held_out": held_out, **res}
@@ -630,13 +640,15 @@ def tune_search(ctx: click.Context, judgments: str, alias: str | None, workdir: 
     made on the tuning queries (with cross-validation figures) and measured on the held-out ones,
     then stored in the index's _meta (search, eval-search and the nightly gate use it) and in report.json."""
     from indexing.tune_run import run_tune
+    from shopgen.index.ranker import loader
 
     s = _settings(ctx)
     es, target = _client(s), alias or s.es.alias
     try:
         rep = run_tune(es, target, judgments, s, Path(workdir) if workdir else s.home / "tune-search",
-                       lambda: _encoder(s, es, target), store=not dry_run, console=err)
-    except (FileNotFoundError, ValueError, LookupError) as e:
+                       lambda: _encoder(s, es, target), store=not dry_run, console=err,
+                       ranker=loader(s, es, target))
+    except (FileNotFoundError, ValueError, LookupError, KeyError) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(rep))
@@ -645,7 +657,45 @@ def tune_search(ctx: click.Context, judgments: str, alias: str | None, workdir: 
     h = t["heldout"]
     click.echo(f"chosen: {t['mode']} (hybrid = {t['hybrid']}); held-out NDCG@10 over {t['queries']['heldout']} "
                f"queries: bm25 {h['bm25']}, knn {h['knn']}, hybrid {h['hybrid']}, chosen {h['chosen']}; "
-               f"{'stored in ' + ', '.join(t['stored_in']) if t['stored_in'] else 'not stored (--dry-run)'}; "
+               + (f"ltr {'chosen' if t['ltr']['chosen'] else 'refused'}: {t['ltr']['reason']}; " if t.get("ltr") else "")
+               + f"{'stored in ' + ', '.join(t['stored_in']) if t['stored_in'] else 'not stored (--dry-run)'}; "
+               f"report {rep['outputs']['report']}")
+
+
+@main.command("train-ranker")
+@click.option("--judgments", required=True,
+              help="CSV: query,sku,grade, or a click log query,sku,clicks[,impressions] (as eval-search reads).")
+@click.option("--alias", default=None, help="Alias whose index computes the features and keeps the ranker "
+                                            "(default: es.alias).")
+@click.option("--workdir", default=None, help="Where report.json goes (default: <home>/train-ranker).")
+@click.option("--registry", default=None, help="Registry to register the ranker in (default: models.registry).")
+@click.option("--dry-run", is_flag=True, help="Train and register, but do not store the ranker with the alias.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.pass_context
+def train_ranker(ctx: click.Context, judgments: str, alias: str | None, workdir: str | None, registry: str | None,
+                 dry_run: bool, as_json: bool) -> None:
+    """Learn to rank the hybrid candidates from judged queries (LambdaMART, XGBoost rank:ndcg).
+
+    Features per (query, product) come from the alias's index: BM25 per field, title phrase and term
+    coverage, fuzzy title terms, number-and-unit agreement and the kNN cosine. The model is chosen by
+    cross-validation over the tuning queries, scored on tune-search's held-out queries against the hybrid
+    order, registered (kind ranker) and stored with the alias; `search --mode ltr` serves it."""
+    from shopgen.ranker.recipe import run_train_ranker
+
+    s = override(ctx.obj["settings"], given({"models.registry": registry}))
+    es, target = _client(s), alias or s.es.alias
+    try:
+        rep = run_train_ranker(es, target, judgments, s, Path(workdir) if workdir else s.home / "train-ranker",
+                               lambda: _encoder(s, es, target), store=not dry_run, console=err)
+    except (FileNotFoundError, ValueError, LookupError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(rep))
+        return
+    t, r = rep["stages"]["train"], rep["stages"]["register"]
+    click.echo(f"ranker {r['version']}: held-out NDCG@10 {t['heldout_ltr']} vs hybrid {t['heldout_hybrid']} over "
+               f"{t['heldout_queries']} queries (cv {t['cv_ltr']} vs {t['cv_hybrid']}); "
+               f"{'stored with ' + ', '.join(r['stored_in']) if r['stored_in'] else 'not stored (--dry-run)'}; "
                f"report {rep['outputs']['report']}")
 
 

@@ -88,6 +88,10 @@ class SearchConfig(_Section):
     phrase_boost: float = Field(default=1.0, ge=0)
     phrase_slop: int = Field(default=1, ge=0)
     fuzzy_boost: float = Field(default=0.3, ge=0)  # 0 turns typo tolerance off
+    # fallback: the typo-tolerant terms join only when the exact query finds fewer products than asked
+    # for (a typo finds something; a correct query keeps its exact ranking); always; off.
+    fuzzy: Literal["fallback", "always", "off"] = "fallback"
+    fuzzy_min_hits: int = Field(default=10, ge=1)  # fallback: fewer exact matches than min(k, this)
     fuzziness: str = "AUTO"
     fuzzy_prefix_length: int = Field(default=1, ge=0)
     fields_boost: float = Field(default=1.0, ge=0)
@@ -106,10 +110,33 @@ class SearchConfig(_Section):
     bm25_weight: float = Field(default=1.0, ge=0)
     knn_weight: float = Field(default=1.0, ge=0)
     normalizer: Literal["minmax", "l2_norm"] = "minmax"
+    # Units after a number, rewritten to one word in the index and the query ({canonical: [aliases]},
+    # e.g. {"inch": ["in.", "in", "\""]}); None: the built-in list (indexing/units.py). Applies to
+    # indices built after the change.
+    units: dict[str, list[str]] | None = None
+    # ltr (shopgen train-ranker, search --mode ltr): the hybrid candidates the ranker reorders.
+    ltr_candidates: int = Field(default=100, ge=2, le=1000)
+    # Solr-format synonym rules for the text analyzer ("tee, t-shirt", "hoody => hoodie").
+    synonyms: list[str] = Field(default_factory=list)
     # tune-search: queries held out (by query hash) from tuning, and the cross-validation folds.
     heldout_fraction: float = Field(default=0.3, gt=0, lt=1)
     split_seed: int = 0
     folds: int = Field(default=5, ge=2)
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        from shopgen.core.units import validate_units
+
+        return None if v is None else validate_units(v)
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonyms(cls, v: list[str]) -> list[str]:
+        bad = [r for r in v if not r.strip() or "\n" in r or len(r) > 500]
+        if bad:
+            raise ValueError(f"search.synonyms: rules must be one non-empty line each (at most 500 characters): {bad[:3]}")
+        return [r.strip() for r in v]
 
 
 class GateConfig(_Section):

@@ -24,6 +24,7 @@ from shopgen.core.run import Report, StageProgress, append_quarantine, running, 
 from shopgen.embed.stage import embed_then_relate
 from shopgen.generate.engine import PRODUCT_SCHEMA, product_row
 from shopgen.generate.stage import ENRICHED_DROP
+from shopgen.index import ranker
 
 
 def _smoke_samples(table: pa.Table, n: int) -> list[tuple[str, str]]:
@@ -94,7 +95,8 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
         else:
             samples = _smoke_samples(dataset.to_table(columns=["sku", "title"]), settings.gate.smoke_samples)
             rec, bulk = lifecycle.build(es, alias, docs, total, dims, settings, server["chinese_analyzer"], meta,
-                                        expected=total, samples=samples, progress=advance, encoder=encoder)
+                                        expected=total, samples=samples, progress=advance, encoder=encoder,
+                                        ranker=ranker.loader(settings, es, alias))
             st.update(rec)
             errors = bulk.errors
     if st["gate"]["passed"] and incremental is None:
