@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,14 +32,16 @@ def copy_fields(row: dict[str, Any]) -> dict[str, Any]:
 RECS_FIELDS = ("also_viewed", "bought_together", "recommended", "recommended_sources")
 
 
-def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]:
+def es_doc(row: dict[str, Any], indexed_at: str | None = None,
+           units: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """`units`: the shop's (search.units; None: the built-in ones), as the index's analyzer has them."""
     attrs = row.get("attributes")
     attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
     emb = row.get("embedding")
     attributes_text = " ; ".join(f"{k.replace('_', ' ')} {attr_text(v)}" for k, v in attrs.items()) or None
     # The sizes the title and attributes state, as `0.5_inch` tokens and their units (the ranker's
     # number-and-unit agreement).
-    amounts, units = quantity_tokens(f"{row['title']} ; {attributes_text or ''}")
+    amounts, unit_names = quantity_tokens(f"{row['title']} ; {attributes_text or ''}", units)
     doc = {
         "sku": row["sku"],
         "title": row["title"],
@@ -48,7 +50,7 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "attributes": attrs,
         "attributes_text": attributes_text,
         "quantities": amounts or None,
-        "quantity_units": units or None,
+        "quantity_units": unit_names or None,
         "brand": row.get("brand"),
         "category": row.get("category"),
         "locale": row.get("locale"),
@@ -60,6 +62,8 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None) -> dict[str, Any]
         "content_hash": row.get("content_hash"),
         "related_skus": list(row.get("related_skus") or []) or None,
         **{f: list(row.get(f) or []) or None for f in RECS_FIELDS},
+        # round(log2(1 + decayed behaviour weight)), from the behaviour log (a ranker feature).
+        "popularity": row.get("popularity"),
         # Per content type: fresh | kept | none, and why tonight's copy failed.
         "copy": json.loads(c) if isinstance(c := row.get("copy"), str) else c,
         "updated_at": row.get("updated_at"),

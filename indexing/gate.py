@@ -51,6 +51,15 @@ def ndcg(new: float, live: float | None, tolerance: float) -> dict[str, Any]:
                   f"NDCG@10 {new:.4f} vs live {live:.4f} (tolerance {tolerance})", new=new, live=live)
 
 
+def ltr_ranker(problem: str | None) -> dict[str, Any]:
+    """Whether the ranker auto serves (tuned mode ltr) loads and fits the new index's vectors. When it
+    does not, the new index serves the tuned hybrid instead (passed: nothing is lost by the swap)."""
+    if problem is None:
+        return _check("ltr_ranker", True, "the ranker loads and was trained on this index's embedder")
+    return _check("ltr_ranker", True, f"{problem}; this index serves hybrid until train-ranker runs again",
+                  fallback="hybrid")
+
+
 def mode_vs_bm25(mode: str, chosen: float | None, bm25: float | None) -> dict[str, Any]:
     """The chosen search mode may not score below bm25 alone on the held-out judged queries."""
     if chosen is None or bm25 is None:

@@ -188,6 +188,13 @@ def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str]
     judgments = load_judgments(g.judgments)
     meta = search_meta(es, index)
     tuned = (meta.get("tuned") or {}).get("mode")
+    out = []
+    if tuned == "ltr":  # auto serves the ranker: it must load, and fit this index's vectors
+        out.append(gate.ltr_ranker(_ranker_problem(es, index, meta, ranker)))
+        if out[-1].get("fallback"):
+            tuned = out[-1]["fallback"]
+            meta["tuned"] = {**meta["tuned"], "mode": tuned}
+            update_meta(es, index, search=meta)
     mode = tuned or g.judgments_mode
     # The query encoder is the new index's; on a live index embedded by another model its
     # vectors mean nothing, so both sides are then compared on bm25.
@@ -198,7 +205,7 @@ def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str]
     old = evaluate_target(es, alias, judgments, mode, settings, encoder, ranker=ranker) if live else None
     chk = gate.ndcg(new["ndcg@10"], old["ndcg@10"] if old else None, g.ndcg_tolerance)
     chk.update(mode=mode)
-    out = [chk]
+    out.insert(0, chk)
     if tuned and tuned != "bm25":  # the mode search serves (tune-search's choice) must not lose to bm25
         split = meta.get("tuning") or {}
         _, held = split_queries(judgments, split.get("heldout_fraction", settings.search.heldout_fraction),
@@ -209,6 +216,20 @@ def _relevance_checks(es: Elasticsearch, index: str, alias: str, live: list[str]
             b = evaluate_target(es, index, held, "bm25", settings, encoder)["ndcg@10"]
         out.append(gate.mode_vs_bm25(tuned, c, b))
     return out
+
+
+def _ranker_problem(es: Elasticsearch, index: str, meta: dict[str, Any], ranker: Callable[[], Any] | None) -> str | None:
+    trained_on = (meta.get("ranker") or {}).get("embedding_model")
+    now = index_meta(es, index).get("embedding_model")
+    if trained_on and now and trained_on != now:
+        return f"the ranker was trained on vectors of {trained_on}; this index is embedded by {now}: run train-ranker again"
+    if ranker is None:
+        return "no ranker loader was given"
+    try:
+        ranker()
+    except (LookupError, ValueError, KeyError, OSError) as e:
+        return f"the ranker cannot be loaded: {e}"
+    return None
 
 
 def evaluate_target(es: Elasticsearch, target: str, judgments: dict, mode: str, settings: Settings,
@@ -306,7 +327,7 @@ def live_index(es: Elasticsearch, alias: str) -> str:
 
 
 FINGERPRINT = ("content_hash", "model_version", "prompt_version", "embedding_model", "related_skus", "description", "copy",
-               "also_viewed", "bought_together", "recommended")
+               "also_viewed", "bought_together", "recommended", "popularity")
 
 
 def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], settings: Settings,

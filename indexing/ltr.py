@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from indexing.mapping import CJK
-from shopgen.core.units import quantities, quantity_tokens
+from shopgen.core.units import number_value, quantities, quantity_tokens
 
 COPY_FIELDS = ("description", "seo_title", "bullets", "ad_text", "faq_text")
 
@@ -38,21 +38,24 @@ class QueryParams:
     max_price: float | None = None  # "under 50", "below $30", "less than 20", "50 or less"
 
     @classmethod
-    def of(cls, text: str) -> QueryParams:
-        amounts, units = quantity_tokens(text)
+    def of(cls, text: str, units: Mapping[str, Sequence[str]] | None = None) -> QueryParams:
+        amounts, units = quantity_tokens(text, units)
         return cls(text=text, quantities=amounts, units=units, zh=bool(CJK.search(text)),
                    max_price=price_limit(text))
 
 
-_LIMIT = re.compile(r"(?:under|below|less than|cheaper than|max(?:imum)?|up to|within|<|<=)\s*[$€£¥]?\s*(\d+(?:[.,]\d+)?)"
-                    r"|[$€£¥]?(\d+(?:[.,]\d+)?)\s*(?:[$€£¥]|dollars|euros?|pounds)?\s*(?:or less|or under|max)\b"
-                    r"|(?:低于|不超过|以下|以内)\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:元)?\s*(?:以下|以内)", re.I)
+_AMOUNT = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
+_LIMIT = re.compile(rf"(?:under|below|less than|cheaper than|max(?:imum)?|up to|within|<|<=)\s*[$€£¥]?\s*{_AMOUNT}"
+                    rf"|[$€£¥]?{_AMOUNT}\s*(?:[$€£¥]|dollars|euros?|pounds)?\s*(?:or less|or under|max)\b"
+                    rf"|(?:低于|不超过|以下|以内)\s*{_AMOUNT}|{_AMOUNT}\s*(?:元)?\s*(?:以下|以内)", re.I)
 
 
 def price_limit(text: str) -> float | None:
     """The most a query says it will pay (`under 50` -> 50.0), else None."""
     for m in _LIMIT.finditer(text):
-        value = float(next(g for g in m.groups() if g).replace(",", "."))
+        value = number_value(next(g for g in m.groups() if g))
+        if value is None:
+            continue
         # "under 8 ft" is a size, not a price.
         if not any(v == value for v, _ in quantities(text[m.start():m.end() + 16])):
             return value
@@ -90,10 +93,12 @@ QUERY_FEATURES: dict[str, Callable[[QueryParams], dict[str, Any] | None]] = {
         "price": {"lte": q.max_price}}}}},
 }
 VECTOR_FEATURES = ("knn_cosine",)
-# The hybrid ranking's own evidence: its fused score and 1 / rank.
-HYBRID_FEATURES = ("hybrid_score", "hybrid_rank")
-# The candidate's price over the dearest candidate's ("cheap gear"); 0 without a price.
-PRICE_FEATURES = ("price_rel",)
+# The hybrid ranking's own evidence: 1 / rank, and (below) its fused score over the top one's (the raw
+# score's scale depends on the fusion: RRF's ~0.03, linear's up to 2).
+HYBRID_FEATURES = ("hybrid_rank",)
+# The candidate's price over the dearest candidate's ("cheap gear"); 0 without a price. Popularity from
+# the behaviour log (round(log2(1 + weight)), the shop's `popularity` field), and over the top candidate's.
+PRICE_FEATURES = ("price_rel", "popularity", "popularity_rel")
 # Scores relative to the query's best candidate (BM25 scales differ from query to query): a feature
 # over its maximum among the candidates, the cosine as its distance below the best one.
 RELATIVE = ("title_bm25", "category_bm25", "attributes_bm25", "source_bm25", "copy_bm25", "knn_cosine",
@@ -126,12 +131,14 @@ def cosine(a: Sequence[float] | None, b: Sequence[float] | None) -> float:
 def feature_rows(ids: Sequence[str], scores: Mapping[str, Mapping[str, float]],
                  vectors: Mapping[str, Sequence[float]], query_vector: Sequence[float] | None,
                  hybrid: Sequence[float] | None = None, prices: Mapping[str, float | None] | None = None,
-                 ) -> list[list[float]]:
+                 popularity: Mapping[str, float | None] | None = None) -> list[list[float]]:
     """Pure: one row per candidate, in FEATURES order. `scores` is feature -> id -> score (an id or a
     feature missing there scores 0); `vectors` the candidates' stored vectors; `hybrid` their fused
-    scores, in the hybrid order `ids` has; `prices` theirs."""
+    scores, in the hybrid order `ids` has; `prices` and `popularity` theirs."""
     prices = {i: float(p) for i, p in (prices or {}).items() if isinstance(p, (int, float)) and p > 0}
     dearest = max(prices.values(), default=0.0)
+    pop = {i: float(v) for i, v in (popularity or {}).items() if isinstance(v, (int, float)) and v > 0}
+    most = max(pop.values(), default=0.0)
     base = []
     for n, i in enumerate(ids):
         row = {f: float(scores.get(f, {}).get(i, 0.0) or 0.0) for f in QUERY_FEATURES}
@@ -139,6 +146,8 @@ def feature_rows(ids: Sequence[str], scores: Mapping[str, Mapping[str, float]],
         row["hybrid_score"] = float(hybrid[n]) if hybrid is not None and n < len(hybrid) else 0.0
         row["hybrid_rank"] = 1.0 / (n + 1)
         row["price_rel"] = prices.get(i, 0.0) / dearest if dearest else 0.0
+        row["popularity"] = pop.get(i, 0.0)
+        row["popularity_rel"] = pop.get(i, 0.0) / most if most else 0.0
         base.append(row)
     top = {f: max((r[f] for r in base), default=0.0) for f in RELATIVE}
     for r in base:
@@ -151,18 +160,18 @@ def feature_rows(ids: Sequence[str], scores: Mapping[str, Mapping[str, float]],
 
 
 def features(es: Any, target: str, text: str, query_vector: Sequence[float] | None,
-             hits: Sequence[dict[str, Any]]) -> list[list[float]]:
+             hits: Sequence[dict[str, Any]], units: Mapping[str, Sequence[str]] | None = None) -> list[list[float]]:
     """The feature rows of the hybrid candidates `hits` (in their order, with their fused `_score`),
-    from one multi-search on the cluster (plus their vectors)."""
+    from one multi-search on the cluster (plus their vectors). `units`: the shop's (search.units)."""
     ids = [h["_id"] for h in hits]
     if not ids:
         return []
-    q = QueryParams.of(text)
+    q = QueryParams.of(text, units)
     named = feature_searches(q, ids)
     body: list[dict[str, Any]] = []
     for _, b in named:
         body += [{"index": target}, b]
-    body += [{"index": target}, {"query": {"ids": {"values": list(ids)}}, "size": len(ids), "_source": ["price"],
+    body += [{"index": target}, {"query": {"ids": {"values": list(ids)}}, "size": len(ids), "_source": ["price", "popularity"],
                                  "fields": ["embedding"]}]
     res = es.msearch(searches=body)["responses"]
     scores: dict[str, dict[str, float]] = {}
@@ -170,9 +179,12 @@ def features(es: Any, target: str, text: str, query_vector: Sequence[float] | No
         if "error" in r:
             raise RuntimeError(f"feature {name}: {r['error']}")
         scores[name] = {h["_id"]: h["_score"] or 0.0 for h in r["hits"]["hits"]}
+    if "error" in res[-1]:
+        raise RuntimeError(f"the candidates' vectors: {res[-1]['error']}")
     vectors = {h["_id"]: (h.get("fields") or {}).get("embedding") for h in res[-1]["hits"]["hits"]}
-    prices = {h["_id"]: (h.get("_source") or {}).get("price") for h in res[-1]["hits"]["hits"]}
-    return feature_rows(ids, scores, vectors, query_vector, [h.get("_score") or 0.0 for h in hits], prices)
+    src = {h["_id"]: h.get("_source") or {} for h in res[-1]["hits"]["hits"]}
+    return feature_rows(ids, scores, vectors, query_vector, [h.get("_score") or 0.0 for h in hits],
+                        {i: s.get("price") for i, s in src.items()}, {i: s.get("popularity") for i, s in src.items()})
 
 
 @dataclass

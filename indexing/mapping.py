@@ -92,6 +92,7 @@ def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk",
         "bought_together": keyword,
         "recommended": keyword,
         "recommended_sources": keyword,
+        "popularity": {"type": "float"},
         "copy": {"properties": {t: {"properties": {"status": keyword, "reasons": {"type": "keyword", "ignore_above": 512}}}
                                 for t in COPY_TYPES}},
         "updated_at": {"type": "date", "ignore_malformed": True},

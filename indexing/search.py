@@ -165,6 +165,11 @@ def bm25_body(text: str, k: int, filters: Filters = Filters(), p: SearchProfile 
     return {"query": bm25_query(text, filters, p, fuzzy), "size": k, "_source": _SOURCE}
 
 
+def _can_fuzz(text: str, p: SearchProfile) -> bool:
+    """A fuzzy query differs from the exact one (not for Chinese, nor with fuzzy_boost 0)."""
+    return p.fuzzy_boost > 0 and not CJK.search(text)
+
+
 def _total(res: Any) -> int:
     t = res["hits"].get("total")
     return int(t["value"] if isinstance(t, dict) else t or 0)
@@ -177,14 +182,14 @@ def bm25_hits(es: Elasticsearch, target: str, text: str, size: int, filters: Fil
     if p.fuzzy != "fallback":
         return es.search(index=target, **bm25_body(text, size, filters, p))["hits"]["hits"]
     res = es.search(index=target, **bm25_body(text, size, filters, p, fuzzy=False))
-    if _total(res) >= min(k or size, p.fuzzy_min_hits):
+    if _total(res) >= min(k or size, p.fuzzy_min_hits) or not _can_fuzz(text, p):
         return res["hits"]["hits"]
     return es.search(index=target, **bm25_body(text, size, filters, p, fuzzy=True))["hits"]["hits"]
 
 
 def fuzzy_needed(es: Elasticsearch, target: str, text: str, k: int, filters: Filters, p: SearchProfile) -> bool:
     """Whether bm25 runs with its typo-tolerant terms (fallback: a count of the exact query's matches)."""
-    if p.fuzzy != "fallback":
+    if p.fuzzy != "fallback" or not _can_fuzz(text, p):
         return p.fuzzy == "always"
     want = min(k, p.fuzzy_min_hits)
     return int(es.count(index=target, query=bm25_query(text, filters, p, fuzzy=False))["count"]) < want
@@ -401,7 +406,7 @@ def ltr_hits(es: Elasticsearch, target: str, text: str, vector: Sequence[float],
     hits, _ = hybrid_hits(es, target, text, vector, max(ranker.candidates, k), filters,
                           replace(p, window=max(p.window, ranker.candidates)))
     head = hits[:ranker.candidates]
-    rows = ltr.features(es, target, text, vector, head)
+    rows = ltr.features(es, target, text, vector, head, ranker.info.get("units"))
     return ltr.rerank(hits, ranker.scores(ranker.columns(rows)), k)
 
 

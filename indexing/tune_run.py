@@ -78,25 +78,21 @@ def run_tune(es: Elasticsearch, alias: str, judgments_path: str, settings: Setti
         es, alias, indices, judgments, judgments_path, settings, encoder, store, console, rep, started, ranker))
 
 
-def _ltr_heldout(es: Elasticsearch, alias: str, lists: dict, held: list[str], judgments: dict, encode: Callable,
+def _ltr_heldout(es: Elasticsearch, alias: str, held: list[str], judgments: dict, encode: Callable,
                  profile: SearchProfile, model: Any) -> float | None:
-    """ltr's held-out NDCG@10 as search serves it: the tuned hybrid's top candidates, reranked."""
-    from indexing import ltr
+    """ltr's held-out NDCG@10 as search serves it (the tuned hybrid's candidates, reranked)."""
     from indexing.evaluate import ndcg_at
-    from indexing.search import fuse
+    from indexing.search import search
 
     got = {}
     for q in held:
-        if q not in lists or not any(g > 0 for g in judgments[q].values()):
-            continue
-        hits = fuse(*lists[q], max(model.candidates, 10), profile)
-        rows = ltr.features(es, alias, q, encode(q), hits[:model.candidates])
-        order = [h["_id"] for h in ltr.rerank(hits, model.scores(model.columns(rows)), 10)]
-        got[q] = ndcg_at(order, judgments[q], 10)
+        if any(g > 0 for g in judgments[q].values()):
+            hits = search(es, alias, q, "ltr", 10, profile=profile, query_vector=encode(q), ranker=model)
+            got[q] = ndcg_at([h["sku"] for h in hits], judgments[q], 10)
     return tune.mean(got, list(got))
 
 
-def _consider_ltr(es: Elasticsearch, alias: str, lists: dict, held: list[str], judgments: dict, encode: Callable,
+def _consider_ltr(es: Elasticsearch, alias: str, held: list[str], judgments: dict, encode: Callable,
                   base: SearchProfile, result: dict[str, Any], ranker: Callable[[], Any] | None,
                   cfg: Any) -> dict[str, Any] | None:
     """tune-search's verdict on the alias's ranker (None: it has none); the result's mode becomes ltr
@@ -106,7 +102,7 @@ def _consider_ltr(es: Elasticsearch, alias: str, lists: dict, held: list[str], j
         return None
     model = ranker()
     same = ref.get("heldout_fraction") == cfg.heldout_fraction and ref.get("split_seed") == cfg.split_seed
-    score = _ltr_heldout(es, alias, lists, held, judgments, encode, result["hybrid"].profile(base), model) if same else None
+    score = _ltr_heldout(es, alias, held, judgments, encode, result["hybrid"].profile(base), model) if same else None
     ok, why = tune.ltr_verdict(score, result["heldout"]["hybrid"], same)
     if ok:
         result["mode"] = "ltr"
@@ -134,7 +130,7 @@ def _tune(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, ju
             raise ValueError(f"{judgments_path}: no tuning query has a relevant SKU (of {len(judgments)} queries, "
                              f"{len(held_qs)} held out); add judged queries or lower search.heldout_fraction")
         result = tune.choose(table, cands, list(tune_qs), list(held_qs), cfg.folds, cfg.split_seed)
-        verdict = _consider_ltr(es, alias, lists, list(held_qs), judgments, encode, base, result, ranker, cfg)
+        verdict = _consider_ltr(es, alias, list(held_qs), judgments, encode, base, result, ranker, cfg)
         digest = hashlib.sha256(Path(judgments_path).read_bytes()).hexdigest()[:16]
         meta = tune.tuned_meta(result, cfg.heldout_fraction, cfg.split_seed, f"{Path(judgments_path).name}@{digest}",
                                embedding_model, started.isoformat())

@@ -280,7 +280,7 @@ def test_an_index_from_before_the_behaviour_lists_gets_their_fields(run, setting
     from indexing.mapping import mappings_component
 
     es = make_client(settings)
-    m = mappings_component(384, settings.es)["mappings"]
+    m = mappings_component(384, settings.es, analyzer="english")["mappings"]  # before the unit analyzer
     old = {**m, "properties": {k: v for k, v in m["properties"].items() if k not in
                                ("also_viewed", "bought_together", "recommended", "recommended_sources")}}
     es.indices.create(index="before-recs", mappings=old)

@@ -390,6 +390,7 @@ def test_train_ranker_registers_it_and_search_ltr_serves_its_order(built, es, se
 
     _build(es, settings, _docs(built), "ltr")
     reg = tmp_path / "registry"
+    env = {**env, "SHOPGEN_SEARCH__LTR_CANDIDATES": "30"}  # fewer candidates: a quicker test, the same code
     rep = _cli_json(shopgen_bin, env, "train-ranker", "--judgments", str(JUDGMENTS), "--alias", "ltr",
                     "--registry", str(reg), "--workdir", str(tmp_path / "work"))
     assert rep["status"] == "succeeded", rep["errors"]
@@ -397,6 +398,7 @@ def test_train_ranker_registers_it_and_search_ltr_serves_its_order(built, es, se
     assert r["ltr"]["n"] == r["hybrid"]["n"] == t["heldout_queries"] > 0 and 0 < r["ltr"]["ndcg@10"] <= 1
     m = Registry(str(reg)).get(r["version"])
     assert m["kind"] == "ranker" and m["metrics"]["ltr"] == r["ltr"] and m["features"] == list(ltr.FEATURES)
+    assert m["candidates"] == 30
     assert lifecycle.search_meta(es, "ltr")["ranker"]["version"] == r["version"]
     hits = _cli_json(shopgen_bin, env, "search", "warm sleeping bag for winter", "--mode", "ltr", "--alias", "ltr")
     # The same order, computed here: the hybrid candidates, their features, the ranker's scores.
@@ -418,6 +420,7 @@ def test_tune_search_serves_ltr_only_when_it_beats_hybrid(built, es, settings, e
     the real grades is chosen exactly when it beats the tuned hybrid on the held-out queries."""
     _build(es, settings, _docs(built), "ltrbad")
     bad = _inverted(JUDGMENTS, tmp_path / "inverted.csv")
+    env = {**env, "SHOPGEN_SEARCH__LTR_CANDIDATES": "30"}
     reg = str(tmp_path / "registry")
     assert _cli_json(shopgen_bin, env, "train-ranker", "--judgments", str(bad), "--alias", "ltrbad",
                      "--registry", reg)["status"] == "succeeded"

@@ -352,6 +352,8 @@ def test_incremental_run_regenerates_only_the_changed_product_and_deletes(tmp_pa
     assert {d["sku"] for d in _docs(settings, "products")} == set(s1) == {p["sku"] for p in products}
     docs1 = {d["sku"]: d for d in _docs(settings, "products")}
     assert docs1[sku[2]]["also_viewed"] == [sku[3]] and docs1[sku[3]]["also_viewed"] == [sku[2]]
+    # Popularity for the ranker: round(log2(1 + weight)), two sessions of views each; none without behaviour.
+    assert docs1[sku[2]]["popularity"] == docs1[sku[3]]["popularity"] == 2.0 and "popularity" not in docs1[sku[0]]
     assert all(d["related_skus"] == _exact_related(docs1, s) for s, d in docs1.items())
     assert (work / "report.html").read_text().startswith("<!DOCTYPE html>")
 

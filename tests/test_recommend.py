@@ -386,3 +386,13 @@ def test_recs_gate_holds_back_a_night_whose_lists_lose_and_publishes_the_next(tm
     assert not any(store.list(f"recs/{nights[-1][1]['gen']}/{sub}")
                                                            for sub in ("sums", "open", "neighbours"))
     assert store.list(f"recs/{meta['gen']}/neighbours") and meta["published"] == meta["gen"]
+
+
+def test_popularity_is_a_coarse_bucket_and_a_new_bucket_reindexes_the_product():
+    from shopgen.recommend.stage import popularity_buckets, with_popularity
+
+    b = popularity_buckets(["A", "B", "C", "D"], {"A": 2.0, "B": 0.0, "C": 2.3, "D": 63.0, "X": 9.0})
+    assert b == {"A": 2.0, "C": 2.0, "D": 6.0}  # not on sale (X) or no weight (B): none
+    h = with_popularity({"A": "h1", "B": "h2"}, b)
+    assert h == {"A": "h1|p2", "B": "h2", "C": "|p2", "D": "|p6"}
+    assert with_popularity({"A": "h1"}, {"A": 3.0})["A"] != h["A"]  # the bucket moved: the product is re-indexed

@@ -271,8 +271,19 @@ def test_units_after_a_number_read_as_one_canonical_word():
     assert quantities("3 cu. ft. mulch") == quantities("3 cubic feet of mulch") == {(3.0, "cubic feet")}
     assert quantities("6 ft ladder") == quantities("6-foot ladder") == {(6.0, "feet")}
     assert quantities("60W bulb") == quantities("60 watt bulb") == quantities("60-Watt") == {(60.0, "watt")}
-    assert quantities("1-1/2 in. PVC") == {(1.5, "inch")}
-    assert normalise("10x20 tarp").split() == ["10", "x", "20", "tarp"]
+    assert quantities("1-1/2 in. PVC") == {(1.5, "inch")} and quantities("5,000 mAh") == {(5000.0, "mah")}
+    assert normalise("10x20 tarp").split() == normalise("10 X 20 tarp").split() == ["10", "x", "20", "tarp"]
+    assert quantities('2"x4" board') == {(2.0, "inch"), (4.0, "inch")} and quantities("4'x8'") == {(4.0, "feet"),
+                                                                                                 (8.0, "feet")}
+    # One letter, or a bare `in`, is a unit only glued to its number: sizes and words are left alone.
+    for t in ("size 10 M", "3 in 1 jacket", "2 v-neck tees", "60 W"):
+        assert quantities(t) == set() and normalise(t) == t, t
+    assert quantities("10M cable") == {(10.0, "meter")} and quantities("2in pipe") == {(2.0, "inch")}
+    import time
+
+    t = time.perf_counter()
+    normalise("1" + " " * 5000 + "z")  # no backtracking blow-up on a long run of spaces
+    assert time.perf_counter() - t < 0.5
     # A letter after the alias means it was a word, not a unit; no number, no unit.
     assert quantities("size 6 mo") == set() and normalise("Women's W Wide shoe") == "Women's W Wide shoe"
     assert quantity_tokens('1/2" x 10 ft. ; 3 cu. ft.') == ("0.5_inch 3_cubic_feet 10_feet", "inch cubic_feet feet")
@@ -302,6 +313,7 @@ def test_feature_builder_numbers_units_missing_fields_and_chinese():
     named = dict(feature_searches(q, ["a", "b"]))
     assert set(named) == set(QUERY_FEATURES) - {"price_within"}  # no price limit asked
     cheap = QueryParams.of("rain jacket under $50")
+    assert QueryParams.of("tv under 1,299.99").max_price == 1299.99
     assert cheap.max_price == 50.0 and dict(feature_searches(cheap, ["a"]))["price_within"]["query"]["bool"][
         "should"] == [{"constant_score": {"filter": {"range": {"price": {"lte": 50.0}}}}}]
     assert QueryParams.of("ladder under 8 ft").max_price is None  # a size, not a price
@@ -316,12 +328,14 @@ def test_feature_builder_numbers_units_missing_fields_and_chinese():
     assert zq["title_bm25"]["query"]["bool"]["should"] == [{"match": {"title.zh": "保暖睡袋"}}]
     # A product missing from a feature's hits (a field it lacks) or without a vector scores 0 there.
     rows = feature_rows(["a", "b"], {"title_bm25": {"a": 2.5}, "brand_bm25": {}}, {"a": [1.0, 0.0]}, [0.6, 0.8],
-                        [0.03, 0.01])
+                        [0.03, 0.01], {"a": 40.0, "b": None}, {"b": 3.0})
     f = {name: [r[i] for r in rows] for i, name in enumerate(FEATURES)}
     assert len(rows[0]) == len(FEATURES) and f["title_bm25"] == [2.5, 0.0] and f["brand_bm25"] == [0.0, 0.0]
     assert f["knn_cosine"] == pytest.approx([0.6, 0.0]) and f["knn_cosine_rel"] == pytest.approx([0.0, -0.6])
     assert f["title_bm25_rel"] == [1.0, 0.0] and f["hybrid_rank"] == [1.0, 0.5]
     assert f["hybrid_score_rel"] == pytest.approx([1.0, 1 / 3]) and f["copy_bm25_rel"] == [0.0, 0.0]
+    assert "hybrid_score" not in f  # its scale depends on the fusion: only relative
+    assert f["price_rel"] == [1.0, 0.0] and f["popularity"] == [0.0, 3.0] and f["popularity_rel"] == [0.0, 1.0]
     assert cosine(None, [1.0]) == 0.0 and cosine([1.0], [1.0, 0.0]) == 0.0
     hits = [{"_id": i, "_score": 1.0} for i in "abcd"]
     assert [h["_id"] for h in rerank(hits, [0.1, 0.9, 0.1], 4)] == ["b", "a", "c", "d"]  # ties keep hybrid order

@@ -111,7 +111,7 @@ class SearchConfig(_Section):
     knn_weight: float = Field(default=1.0, ge=0)
     normalizer: Literal["minmax", "l2_norm"] = "minmax"
     # Units after a number, rewritten to one word in the index and the query ({canonical: [aliases]},
-    # e.g. {"inch": ["in.", "in", "\""]}); None: the built-in list (indexing/units.py). Applies to
+    # e.g. {"inch": ["in.", "in", "\""]}); None: the built-in list (shopgen/core/units.py). Applies to
     # indices built after the change.
     units: dict[str, list[str]] | None = None
     # ltr (shopgen train-ranker, search --mode ltr): the hybrid candidates the ranker reorders.

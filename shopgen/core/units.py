@@ -33,14 +33,18 @@ DEFAULT_UNITS: dict[str, list[str]] = {
     "mah": ["mah"],
 }
 _META = set("\\.+*?()|[]{}^$#&-~")
-# `10x20`, `10 x 20`, `10 × 20`: the x becomes its own token (it is glued to the numbers otherwise).
-DIMENSIONS = (r"(\d)\s*[x\u00d7*]\s*(?=\d)", "$1 x ")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?(?:/\d+)?")
+# `10x20`, `10 X 20`, `10 × 20`, `2"x4"`: the x becomes its own token (it is glued to the numbers otherwise).
+DIMENSIONS = ("(?i)(\\d['\"\u2019\u201d]{0,2})\\s*[x\u00d7*]\\s*(?=\\d)", "$1 x ")
+# Aliases read only when glued to the number (`60W`, `2in`, `10M`): with a space they are words or sizes
+# (`size 10 M`, `3 in 1`, `2 v-neck`). Any one-character alias is glued too.
+GLUED = {"in", "w", "v", "m", "l"}
+# 1,299.99 (thousands separated), 12.5, 12,5, 1/2.
+_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?(?:/\d+)?", re.ASCII)
 
 
 def _escape(alias: str) -> str:
-    """A regex for the alias that reads the same in Java, Rust and Python: only meta characters are
-    escaped, and a space matches any run of spaces (or none, after a dot: `cu.ft.`)."""
+    """A regex for the alias that reads the same in Java (Elasticsearch) and Python (with re.ASCII): only
+    meta characters are escaped, and a space matches any run of spaces (or none: `cu.ft.`)."""
     out = []
     for ch in alias:
         if ch == " ":
@@ -68,12 +72,16 @@ def validate_units(units: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
 
 def unit_rules(units: Mapping[str, Sequence[str]] = DEFAULT_UNITS) -> list[tuple[str, str]]:
     """(pattern, replacement) in Elasticsearch's pattern_replace form: a unit right after a number
-    (with or without a space or hyphen) becomes ` canonical `. A word character right after the
-    alias means it was not a unit (`2 in 1` is `2 inch 1`, both sides alike; `6 mo` is left)."""
+    (with or without a space or one hyphen; the GLUED ones only right after it) becomes ` canonical `.
+    A letter or digit right after the alias means it was not a unit (`6 mo` is left alone)."""
     rules = [DIMENSIONS]
     for canon, aliases in units.items():
-        alts = "|".join(_escape(a) for a in sorted(aliases, key=len, reverse=True))
-        rules.append((rf"(?i)(\d)\s*-?\s*(?:{alts})(?![a-z0-9])", f"$1 {canon} "))
+        spaced = [a for a in aliases if len(a) > 1 and a.lower() not in GLUED]
+        glued = [a for a in aliases if a not in spaced]
+        for sep, group in (("\\s*(?:-\\s*)?", spaced), ("", glued)):
+            if group:
+                alts = "|".join(_escape(a) for a in sorted(group, key=len, reverse=True))
+                rules.append((f"(?i)(\\d){sep}(?:{alts})(?![a-z0-9])", f"$1 {canon} "))
     return rules
 
 
@@ -99,7 +107,7 @@ def analysis(units: Mapping[str, Sequence[str]] = DEFAULT_UNITS, synonyms: Seque
 
 
 def _compiled(units: Mapping[str, Sequence[str]]) -> list[tuple[re.Pattern[str], str]]:
-    return [(re.compile(p), re.sub(r"\$(\d)", r"\\\1", r)) for p, r in unit_rules(units)]
+    return [(re.compile(p, re.ASCII), re.sub(r"\$(\d)", r"\\\1", r)) for p, r in unit_rules(units)]
 
 
 _DEFAULT = _compiled(DEFAULT_UNITS)
@@ -112,8 +120,9 @@ def normalise(text: str, units: Mapping[str, Sequence[str]] | None = None) -> st
     return text
 
 
-def _number(raw: str) -> float | None:
-    raw = raw.replace(",", ".")
+def number_value(raw: str) -> float | None:
+    """`1,299.99` -> 1299.99, `12,5` -> 12.5, `1/2` -> 0.5."""
+    raw = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw) else raw.replace(",", ".")
     try:
         if "/" in raw:
             a, b = raw.split("/")
@@ -130,8 +139,8 @@ def quantities(text: str, units: Mapping[str, Sequence[str]] | None = None) -> s
     norm = normalise(text, units)
     alts = "|".join(re.escape(c) for c in sorted(canon, key=len, reverse=True))
     out: set[tuple[float, str]] = set()
-    for m in re.finditer(rf"(?:(\d+)[\s-]+)?({_NUMBER.pattern})\s+({alts})\b", norm, flags=re.I):
-        whole, value = m.group(1), _number(m.group(2))
+    for m in re.finditer(rf"(?:(\d+)[\s-]+)?({_NUMBER.pattern})\s+({alts})\b", norm, flags=re.I | re.ASCII):
+        whole, value = m.group(1), number_value(m.group(2))
         if value is None:
             continue
         if whole and "/" in m.group(2):
@@ -142,7 +151,7 @@ def quantities(text: str, units: Mapping[str, Sequence[str]] | None = None) -> s
 
 def numbers(text: str) -> set[float]:
     """Every bare number the text states (with or without a unit)."""
-    return {v for v in (_number(m) for m in _NUMBER.findall(text)) if v is not None}
+    return {v for v in (number_value(m) for m in _NUMBER.findall(text)) if v is not None}
 
 
 def quantity_tokens(text: str, units: Mapping[str, Sequence[str]] | None = None) -> tuple[str, str]:

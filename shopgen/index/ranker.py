@@ -8,8 +8,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from indexing.lifecycle import search_meta
+from indexing.lifecycle import index_meta, search_meta
 from indexing.ltr import Ranker
+from indexing.writer import alias_targets
 from shopgen.adapters.registry import Registry
 from shopgen.core.config import Settings
 
@@ -36,7 +37,14 @@ def loader(settings: Settings, es: Elasticsearch, target: str, version: str | No
             if not ref:
                 raise LookupError(f"{target} has no ranker: train one with `shopgen train-ranker --judgments FILE "
                                   f"--alias {target}` (or pass --ranker VERSION)")
-            got.append(load(settings, ref["version"], ref.get("registry") if not version else None))
+            model = load(settings, ref["version"], ref.get("registry") if not version else None)
+            trained_on = model.info.get("embedding_model")
+            names = alias_targets(es, target) or [target]
+            now = index_meta(es, names[0]).get("embedding_model")
+            if trained_on and now and trained_on != now:  # its cosine feature would mean something else
+                raise LookupError(f"ranker {ref['version']} was trained on vectors of {trained_on}, but {target} is "
+                                  f"embedded by {now}: run `shopgen train-ranker` again")
+            got.append(model)
         return got[0]
 
     return load_once

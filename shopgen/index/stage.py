@@ -70,7 +70,7 @@ def index_stage(enriched_dir: Path, settings: Settings, alias: str, st: dict[str
     total = dataset.count_rows()
     dims = len(dataset.head(1, columns=["embedding"])["embedding"][0]) if total else None
     now = datetime.now(timezone.utc).isoformat()
-    docs = (es_doc(r, now) for batch in dataset.to_batches() for r in batch.to_pylist())
+    docs = (es_doc(r, now, settings.search.units) for batch in dataset.to_batches() for r in batch.to_pylist())
     encoder = _encoder_factory(emb_model, settings)
     with StageProgress(console, "index", total, unit="docs") as prog:
         advance = prog.advance

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from indexing import ltr
-from indexing.lifecycle import profile_for, search_meta, update_meta
+from indexing.lifecycle import index_meta, profile_for, search_meta, update_meta
 from indexing.search import Filters, hybrid_hits
 from indexing.tune import mean, split_queries
 from indexing.tune_run import run_judged_job
@@ -37,7 +37,8 @@ def groups_for(es: Elasticsearch, target: str, judgments: dict[str, dict[str, fl
         vec = encode(q)
         hits, _ = hybrid_hits(es, target, q, vec, candidates, Filters(), p)
         ids = [h["_id"] for h in hits]
-        out.append(train.make_group(q, ids, ltr.features(es, target, q, vec, hits[:candidates]), judged))
+        rows = ltr.features(es, target, q, vec, hits[:candidates], settings.search.units)
+        out.append(train.make_group(q, ids, rows, judged))
         progress()
     return out
 
@@ -55,6 +56,7 @@ def _train(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, j
 
     cfg = settings.search
     n = cfg.ltr_candidates
+    embedding_model = index_meta(es, indices[0]).get("embedding_model")
     with rep.stage("features", console) as st:
         encode = query_encoder(encoder(), settings.embedding)
         with Progress(console=console, transient=True) as bar:
@@ -84,7 +86,8 @@ def _train(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, j
         digest = hashlib.sha256(Path(judgments_path).read_bytes()).hexdigest()[:16]
         version = new_version_id(f"ranker:{alias}:{digest}")
         ranker = ltr.Ranker(model.booster, list(ltr.FEATURES), n, {"params": cv["best"], "alias": alias,
-                            "judgments": f"{Path(judgments_path).name}@{digest}"}, model.mean, model.scale)
+                            "judgments": f"{Path(judgments_path).name}@{digest}", "units": settings.search.units,
+                            "embedding_model": embedding_model}, model.mean, model.scale)
         reg = Registry(settings.registry_uri, settings.s3)
         with tempfile.TemporaryDirectory() as tmp:
             ranker.save(Path(tmp) / "model")
@@ -96,8 +99,14 @@ def _train(es: Elasticsearch, alias: str, indices: list[str], judgments: dict, j
         if store:
             ref = {"version": version, "registry": reg.uri, "heldout_ndcg": metrics["ltr"]["ndcg@10"],
                    "hybrid_heldout_ndcg": metrics["hybrid"]["ndcg@10"], "beats_hybrid": beats,
-                   "heldout_fraction": cfg.heldout_fraction, "split_seed": cfg.split_seed}
+                   "heldout_fraction": cfg.heldout_fraction, "split_seed": cfg.split_seed,
+                   "embedding_model": embedding_model}
             for name in indices:
-                update_meta(es, name, search={**search_meta(es, name), "ranker": ref})
+                meta = search_meta(es, name)
+                tuned = meta.get("tuned") or {}
+                if tuned.get("mode") == "ltr" and not beats:  # auto served ltr: not this one, untested
+                    meta["tuned"] = {**tuned, "mode": "hybrid"}
+                    st["auto_mode"] = "hybrid (the new ranker does not beat it on the held-out queries)"
+                update_meta(es, name, search={**meta, "ranker": ref})
             st["stored_in"] = indices
     rep.data["ranker"] = {"version": version, **metrics}

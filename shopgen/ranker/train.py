@@ -36,9 +36,14 @@ class Group:
     labels: tuple[float, ...]
 
 
+def label(grade: float) -> float:
+    """rank:ndcg takes whole relevance levels up to 31: a grade is rounded (1.5 -> 2) and capped."""
+    return float(min(31, round(grade)))
+
+
 def make_group(query: str, ids: Sequence[str], rows: Sequence[Sequence[float]], judged: Mapping[str, float]) -> Group:
     return Group(query, tuple(ids), tuple(tuple(r) for r in rows),
-                 tuple(float(judged.get(i, 0.0)) for i in ids[:len(rows)]))
+                 tuple(label(judged.get(i, 0.0)) for i in ids[:len(rows)]))
 
 
 def fit(groups: Sequence[Group], params: Mapping[str, Any], features: Sequence[str]) -> Model:

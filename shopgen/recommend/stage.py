@@ -7,7 +7,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -109,17 +109,32 @@ FOLD_KEYS = ("weights", "half_life_days", "session_gap_minutes", "max_session_it
 @dataclass(frozen=True)
 class Recs:
     """Tonight's behaviour lists: the neighbour table (a folder in the workdir), each product's list
-    hash, the catalog SKUs whose lists changed since the state's, and the popular products per
-    (locale, category). `folder` None: no behaviour log is configured."""
+    hash (with its popularity bucket), the catalog SKUs whose lists or bucket changed since the state's,
+    the popular products per (locale, category), and each catalog product's popularity bucket.
+    `folder` None: no behaviour log is configured."""
 
     folder: Path | None
     hashes: dict[str, str]
     changed: frozenset[str]
     popular: dict[tuple[str, str], list[tuple[str, float]]]
     figures: dict[str, Any]
+    popularity: dict[str, float] = field(default_factory=dict)
 
 
 NO_RECS = Recs(None, {}, frozenset(), {}, {})
+
+
+def popularity_buckets(catalog_skus: Iterable[str], items: dict[str, float]) -> dict[str, float]:
+    """A product's decayed behaviour weight as round(log2(1 + weight)): the ranker's popularity, coarse
+    on purpose, so a document changes when its popularity doubles or halves, not every night."""
+    return {s: float(round(math.log2(1.0 + items[s]))) for s in catalog_skus if items.get(s, 0) > 0}
+
+
+def with_popularity(hashes: dict[str, str], buckets: dict[str, float]) -> dict[str, str]:
+    """List hashes with each product's popularity bucket, so a new bucket re-indexes the product."""
+    out = {s: f"{h}|p{buckets[s]:g}" if s in buckets else h for s, h in hashes.items()}
+    out.update({s: f"|p{b:g}" for s, b in buckets.items() if s not in hashes})
+    return out
 
 
 def fold_key(cfg: RecommendConfig) -> str:
@@ -300,7 +315,8 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
     table = _publish(store, meta, old_gen, gen, check["passed"], table, stages)
     for g in stale:
         _drop(store, g)
-    hashes = _list_hashes(table)
+    pop = popularity_buckets(catalog_index["sku"].to_pylist(), tot.items)
+    hashes = with_popularity(_list_hashes(table), pop)
     changed = frozenset(s for s in catalog_index["sku"].to_pylist() if hashes.get(s) != previous_hashes.get(s))
     popular = _popular(catalog_index, tot.items, max(cfg.k * 3, 20))
     figures = {"files_read": len(new), "files_known": len(files) - len(new), "events": folded.events,
@@ -309,7 +325,7 @@ def recommend_night(uri: str, settings: Settings, store: Any, work: Path, previo
                "gate": check, "published": meta["published"] == gen}
     if grown:
         figures["files_changed_after_reading"] = grown[:20]
-    return Recs(table, hashes, changed, popular, figures)
+    return Recs(table, hashes, changed, popular, figures, pop)
 
 
 def add_lists(enriched: Path, recs: Recs, catalog_index: pa.Table, settings: Settings) -> int:
@@ -345,6 +361,9 @@ def add_lists(enriched: Path, recs: Recs, catalog_index: pa.Table, settings: Set
             if c in t.column_names:
                 t = t.drop_columns([c])
             t = t.append_column(c, pa.array(cols[c], lst))
+        if "popularity" in t.column_names:
+            t = t.drop_columns(["popularity"])
+        t = t.append_column("popularity", pa.array([recs.popularity.get(s) for s in skus], pa.float64()))
         pq.write_table(t, f)
     return n
 
