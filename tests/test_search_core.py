@@ -352,6 +352,12 @@ def test_ltr_is_chosen_only_when_it_beats_hybrid_on_its_own_held_out_queries():
     ok, why = gate({"ltr": {"ndcg@10": 0.5, "n": 9}, "hybrid": {"ndcg@10": 0.6, "n": 9}}, "ranker")
     assert not ok and "does not beat" in why[0]
     assert gate({"ltr": {"ndcg@10": 0.7, "n": 9}, "hybrid": {"ndcg@10": 0.6, "n": 9}}, "ranker") == (True, [])
+    from indexing.gate import ltr_ranker
+
+    ok = ltr_ranker(None)
+    assert ok["passed"] and "fallback" not in ok
+    stale = ltr_ranker("the ranker was trained on vectors of A; this index is embedded by B")
+    assert stale["passed"] and stale["fallback"] == "hybrid" and "serves hybrid" in stale["detail"]
 
 
 def test_lambdamart_learns_the_feature_that_carries_relevance_and_round_trips(tmp_path):
