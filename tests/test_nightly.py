@@ -44,7 +44,7 @@ def _docs(settings, alias: str) -> list[dict]:
     es.indices.refresh(index=alias)
     return [h["_source"] for h in helpers.scan(es, index=alias, query={"query": {"match_all": {}}},
                                                _source_includes=["sku", "price", "seo_title", "copy", "also_viewed", "indexed_at",
-                                                                 "related_skus", "embedding", "locale", "attributes"])]
+                                                                 "related_skus", "embedding", "locale", "attributes", "popularity"])]
 
 
 def _exact_related(docs: dict[str, dict], sku: str, k: int = 8) -> list[str]:
