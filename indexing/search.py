@@ -1,7 +1,8 @@
 """Search over an alias (or one index). The query builders and the fusions are pure; `search` runs them.
 
 bm25 is title-first: the title's own match (exact terms, a phrase boost, and typo-tolerant terms worth
-less, by default only when the exact query finds fewer products than asked for) plus one BM25F `combined_fields` clause over the catalog's other informative fields. hybrid
+less, by default only when the exact query finds fewer products than asked for) plus one BM25F
+`combined_fields` clause over the catalog's other informative fields. hybrid
 fuses bm25 and knn by weighted RRF or a normalised linear combination, with Elasticsearch's
 retrievers when the cluster allows them, else the same computation here. A `SearchProfile` holds
 every choice; `tune-search` stores the tuned one in the index's `_meta.search`."""
@@ -9,7 +10,7 @@ every choice; `tune-search` stores the tuned one in the index's `_meta.search`."
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -165,34 +166,36 @@ def bm25_body(text: str, k: int, filters: Filters = Filters(), p: SearchProfile 
     return {"query": bm25_query(text, filters, p, fuzzy), "size": k, "_source": _SOURCE}
 
 
-def _can_fuzz(text: str, p: SearchProfile) -> bool:
-    """A fuzzy query differs from the exact one (not for Chinese, nor with fuzzy_boost 0)."""
-    return p.fuzzy_boost > 0 and not CJK.search(text)
-
-
 def _total(res: Any) -> int:
     t = res["hits"].get("total")
     return int(t["value"] if isinstance(t, dict) else t or 0)
 
 
+def _fuzzy_after(exact_matches: Callable[[], int], text: str, k: int, p: SearchProfile) -> bool:
+    """The one fallback rule: typo-tolerant terms when the profile says always, or (fallback) when the
+    exact query finds fewer than min(k, fuzzy_min_hits) products and a fuzzy query would differ
+    (not for Chinese, nor with fuzzy_boost 0). `exact_matches` is asked only when needed."""
+    if p.fuzzy != "fallback" or p.fuzzy_boost <= 0 or CJK.search(text):
+        return p.fuzzy == "always"
+    return exact_matches() < min(k, p.fuzzy_min_hits)
+
+
 def bm25_hits(es: Elasticsearch, target: str, text: str, size: int, filters: Filters = Filters(),
               p: SearchProfile = SearchProfile(), k: int | None = None) -> list[dict[str, Any]]:
-    """bm25's top `size`; with fuzzy fallback, the exact query first, and the typo-tolerant one when
-    the exact one finds fewer than min(`k` (default `size`), fuzzy_min_hits) products."""
+    """bm25's top `size` (`k`, default `size`: the hits the search asks for); with fuzzy fallback the
+    exact query first, and the typo-tolerant one only when _fuzzy_after says so."""
     if p.fuzzy != "fallback":
         return es.search(index=target, **bm25_body(text, size, filters, p))["hits"]["hits"]
     res = es.search(index=target, **bm25_body(text, size, filters, p, fuzzy=False))
-    if _total(res) >= min(k or size, p.fuzzy_min_hits) or not _can_fuzz(text, p):
+    if not _fuzzy_after(lambda: _total(res), text, k or size, p):
         return res["hits"]["hits"]
     return es.search(index=target, **bm25_body(text, size, filters, p, fuzzy=True))["hits"]["hits"]
 
 
 def fuzzy_needed(es: Elasticsearch, target: str, text: str, k: int, filters: Filters, p: SearchProfile) -> bool:
     """Whether bm25 runs with its typo-tolerant terms (fallback: a count of the exact query's matches)."""
-    if p.fuzzy != "fallback" or not _can_fuzz(text, p):
-        return p.fuzzy == "always"
-    want = min(k, p.fuzzy_min_hits)
-    return int(es.count(index=target, query=bm25_query(text, filters, p, fuzzy=False))["count"]) < want
+    return _fuzzy_after(lambda: int(es.count(index=target, query=bm25_query(text, filters, p, fuzzy=False))["count"]),
+                        text, k, p)
 
 
 def num_candidates(k: int, p: SearchProfile) -> int:

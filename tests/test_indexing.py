@@ -371,6 +371,9 @@ def test_the_unit_normaliser_makes_half_inch_find_half_inch_titles(built, es, se
         assert search(es, "units", q, "bm25", 3)[0]["sku"] == "P-1", q
     assert search(es, "units", "60 watt led bulb", "bm25", 1)[0]["sku"] == "P-4"
     assert search(es, "units", "25 ft extension cord", "bm25", 1)[0]["sku"] == "P-5"
+    # Typo tolerance as a fallback: a misspelling that matches nothing exactly still finds its product.
+    assert [h["sku"] for h in search(es, "units", "cordd", "bm25", 3)] == ["P-5"]
+    assert search(es, "units", "cordd", "bm25", 3, profile=SearchProfile(fuzzy="off")) == []
     doc = es.get(index="units", id="P-1")["_source"]
     assert (doc["quantities"], doc["quantity_units"]) == ("0.5_inch 10_feet", "inch feet")
 
