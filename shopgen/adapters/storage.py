@@ -77,3 +77,22 @@ def download_dir(uri: str, dest: str, s3: S3Config | None = None) -> None:
     fs, path = resolve(uri, s3)
     os.makedirs(dest, exist_ok=True)
     pafs.copy_files(path, dest, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+
+
+def input_files(uri: str, s3: S3Config | None = None, suffixes: tuple[str, ...] = (".jsonl", ".csv", ".parquet"),
+                what: str = "input") -> list[str]:
+    """The readable files behind a file, a folder or an s3:// prefix, in name order (hidden files skipped)."""
+    fs, path = resolve(uri, s3)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"{what} not found: {uri}")
+    if info.type == pafs.FileType.File:
+        return [str(uri)]
+    base = str(uri).rstrip("/")
+    found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    files = sorted(f.path for f in found if f.type == pafs.FileType.File
+                   and "." + f.path.rsplit(".", 1)[-1].lower() in suffixes and not os.path.basename(f.path).startswith("."))
+    if not files:
+        raise ValueError(f"no {', '.join(suffixes)} files under {uri}")
+    root = path.rstrip("/")
+    return [base + f[len(root):] for f in files]

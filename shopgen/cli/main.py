@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from shopgen.cli.output import echo_training, fmt
+from shopgen.cli.output import echo_training, fmt, guard
 from shopgen.cli.overrides import SET_HELP, given, override, parse_set, set_values
 from shopgen.core.config import Settings, load_settings
 
@@ -359,16 +359,7 @@ def _content(content: str | None):
         raise click.ClickException(str(e)) from None
 
 
-def _guard(fn, s: Settings, *more: type[Exception]):
-    """Runs a job; user-facing failures become one clear error line."""
-    from elasticsearch import ApiError, TransportError
-
-    try:
-        return fn(s)
-    except (FileNotFoundError, ValueError, RuntimeError, *more) as e:
-        raise click.ClickException(str(e)) from None
-    except (ApiError, TransportError) as e:
-        raise click.ClickException(f"Elasticsearch: {e}") from None
+_guard = guard
 
 
 def _run(ctx: click.Context, catalog: str, workdir: str | None, limit: int | None, content: str | None,
@@ -711,6 +702,7 @@ def config_show(ctx: click.Context) -> None:
     click.echo(json.dumps(_settings(ctx).redacted(), indent=2))
 
 
+from shopgen.cli.answers import answer, ask, eval_answers, serve
 from shopgen.cli.jobs import jobs, submit
 from shopgen.cli.recs import eval_recs, recommend
 from shopgen.cli.searchtune import finetune_search
@@ -720,6 +712,10 @@ main.add_command(jobs)
 main.add_command(finetune_search)
 main.add_command(eval_recs)
 main.add_command(recommend)
+main.add_command(answer)
+main.add_command(ask)
+main.add_command(eval_answers)
+main.add_command(serve)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,18 @@ from typing import Any
 import click
 
 
+def guard(fn: Any, s: Any, *more: type[Exception]) -> Any:
+    """Runs a job; user-facing failures become one clear error line."""
+    from elasticsearch import ApiError, TransportError
+
+    try:
+        return fn(s)
+    except (FileNotFoundError, ValueError, RuntimeError, *more) as e:
+        raise click.ClickException(str(e)) from None
+    except (ApiError, TransportError) as e:
+        raise click.ClickException(f"Elasticsearch: {e}") from None
+
+
 def fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v)
 

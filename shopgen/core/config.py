@@ -413,6 +413,37 @@ class QAConfig(_Section):
     claims: dict[str, list[str]] | None = None
 
 
+class AnswersConfig(_Section):
+    """Shoppers' questions answered from the catalog (shopgen answer / ask / eval-answers / serve answers)."""
+
+    # The nightly answers these questions (a file, folder or s3:// prefix of JSONL, CSV or Parquet):
+    # the new ones, and those whose product's facts changed since they were last answered.
+    questions: str | None = None
+    # The shop's policies, a Markdown file (local or s3://) whose `## Section`s answers may cite as
+    # policies#<section>. Without it, policy questions are not answered.
+    policies: str | None = None
+    # LLM drafts per question (best-of-n, one engine call); each is gated like the extractive draft.
+    candidates: int = Field(default=2, ge=0, le=8)
+    # When no LLM draft passes the gate, publish the answer composed from the cited facts themselves
+    # (`drafted_by: extractive`); false: the question goes to needs_human.
+    extractive: bool = True
+    max_tokens: int = Field(default=96, ge=16, le=512)
+    temperature: float = Field(default=0.3, ge=0, le=2)
+    # Rows per Ray Data batch handed to one answering engine.
+    batch_size: int = Field(default=64, ge=1)
+    # A question without a SKU names its product when the best title's words are at least this share
+    # in the question, and the runner-up's share is at least `match_margin` lower.
+    match_min: float = Field(default=0.75, gt=0, le=1)
+    match_margin: float = Field(default=0.15, ge=0, le=1)
+    # The languages questions are answered in (primary subtags); None: the generator's (models.languages()).
+    languages: list[str] | None = None
+    # Extra question words per fact-name word ({"wattage": ["watts", "power"]}), added to the built-in ones.
+    cues: dict[str, list[str]] = Field(default_factory=dict)
+    # `shopgen serve answers`: requests one replica handles at once, and how many may wait before a 503.
+    serve_max_ongoing: int = Field(default=8, ge=1)
+    serve_max_queued: int = Field(default=64, ge=0)
+
+
 class EmbeddingConfig(EnginePool):
     # Rows per Ray Data batch handed to one embedding actor.
     batch_size: int = Field(default=4096, ge=1)
@@ -590,6 +621,7 @@ class Settings(BaseSettings):
     models: ModelsConfig = ModelsConfig()
     generation: GenerationConfig = GenerationConfig()
     qa: QAConfig = QAConfig()
+    answers: AnswersConfig = AnswersConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     gate: GateConfig = GateConfig()
     search: SearchConfig = SearchConfig()
@@ -620,6 +652,8 @@ class Settings(BaseSettings):
         self.finetune.accepted_state = fix(self.finetune.accepted_state)
         self.nightly.state = fix(self.nightly.state)
         self.gate.judgments = fix(self.gate.judgments)
+        self.answers.questions = fix(self.answers.questions)
+        self.answers.policies = fix(self.answers.policies)
         return self
 
     @model_validator(mode="after")

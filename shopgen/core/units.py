@@ -39,7 +39,7 @@ DIMENSIONS = ("(?i)(\\d['\"\u2019\u201d]{0,2})\\s*[x\u00d7*]\\s*(?=\\d)", "$1 x 
 # (`size 10 M`, `3 in 1`, `2 v-neck`). Any one-character alias is glued too.
 GLUED = {"in", "w", "v", "m", "l"}
 # 1,299.99 (thousands separated), 12.5, 12,5, 1/2.
-_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?(?:/\d+)?", re.ASCII)
+NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?(?:/\d+)?", re.ASCII)
 
 
 def _escape(alias: str) -> str:
@@ -139,7 +139,7 @@ def quantities(text: str, units: Mapping[str, Sequence[str]] | None = None) -> s
     norm = normalise(text, units)
     alts = "|".join(re.escape(c) for c in sorted(canon, key=len, reverse=True))
     out: set[tuple[float, str]] = set()
-    for m in re.finditer(rf"(?:(\d+)[\s-]+)?({_NUMBER.pattern})\s+({alts})\b", norm, flags=re.I | re.ASCII):
+    for m in re.finditer(rf"(?:(\d+)[\s-]+)?({NUMBER.pattern})\s+({alts})\b", norm, flags=re.I | re.ASCII):
         whole, value = m.group(1), number_value(m.group(2))
         if value is None:
             continue
@@ -151,7 +151,7 @@ def quantities(text: str, units: Mapping[str, Sequence[str]] | None = None) -> s
 
 def numbers(text: str) -> set[float]:
     """Every bare number the text states (with or without a unit)."""
-    return {v for v in (number_value(m) for m in _NUMBER.findall(text)) if v is not None}
+    return {v for v in (number_value(m) for m in NUMBER.findall(text)) if v is not None}
 
 
 def quantity_tokens(text: str, units: Mapping[str, Sequence[str]] | None = None) -> tuple[str, str]:

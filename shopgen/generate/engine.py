@@ -353,58 +353,14 @@ class VLLMGenerator:
         """model: a shopgen.adapters.models.ModelRef, fetched here into this node's cache (the driver never
         ships a local folder); settings: the run's Settings (generation, models, s3)."""
         import psutil
-        import torch
 
-        from shopgen.adapters.models import materialize
         from shopgen.adapters.raysupport import engine_id
 
         gen = settings.generation.model_dump()
         self.gen, self.content = gen, list(content)
         self.gate, self.spec = gate or GateSpec(), spec or PromptSpec()
         self.model_version = model.version
-        self.on_gpu = torch.cuda.is_available()
-        if not self.on_gpu:
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen["kv_cache_gib"]))
-            # Ray pins OMP_NUM_THREADS to the actor's 1 CPU; vLLM's CPU kernels should use the node's cores.
-            os.environ["OMP_NUM_THREADS"] = str(gen.get("cpu_threads") or os.cpu_count())
-            # vLLM's CPU backend keeps one core for its scheduler process and binds the model's threads to
-            # the rest: half the machine on 2 cores. The scheduler mostly waits, so every core goes to the model.
-            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", str(gen.get("cpu_reserved") or 0))
-        from vllm import LLM
-
-        self.local = materialize(model, settings)
-        kwargs: dict[str, Any] = dict(
-            model=self.local.path, dtype=engine_dtype(gen["dtype"], self.on_gpu), max_model_len=gen["max_model_len"],
-            enforce_eager=gen["enforce_eager"], max_num_seqs=gen["max_num_seqs"], seed=gen["seed"],
-            # Compact JSON: otherwise a small model can spend its whole token budget on whitespace.
-            structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
-        )
-        if self.on_gpu:
-            kwargs["gpu_memory_utilization"] = gen["gpu_memory_utilization"]
-        inline = inline_engine(gen.get("engine_process", "auto"), self.on_gpu)
-        # vLLM reads this at each engine start (a reused worker may have served the other kind before);
-        # "uni" keeps the model in this process too.
-        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if inline else "1"
-        if inline:
-            kwargs["distributed_executor_backend"] = "uni"
-        if gen["enforce_eager"] and not self.on_gpu:
-            # vLLM still torch.compiles its sampler's logprob gather: ~5 s of each CPU engine's first batch.
-            import torch._dynamo
-
-            torch._dynamo.config.disable = True
-        self.lora = None
-        if self.local.adapter_path:
-            from vllm.lora.request import LoRARequest
-
-            rank = lora_rank(self.local.adapter_path, gen.get("max_lora_rank", 64))
-            kwargs.update(enable_lora=True, max_lora_rank=rank, max_loras=1)
-            self.lora = LoRARequest(os.path.basename(self.local.adapter_path.rstrip("/")) or "adapter", 1,
-                                    self.local.adapter_path)
-        kwargs.update(gen.get("engine_kwargs") or {})
-        # Processes already under this one (a finished Ray session's workers, an earlier engine still
-        # exiting) are not this engine's: only the ones LLM() starts are watched.
-        before = {p.pid for p in psutil.Process().children(recursive=True)}
-        self.llm = LLM(**kwargs)
+        self.llm, self.lora, self.on_gpu, before = make_llm(model, settings)
         self._busy = False
         self._watch_engine(before)
         tok = self.llm.get_tokenizer()
@@ -505,6 +461,62 @@ class VLLMGenerator:
         if out and self.start_s is not None:
             out[0]["gen_engine_start_s"], self.start_s = self.start_s, None
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
+
+
+def make_llm(model: Any, settings: Any) -> tuple[Any, Any, bool, set[int]]:
+    """A vLLM engine for `model` (a shopgen.adapters.models.ModelRef, fetched into this node's cache)
+    with generation.* settings: (llm, its LoRA request or None, on a GPU, the pids that were already
+    children of this process, so a watchdog follows only the engine's own)."""
+    import psutil
+    import torch
+
+    from shopgen.adapters.models import materialize
+
+    gen = settings.generation.model_dump()
+    on_gpu = torch.cuda.is_available()
+    if not on_gpu:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen["kv_cache_gib"]))
+        # Ray pins OMP_NUM_THREADS to the actor's 1 CPU; vLLM's CPU kernels should use the node's cores.
+        os.environ["OMP_NUM_THREADS"] = str(gen.get("cpu_threads") or os.cpu_count())
+        # vLLM's CPU backend keeps one core for its scheduler process and binds the model's threads to
+        # the rest: half the machine on 2 cores. The scheduler mostly waits, so every core goes to the model.
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", str(gen.get("cpu_reserved") or 0))
+    from vllm import LLM
+
+    local = materialize(model, settings)
+    kwargs: dict[str, Any] = dict(
+        model=local.path, dtype=engine_dtype(gen["dtype"], on_gpu), max_model_len=gen["max_model_len"],
+        enforce_eager=gen["enforce_eager"], max_num_seqs=gen["max_num_seqs"], seed=gen["seed"],
+        # Compact JSON: otherwise a small model can spend its whole token budget on whitespace.
+        structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
+    )
+    if on_gpu:
+        kwargs["gpu_memory_utilization"] = gen["gpu_memory_utilization"]
+    inline = inline_engine(gen.get("engine_process", "auto"), on_gpu)
+    # vLLM reads this at each engine start (a reused worker may have served the other kind before);
+    # "uni" keeps the model in this process too.
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if inline else "1"
+    if inline:
+        kwargs["distributed_executor_backend"] = "uni"
+    if gen["enforce_eager"] and not on_gpu:
+        # vLLM still torch.compiles its sampler's logprob gather: ~5 s of each CPU engine's first batch.
+        import torch._dynamo
+
+        torch._dynamo.config.disable = True
+    lora = None
+    if local.adapter_path:
+        from vllm.lora.request import LoRARequest
+
+        rank = lora_rank(local.adapter_path, gen.get("max_lora_rank", 64))
+        kwargs.update(enable_lora=True, max_lora_rank=rank, max_loras=1)
+        lora = LoRARequest(os.path.basename(local.adapter_path.rstrip("/")) or "adapter", 1,
+                                local.adapter_path)
+    kwargs.update(gen.get("engine_kwargs") or {})
+    # Processes already under this one (a finished Ray session's workers, an earlier engine still
+    # exiting) are not this engine's: only the ones LLM() starts are watched.
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    llm = LLM(**kwargs)
+    return llm, lora, on_gpu, before
 
 
 # The ranks vLLM can reserve LoRA buffers for (vllm.config.lora.MaxLoRARanks).

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from shopgen.adapters.storage import resolve
+from shopgen.adapters.storage import input_files
 from shopgen.catalog.load import READERS, RawRow, read_catalog
 from shopgen.core.config import EVENT_KINDS, RecommendConfig, S3Config, Settings
 from shopgen.core.records import Quarantined
@@ -163,22 +163,7 @@ def validate_events(rows: Iterable[RawRow], cfg: RecommendConfig, key: bytes,
 
 def event_files(uri: str, s3: S3Config | None = None) -> list[str]:
     """The readable files behind a file, a folder or an s3:// prefix, in name order."""
-    import pyarrow.fs as pafs
-
-    fs, path = resolve(uri, s3)
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"events not found: {uri}")
-    if info.type == pafs.FileType.File:
-        return [uri]
-    base = uri.rstrip("/")
-    found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-    files = sorted(f.path for f in found if f.type == pafs.FileType.File
-                   and "." + f.path.rsplit(".", 1)[-1].lower() in READERS and not Path(f.path).name.startswith("."))
-    if not files:
-        raise ValueError(f"no .jsonl, .csv or .parquet files under {uri}")
-    root = path.rstrip("/")
-    return [base + f[len(root):] for f in files]
+    return input_files(uri, s3, tuple(READERS), what="events")
 
 
 def read_events(uri: str, settings: Settings, now: float | None = None) -> Iterator[Event | Quarantined]:

@@ -1,0 +1,334 @@
+"""From a question and its product to what may be said (pure): the question is screened (an
+instruction, a request for discounts, contact details or other shops, anything unsafe is refused),
+matched to the facts that answer it (every content word of the question must be covered by one fact's
+name, cues or value, or by one sentence of the description or a policy), and a comparison is computed
+in the fact's own unit. The Resolution carries the cited facts, the verdict, and an extractive answer
+composed from them, which the LLM's drafts are gated against."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shopgen.answers.facts import DEFAULT_CUES, DIM_CUES, Fact, negative, stems
+from shopgen.checks.base import CJK, negated, stem
+from shopgen.checks.injection import INJECTION
+from shopgen.core.measures import Quantity, convert, question_quantities, show
+from shopgen.core.records import Product
+
+# Words that frame a question and say nothing about what is asked.
+FRAME = {stem for stem in """what which how much many does do did is are was can could will would should shall has have
+    had it its this that these those the a an of for to in on at by with about please pls hi hello hey thanks thank
+    tell me know want wondering wonder need any there i my we our you your product item one get got come comes
+    really exactly approximately roughly about total overall actually just also like buy bought purchase
+    something anything thing stuff quick question say said mean listed list available don't doesn't isn't won't
+    can't didn't i'm it's i've i'd kind type sort""".split()}
+_SUFFIX = re.compile(r"(?:able|ible|ing|ed|er|ness|ity|ment)$")
+
+# A question is refused, not answered, when it asks the answerer to do something else or to promise,
+# contact or compare with other shops. (refusal reason, pattern)
+REFUSE: list[tuple[str, str]] = [
+    ("instruction", "|".join(INJECTION)),
+    ("instruction", r"\b(?:pretend|act as|role-?play|reveal|your (?:prompt|instructions|rules)|repeat after me|"
+                    r"write (?:me )?(?:a|an) (?:poem|story|song|essay|joke|review)|tell me a joke|translate this|"
+                    r"ignore (?:your|the|all|any)|forget (?:your|the|all))\b"),
+    ("discount", r"\b(?:discount|coupon|promo(?:tion)?(?: code)?|voucher|vouchers|deal|sale|price match|"
+                 r"cheaper (?:at|on|elsewhere|somewhere)|lower (?:the|your) price|free shipping code)\b"),
+    ("contact", r"\b(?:phone|telephone|e-?mail|email address|contact (?:you|details|info|number)|call you|whatsapp|"
+                r"address of your|talk to (?:a|the|your) (?:human|manager|person|agent)|your (?:number|address))\b"),
+    ("competitor", r"\b(?:amazon|walmart|ebay|target\.com|costco|aliexpress|temu|best ?buy|rei|decathlon|"
+                   r"competitors?|other (?:shops?|stores?|sites?|websites?)|another (?:shop|store|site))\b"),
+    ("promise", r"\b(?:promise|guarantee (?:me|that)|swear|reserve|put (?:it |one )?aside|set (?:it |one )?aside|"
+                r"hold (?:an?|one|it|this|that)\b.*\bfor me)\b"),
+    ("unsafe", r"\b(?:hurt|harm|kill|injure|stab|weapon|attack|poison|suicide|bomb|explosive)\b"),
+]
+LE = re.compile(r"\b(?:under|below|less than|lighter than|smaller than|shorter than|within|at most|no more than|"
+                r"up to|maximum|max|beneath|narrower than|thinner than|cheaper than|fit (?:in|into|under|through|"
+                r"inside|within|on|in my)|low enough)\b", re.I)
+GE = re.compile(r"\b(?:over|above|more than|at least|longer than|bigger than|larger than|heavier than|taller than|"
+                r"wider than|thicker than|exceeds?|hold|holds|carry|take|reach|reaches|last|lasts|handle|withstand|"
+                r"minimum|fit (?:a|an|someone|somebody|my|me|people|persons?|\d)|enough)\b", re.I)
+_WARMTH = re.compile(r"\b(?:warm|cold|night|nights|winter|sleep|camp|camping|freezing|temperatures?)\b", re.I)
+YESNO = re.compile(r"(?:^|[,.;!?]\s*)(?:(?:hi|hello|hey|pls|please|so|and|but|also)[,!\s]+)*(?:is|are|does|do|can|"
+                   r"will|would|has|have|could|should|was|did)\b", re.I)
+
+
+def root(w: str) -> str:
+    """washable/washing/washed -> wash, dimmable -> dim (a shopper's word and the seller's rarely share a suffix)."""
+    if len(w) <= 6:
+        return w
+    r = _SUFFIX.sub("", w)
+    return r[:-1] if r != w and len(r) > 2 and r[-1] == r[-2] and r[-1] not in "ls" else r
+
+
+def roots(words: set[str] | frozenset[str]) -> set[str]:
+    return {root(w) for w in words}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    status: str  # a questions.STATUSES value, or "draft": an answer is drafted and gated
+    reasons: tuple[str, ...] = ()
+    facts: tuple[Fact, ...] = ()
+    verdict: str | None = None  # yes | no
+    extractive: str = ""
+    check: str = ""  # the computed comparison, in words, for the prompt
+    required: tuple[str, ...] = ()  # what a drafted answer must state (the cited value)
+    numbers: tuple[str, ...] = ()  # numbers a drafted answer may state besides the facts'
+    evidence: tuple[str, ...] = field(default=())  # the sentences cited
+
+    @property
+    def cites(self) -> list[str]:
+        return list(dict.fromkeys(f.field for f in self.facts))
+
+
+def screen(question: str) -> str | None:
+    """The refusal reason of a question that must not be answered, else None."""
+    for reason, pat in REFUSE:
+        if re.search(pat, question, re.I):
+            return reason
+    return None
+
+
+def key_words(question: str) -> set[str]:
+    """The question's content words (roots) that say what is asked."""
+    q = re.sub(r"\bhow long\b", " duration ", question, flags=re.I)
+    if not re.search(r"\b(?:weigh|weighs|hold|holds|measure|last|take|charge)\b", q, re.I):
+        q = re.sub(r"\bhow much (?:is|are|for|does|do|r)\b", " price ", q, flags=re.I)
+    return roots(stems(q) - FRAME)
+
+
+def near(w: str, vocab: set[str] | frozenset[str]) -> bool:
+    """w is in vocab, or one typo away (two for long words): `lumins` ~ `lumen`, `materal` ~ `material`."""
+    if w in vocab:
+        return True
+    if len(w) < 5:
+        return False
+    limit = 2 if len(w) >= 8 else 1
+    return any(abs(len(v) - len(w)) <= limit and _distance(w, v, limit) <= limit for v in vocab if len(v) >= 5)
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+_DURATION = re.compile(r"\d+\s*(?:-\s*)?(?:business\s+)?(?:days?|weeks?|months?|years?|hours?|h)\b", re.I)
+_AMOUNT = re.compile(r"\d+(?:\.\d+)?\s*(?:usd|eur|gbp|cny|dollars?)\b|[$€£]\s*\d", re.I)
+
+
+def _sentence_cover(key: set[str], fact: Fact, context: set[str] | frozenset[str] = frozenset()) -> tuple[set[str], str]:
+    """The description or policy sentence covering most key words (with the fact's name words);
+    `context` words (the product's name) break ties."""
+    best: tuple[float, set[str], str] = (0.0, set(), "")
+    name = roots(fact.words)
+    for s in fact.sentences or (fact.text,):
+        words = roots(stems(s))
+        own = {w for w in key if near(w, words)}
+        cov = own | {w for w in key if near(w, name)}
+        own = own | {w for w in context if near(w, words)}
+        # "how long" wants a duration, "how much" an amount; ties go to the earlier sentence (a section's rule
+        # comes first)
+        wants = ("duration" in key and _DURATION.search(s)) or ("price" in key and _AMOUNT.search(s))
+        score = 4 * len(cov) + len(own) + 2 * bool(wants)
+        if cov and score > best[0]:
+            best = (score, cov, s)
+    return best[1], best[2]
+
+
+def cover(key: set[str], fact: Fact) -> tuple[set[str], str]:
+    """(key words the fact covers, the sentence that covers them when the fact is prose)."""
+    if fact.field.startswith("policies#") and not any(near(w, roots(fact.own)) for w in key):
+        return set(), ""  # a policy answers only when the question names it (shipping, returns, ...)
+    if fact.sentences:
+        return _sentence_cover(key, fact)
+    words = roots(fact.words) | roots(fact.value_words)
+    return {w for w in key if near(w, words)}, ""
+
+
+def best_fact(key: set[str], facts: Sequence[Fact]) -> tuple[Fact | None, set[str], str]:
+    """The fact covering most key words; a named attribute wins a tie over prose, the product over policies."""
+    best: tuple[float, Fact | None, set[str], str] = (0.0, None, set(), "")
+    for i, f in enumerate(facts):
+        cov, sent = cover(key, f)
+        named = len(key & roots(f.own))
+        score = len(cov) + 0.5 * named - (0.3 if f.sentences else 0) - (0.2 if f.field.startswith("policies#") else 0)
+        score -= i * 1e-6
+        if cov and score > best[0]:
+            best = (score, f, cov, sent)
+    return best[1], best[2], best[3]
+
+
+def direction(question: str, fact: Fact) -> str | None:
+    """`le` when yes means the fact is at most the question's figure, `ge` at least, None: unclear.
+    A temperature rating answers warmth (a bag rated 10 °C is not warm enough for 0 °C); a limit
+    (oven_safe_c, max_load_kg) answers whether the question's figure is within it."""
+    if fact.dim == "temperature" and re.search(r"rating|comfort|limit|lower", fact.label) and _WARMTH.search(question):
+        return "le"
+    if re.search(r"\b(?:safe|max|maximum|limit|load|capacity)\b", fact.label) and not LE.search(question):
+        return "ge"
+    le, ge = LE.search(question), GE.search(question)
+    if le and ge:
+        return "le" if le.start() < ge.start() else "ge"
+    return "le" if le else "ge" if ge else None
+
+
+def _figure(fact: Fact, question: str) -> float:
+    """The fact's number a comparison reads: the largest of `183 x 61` (the length), unless the
+    question asks about width or depth."""
+    nums = sorted(fact.numbers, reverse=True)
+    if len(nums) > 1 and re.search(r"\b(?:wide|width|narrow|deep|depth)\b", question, re.I):
+        return nums[1]
+    return nums[0]
+
+
+def compare(question: str, q: Quantity, fact: Fact) -> Resolution:
+    """A comparison answered with the product's own figure, in its own unit."""
+    value = _figure(fact, question)
+    theirs = convert(q.value, q.unit, fact.unit or "")
+    if theirs is None:
+        return Resolution("not_in_catalog", ("the question's unit does not convert to the fact's",))
+    way = direction(question, fact)
+    tol = max(abs(theirs), abs(value)) * 0.005
+    if way == "le":
+        yes = value <= theirs + tol
+    elif way == "ge":
+        yes = value >= theirs - tol
+    else:
+        yes = abs(value - theirs) <= tol
+    rel = "equal to" if abs(value - theirs) <= tol else "less than" if value < theirs else "more than"
+    fact_shown, q_shown = show(value, fact.unit or ""), q.shown()
+    conv = "" if q.unit == fact.unit else f" ({show(round(theirs, 2), fact.unit or '')})"
+    verdict = "yes" if yes else "no"
+    text = f"{verdict.capitalize()}. The {fact.label} is {fact_shown}, {rel} {q_shown}{conv}."
+    check = f"{fact.label} {fact_shown} is {rel} {q_shown}{conv}, so the answer is {verdict}."
+    extra = (f"{q.value:g}", f"{round(theirs, 2):g}", f"{value:g}")
+    return Resolution("draft", (), (fact,), verdict, text, check, (verdict, fact_shown), extra)
+
+
+def _flag_text(fact: Fact) -> str:
+    label, yes = fact.label, bool(fact.flag)
+    if label.endswith(" included"):
+        return f"{'Yes' if yes else 'No'}, the {label[:-9]} is {'' if yes else 'not '}included."
+    if re.search(r"(?:able|ible|ed|safe|compatible|proof|standing|ing|ic|ive|al|less)$", label):
+        return f"{'Yes' if yes else 'No'}, it is {'' if yes else 'not '}{label}."
+    return f"Yes, it has {label}." if yes else f"No, it does not have {label}."
+
+
+_NOT = re.compile(r"\b(?:not|no|non|never|without|cannot|can't|cant|won't|isn't|aren't|doesn't|don't|lacks?)\b", re.I)
+
+
+def _sentence_verdict(asked: set[str], sentence: str) -> str | None:
+    """yes when the sentence states every asked word, no when it negates one ("non-freestanding",
+    "cannot be returned"), None when it does not state them (no verdict is drawn)."""
+    hits = [m for m in re.finditer(r"[A-Za-z0-9]+(?:'[a-z]+)?", sentence) if near(root(stem(m.group(0).lower())), asked)]
+    if {w for w in asked if any(near(root(stem(m.group(0).lower())), {w}) for m in hits)} != asked:
+        return None
+    for m in hits:
+        before = re.split(r"[.,;:!?]", sentence[:m.start()])[-1]
+        after = re.split(r"[.,;:!?]", sentence[m.end():])[0]
+        if _NOT.search(before) or _NOT.search(after) or negated(sentence, m.start(), m.end()):
+            return "no"
+    return "yes"
+
+
+def state(question: str, key: set[str], fact: Fact, sentence: str) -> Resolution:
+    """A fact stated: a yes/no attribute with its verdict, a value, or the sentence that says it."""
+    yesno = bool(YESNO.search(question))
+    if fact.flag is not None:
+        verdict = "yes" if fact.flag else "no"
+        return Resolution("draft", (), (fact,), verdict, _flag_text(fact), f"{fact.label}: {verdict}", (verdict,))
+    if sentence:
+        policy = fact.field.startswith("policies#")
+        name = f"Our {fact.label} policy" if policy else "The product description"
+        asked = key - roots(fact.own) if policy else key  # the words beyond the policy's name (paypal, knife)
+        verdict = _sentence_verdict(asked, sentence) if yesno and asked else None
+        lead = f"{verdict.capitalize()}. " if verdict else ""
+        return Resolution("draft", (), (fact,), verdict, f"{lead}{name} says: {sentence.strip()}", sentence,
+                          ((verdict,) if verdict else ()) + (sentence.strip(),), evidence=(sentence,))
+    has = re.search(r"\b(?:have|has|come with|include|includes)\b", question, re.I)
+    if yesno and not (roots(stems(question)) & roots(fact.value_words)):
+        if not (has and key & roots(fact.own)) or negative(fact):
+            return Resolution("not_in_catalog", (f"a yes/no question that {fact.field} does not settle",))
+        return Resolution("draft", (), (fact,), "yes", f"Yes. The {fact.label} is {fact.value}.", "", ("yes", fact.value))
+    verb = "are" if "," in fact.value else "is"
+    return Resolution("draft", (), (fact,), None, f"The {fact.label} {verb} {fact.value}.", "", (fact.value,))
+
+
+def _comparison(question: str, key: set[str], facts: Sequence[Fact], q: Quantity) -> Resolution:
+    dims = {q.dim} | ({"capacity"} if q.unit == "oz" else set())  # 24 oz of water is fluid ounces
+    same = [f for f in facts if f.dim in dims and f.numbers]
+    named = [f for f in same if key & roots(f.own)] or [f for f in same if key & roots(f.words)] or same
+    if len(named) != 1:
+        return Resolution("not_in_catalog", (f"{'several facts could be meant' if named else 'no fact measures it'}"
+                                             f" ({q.dim})",))
+    if named[0].dim != q.dim:
+        q = Quantity(q.value, "fl oz")
+    if direction(question, named[0]) is None and not YESNO.search(question):
+        return Resolution("needs_human", ("the comparison's direction is unclear",))
+    return compare(question, q, named[0])
+
+
+_ASKS_ELSE = re.compile(r"^\W*(?:where|when|why|who)\b|\b(?:made in|country|origin|manufactured|in stock|stock|"
+                        r"arrive|deliver(?:ed)? by|on sale|restock)\b", re.I)
+
+
+def resolve(question: str, p: Product | None, facts: Sequence[Fact], policies: Sequence[Fact],
+            vocab: frozenset[str] = frozenset()) -> Resolution:
+    """What may be said in answer to `question` about product `p` (None: no product page) from its
+    facts and the shop's policies. `vocab`: the catalog's property words (every product's fact names,
+    cues and values): a word of the question outside it (`put`, `work`) says nothing about what is asked."""
+    if (why := screen(question)) is not None:
+        return Resolution("refused", (why,))
+    key = key_words(question)
+    naming = roots(stems(" ".join(x for x in (p.title, p.brand or "", p.category or "") if x))) if p else set()
+    # A figure of the product's own name ("the -18°C sleeping bag", "the 40W speaker") names it; it is not asked.
+    title_numbers = {float(x) for x in re.findall(r"\d+(?:\.\d+)?", p.title)} if p else set()
+    quantities = [q for q in question_quantities(question) if abs(q.value) not in title_numbers]
+    if len(quantities) > 1:
+        return Resolution("needs_human", ("more than one figure to compare",))
+    if quantities:
+        return _comparison(question, key - naming, facts, quantities[0])
+    pool = [*facts, *policies] if not _ASKS_ELSE.search(question) else [f for f in policies]
+    # The product's own name covers nothing: "the dutch oven's price" is about the price.
+    asked = {w for w in key if not near(w, naming)}
+    fact, cov, sentence = best_fact(asked, pool)
+    rest = {w for w in asked - cov if not vocab or near(w, vocab)}
+    if fact is not None and not rest:
+        if fact.sentences:  # within prose, the product's name breaks ties between sentences
+            sentence = _sentence_cover(asked, fact, key - asked)[1] or sentence
+        stated = re.findall(r"\d+(?:\.\d+)?", question)
+        if any(n not in (sentence or fact.text) for n in stated):
+            return Resolution("not_in_catalog", (f"the facts do not state {', '.join(stated)}",))
+        heard = {w for w in asked if not vocab or near(w, vocab) or near(w, roots(stems(sentence)))}
+        return state(question, heard, fact, sentence)
+    if p is not None and key and not (key - naming) and YESNO.search(question):
+        title = Fact("title", "product", p.title, frozenset(), frozenset(stems(p.title)))
+        return Resolution("draft", (), (title,), "yes", f"Yes. It is the {p.title}.", "", ("yes",))
+    missing = sorted(rest or key)
+    return Resolution("not_in_catalog", (f"no fact says {' '.join(missing[:5])}",))
+
+
+def vocabulary(facts: Sequence[Fact]) -> frozenset[str]:
+    """The catalog's property words: every attribute's name, cues and value (folded over all products),
+    and every cue word answers know of."""
+    out: set[str] = {root(stem(w)) for ws in (*DEFAULT_CUES.values(), *DIM_CUES.values()) for w in ws}
+    for f in facts:
+        if f.field.startswith("attributes.") or f.field.startswith("policies#"):
+            out |= roots(f.own) | (roots(f.value_words) if not f.field.startswith("policies#") else set())
+    return frozenset(out)
+
+
+def language_of(question: str, locale: str | None) -> str:
+    """The question's primary language: its locale's, else Chinese when it is written in Han characters."""
+    if locale:
+        return locale.replace("_", "-").split("-")[0].lower()
+    return "zh" if len(CJK.findall(question)) >= 2 else "en"
