@@ -64,6 +64,9 @@ def es_doc(row: dict[str, Any], indexed_at: str | None = None,
         **{f: list(row.get(f) or []) or None for f in RECS_FIELDS},
         # round(log2(1 + decayed behaviour weight)), from the behaviour log (a ranker feature).
         "popularity": row.get("popularity"),
+        # Answered shoppers' questions (shopgen/answers), and their text for search.
+        "qa": [dict(x) for x in qa] if (qa := row.get("qa")) else None,
+        "qa_text": " ; ".join(f"{x['question']} {x['answer']}" for x in qa) if qa else None,
         # Per content type: fresh | kept | none, and why tonight's copy failed.
         "copy": json.loads(c) if isinstance(c := row.get("copy"), str) else c,
         "updated_at": row.get("updated_at"),

@@ -327,7 +327,7 @@ def live_index(es: Elasticsearch, alias: str) -> str:
 
 
 FINGERPRINT = ("content_hash", "model_version", "prompt_version", "embedding_model", "related_skus", "description", "copy",
-               "also_viewed", "bought_together", "recommended", "popularity")
+               "also_viewed", "bought_together", "recommended", "popularity", "qa")
 
 
 def incremental(es: Elasticsearch, alias: str, docs: Iterable[dict[str, Any]], settings: Settings,

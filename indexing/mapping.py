@@ -20,7 +20,7 @@ COPY_TEXT_FIELDS = tuple(f for ct in CONTENT_TYPES.values() for f in ct.fields()
     ct.search_text for ct in CONTENT_TYPES.values() if ct.search_text)
 COPY_RECORD_FIELDS = tuple(f for ct in CONTENT_TYPES.values() for f in ct.records())
 # Searchable text fields; each also gets a `.zh` sub-field with the Chinese analyzer.
-TEXT_FIELDS = ("title", *COPY_TEXT_FIELDS, "attributes_text", "source_description")
+TEXT_FIELDS = ("title", *COPY_TEXT_FIELDS, "attributes_text", "source_description", "qa_text")
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 # Analyzer name per Chinese plugin, in order of preference.
 CHINESE_PLUGINS = {"analysis-smartcn": "smartcn", "analysis-ik": "ik_smart"}
@@ -93,6 +93,10 @@ def mappings_component(dims: int, cfg: ESConfig, zh_analyzer: str = "cjk",
         "recommended": keyword,
         "recommended_sources": keyword,
         "popularity": {"type": "float"},
+        # Shoppers' questions answered from the catalog (shopgen/answers): shown on the product page;
+        # their text is searchable through qa_text.
+        "qa": {"properties": {"question": {"type": "text", "analyzer": analyzer}, "answer": {"type": "text", "analyzer": analyzer},
+                              "cites": keyword, "answered_at": {"type": "date", "ignore_malformed": True}}},
         "copy": {"properties": {t: {"properties": {"status": keyword, "reasons": {"type": "keyword", "ignore_above": 512}}}
                                 for t in COPY_TYPES}},
         "updated_at": {"type": "date", "ignore_malformed": True},

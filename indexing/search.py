@@ -28,7 +28,7 @@ MAX_CANDIDATES = 10_000  # Elasticsearch's limit on num_candidates
 # generated copy adds vocabulary (use cases, synonyms) but also filler. combined_fields needs >= 1.
 DEFAULT_FIELD_WEIGHTS = {"category.text": 3.0, "brand.text": 2.0, "attributes_text": 2.0, "seo_title": 1.5,
                          "bullets": 1.5, "description": 1.0, "source_description": 1.0, "ad_text": 1.0,
-                         "faq_text": 1.0}
+                         "faq_text": 1.0, "qa_text": 1.0}
 # Fields without a Chinese sub-field (keywords with an English `.text`).
 _NO_ZH = ("category.text", "brand.text")
 _SOURCE = {"excludes": ["embedding"]}

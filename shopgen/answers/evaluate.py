@@ -33,7 +33,7 @@ def canon(text: str) -> str:
     """Case, degree signs, thousands separators, hyphens and the space between a number and its unit
     do not matter: `2,390g` = `2390 g`, `10°C` = `10 c`, `2-year` = `2 year`."""
     t = unicodedata.normalize("NFKC", text).lower().replace("°", " ").replace("º", " ").replace("−", "-")
-    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
+    t = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", t)
     t = re.sub(r"(?<=[a-z])-(?=[a-z0-9])|(?<=\d)-(?=[a-z])", " ", t)
     t = re.sub(r"(\d)\s*([a-z%])", r"\1 \2", t)
     t = re.sub(r"(?<=\d)\.0+\b", "", t)

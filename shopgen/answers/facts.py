@@ -58,7 +58,7 @@ DEFAULT_CUES: dict[str, list[str]] = {
 }
 # What a dimension's facts answer (a key with a unit suffix needs no cue of its own).
 DIM_CUES: dict[str, list[str]] = {
-    "length": ["long", "length", "measure", "duration"],
+    "length": ["long", "length", "measure"],
     "weight": ["weigh", "heavy", "light", "weight"],
     "capacity": ["hold", "capacity", "volume", "big", "fit"],
     "temperature": ["temperature", "degree", "warm", "hot", "cold"],
@@ -183,12 +183,14 @@ def parse_policies(markdown: str) -> list[Fact]:
             continue
         slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")[:40] or "policy"
         name = stems(heading) | POLICY_CUES.get(slug, set())
+        # Only the policy's own words name it; "how long" or "cost" alone does not ask about shipping.
         out.append(Fact(f"policies#{slug}", heading.lower(), body, frozenset(name), frozenset(stems(body)),
                         tuple(float(x) for x in NUM.findall(body)), None, None, body, tuple(sentences(body)),
-                        own=frozenset(name)))
+                        own=frozenset(name - GENERIC_CUES)))
     return out
 
 
+GENERIC_CUES = {stem(w) for w in ("duration", "price", "cost", "cover", "covered", "back", "send", "money", "dry")}
 POLICY_CUES = {k: {stem(w) for w in v} for k, v in {
     "shipping": ["duration", "price", "cost", "ship", "shipping", "delivery", "deliver", "arrive", "postage", "express", "send"],
     "returns": ["duration", "price", "cost", "return", "refund", "exchange", "money", "back", "send"],

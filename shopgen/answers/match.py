@@ -46,6 +46,9 @@ class TitleIndex:
     def __init__(self, products: Iterable[Product]):
         self.titles: dict[str, str] = {}
         self.by_word: dict[str, set[str]] = defaultdict(set)
+        self.add(products)
+
+    def add(self, products: Iterable[Product]) -> None:
         for p in products:
             self.titles[p.sku] = p.title
             for w in roots(stems(p.title)):

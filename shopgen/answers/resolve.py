@@ -93,7 +93,11 @@ def screen(question: str) -> str | None:
 
 def key_words(question: str) -> set[str]:
     """The question's content words (roots) that say what is asked."""
-    q = re.sub(r"\bhow long\b", " duration ", question, flags=re.I)
+    if not re.search(r"\b(?:covered|guaranteed|valid|lasts?|takes?|keeps?|until|before|delivered|shipped)\b", question,
+                     re.I):
+        question = re.sub(r"\bhow long (?=is|are|was)\b", " length ", question, flags=re.I)
+    q = question
+    q = re.sub(r"\bhow long\b", " duration ", q, flags=re.I)
     if not re.search(r"\b(?:weigh|weighs|hold|holds|measure|last|take|charge)\b", q, re.I):
         q = re.sub(r"\bhow much (?:is|are|for|does|do|r)\b", " price ", q, flags=re.I)
     return roots(stems(q) - FRAME)
@@ -249,7 +253,7 @@ def state(question: str, key: set[str], fact: Fact, sentence: str) -> Resolution
     if sentence:
         policy = fact.field.startswith("policies#")
         name = f"Our {fact.label} policy" if policy else "The product description"
-        asked = key - roots(fact.own) if policy else key  # the words beyond the policy's name (paypal, knife)
+        asked = key - roots(stems(fact.label)) if policy else key  # the words beyond the policy's name (paypal, knife)
         verdict = _sentence_verdict(asked, sentence) if yesno and asked else None
         lead = f"{verdict.capitalize()}. " if verdict else ""
         return Resolution("draft", (), (fact,), verdict, f"{lead}{name} says: {sentence.strip()}", sentence,
@@ -305,7 +309,7 @@ def resolve(question: str, p: Product | None, facts: Sequence[Fact], policies: S
     if fact is not None and not rest:
         if fact.sentences:  # within prose, the product's name breaks ties between sentences
             sentence = _sentence_cover(asked, fact, key - asked)[1] or sentence
-        stated = re.findall(r"\d+(?:\.\d+)?", question)
+        stated = [n for n in re.findall(r"\d+(?:\.\d+)?", question) if float(n) not in title_numbers]
         if any(n not in (sentence or fact.text) for n in stated):
             return Resolution("not_in_catalog", (f"the facts do not state {', '.join(stated)}",))
         heard = {w for w in asked if not vocab or near(w, vocab) or near(w, roots(stems(sentence)))}

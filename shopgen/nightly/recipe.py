@@ -56,14 +56,15 @@ def night(n: Night, io: Adapters) -> Saved:
                 n.rep.data["startup"]["ray_init_s"] = round(time.perf_counter() - t_ray, 3)
 
         recs = record(steps.recommend(n, planned, io, start_ray), n)
-        mode = record(steps.mode(n, planned, live, recs), n)
+        answered = steps.answer(n, planned, io, start_ray)
+        mode = record(steps.mode(n, planned, live, recs, answered), n)
         loaded = steps.load(n, planned, mode)
         if loaded.products:
             start_ray()
         gen = record(steps.generate(n, planned, loaded, io), n)
-        emb = record(steps.embed(n, planned, mode, loaded, gen, io, recs), n)
+        emb = record(steps.embed(n, planned, mode, loaded, gen, io, recs, answered), n)
     idx = record(steps.index(n, planned, mode, emb, io), n)
-    saved = record(steps.save(n, planned, mode, gen, emb, idx), n)
+    saved = record(steps.save(n, planned, mode, gen, emb, idx, answered), n)
     n.rep.data["coverage"] = coverage(len(planned.hashes), saved.searchable,
                                       {s: es for s, es in gen.entries.items() if s not in planned.plan.settled},
                                       n.types, all_fresh=len(planned.plan.settled)).to_dict()

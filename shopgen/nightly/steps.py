@@ -26,6 +26,7 @@ from shopgen.adapters import models
 from shopgen.adapters.encoder import document_key, document_text
 from shopgen.adapters.raysupport import ray_session
 from shopgen.adapters.storage import is_s3
+from shopgen.answers.night import NO_ANSWERS, Answered, add_qa, answers_night, save_answers
 from shopgen.catalog.load import iter_catalog
 from shopgen.core.config import Settings
 from shopgen.core.content import CONTENT_TYPES, candidates_for, few_shot_for
@@ -206,6 +207,12 @@ class Adapters:
     def index(self, n: Night, folder: Path, model: models.ModelRef, spec: IncrementalSpec | None) -> IndexRun:
         return run_index(n.rep, folder, n.settings, n.alias, n.console, n.qpath, model, n.catalog, spec)
 
+    def answer(self, rows: list[dict[str, Any]], settings: Settings, ctx: Any) -> list[Any]:
+        """Questions answered on Ray Data (shopgen.answers.stage.answer_all), in the night's Ray session."""
+        from shopgen.answers.stage import answer_all
+
+        return answer_all(rows, settings, ctx)
+
     def recs_engine(self, local: bool, start_ray: Callable[[], None]) -> tuple[Any, Any]:
         """The behaviour fold and neighbour table: in this process for a small log, else on Ray Data."""
         from shopgen.recommend import distributed as d
@@ -330,7 +337,23 @@ def recommend(n: Night, p: Planned, io: Adapters, start_ray: Callable[[], None])
     return recs
 
 
-def mode(n: Night, p: Planned, live: str | None, recs: Recs = NO_RECS) -> Mode:
+def answer(n: Night, p: Planned, io: Adapters, start_ray: Callable[[], None]) -> Answered:
+    """Answers the questions of answers.questions that are new or whose product's facts changed
+    (shopgen/answers/night.py); the products whose qa changed become dirty."""
+    if not p.settings.answers.questions:
+        return NO_ANSWERS
+
+    def run(rows: list[dict[str, Any]], ctx: Any) -> list[Any]:
+        start_ray()
+        return io.answer(rows, p.settings, ctx)
+
+    with n.rep.stage("answer", n.console) as st:
+        out = answers_night(p.settings, n.catalog, n.store, p.hashes, lambda bad: append_quarantine(n.qpath, bad), run)
+        st.update(out.figures)
+    return out
+
+
+def mode(n: Night, p: Planned, live: str | None, recs: Recs = NO_RECS, answered: Answered = NO_ANSWERS) -> Mode:
     """A new index (gate + swap) when rebuild_reason says so; else an upsert, for which only the
     products that are new, changed, regenerated or not yet in the live index, or whose behaviour
     lists changed, are dirty."""
@@ -346,7 +369,7 @@ def mode(n: Night, p: Planned, live: str | None, recs: Recs = NO_RECS) -> Mode:
     dirty = frozenset(s for s, h in p.hashes.items()
                       if s in pl.regenerate or s not in was_indexed or ch.get(s) != h or not doc.get(s)
                       or not emb.get(s) or (s not in pl.settled and pl.carried.get(s) != pl.previous.get(s)))
-    return Mode(None, live, was_indexed, dirty | (recs.changed & p.hashes.keys()))
+    return Mode(None, live, was_indexed, dirty | ((recs.changed | answered.changed) & p.hashes.keys()))
 
 
 def load(n: Night, p: Planned, m: Mode) -> Loaded:
@@ -558,7 +581,8 @@ def split_for_embedding(src: Path, to_embed: Path, reused: Path, previous: Mappi
     return hashes, keep
 
 
-def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapters, recs: Recs = NO_RECS) -> Embedded:
+def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapters, recs: Recs = NO_RECS,
+          answered: Answered = NO_ANSWERS) -> Embedded:
     """Each dirty product's row (accepted copy included) -> reused or new vectors -> related, matched
     against every product's vector (the stored ones for the rest)."""
     stages, settings = n.work / "stages", p.settings
@@ -587,6 +611,8 @@ def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapt
     enriched = relate(embedded, n.work / "enriched", _related_pool(n, p, m, uris), settings, n.rep, n.console)
     if recs.folder is not None:
         add_lists(enriched, recs, p.catalog.index, settings)
+    if answered.enabled:
+        add_qa(enriched, answered)
     return Embedded(enriched, ehash, uris, n_new, len(p.hashes) - n_new, recs.hashes)
 
 
@@ -639,7 +665,8 @@ def index(n: Night, p: Planned, m: Mode, emb: Embedded, io: Adapters) -> Indexed
     return Indexed(None, m.live, dhash, done.failed, done.docs, done.deleted)
 
 
-def save(n: Night, p: Planned, m: Mode, g: Generated, emb: Embedded, idx: Indexed) -> Saved:
+def save(n: Night, p: Planned, m: Mode, g: Generated, emb: Embedded, idx: Indexed,
+         answered: Answered = NO_ANSWERS) -> Saved:
     """Folds tonight into the state: one row per valid product, plus invalid ones carried over.
     Settled products whose document did not change keep their stored row as it is (in Arrow)."""
     n.lock.check()
@@ -656,6 +683,7 @@ def save(n: Night, p: Planned, m: Mode, g: Generated, emb: Embedded, idx: Indexe
             searchable += _fold(n, p, m, emb, idx, pv, part, entries_for(p, g, part), new_rows)
         _, names = st8.load_journal(n.store)
         figures = st8.save_state(n.store, new_rows, names, carry=p.previous.take(as_stored) if as_stored else None)
+        save_answers(n.store, answered)
         st.update(figures)
     return Saved(searchable, figures["state_rows"])
 
