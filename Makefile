@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	@set -e; trap '$(BIN)/shopgen dev down' EXIT; \
 	$(BIN)/python data/make_events.py --out .shopgen/demo-events/events.jsonl 2>/dev/null; \
-	$(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/demo --limit $(DEMO_LIMIT) --events .shopgen/demo-events; \
+	$(BIN)/shopgen --set answers.questions=data/demo_questions.jsonl --set answers.policies=data/policies.md nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/demo --limit $(DEMO_LIMIT) --events .shopgen/demo-events; \
+	$(BIN)/shopgen --set answers.policies=data/policies.md answer --questions data/demo_questions.jsonl --alias products --out .shopgen/demo/answers.jsonl; \
 	$(BIN)/shopgen search "waterproof rain jacket" -k 5; \
 	$(BIN)/shopgen search "damascus steel chef knife" --mode hybrid -k 5; \
 	$(BIN)/shopgen search "something to keep me dry on a rainy hike" --mode knn -k 5; \
@@ -36,6 +37,7 @@ demo: setup
 	echo "The demo indexed the first $(DEMO_LIMIT) of 324 products (5 per category). The full catalog takes roughly 5x as long:"; \
 	echo "  $(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/full"; \
 	echo "Run it again: only new or changed products are regenerated (the state is in .shopgen/demo/state)."; \
+	echo "Ask it a question: $(BIN)/shopgen --set answers.policies=data/policies.md ask \"How much does it weigh?\" --sku SG-TNT-0001"; \
 	echo "Search it again later: $(BIN)/shopgen search \"cork yoga mat\" --json  (starts the embedded server)"
 
 # Two pytest-xdist workers: each runs its planned list of whole modules (tests/conftest.py, SECONDS),

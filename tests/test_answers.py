@@ -287,3 +287,29 @@ def test_eval_answers_on_the_labelled_set(tmp_path, env, shopgen_bin):
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["n"] == 120 and set(out) >= {"correct_rate", "wrong_rate", "refusal_rate", "n"}
     assert out["wrong_rate"] <= 0.02 and out["correct_rate"] >= 0.8, out
+
+
+@pytest.mark.slow
+def test_finetune_on_the_support_log_is_judged_through_the_serving_path(tmp_path, env, shopgen_bin):
+    from shopgen.adapters.registry import Registry, answerer_gate
+
+    log = tmp_path / "log.jsonl"
+    subprocess.run(["python3", str(ROOT / "data/make_support_log.py"), "--out", str(log)], check=True,
+                   capture_output=True, timeout=120)
+    rows = log.read_text(encoding="utf-8").splitlines()
+    log.write_text("\n".join(rows[::6]) + "\n", encoding="utf-8")  # ~250 rows: every rule, a short run
+    e = {**env, "SHOPGEN_FINETUNE__EVAL_EVERY": "4", "SHOPGEN_FINETUNE__BATCH_SIZE": "2",
+         "SHOPGEN_FINETUNE__PATIENCE": "100", "SHOPGEN_ANSWERS__POLICIES": str(ROOT / "data/policies.md")}
+    p = subprocess.run([shopgen_bin, "finetune", "--task", "answers", "--data", str(log), "--catalog", str(SAMPLE),
+                        "--max-steps", "4", "--registry", str(tmp_path / "reg"), "--storage", str(tmp_path / "st"),
+                        "--json"], env=e, capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, p.stderr[-4000:]
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    m = rep["metrics"]
+    assert rep["task"] == "answers" and rep["data"]["examples"] > 50 and m["base"]["n"] == m["finetuned"]["n"] > 10
+    assert rep["gate"]["passed"] == answerer_gate(m)[0]  # promoted only when correct rises and wrong does not
+    reg = Registry(str(tmp_path / "reg"))
+    assert reg.get(rep["version"])["kind"] == "answerer" and reg.promoted("answerer") is None
+    bad = subprocess.run([shopgen_bin, "finetune", "--task", "answers", "--catalog", str(SAMPLE)], env=e,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--data" in bad.stderr

@@ -230,6 +230,16 @@ def generation_ref(settings: Settings) -> str:
     return settings.models.generator
 
 
+def answerer_ref(settings: Settings) -> str:
+    """The model answers are drafted with: the registry's promoted answerer (a generator fine-tuned on
+    the support log, `shopgen finetune --task answers`), else generation_ref's."""
+    if settings.models.use_promoted:
+        promoted = Registry(settings.registry_uri, settings.s3).promoted("answerer")
+        if promoted:
+            return promoted
+    return generation_ref(settings)
+
+
 def embedding_ref(settings: Settings) -> str:
     """The embedder reference a build uses: the registry's promoted embedder version (when
     models.use_promoted), else models.embedder; as generation_ref is for the generator."""

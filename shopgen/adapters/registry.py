@@ -8,7 +8,8 @@
     <root>/promoted-embedder.json        the embedder version embedding and search use by default
 
 A manifest's `kind` is `generator` (the default: manifests written before kinds existed), `embedder`
-or `ranker` (a learning-to-rank model, `model/`); each kind has its own gate and its own promoted pointer.
+`ranker` (a learning-to-rank model, `model/`) or `answerer` (the answer drafter fine-tuned on the support
+log); each kind has its own gate and its own promoted pointer.
 
 A version's files are uploaded before its manifest, so a crashed upload is never listed."""
 
@@ -28,8 +29,9 @@ from shopgen.core.config import S3Config
 VERSION_RE = re.compile(r"^ft-\d{8}-\d{6}-[0-9a-f]{6}$")
 
 
-KINDS = ("generator", "embedder", "ranker")
-POINTERS = {"generator": "promoted.json", "embedder": "promoted-embedder.json", "ranker": "promoted-ranker.json"}
+KINDS = ("generator", "embedder", "ranker", "answerer")
+POINTERS = {"generator": "promoted.json", "embedder": "promoted-embedder.json", "ranker": "promoted-ranker.json",
+            "answerer": "promoted-answerer.json"}
 
 
 def kind_of(manifest: dict[str, Any]) -> str:
@@ -106,9 +108,23 @@ def ranker_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
     return True, []
 
 
+def answerer_gate(metrics: dict[str, Any]) -> tuple[bool, list[str]]:
+    """A fine-tuned answer drafter, judged through the serving path on held-out support-log rows: the
+    correct rate must rise and the wrong rate must not."""
+    base, ft, reasons = _both(metrics, "held-out log")
+    if reasons:
+        return False, reasons
+    if not ft["correct_rate"] > base["correct_rate"]:
+        reasons.append(f"correct rate {ft['correct_rate']:.4f} does not rise above the base's {base['correct_rate']:.4f}"
+                       f" ({ft['n']} held-out questions)")
+    if ft["wrong_rate"] > base["wrong_rate"]:
+        reasons.append(f"wrong rate {ft['wrong_rate']:.4f} is above the base's {base['wrong_rate']:.4f}")
+    return not reasons, reasons
+
+
 def gate(metrics: dict[str, Any], kind: str = "generator") -> tuple[bool, list[str]]:
     """Pure promote gate of a version of this kind. Returns (passed, reasons)."""
-    return {"embedder": embedder_gate, "ranker": ranker_gate}.get(kind, generator_gate)(metrics)
+    return {"embedder": embedder_gate, "ranker": ranker_gate, "answerer": answerer_gate}.get(kind, generator_gate)(metrics)
 
 
 def new_version_id(seed: str) -> str:

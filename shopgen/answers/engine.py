@@ -72,11 +72,12 @@ def plan(row: dict[str, Any], ctx: Context) -> tuple[Answer | None, Product | No
     lang = language_of(row["question"], row.get("locale") or (p.locale if p else None))
     if lang not in ctx.languages:
         return _answer(row, p, "unsupported_language", reasons=[f"questions in {lang!r} are not answered"]), p, None
-    if p is None:
+    facts = product_facts(p, ctx.cues) if p is not None else []
+    res = resolve(row["question"], p, facts, ctx.policies, ctx.vocab)
+    if p is None and not (res.status == "draft" or res.status == "refused"):
+        # Without a product only a policy answers; never an answer about a guessed product.
         why = "no product matched clearly" if row.get("candidates") else "no product matched"
         return _answer(row, p, "not_in_catalog", candidates=list(row.get("candidates") or []), reasons=[why]), p, None
-    facts = product_facts(p, ctx.cues)
-    res = resolve(row["question"], p, facts, ctx.policies, ctx.vocab)
     if res.status != "draft":
         return _answer(row, p, res.status, reasons=list(res.reasons)), p, None
     return None, p, res
@@ -90,9 +91,9 @@ def _text_of(raw: str) -> str:
         return ""
 
 
-def finish(row: dict[str, Any], p: Product, res: Resolution, samples: Sequence[tuple[str, int]], ctx: Context) -> Answer:
+def finish(row: dict[str, Any], p: Product | None, res: Resolution, samples: Sequence[tuple[str, int]], ctx: Context) -> Answer:
     """The first LLM draft that passes the gate, else the extractive one, else needs_human."""
-    locale = row.get("locale") or p.locale
+    locale = row.get("locale") or (p.locale if p else "en-US")
     drafts = [(t, check_draft(t, row["question"], res, p, locale=locale, banned=ctx.banned))
               for t in (_text_of(raw) for raw, _ in samples)]
     if ctx.extractive:

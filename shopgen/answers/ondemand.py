@@ -30,7 +30,7 @@ class OnDemand:
             raise LookupError(f"alias {alias!r} does not exist yet: run `shopgen nightly` first")
         self.settings, self.source = settings, Source(settings, alias=alias, es=es)
         self.ctx = answer_context(settings, self.source)
-        model = models.resolve(models.generation_ref(settings), settings)
+        model = models.resolve(models.answerer_ref(settings), settings)
         self.answerer = Answerer(model, settings, self.ctx)
 
     def answer(self, questions: list[Question]) -> list[Answer]:

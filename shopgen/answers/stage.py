@@ -85,7 +85,7 @@ def answer_all(rows: list[dict[str, Any]], settings: Settings, ctx: Context) -> 
     """Every row answered on Ray Data (in a Ray session the caller holds)."""
     if not rows:
         return []
-    model = models.resolve(models.generation_ref(settings), settings)
+    model = models.resolve(models.answerer_ref(settings), settings)
     out: list[Answer] = []
     for batch in answer_dataset(rows, model, settings, ctx).iter_batches(batch_size=None, batch_format="pyarrow"):
         out += [Answer.model_validate(r) for r in batch.to_pylist()]

@@ -49,8 +49,22 @@ def answer(ctx: click.Context, questions: str, catalog: str | None, alias: str |
         click.echo(json.dumps(rep, default=str))
         return
     c = rep["answers"]
+    if c["questions"] <= 20:  # a handful: show them (a file of thousands is read from --out)
+        _show(out, ctx.obj["settings"])
     click.echo("answers: " + "  ".join(f"{k}={v}" for k, v in c["by_status"].items())
                + f"  tokens/answered={c['tokens_per_answered']}  -> {out}")
+
+
+def _show(out: str, settings) -> None:
+    from shopgen.adapters.storage import read_bytes
+
+    if not out.endswith(".jsonl"):
+        return
+    for line in read_bytes(out, settings.s3).decode("utf-8").splitlines():
+        r = json.loads(line)
+        click.echo(f"Q: {r['question']}  (sku {r['sku'] or '-'})")
+        click.echo(f"   [{r['status']}] {r['answer'] or '; '.join(r['reasons'])}"
+                   + (f"  cites: {', '.join(r['cites'])}" if r["cites"] else ""))
 
 
 @click.command("eval-answers")

@@ -206,11 +206,16 @@ def models_promote(ctx: click.Context, version: str, registry: str | None, force
               help="Also train on the copy the gate accepted in earlier nightly runs, read from this nightly state "
                    "prefix (folder or s3://, e.g. <workdir>/state/<alias>): adds 'accepted' to finetune.sources.")
 @click.option("--promote", is_flag=True, default=None, help="Promote the new version if it passes the gate.")
+@click.option("--task", type=click.Choice(["copy", "answers"]), default="copy", show_default=True,
+              help="copy: the shop's product copy; answers: the answer drafter, on the support log (--data).")
+@click.option("--data", default=None, help="--task answers: the support log (question, answer, sku?, resolved?; "
+                                           ".jsonl/.csv/.parquet, a folder or s3://).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_context
 def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, workers: int | None, gpu: bool | None,
              max_steps: int | None, epochs: int | None, registry: str | None, name: str | None, storage: str | None,
-             limit: int | None, from_accepted: str | None, promote: bool | None, as_json: bool) -> None:
+             limit: int | None, from_accepted: str | None, promote: bool | None, task: str, data: str | None,
+             as_json: bool) -> None:
     """Fine-tune the generator with Ray Train on the shop's own copy that passes the gate (and, with
     --from-accepted, on copy the gate accepted in earlier nightly runs); evaluate the candidate and the
     base through the serving path (vLLM, grammar, best-of-n, gate) on held-out products; register
@@ -228,12 +233,29 @@ def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, wo
     if from_accepted:
         upd["finetune.sources"] = [*dict.fromkeys([*s.finetune.sources, "accepted"])]
     s = override(s, upd)
+    if task == "answers" and not data:
+        raise click.UsageError("--task answers needs --data LOG (the support log)")
     try:
-        rep = run_finetune(catalog, s, base=base, name=name, limit=limit, promote=promote, console=err)
+        if task == "answers":
+            from shopgen.finetune.answers import run_answer_finetune
+
+            rep = run_answer_finetune(data, catalog, s, base=base, name=name, promote=promote, console=err)
+        else:
+            rep = run_finetune(catalog, s, base=base, name=name, limit=limit, promote=promote, console=err)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(rep))
+        return
+    if task == "answers":
+        for who in ("base", "finetuned"):
+            f = rep["metrics"].get(who) or {}
+            click.echo(f"held-out {who:9s}: " + "  ".join(f"{k}={fmt(f.get(k))}" for k in (
+                "n", "correct_rate", "wrong_rate", "refusal_rate")) + f"  drafted_by={f.get('drafted_by')}"
+                       + f"  llm_only={f.get('llm_only')}")
+        g = rep["gate"]
+        click.echo("gate: " + ("pass" if g["passed"] else "fail: " + "; ".join(g["reasons"])))
+        click.echo(f"answerer {rep['version']} ({'promoted' if rep.get('promoted') else 'candidate'}) in {rep['registry']}")
         return
     echo_training(rep, "test")
 
