@@ -117,7 +117,8 @@ def form(text: str, res: Resolution) -> list[str]:
     phrase said twice, no number run into another ("17. 17 cm")."""
     words = re.findall(r"[\w'’-]+", text)
     out = []
-    if len(words) < 4:
+    spec = re.match(r"^(?:Yes\. |No\. )?[A-Z][\w -]{1,40}: \S.*[.!?]$", text)  # "Keeps cold: 36 h."
+    if len(words) < (2 if spec else 4):
         out.append("not a sentence (fewer than four words)")
     if not re.search(r"[.!?。！？]\s*$", text):
         out.append("does not end a sentence")

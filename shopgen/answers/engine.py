@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from shopgen.answers.draft import check_draft, grammar, messages, pick
 from shopgen.answers.facts import DEFAULT_CUES, Fact, parse_policies, product_facts
-from shopgen.answers.resolve import Resolution, language_of, resolve
+from shopgen.answers.resolve import Resolution, language_of, resolve, vocabulary
 from shopgen.core.questions import Answer
 from shopgen.core.records import Product
 
@@ -42,17 +42,34 @@ class Context:
     cues: dict[str, list[str]] | None = None
     banned: dict[str, list[str]] | None = None
     extractive: bool = True
+    prefer_llm: bool = False  # publish a passing LLM draft before the extractive one
 
 
 def merged_cues(extra: dict[str, list[str]]) -> dict[str, list[str]]:
     return {**DEFAULT_CUES, **{k: [*DEFAULT_CUES.get(k, []), *v] for k, v in extra.items()}}
 
 
+def prefers_llm(settings: Any) -> bool:
+    """answers.prefer: `llm`, `extractive`, or `auto`: the LLM's drafts first only when a fine-tuned
+    answerer is promoted (it beat the base through the serving path); the base model's drafts were
+    less often publishable than the extractive ones (README, *Shoppers' questions*)."""
+    a = settings.answers
+    if a.prefer != "auto":
+        return a.prefer == "llm"
+    if not settings.models.use_promoted:
+        return False
+    from shopgen.adapters.registry import Registry
+
+    return Registry(settings.registry_uri, settings.s3).promoted("answerer") is not None
+
+
 def context(settings: Any, vocab: frozenset[str], policies_text: str | None) -> Context:
     a = settings.answers
-    return Context(tuple(parse_policies(policies_text)) if policies_text else (), vocab,
+    policies = tuple(parse_policies(policies_text)) if policies_text else ()
+    vocab = vocab | vocabulary(list(policies))  # "shipping" is a property word when a policy names it
+    return Context(policies, vocab,
                    tuple(a.languages or settings.models.languages()), merged_cues(a.cues), settings.qa.banned_claims,
-                   a.extractive)
+                   a.extractive, prefers_llm(settings))
 
 
 def input_row(qid: str, question: str, sku: str | None, locale: str | None, product: Product | None,
@@ -92,26 +109,33 @@ def _text_of(raw: str) -> str:
 
 
 def finish(row: dict[str, Any], p: Product | None, res: Resolution, samples: Sequence[tuple[str, int]], ctx: Context) -> Answer:
-    """The first LLM draft that passes the gate, else the extractive one, else needs_human."""
+    """The first draft that passes the gate (the LLM's first when ctx.prefer_llm, else the extractive
+    one), else needs_human."""
     locale = row.get("locale") or (p.locale if p else "en-US")
-    drafts = [(t, check_draft(t, row["question"], res, p, locale=locale, banned=ctx.banned))
+    drafts = [(t, check_draft(t, row["question"], res, p, locale=locale, banned=ctx.banned), "llm")
               for t in (_text_of(raw) for raw, _ in samples)]
     if ctx.extractive:
-        drafts.append((res.extractive, check_draft(res.extractive, row["question"], res, p, locale=locale,
-                                                   banned=ctx.banned)))
+        own = (res.extractive, extractive_check(row, p, res, ctx), "extractive")
+        drafts = [*drafts, own] if ctx.prefer_llm else [own, *drafts]
     tokens = sum(n for _, n in samples)
-    i = pick(drafts)
+    i = pick([(t, why) for t, why, _ in drafts])
     if i is None:
-        why = drafts[0][1] if drafts else ["no draft"]
+        why = next((w for _, w, by in drafts if by == "llm"), drafts[0][1] if drafts else ["no draft"])
         return _answer(row, p, "needs_human", reasons=why[:4], cites=res.cites, tokens=tokens)
-    by = "llm" if i < len(samples) else "extractive"
-    return _answer(row, p, "answered", answer=drafts[i][0], cites=res.cites, drafted_by=by, tokens=tokens)
+    return _answer(row, p, "answered", answer=drafts[i][0], cites=res.cites, drafted_by=drafts[i][2], tokens=tokens)
+
+
+def extractive_check(row: dict[str, Any], p: Product | None, res: Resolution, ctx: Context) -> list[str]:
+    return check_draft(res.extractive, row["question"], res, p, locale=row.get("locale") or (p.locale if p else "en-US"),
+                       banned=ctx.banned)
 
 
 def answer_rows(rows: Sequence[dict[str, Any]], ctx: Context, engine: Engine | None) -> list[Answer]:
     """Every row answered; one engine call for all the drafts the batch needs (none without an engine)."""
     planned = [plan(r, ctx) for r in rows]
     todo = [i for i, (done, _, _) in enumerate(planned) if done is None]
+    if ctx.extractive and not ctx.prefer_llm:  # the LLM drafts only where the extractive answer fails the gate
+        todo = [i for i in todo if extractive_check(rows[i], planned[i][1], planned[i][2], ctx)]  # type: ignore[arg-type]
     samples: list[list[tuple[str, int]]] = [[] for _ in todo]
     if engine is not None and todo:
         samples = engine([messages(rows[i]["question"], planned[i][2]) for i in todo],  # type: ignore[arg-type]
@@ -119,7 +143,7 @@ def answer_rows(rows: Sequence[dict[str, Any]], ctx: Context, engine: Engine | N
     out: list[Answer] = []
     drafted = dict(zip(todo, samples))
     for i, (done, p, res) in enumerate(planned):
-        out.append(done if done is not None else finish(rows[i], p, res, drafted[i], ctx))  # type: ignore[arg-type]
+        out.append(done if done is not None else finish(rows[i], p, res, drafted.get(i, []), ctx))  # type: ignore[arg-type]
     return out
 
 

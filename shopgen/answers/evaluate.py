@@ -37,7 +37,14 @@ def canon(text: str) -> str:
     t = re.sub(r"(?<=[a-z])-(?=[a-z0-9])|(?<=\d)-(?=[a-z])", " ", t)
     t = re.sub(r"(\d)\s*([a-z%])", r"\1 \2", t)
     t = re.sub(r"(?<=\d)\.0+\b", "", t)
+    for unit, same in UNIT_WORDS.items():  # 15 lbs = 15 lb, 8 hours = 8 h
+        t = re.sub(rf"(\d) ?(?:{same})\b", rf"\1 {unit}", t)
     return " ".join(re.findall(r"-?\d+(?:\.\d+)?|[a-z%]+|[\u3400-\u9fff]", t))
+
+
+UNIT_WORDS = {"lb": "lbs|pounds|pound", "h": "hours|hour|hrs|hr", "l": "litres|liters|litre|liter",
+              "g": "grams|gram", "kg": "kilograms|kilogram|kgs", "ml": "millilitres|milliliters", "in": "inches|inch",
+              "ft": "feet|foot", "m": "meters|metres|meter|metre", "cm": "centimeters|centimetres", "mm": "millimeters|millimetres"}
 
 
 def contains(answer: str, value: str) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shopgen.checks.base import STOPWORDS, is_falsy, sentences, stem
-from shopgen.core.measures import KEY_UNITS, UNITS, key_unit, show
+from shopgen.core.measures import KEY_UNITS, UNITS, convert, key_unit, show
 from shopgen.core.records import Product
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -165,6 +165,39 @@ def product_facts(p: Product, cues: dict[str, list[str]] | None = None) -> list[
         sents = tuple(s for s in sentences(p.description) if len(s) <= 400)
         out.append(Fact("description", "description", p.description, frozenset(), frozenset(stems(p.description)),
                         tuple(float(x) for x in NUM.findall(p.description)), None, None, p.description, sents))
+        # A figure the description repeats from an attribute ("It weighs 1280 g.") is that attribute.
+        known = {(f.dim, round(convert(n, f.unit, DIM_BASE[f.dim]) or 0, 3)) for f in out if f.dim in DIM_BASE
+                 for n in f.numbers}
+        out += [f for s in sents for f in sentence_measures(s, cues)
+                if (f.dim, round(convert(f.numbers[0], f.unit, DIM_BASE.get(f.dim, f.unit)) or 0, 3)) not in known]
+    return out
+
+
+DIM_BASE = {"length": "cm", "weight": "g", "capacity": "ml", "temperature": "celsius", "time": "hours", "power": "watt",
+            "charge": "mah", "brightness": "lumens", "money": "usd", "colour_temp": "kelvin"}
+
+
+DIM_LABELS = {"length": "size", "weight": "weight", "capacity": "capacity", "temperature": "temperature",
+              "time": "time", "power": "power", "charge": "battery", "brightness": "brightness", "money": "price"}
+
+
+def sentence_measures(sentence: str, cues: dict[str, list[str]]) -> list[Fact]:
+    """A figure with a unit in the seller's description ("29 liters", "water resistant to 100 m",
+    "15 lb") as a measured fact of the description: the sentence's words name it, so a comparison or
+    a "how heavy" finds it; what an answer quotes is the sentence itself."""
+    from shopgen.core.measures import question_quantities
+
+    out = []
+    words = stems(sentence)
+    for q in question_quantities(sentence):
+        if q.unit == "usd":
+            continue
+        label = DIM_LABELS.get(q.dim, q.dim)
+        # A length the seller wrote down is a size ("6'' wide by 12'' long", "W 22" x H 17" x D 10"").
+        size = {"big", "size", "dimension", "measurement"} if q.dim == "length" else set()
+        out.append(Fact("description", label, q.shown(), frozenset(_cue_words(words | size, q.dim, cues)),
+                        frozenset(words),
+                        (q.value,), q.unit, None, sentence, (sentence,), own=frozenset(words)))
     return out
 
 

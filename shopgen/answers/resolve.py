@@ -96,8 +96,9 @@ def key_words(question: str) -> set[str]:
     if not re.search(r"\b(?:covered|guaranteed|valid|lasts?|takes?|keeps?|until|before|delivered|shipped)\b", question,
                      re.I):
         question = re.sub(r"\bhow long (?=is|are|was)\b", " length ", question, flags=re.I)
-    q = question
-    q = re.sub(r"\bhow long\b", " duration ", q, flags=re.I)
+    q = re.sub(r"\bsend (?:(?:it|this|them|these|that|\w+) )?back\b", " return ", question, flags=re.I)
+    q = re.sub(r"\bmoney back\b", " refund ", q, flags=re.I)
+    q = re.sub(r"\bhow (?:long|soon)\b", " duration ", q, flags=re.I)
     if not re.search(r"\b(?:weigh|weighs|hold|holds|measure|last|take|charge)\b", q, re.I):
         q = re.sub(r"\bhow much (?:is|are|for|does|do|r)\b", " price ", q, flags=re.I)
     return roots(stems(q) - FRAME)
@@ -129,10 +130,14 @@ _DURATION = re.compile(r"\d+\s*(?:-\s*)?(?:business\s+)?(?:days?|weeks?|months?|
 _AMOUNT = re.compile(r"\d+(?:\.\d+)?\s*(?:usd|eur|gbp|cny|dollars?)\b|[$€£]\s*\d", re.I)
 
 
-def _sentence_cover(key: set[str], fact: Fact, context: set[str] | frozenset[str] = frozenset()) -> tuple[set[str], str]:
+def _sentence_cover(key: set[str], fact: Fact, context: set[str] | frozenset[str] = frozenset(),
+                    question: str = "") -> tuple[set[str], str]:
     """The description or policy sentence covering most key words (with the fact's name words);
     `context` words (the product's name) break ties."""
     best: tuple[float, set[str], str] = (0.0, set(), "")
+    words_q = re.findall(r"[a-z]+", question.lower())
+    bigrams = ({f"{a} {b}" for a, b in zip(words_q, words_q[1:]) if a not in FRAME or b not in FRAME}
+               if YESNO.search(question) else set())
     name = roots(fact.words)
     for s in fact.sentences or (fact.text,):
         words = roots(stems(s))
@@ -142,7 +147,13 @@ def _sentence_cover(key: set[str], fact: Fact, context: set[str] | frozenset[str
         # "how long" wants a duration, "how much" an amount; ties go to the earlier sentence (a section's rule
         # comes first)
         wants = ("duration" in key and _DURATION.search(s)) or ("price" in key and _AMOUNT.search(s))
-        score = 4 * len(cov) + len(own) + 2 * bool(wants)
+        # A sentence about what is asked starts with it ("Refunds are paid within ..."); one that says what
+        # is not so ("The warranty does not cover ...") answers only a yes/no question.
+        lead = [root(stem(w.lower())) for w in re.findall(r"[A-Za-z]+", s)[:3]]
+        subject = any(near(w, set(lead)) for w in key - roots(stems(fact.label)))
+        # the question's own phrasing ("ship to") found in the sentence breaks the remaining ties
+        grams = sum(1 for g in bigrams if g in s.lower())
+        score = 4 * len(cov) + len(own) + 2 * bool(wants) + 0.5 * subject - 0.75 * bool(_NOT.search(s)) + 0.3 * grams
         if cov and score > best[0]:
             best = (score, cov, s)
     return best[1], best[2]
@@ -158,13 +169,31 @@ def cover(key: set[str], fact: Fact) -> tuple[set[str], str]:
     return {w for w in key if near(w, words)}, ""
 
 
+def ranked_facts(key: set[str], facts: Sequence[Fact]) -> list[tuple[Fact, set[str], str]]:
+    """Every fact covering a key word, best first: most words covered; a named attribute wins a tie
+    over prose, the product over policies."""
+    scored = []
+    for i, f in enumerate(facts):
+        cov, sent = cover(key, f)
+        if not cov:
+            continue
+        named = len(key & roots(f.own))
+        # The product's own facts win a tie over the shop's general policies ("1-year limited warranty" in
+        # a watch's description over the shop's 2-year warranty).
+        score = len(cov) + 0.5 * named - (0.3 if f.sentences else 0) - (0.8 if f.field.startswith("policies#") else 0)
+        scored.append((-score, i, f, cov, sent))
+    return [(f, cov, sent) for _, _, f, cov, sent in sorted(scored, key=lambda x: (x[0], x[1]))]
+
+
 def best_fact(key: set[str], facts: Sequence[Fact]) -> tuple[Fact | None, set[str], str]:
     """The fact covering most key words; a named attribute wins a tie over prose, the product over policies."""
     best: tuple[float, Fact | None, set[str], str] = (0.0, None, set(), "")
     for i, f in enumerate(facts):
         cov, sent = cover(key, f)
         named = len(key & roots(f.own))
-        score = len(cov) + 0.5 * named - (0.3 if f.sentences else 0) - (0.2 if f.field.startswith("policies#") else 0)
+        # The product's own facts win a tie over the shop's general policies ("1-year limited warranty" in
+        # a watch's description over the shop's 2-year warranty).
+        score = len(cov) + 0.5 * named - (0.3 if f.sentences else 0) - (0.8 if f.field.startswith("policies#") else 0)
         score -= i * 1e-6
         if cov and score > best[0]:
             best = (score, f, cov, sent)
@@ -244,12 +273,36 @@ def _sentence_verdict(asked: set[str], sentence: str) -> str | None:
     return "yes"
 
 
+# The last word of an attribute's name that makes "The <name> is <value>." a sentence (a measure or a
+# kind of thing); any other name is written as a spec line, "Keeps cold: 36 h.".
+NOUNS = set("""weight capacity height width length depth thickness drop distance time playtime rating temperature
+    price color colour material type size brand category shape fill diameter output power wattage version mode texture
+    gender pattern style finish coating lumens voltage volume sleeve neckline closure strap lining insulation side
+    season range resistance hardness load""".split())
+
+
+def phrase(label: str, value: str) -> str:
+    """A fact as a sentence: "The weight is 2390 g.", "The color options are Black, Gray and Orange.",
+    "Keeps cold: 36 h."."""
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    listed = ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else (items[0] if items else value)
+    last = label.split()[-1] if label.split() else ""
+    if last in NOUNS:
+        return f"The {label} options are {listed}." if len(items) > 1 else f"The {label} is {listed}."
+    return f"{label[:1].upper()}{label[1:]}: {listed}."
+
+
 def state(question: str, key: set[str], fact: Fact, sentence: str) -> Resolution:
-    """A fact stated: a yes/no attribute with its verdict, a value, or the sentence that says it."""
-    yesno = bool(YESNO.search(question))
+    """A fact stated: a yes/no attribute with its verdict, a value, or the sentence that says it. An
+    either-or question ("freestanding or do I need stakes?") gets the fact without a bare yes or no."""
+    yesno = bool(YESNO.search(question)) and not re.search(r"\bor\b", question, re.I)
     if fact.flag is not None:
         verdict = "yes" if fact.flag else "no"
-        return Resolution("draft", (), (fact,), verdict, _flag_text(fact), f"{fact.label}: {verdict}", (verdict,))
+        text = _flag_text(fact)
+        if not yesno:
+            text = text.split(", ", 1)[1][:1].upper() + text.split(", ", 1)[1][1:] if ", " in text else text
+            return Resolution("draft", (), (fact,), None, text, f"{fact.label}: {verdict}", ())
+        return Resolution("draft", (), (fact,), verdict, text, f"{fact.label}: {verdict}", (verdict,))
     if sentence:
         policy = fact.field.startswith("policies#")
         name = f"Our {fact.label} policy" if policy else "The product description"
@@ -259,12 +312,21 @@ def state(question: str, key: set[str], fact: Fact, sentence: str) -> Resolution
         return Resolution("draft", (), (fact,), verdict, f"{lead}{name} says: {sentence.strip()}", sentence,
                           ((verdict,) if verdict else ()) + (sentence.strip(),), evidence=(sentence,))
     has = re.search(r"\b(?:have|has|come with|include|includes)\b", question, re.I)
+    items = [x.strip() for x in fact.value.split(",") if x.strip()]
+    asked = key - roots(fact.own) - roots(stems(fact.label))
+    if yesno and len(items) > 1 and asked:  # "Does it have wheels?" against features: Wheeled, Lockable
+        hit = next((x for x in items if re.search(r"[A-Za-z]", x) and all(near(w, roots(stems(x))) for w in asked)),
+                   None)
+        if hit is not None and not negative(fact):
+            return Resolution("draft", (), (fact,), "yes", f"Yes. {phrase(fact.label, fact.value)}", "", ("yes", hit))
     if yesno and not (roots(stems(question)) & roots(fact.value_words)):
-        if not (has and key & roots(fact.own)) or negative(fact):
+        # "Does it have a hood?" is settled by a hood attribute with a value, not by a cue word ("built-in").
+        if not (has and key & roots(stems(fact.label))) or negative(fact):
             return Resolution("not_in_catalog", (f"a yes/no question that {fact.field} does not settle",))
-        return Resolution("draft", (), (fact,), "yes", f"Yes. The {fact.label} is {fact.value}.", "", ("yes", fact.value))
-    verb = "are" if "," in fact.value else "is"
-    return Resolution("draft", (), (fact,), None, f"The {fact.label} {verb} {fact.value}.", "", (fact.value,))
+        return Resolution("draft", (), (fact,), "yes", f"Yes. {phrase(fact.label, fact.value)}", "",
+                          ("yes", *[x.strip() for x in fact.value.split(",") if x.strip()]))
+    items = [x.strip() for x in fact.value.split(",") if x.strip()] or [fact.value]
+    return Resolution("draft", (), (fact,), None, phrase(fact.label, fact.value), "", tuple(items))
 
 
 def _comparison(question: str, key: set[str], facts: Sequence[Fact], q: Quantity) -> Resolution:
@@ -281,6 +343,9 @@ def _comparison(question: str, key: set[str], facts: Sequence[Fact], q: Quantity
     return compare(question, q, named[0])
 
 
+# A question asking for an amount is answered only by a fact that states one.
+AMOUNT_ASKED = re.compile(r"\bhow (?:many|much|long|far|big|heavy|tall|wide|thick|soon)\b|\bwhat (?:percentage|percent|"
+                          r"size|length|weight|capacity)\b|\bdimensions?\b|\bmeasurements?\b", re.I)
 _ASKS_ELSE = re.compile(r"^\W*(?:where|when|why|who)\b|\b(?:made in|country|origin|manufactured|in stock|stock|"
                         r"arrive|deliver(?:ed)? by|on sale|restock)\b", re.I)
 
@@ -304,16 +369,35 @@ def resolve(question: str, p: Product | None, facts: Sequence[Fact], policies: S
     pool = [*facts, *policies] if not _ASKS_ELSE.search(question) else [f for f in policies]
     # The product's own name covers nothing: "the dutch oven's price" is about the price.
     asked = {w for w in key if not near(w, naming)}
-    fact, cov, sentence = best_fact(asked, pool)
-    rest = {w for w in asked - cov if not vocab or near(w, vocab)}
+    ranked = ranked_facts(asked, pool)
+    fact, cov, sentence = ranked[0] if ranked else (None, set(), "")
+    # An uncovered word counts unless it is no property anywhere: not in the catalog's vocabulary, not in
+    # any of this product's facts; a yes/no question must be covered whole ("meet airline carry-on limits").
+    mine = {w for f in facts for w in roots(f.words) | roots(f.value_words)}
+
+    def counts(w: str) -> bool:
+        return not vocab or near(w, vocab) or w in mine
+
+    rest = {w for w in asked - cov if counts(w)}
+    for f, c, sent in ranked:  # the best fact that leaves no asked word uncovered
+        if not {w for w in asked - c if counts(w)}:
+            fact, cov, sentence, rest = f, c, sent, set()
+            break
     if fact is not None and not rest:
         if fact.sentences:  # within prose, the product's name breaks ties between sentences
-            sentence = _sentence_cover(asked, fact, key - asked)[1] or sentence
+            sentence = _sentence_cover(asked, fact, key - asked, question)[1] or sentence
+        if AMOUNT_ASKED.search(question) and not re.search(r"\d", sentence or fact.value):
+            return Resolution("not_in_catalog", ("asks for an amount; the fact states none",))
         stated = [n for n in re.findall(r"\d+(?:\.\d+)?", question) if float(n) not in title_numbers]
         if any(n not in (sentence or fact.text) for n in stated):
             return Resolution("not_in_catalog", (f"the facts do not state {', '.join(stated)}",))
         heard = {w for w in asked if not vocab or near(w, vocab) or near(w, roots(stems(sentence)))}
-        return state(question, heard, fact, sentence)
+        res = state(question, heard, fact, sentence)
+        # A yes/no question answered without a verdict must be covered whole: a fact beside the question
+        # ("Does it meet airline carry-on limits?" -> the bag's size) is no answer.
+        if res.verdict is None and YESNO.search(question) and asked - cov:
+            return Resolution("not_in_catalog", (f"no fact settles {' '.join(sorted(asked - cov)[:5])}",))
+        return res
     if p is not None and key and not (key - naming) and YESNO.search(question):
         title = Fact("title", "product", p.title, frozenset(), frozenset(stems(p.title)))
         return Resolution("draft", (), (title,), "yes", f"Yes. It is the {p.title}.", "", ("yes",))

@@ -427,6 +427,10 @@ class AnswersConfig(_Section):
     # When no LLM draft passes the gate, publish the answer composed from the cited facts themselves
     # (`drafted_by: extractive`); false: the question goes to needs_human.
     extractive: bool = True
+    # Which passing draft is published: `extractive` first, `llm` first, or `auto` (the LLM's first only
+    # when a fine-tuned answerer is promoted). With the extractive one first, the LLM drafts only the
+    # questions whose extractive answer fails the gate.
+    prefer: Literal["auto", "extractive", "llm"] = "auto"
     max_tokens: int = Field(default=96, ge=16, le=512)
     temperature: float = Field(default=0.3, ge=0, le=2)
     # Rows per Ray Data batch handed to one answering engine.

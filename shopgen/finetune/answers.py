@@ -87,6 +87,7 @@ def eval_answerers(settings: Settings, base: Any, checkpoint: Any, method: str, 
     """A Ray task: the base and the checkpoint through the serving path on the same held-out rows."""
     rows = [r for r, _ in test]
     out: dict[str, Any] = {}
+    ctx = replace(ctx, prefer_llm=True)  # the drafter is judged where its drafts come first
     with tempfile.TemporaryDirectory() as d:
         checkpoint.to_directory(d)
         cand = candidate_ref(base, d, method)
