@@ -32,6 +32,7 @@ GLUE = set("""yes no not it its it's this that the a an is are was be has have d
     listed lists description policy facts fact rated rating measures measure weighs weight holds hold made
     costs cost price priced about only also both each one two included include includes does doesn't isn't
     more less equal under over above below at least most up fits fit long tall wide high deep heavy light
+    length width height depth
     available offered offer comes options option size sizes color colors colour colours
     can cannot will would should may must per shop store customers items""".split())
 PROMISE = re.compile(r"\b(?:in stock|out of stock|ships? (?:today|tomorrow)|deliver(?:ed|y)? (?:by|on|tomorrow)|"

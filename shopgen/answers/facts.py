@@ -4,6 +4,7 @@ fact per Markdown section (`policies#returns`)."""
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -127,7 +128,11 @@ def attribute_fact(key: str, v: Any, cues: dict[str, list[str]]) -> Fact:
     parts = [w for w in key.lower().split("_") if w]
     if unit and parts and parts[-1] in KEY_UNITS and len(parts) > 1:
         parts = parts[:-1]  # weight_g -> weight
+    elif unit and len(parts) == 1 and parts[0] in KEY_UNITS:  # lumens: 1200 -> brightness
+        parts = [DIM_LABELS.get(UNITS[unit][0], parts[0])]
     label = " ".join(parts) or key
+    v = html.unescape(v) if isinstance(v, str) else [html.unescape(x) if isinstance(x, str) else x for x in v] \
+        if isinstance(v, list) else v
     flag = _flag(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else None
     nums = tuple(float(x) for x in NUM.findall(_shown(v))) if not isinstance(v, bool) else ()
     if unit and nums:
@@ -162,7 +167,7 @@ def product_facts(p: Product, cues: dict[str, list[str]] | None = None) -> list[
             out.append(Fact(f, f, val, frozenset(_cue_words({f}, None, cues)), frozenset(stems(val)), (), None, None,
                             f"{f} {val}", own=frozenset(_own_words({f}, cues))))
     if p.description:
-        sents = tuple(s for s in sentences(p.description) if len(s) <= 400)
+        sents = tuple(html.unescape(s) for s in sentences(p.description) if len(s) <= 400)
         out.append(Fact("description", "description", p.description, frozenset(), frozenset(stems(p.description)),
                         tuple(float(x) for x in NUM.findall(p.description)), None, None, p.description, sents))
         # A figure the description repeats from an attribute ("It weighs 1280 g.") is that attribute.

@@ -94,8 +94,27 @@ _MONEY = re.compile(r"(?:\$|usd\s*|us\$)\s*(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\
 _FEET_INCHES = re.compile(r"(\d+)\s*(?:'|ft|feet|foot)\s*(\d+)\s*(?:\"|in|inches)?(?![a-z0-9])", re.I)
 
 
+_ONES = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
+        "seventeen eighteen nineteen twenty".split()
+NUMBER_WORDS = {**{w: i + 1 for i, w in enumerate(_ONES)},
+                **{w: 10 * (i + 3) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split())}}
+_HUNDRED = re.compile(r"\b(?:a|one|(" + "|".join(_ONES[1:9]) + r"))\s+(hundred|thousand)\b", re.I)
+_WORD = re.compile(r"\b(" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b(?=\s+(?!and\b)[a-z°$])", re.I)
+
+
+def spelled(text: str) -> str:
+    """Numbers written as words, as digits: `a hundred bucks` -> `100 bucks`, `two litres` -> `2 litres`."""
+    def hundreds(m: re.Match[str]) -> str:
+        n = NUMBER_WORDS[m.group(1).lower()] if m.group(1) else 1
+        return str(n * (100 if m.group(2).lower() == "hundred" else 1000))
+
+    return _WORD.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()]), _HUNDRED.sub(hundreds, text))
+
+
 def question_quantities(text: str) -> list[Quantity]:
-    """Every figure with a unit a question states, in the order written: `$40`, `2.3 m`, `-5 °C`, `6 ft 2`."""
+    """Every figure with a unit a question states, in the order written: `$40`, `2.3 m`, `-5 °C`, `6 ft 2`,
+    `a hundred bucks`."""
+    text = spelled(text)
     out: list[tuple[int, Quantity]] = []
     for m in _MONEY.finditer(text):
         if (v := number_value(m.group(1))) is not None:
