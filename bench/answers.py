@@ -75,12 +75,12 @@ def _quality(answerer: Any, prepared: dict[str, tuple[list, Any, dict]]) -> dict
 
 def _throughput(answerer: Any, rows: list, ctx: Any) -> dict[str, Any]:
     """shopgen's answer_rows against raw llm.chat on the same draft prompts, best of two alternating runs."""
+    from dataclasses import replace
+
     from vllm import SamplingParams
 
     from shopgen.answers.draft import messages
     from shopgen.answers.engine import plan
-
-    from dataclasses import replace
 
     # Every draft through the engine (answers.prefer llm), so both sides generate for the same prompts.
     answerer.ctx = replace(ctx, prefer_llm=True)
