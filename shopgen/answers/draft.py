@@ -80,7 +80,8 @@ def _value(x: str) -> float | None:
 
 
 def _words_allowed(question: str, res: Resolution, p: Product | None) -> set[str]:
-    text = [question, *(f.label + " " + f.value for f in res.facts), *res.evidence, res.check]
+    # The question's own words are not evidence: "a friend said it is the lightest tent" must not pass.
+    text = [*(f.label + " " + f.value for f in res.facts), *res.evidence, res.check]
     if p is not None:
         text += [p.title, p.brand or "", p.category or ""]
     return roots(stems(" ".join(text))) | roots({root(w) for w in GLUE})

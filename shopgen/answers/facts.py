@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shopgen.checks.base import STOPWORDS, is_falsy, sentences, stem
-from shopgen.core.measures import KEY_UNITS, UNITS, convert, key_unit, show
+from shopgen.core.measures import KEY_UNITS, SHOWN, UNITS, convert, key_unit, show
 from shopgen.core.records import Product
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -120,7 +120,8 @@ def _shown(v: Any) -> str:
     return ", ".join(map(str, v)) if isinstance(v, list) else f"{v:g}" if isinstance(v, float) else str(v)
 
 
-NUM = re.compile(r"-?\d+(?:\.\d+)?")
+# A minus sign only where no digit is right before it: "30-35" is a range, not 30 and -35.
+NUM = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?|(?<=\d)-?\d+(?:\.\d+)?")
 
 
 def attribute_fact(key: str, v: Any, cues: dict[str, list[str]]) -> Fact:
@@ -134,11 +135,14 @@ def attribute_fact(key: str, v: Any, cues: dict[str, list[str]]) -> Fact:
     v = html.unescape(v) if isinstance(v, str) else [html.unescape(x) if isinstance(x, str) else x for x in v] \
         if isinstance(v, list) else v
     flag = _flag(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else None
-    nums = tuple(float(x) for x in NUM.findall(_shown(v))) if not isinstance(v, bool) else ()
+    nums = tuple(abs(float(x)) if i else float(x) for i, x in enumerate(NUM.findall(_shown(v)))) \
+        if not isinstance(v, bool) else ()
+    if len(nums) > 1 and not re.search(r"\d\s*[x×X*]\s*\d", _shown(v)):
+        nums = ()  # a range ("30-35") or a list of figures: stated as written, never compared
     if unit and nums:
         shown = " x ".join(show(n, unit) for n in nums) if len(nums) > 1 else show(nums[0], unit)
     else:
-        shown = _shown(v)
+        shown = f"{_shown(v)} {SHOWN.get(unit, unit)}" if unit and NUM.search(_shown(v)) else _shown(v)
     name = {stem(w) for w in parts}
     dim = UNITS[unit][0] if unit in UNITS else None
     return Fact(f"attributes.{key}", label, shown, frozenset(_cue_words(name, dim, cues)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,17 @@ from shopgen.answers.load import read_policies, read_questions
 from shopgen.answers.match import TitleIndex, choose
 from shopgen.answers.resolve import vocabulary
 from shopgen.catalog.load import iter_catalog
+from shopgen.checks.untrusted import check_contact
 from shopgen.core.config import Settings
 from shopgen.core.questions import Answer, Question
 from shopgen.core.records import Product, Quarantined
 
 STATE = "answers.parquet"
+QA_PER_PRODUCT = 20  # answered questions a document shows
 STATE_SCHEMA = pa.schema([("id", pa.string()), ("question_hash", pa.string()), ("question", pa.string()),
                           ("sku", pa.string()), ("content_hash", pa.string()), ("status", pa.string()),
                           ("answer", pa.string()), ("cites", pa.list_(pa.string())), ("locale", pa.string()),
-                          ("answered_at", pa.string())])
+                          ("answered_at", pa.string()), ("policies_hash", pa.string())])
 QA_TYPE = pa.list_(pa.struct([("question", pa.string()), ("answer", pa.string()), ("cites", pa.list_(pa.string())),
                               ("answered_at", pa.string())]))
 
@@ -44,10 +46,15 @@ class Answered:
     figures: dict[str, Any] = field(default_factory=dict)
     enabled: bool = False
 
-    def qa(self) -> dict[str, list[dict[str, Any]]]:
+    def qa(self, limit: int = QA_PER_PRODUCT) -> dict[str, list[dict[str, Any]]]:
+        """Each product's answered questions for its page: a question with contact details or a link is
+        not shown (it is untrusted text too), and at most `limit` per product, the newest first."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for r in sorted(self.rows, key=lambda r: r["id"]):
-            if r["status"] == "answered" and r["sku"]:
+        rows = sorted(self.rows, key=lambda r: (r.get("answered_at") or "", r["id"]), reverse=True)
+        for r in rows:
+            if len(out.get(r["sku"] or "", [])) >= limit:
+                continue
+            if r["status"] == "answered" and r["sku"] and check_contact([r["question"]]).passed:
                 out.setdefault(r["sku"], []).append({"question": r["question"], "answer": r["answer"],
                                                      "cites": list(r["cites"] or []), "answered_at": r["answered_at"]})
         return out
@@ -61,15 +68,21 @@ def question_hash(q: Question) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def to_answer(qs: Sequence[Question], previous: dict[str, dict[str, Any]], hashes: dict[str, str]) -> list[Question]:
-    """The questions to answer tonight: new or changed ones, and those whose product's facts changed
-    (or whose product left the catalog) since they were answered."""
+def to_answer(qs: Sequence[Question], previous: dict[str, dict[str, Any]], hashes: dict[str, str],
+              policies: str = "") -> list[Question]:
+    """The questions to answer tonight: new or changed ones; those whose product's facts changed (or
+    whose product left the catalog); those answered from a policy that changed since; and those
+    without a SKU that matched no product yet (the catalog may have it now)."""
     out = []
     for q in qs:
         old = previous.get(q.id)
         if old is None or old["question_hash"] != question_hash(q):
             out.append(q)
         elif old["sku"] and hashes.get(old["sku"]) != old["content_hash"]:
+            out.append(q)
+        elif any(c.startswith("policies#") for c in old.get("cites") or []) and old.get("policies_hash") != policies:
+            out.append(q)
+        elif not q.sku and not old["sku"]:
             out.append(q)
     return out
 
@@ -94,33 +107,47 @@ def _catalog_pass(catalog: str, settings: Settings, need: set[str], titles: bool
 def answers_night(settings: Settings, catalog: str, store: Any, hashes: dict[str, str],
                   quarantine: Callable[[list[Quarantined]], None],
                   answer: Callable[[list[dict[str, Any]], Context], list[Answer]]) -> Answered:
-    """Tonight's answers, the kept ones, and the SKUs whose qa changed."""
+    """Tonight's answers, the kept ones, and the SKUs whose qa changed. A questions file or policies
+    file that cannot be read, or one without a single valid question where the state has some, keeps
+    last night's answers as they are (the error is in the figures): a broken feed never empties the qa."""
     a = settings.answers
-    qs, bad, _ = read_questions(a.questions, settings.s3)  # type: ignore[arg-type]
-    quarantine(bad)
     previous = {r["id"]: r for r in (store.read_table(STATE).to_pylist() if store.exists(STATE) else [])}
-    todo = to_answer(qs, previous, hashes)
+    kept = Answered(tuple(previous.values()), frozenset(), {}, True)
+    try:
+        qs, bad, _ = read_questions(a.questions, settings.s3)  # type: ignore[arg-type]
+        policies = read_policies(a.policies, settings.s3)
+    except (OSError, ValueError) as e:
+        return replace(kept, figures={"error": f"{type(e).__name__}: {e}", "kept": len(previous)})
+    quarantine(bad)
+    if not qs and previous:
+        return replace(kept, figures={"error": f"no valid question in {a.questions}; last night's answers kept",
+                                      "invalid": len(bad), "kept": len(previous)})
+    todo = to_answer(qs, previous, hashes, policies_hash(policies))
     answered: list[Answer] = []
     if todo:
-        need = {q.sku for q in todo if q.sku} | {previous[q.id]["sku"] for q in todo if q.id in previous
-                                                   and previous[q.id]["sku"]}
+        need = {q.sku for q in todo if q.sku}
         products, titles, vocab = _catalog_pass(catalog, settings, need, any(not q.sku for q in todo))
-        ctx = context(settings, vocab, read_policies(a.policies, settings.s3))
+        ctx = context(settings, vocab, policies)
+        matched = {q.id: choose(q.question, titles.candidates(q.question), a.match_min, a.match_margin)
+                   for q in todo if not q.sku and titles is not None}
+        missing = {m.sku for m in matched.values() if m.sku and m.sku not in products}
+        if missing:  # matched by title: one more pass for all their facts
+            products.update(_catalog_pass(catalog, settings, missing, False)[0])
         rows = []
         for q in todo:
-            p, cands = products.get(q.sku) if q.sku else None, ()
-            if not q.sku and titles is not None:
-                m = choose(q.question, titles.candidates(q.question), a.match_min, a.match_margin)
-                p, cands = products.get(m.sku) if m.sku else None, m.candidates
-                if m.sku and p is None:  # matched by title: a second pass for its facts
-                    p = _catalog_pass(catalog, settings, {m.sku}, False)[0].get(m.sku)
-            rows.append(input_row(q.id, q.question, q.sku, q.locale, p, cands))
+            m = matched.get(q.id)
+            p = products.get(q.sku) if q.sku else (products.get(m.sku) if m and m.sku else None)
+            rows.append(input_row(q.id, q.question, q.sku, q.locale, p, m.candidates if m else ()))
         answered = answer(rows, ctx)
-    return merge(qs, previous, answered, hashes, len(bad))
+    return merge(qs, previous, answered, hashes, len(bad), policies=policies_hash(policies))
+
+
+def policies_hash(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
 
 
 def merge(qs: Sequence[Question], previous: dict[str, dict[str, Any]], answered: Sequence[Answer],
-          hashes: dict[str, str], invalid: int, now: str | None = None) -> Answered:
+          hashes: dict[str, str], invalid: int, now: str | None = None, policies: str = "") -> Answered:
     """The state after tonight: tonight's answers replace their question's row; questions no longer in
     the file are dropped; the SKUs whose published qa differs from last night's are `changed`."""
     now = now or datetime.now(timezone.utc).isoformat()
@@ -131,7 +158,7 @@ def merge(qs: Sequence[Question], previous: dict[str, dict[str, Any]], answered:
             x = by_id[q.id]
             rows.append({"id": q.id, "question_hash": question_hash(q), "question": q.question, "sku": x.sku,
                          "content_hash": hashes.get(x.sku or ""), "status": x.status, "answer": x.answer,
-                         "cites": list(x.cites), "locale": x.locale, "answered_at": now})
+                         "cites": list(x.cites), "locale": x.locale, "answered_at": now, "policies_hash": policies})
         elif q.id in previous:
             rows.append(previous[q.id])
     before, after = Answered(tuple(previous.values())).qa(), Answered(tuple(rows)).qa()

@@ -43,8 +43,8 @@ def parse_request(body: bytes) -> Question:
         raise ValueError(f"request body over {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"body is not JSON: {e}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(f"body is not JSON: {type(e).__name__}") from None
     if not isinstance(data, dict):
         raise ValueError("body must be a JSON object with a `question`")
     data = {"id": "request", **data}

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from shopgen.answers.facts import DEFAULT_CUES, DIM_CUES, Fact, negative, stems
 from shopgen.checks.base import CJK, negated, stem
 from shopgen.checks.injection import INJECTION
-from shopgen.core.measures import Quantity, convert, question_quantities, show
+from shopgen.core.measures import NUMBER_WORDS, Quantity, convert, question_quantities, show
 from shopgen.core.records import Product
 
 # Words that frame a question and say nothing about what is asked.
@@ -92,6 +93,23 @@ def screen(question: str) -> str | None:
     return None
 
 
+_RANGE = re.compile(r"\d\s*(?:-|–|to|or|and)\s*[-$]?\d|\bbetween\b.*\d.*\band\b", re.I)
+_COMPOUND = re.compile(rf"\b(?:{'|'.join(NUMBER_WORDS)}|hundred|thousand)\s+(?:and\s+)?"
+                       rf"(?:{'|'.join(NUMBER_WORDS)}|hundred|thousand)\b", re.I)
+
+
+def unclear_figures(question: str) -> str | None:
+    """A question whose figures cannot be read as one figure: a range, a compound number in words, a
+    figure out of any product's range. A person answers it."""
+    if re.search(r"\d{10,}|\d[eE][+-]?\d", question):
+        return "a figure out of range"
+    if _COMPOUND.search(question):
+        return "a number in words made of several words"
+    if _RANGE.search(question) and question_quantities(question):
+        return "a range of figures"
+    return None
+
+
 def key_words(question: str) -> set[str]:
     """The question's content words (roots) that say what is asked."""
     if not re.search(r"\b(?:covered|guaranteed|valid|lasts?|takes?|keeps?|until|before|delivered|shipped)\b", question,
@@ -105,14 +123,19 @@ def key_words(question: str) -> set[str]:
     return roots(stems(q) - FRAME)
 
 
+@lru_cache(maxsize=1 << 18)
+def _near(w: str, vocab: frozenset[str]) -> bool:
+    limit = 2 if len(w) >= 8 else 1
+    return any(abs(len(v) - len(w)) <= limit and _distance(w, v, limit) <= limit for v in vocab if len(v) >= 5)
+
+
 def near(w: str, vocab: set[str] | frozenset[str]) -> bool:
     """w is in vocab, or one typo away (two for long words): `lumins` ~ `lumen`, `materal` ~ `material`."""
     if w in vocab:
         return True
     if len(w) < 5:
         return False
-    limit = 2 if len(w) >= 8 else 1
-    return any(abs(len(v) - len(w)) <= limit and _distance(w, v, limit) <= limit for v in vocab if len(v) >= 5)
+    return _near(w, vocab if isinstance(vocab, frozenset) else frozenset(vocab))
 
 
 def _distance(a: str, b: str, limit: int) -> int:
@@ -231,7 +254,8 @@ def compare(question: str, q: Quantity, fact: Fact) -> Resolution:
     if theirs is None:
         return Resolution("not_in_catalog", ("the question's unit does not convert to the fact's",))
     way = direction(question, fact)
-    tol = max(abs(theirs), abs(value)) * 0.005
+    # Only a conversion's rounding is forgiven: 2390 g is not "at least 2400 g".
+    tol = 0.0 if q.unit == fact.unit else max(abs(theirs), abs(value)) * 1e-6
     if way == "le":
         yes = value <= theirs + tol
     elif way == "ge":
@@ -243,7 +267,7 @@ def compare(question: str, q: Quantity, fact: Fact) -> Resolution:
     conv = "" if q.unit == fact.unit else f" ({show(round(theirs, 2), fact.unit or '')})"
     verdict = "yes" if yes else "no"
     label = fact.label
-    if len(fact.numbers) > 1:  # 183 x 61: the comparison read the length (or the width)
+    if len(fact.numbers) > 1 and fact.dim == "length":  # 183 x 61: the comparison read the length (or the width)
         label = "width" if value != max(fact.numbers) else "length"
     stated = phrase(label, fact_shown).rstrip(".")
     text = f"{verdict.capitalize()}. {stated}, {rel} {q_shown}{conv}."
@@ -375,7 +399,11 @@ def resolve(question: str, p: Product | None, facts: Sequence[Fact], policies: S
     cues and values): a word of the question outside it (`put`, `work`) says nothing about what is asked."""
     if (why := screen(question)) is not None:
         return Resolution("refused", (why,))
+    if (why := unclear_figures(question)) is not None:
+        return Resolution("needs_human", (why,))
     key = key_words(question)
+    if len(key) > 25:
+        return Resolution("needs_human", ("too long a question to answer from single facts",))
     naming = roots(stems(" ".join(x for x in (p.title, p.brand or "", p.category or "") if x))) if p else set()
     # A figure of the product's own name ("the -18°C sleeping bag", "the 40W speaker") names it; it is not asked.
     title_numbers = {float(x) for x in re.findall(r"\d+(?:\.\d+)?", p.title)} if p else set()

@@ -13,7 +13,7 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from shopgen.answers.ondemand import OnDemand, parse_request
+from shopgen.answers.ondemand import MAX_BODY_BYTES, OnDemand, parse_request
 from shopgen.core.config import Settings
 from shopgen.core.questions import Question
 
@@ -34,11 +34,17 @@ class AnswerService:
             return JSONResponse({"error": f"no such endpoint {path or '/'}; POST /answer"}, status_code=404)
         if request.method != "POST":
             return JSONResponse({"error": "use POST"}, status_code=405)
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+            return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             q = parse_request(await request.body())
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
-        return JSONResponse(await self._answer(q))
+        try:
+            return JSONResponse(await self._answer(q))
+        except Exception as e:  # the index or the engine: the request fails, the service stays up
+            return JSONResponse({"error": f"could not answer: {type(e).__name__}"}, status_code=503)
 
 
 def deployment(settings: Settings) -> Any:
@@ -76,3 +82,5 @@ def post(url: str, body: dict[str, Any], timeout: float = 120.0) -> tuple[int, d
             return e.code, json.loads(e.read() or b"{}")
         except ValueError:
             return e.code, {"error": e.reason}
+    except ValueError as e:
+        raise ValueError(f"the service's reply is not JSON ({e})") from None

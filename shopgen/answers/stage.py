@@ -20,7 +20,7 @@ from shopgen.adapters.storage import write_bytes
 from shopgen.answers.engine import ANSWER_SCHEMA, INPUT_SCHEMA, Answerer, Context, context, input_row
 from shopgen.answers.facts import product_facts
 from shopgen.answers.load import read_policies, read_questions
-from shopgen.answers.match import TitleIndex, choose, index_candidates, index_products
+from shopgen.answers.match import TitleIndex, choose, doc_product, index_candidates, index_products
 from shopgen.answers.resolve import vocabulary
 from shopgen.catalog.load import load_catalog
 from shopgen.core.config import Settings
@@ -61,7 +61,25 @@ class Source:
         return out
 
     def vocab(self) -> frozenset[str]:
-        return vocabulary([f for p in self.products.values() for f in product_facts(p)])
+        """The catalog's property vocabulary: of the catalog file, or of every indexed document (read
+        once), so a question is judged the same way in bulk, in the nightly and on demand."""
+        if self.es is None:
+            return vocabulary([f for p in self.products.values() for f in product_facts(p)])
+        from elasticsearch import helpers
+
+        out: set[str] = set()
+        batch: list[Product] = []
+        for h in helpers.scan(self.es, index=self.alias, query={"query": {"match_all": {}}},
+                              _source_includes=["sku", "title", "category", "brand", "attributes", "price", "currency",
+                                                "locale", "source_description"]):
+            try:
+                batch.append(doc_product(h["_source"]))
+            except ValueError:
+                continue
+            if len(batch) >= 2000:
+                out |= vocabulary([f for p in batch for f in product_facts(p)])
+                batch = []
+        return frozenset(out | vocabulary([f for p in batch for f in product_facts(p)]))
 
 
 def answer_context(settings: Settings, source: Source) -> Context:

@@ -21,7 +21,14 @@ def _source(catalog: str | None, alias: str | None) -> None:
 
 
 def _settings(ctx: click.Context, policies: str | None = None, model: str | None = None):
-    return override(ctx.obj["settings"], given({"answers.policies": policies, "models.generator": model}))
+    """--model names the drafter itself: not the registry's promoted answerer or generator ('base': the
+    configured generator)."""
+    upd = given({"answers.policies": policies})
+    if model:
+        upd["models.use_promoted"] = False
+        if model != "base":
+            upd["models.generator"] = model
+    return override(ctx.obj["settings"], upd)
 
 
 @click.command()
@@ -112,7 +119,10 @@ def ask(ctx: click.Context, question: str, sku: str | None, locale: str | None, 
     if url:
         from shopgen.answers.serve import post
 
-        code, out = post(url, body)
+        try:
+            code, out = post(url, body)
+        except (OSError, ValueError) as e:
+            raise click.ClickException(f"{url}: {e}") from None
         if code >= 400:
             raise click.ClickException(f"{url}: HTTP {code}: {out.get('error', out)}")
     else:

@@ -126,8 +126,9 @@ def question_quantities(text: str) -> list[Quantity]:
     text = re.sub(r"(\d)\s+([mMlLfFcC])(?![\w'])", r"\1\2", text)
     norm = normalise(text, QUESTION_UNITS)
     alts = "|".join(re.escape(c) for c in sorted(QUESTION_UNITS, key=len, reverse=True))
-    for m in re.finditer(rf"(-\s*|\bminus\s+)?(?<![\d.,])({NUMBER.pattern})\s+({alts})\b", norm, re.I | re.ASCII):
+    for m in re.finditer(rf"((?<![\d.\w])-\s*|\bminus\s+)?(?<![\d.,])({NUMBER.pattern})\s+({alts})\b", norm,
+                         re.I | re.ASCII):
         v = number_value(m.group(2))
-        if v is not None:
+        if v is not None and abs(v) < 1e9:
             out.append((m.start(), Quantity(-v if m.group(1) else v, m.group(3).lower())))
     return [q for _, q in sorted(out, key=lambda x: x[0])]

@@ -21,9 +21,12 @@ def _locale(v: Any) -> Any:
     return Product.model_validate({"sku": "x", "title": "x", "locale": v}).locale
 
 
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
 def _no_controls(v: Any) -> Any:
-    if isinstance(v, str) and any(ord(c) < 32 and c not in "\t\n\r" for c in v):
-        raise ValueError("contains control characters")
+    if isinstance(v, str) and any((ord(c) < 32 and c not in "\t\n\r") or c in _BIDI for c in v):
+        raise ValueError("contains control characters (or text-direction overrides)")
     return v
 
 

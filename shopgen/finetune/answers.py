@@ -125,6 +125,8 @@ def run_answer_finetune(log: str, catalog: str, settings: Settings, base: str = 
     import ray
 
     say = console.print if console else print
+    if settings.answers.candidates < 1:
+        raise ValueError("answers.candidates is 0: the drafter would never be served; set it to 1 or more")
     ft = settings.finetune.model_copy(update={"select_metric": "val_loss", "eval_samples": 0})
     settings = settings.model_copy(update={"finetune": ft})
     rows, bad = read_log(log, settings.s3)
