@@ -164,7 +164,7 @@ class Answerer:
         if self.n > 0:
             from shopgen.generate.engine import make_llm
 
-            self.llm, self.lora, self.on_gpu, _ = make_llm(model, settings)
+            self.llm, self.lora, self.on_gpu, _, self.local = make_llm(model, settings)
         self.model_version = getattr(model, "version", "")
 
     def engine(self, prompts: Sequence[list[dict[str, str]]], grammars: Sequence[str]) -> list[list[tuple[str, int]]]:

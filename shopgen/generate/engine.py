@@ -360,7 +360,7 @@ class VLLMGenerator:
         self.gen, self.content = gen, list(content)
         self.gate, self.spec = gate or GateSpec(), spec or PromptSpec()
         self.model_version = model.version
-        self.llm, self.lora, self.on_gpu, before = make_llm(model, settings)
+        self.llm, self.lora, self.on_gpu, before, self.local = make_llm(model, settings)
         self._busy = False
         self._watch_engine(before)
         tok = self.llm.get_tokenizer()
@@ -463,10 +463,10 @@ class VLLMGenerator:
         return pa.Table.from_pylist(out, schema=GENERATED_SCHEMA)
 
 
-def make_llm(model: Any, settings: Any) -> tuple[Any, Any, bool, set[int]]:
+def make_llm(model: Any, settings: Any) -> tuple[Any, Any, bool, set[int], Any]:
     """A vLLM engine for `model` (a shopgen.adapters.models.ModelRef, fetched into this node's cache)
     with generation.* settings: (llm, its LoRA request or None, on a GPU, the pids that were already
-    children of this process, so a watchdog follows only the engine's own)."""
+    children of this process, so a watchdog follows only the engine's own, the LocalModel it loaded)."""
     import psutil
     import torch
 
@@ -516,7 +516,7 @@ def make_llm(model: Any, settings: Any) -> tuple[Any, Any, bool, set[int]]:
     # exiting) are not this engine's: only the ones LLM() starts are watched.
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     llm = LLM(**kwargs)
-    return llm, lora, on_gpu, before
+    return llm, lora, on_gpu, before, local
 
 
 # The ranks vLLM can reserve LoRA buffers for (vllm.config.lora.MaxLoRARanks).
