@@ -332,16 +332,17 @@ def test_finetune_on_the_support_log_is_judged_through_the_serving_path(tmp_path
     subprocess.run(["python3", str(ROOT / "data/make_support_log.py"), "--out", str(log)], check=True,
                    capture_output=True, timeout=120)
     rows = log.read_text(encoding="utf-8").splitlines()
-    log.write_text("\n".join(rows[::6]) + "\n", encoding="utf-8")  # ~250 rows: every rule, a short run
+    log.write_text("\n".join(rows[::8]) + "\n", encoding="utf-8")  # ~190 rows: every rule, a short run
     e = {**env, "SHOPGEN_FINETUNE__EVAL_EVERY": "4", "SHOPGEN_FINETUNE__BATCH_SIZE": "2",
-         "SHOPGEN_FINETUNE__PATIENCE": "100", "SHOPGEN_ANSWERS__POLICIES": str(ROOT / "data/policies.md")}
+         "SHOPGEN_FINETUNE__PATIENCE": "100", "SHOPGEN_ANSWERS__POLICIES": str(ROOT / "data/policies.md"),
+         "SHOPGEN_ANSWERS__CANDIDATES": "1", "SHOPGEN_ANSWERS__MAX_TOKENS": "48"}
     p = subprocess.run([shopgen_bin, "finetune", "--task", "answers", "--data", str(log), "--catalog", str(SAMPLE),
                         "--max-steps", "4", "--registry", str(tmp_path / "reg"), "--storage", str(tmp_path / "st"),
                         "--json"], env=e, capture_output=True, text=True, timeout=1200)
     assert p.returncode == 0, p.stderr[-4000:]
     rep = json.loads(p.stdout.strip().splitlines()[-1])
     m = rep["metrics"]
-    assert rep["task"] == "answers" and rep["data"]["examples"] > 50 and m["base"]["n"] == m["finetuned"]["n"] > 10
+    assert rep["task"] == "answers" and rep["data"]["examples"] > 40 and m["base"]["n"] == m["finetuned"]["n"] > 10
     assert rep["gate"]["passed"] == answerer_gate(m)[0]  # promoted only when correct rises and wrong does not
     reg = Registry(str(tmp_path / "reg"))
     assert reg.get(rep["version"])["kind"] == "answerer" and reg.promoted("answerer") is None
