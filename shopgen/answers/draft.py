@@ -3,7 +3,7 @@ computed comparison, and the question (escaped: it is data, not an instruction);
 digits can only be the cited numbers. Every draft, the LLM's and the extractive one, then passes the
 copy gate's checks (contact details, banned claims, injection, language) and the answer's own:
 it states the cited value and the verdict first, every number is a cited one, every content word
-comes from the cited facts, the question or the product's name, and nothing is promised."""
+comes from the cited facts, the computed check or the product's name, and nothing is promised."""
 
 from __future__ import annotations
 
