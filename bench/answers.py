@@ -124,7 +124,7 @@ def _raw_latency(answerer: Any, rows: list, ctx: Any, k: int) -> list[float]:
 
 def _serve_latency(env: dict[str, str], home: Path, questions: list[dict[str, Any]], k: int) -> list[float]:
     from shopgen.adapters.devstack import free_port
-    from shopgen.answers.serve import post
+    from shopgen.answers.serve import post, stop, wait_until_up
 
     sg = str(Path(sys.executable).with_name("shopgen"))
     subprocess.run([sg, "index", "build", "--input", str(CATALOG), "--alias", "bench-answers", "--workdir",
@@ -134,16 +134,7 @@ def _serve_latency(env: dict[str, str], home: Path, questions: list[dict[str, An
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 600
-        while True:
-            try:
-                if post(url, questions[0], timeout=120)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("serve answers did not come up")
-            time.sleep(3)
+        wait_until_up(url, questions[0], proc)
         for q in questions[:3]:  # warm
             post(url, q)
         out = []
@@ -154,13 +145,7 @@ def _serve_latency(env: dict[str, str], home: Path, questions: list[dict[str, An
             assert code == 200, code
         return out
     finally:
-        import signal
-
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         subprocess.run([sg, "dev", "down"], env=env, capture_output=True, timeout=120)
 
 

@@ -6,9 +6,7 @@ and `shopgen serve answers` over HTTP (Ray Serve, vLLM)."""
 
 import json
 import random
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +91,14 @@ def test_a_draft_may_not_repeat_what_the_question_claims():
     r = _resolve(q)
     assert any("words in no cited fact" in w for w in check_draft("The weight is 2390 g, the lightest tent ever sold.",
                                                                q, r, TENT))
+
+
+def test_a_list_attribute_answers_whether_it_has_an_item_under_a_readable_name():
+    bag = Product(sku="D1", title="Impulse Duffle", category="Bags",
+                  attributes={"features_bags": ["Wheeled", "TSA Approved", "Lockable"]})
+    r = _resolve("Does this duffle have wheels?", bag)
+    assert (r.verdict, r.extractive) == ("yes", "Yes. Features: Wheeled, TSA Approved and Lockable.")
+    assert _resolve("Does this duffle have a laptop sleeve?", bag).status == "not_in_catalog"
 
 
 def test_instructions_requests_and_unsafe_questions_are_refused():
@@ -268,7 +274,7 @@ def es_state_answers(state: Path) -> list[dict]:
 
 def _serve_and_ask(env: dict, shopgen_bin: str, sku: str) -> None:
     from shopgen.adapters.devstack import free_port
-    from shopgen.answers.serve import post
+    from shopgen.answers.serve import post, stop, wait_until_up
 
     port = free_port()
     # One request at a time and one waiting: a burst must get 503s, never a crash.
@@ -277,17 +283,10 @@ def _serve_and_ask(env: dict, shopgen_bin: str, sku: str) -> None:
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 300
-        while True:
-            assert proc.poll() is None, proc.stdout.read()[-4000:]
-            try:
-                code, out = post(url, {"question": "How much does it weigh?", "sku": sku}, timeout=120)
-                if code == 200:
-                    break
-            except OSError:
-                pass
-            assert time.time() < deadline, "serve answers did not come up"
-            time.sleep(3)
+        try:
+            out = wait_until_up(url, {"question": "How much does it weigh?", "sku": sku}, proc, timeout=300)
+        except RuntimeError:
+            raise AssertionError(proc.stdout.read()[-4000:] if proc.poll() is not None else "not up") from None
         assert out["status"] == "answered" and out["cites"] == ["attributes.weight_g"]
         code, out = post(url, {"sku": sku})
         assert code == 400 and "question" in out["error"]
@@ -305,11 +304,7 @@ def _serve_and_ask(env: dict, shopgen_bin: str, sku: str) -> None:
         assert p.returncode == 0, p.stderr[-3000:]
         assert json.loads(p.stdout)["status"] == "not_in_catalog"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.mark.slow

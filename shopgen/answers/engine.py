@@ -108,14 +108,14 @@ def _text_of(raw: str) -> str:
         return ""
 
 
-def finish(row: dict[str, Any], p: Product | None, res: Resolution, samples: Sequence[tuple[str, int]], ctx: Context) -> Answer:
+def finish(row: dict[str, Any], p: Product | None, res: Resolution, samples: Sequence[tuple[str, int]], ctx: Context,
+           own_check: list[str] | None = None) -> Answer:
     """The first draft that passes the gate (the LLM's first when ctx.prefer_llm, else the extractive
-    one), else needs_human."""
-    locale = row.get("locale") or (p.locale if p else "en-US")
-    drafts = [(t, check_draft(t, row["question"], res, p, locale=locale, banned=ctx.banned), "llm")
-              for t in (_text_of(raw) for raw, _ in samples)]
+    one), else needs_human. `own_check`: the extractive draft's gate result when already known."""
+    drafts = [(t, _check(t, row, p, res, ctx), "llm") for t in (_text_of(raw) for raw, _ in samples)]
     if ctx.extractive:
-        own = (res.extractive, extractive_check(row, p, res, ctx), "extractive")
+        own = (res.extractive, _check(res.extractive, row, p, res, ctx) if own_check is None else own_check,
+               "extractive")
         drafts = [*drafts, own] if ctx.prefer_llm else [own, *drafts]
     tokens = sum(n for _, n in samples)
     i = pick([(t, why) for t, why, _ in drafts])
@@ -125,8 +125,8 @@ def finish(row: dict[str, Any], p: Product | None, res: Resolution, samples: Seq
     return _answer(row, p, "answered", answer=drafts[i][0], cites=res.cites, drafted_by=drafts[i][2], tokens=tokens)
 
 
-def extractive_check(row: dict[str, Any], p: Product | None, res: Resolution, ctx: Context) -> list[str]:
-    return check_draft(res.extractive, row["question"], res, p, locale=row.get("locale") or (p.locale if p else "en-US"),
+def _check(text: str, row: dict[str, Any], p: Product | None, res: Resolution, ctx: Context) -> list[str]:
+    return check_draft(text, row["question"], res, p, locale=row.get("locale") or (p.locale if p else "en-US"),
                        banned=ctx.banned)
 
 
@@ -134,8 +134,11 @@ def answer_rows(rows: Sequence[dict[str, Any]], ctx: Context, engine: Engine | N
     """Every row answered; one engine call for all the drafts the batch needs (none without an engine)."""
     planned = [plan(r, ctx) for r in rows]
     todo = [i for i, (done, _, _) in enumerate(planned) if done is None]
+    own: dict[int, list[str]] = {}
     if ctx.extractive and not ctx.prefer_llm:  # the LLM drafts only where the extractive answer fails the gate
-        todo = [i for i in todo if extractive_check(rows[i], planned[i][1], planned[i][2], ctx)]  # type: ignore[arg-type]
+        own = {i: _check(planned[i][2].extractive, rows[i], planned[i][1], planned[i][2], ctx)  # type: ignore[union-attr]
+               for i in todo}
+        todo = [i for i in todo if own[i]]
     samples: list[list[tuple[str, int]]] = [[] for _ in todo]
     if engine is not None and todo:
         samples = engine([messages(rows[i]["question"], planned[i][2]) for i in todo],  # type: ignore[arg-type]
@@ -143,7 +146,8 @@ def answer_rows(rows: Sequence[dict[str, Any]], ctx: Context, engine: Engine | N
     out: list[Answer] = []
     drafted = dict(zip(todo, samples))
     for i, (done, p, res) in enumerate(planned):
-        out.append(done if done is not None else finish(rows[i], p, res, drafted.get(i, []), ctx))  # type: ignore[arg-type]
+        out.append(done if done is not None else finish(rows[i], p, res, drafted.get(i, []), ctx,  # type: ignore[arg-type]
+                                                        own.get(i)))
     return out
 
 

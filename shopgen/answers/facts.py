@@ -124,9 +124,14 @@ def _shown(v: Any) -> str:
 NUM = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?|(?<=\d)-?\d+(?:\.\d+)?")
 
 
-def attribute_fact(key: str, v: Any, cues: dict[str, list[str]]) -> Fact:
+def attribute_fact(key: str, v: Any, cues: dict[str, list[str]], category: str | None = None) -> Fact:
+    """One attribute as a fact. A name that repeats the product's category (`features_bags` on a bag)
+    is shown without it: "Features: Wheeled, Lockable."."""
     unit = key_unit(key)
     parts = [w for w in key.lower().split("_") if w]
+    kind = {stem(w) for w in WORD.findall((category or "").lower())}
+    if len(parts) > 1 and stem(parts[-1]) in kind:
+        parts = parts[:-1]
     if unit and parts and parts[-1] in KEY_UNITS and len(parts) > 1:
         parts = parts[:-1]  # weight_g -> weight
     elif unit and len(parts) == 1 and parts[0] in KEY_UNITS:  # lumens: 1200 -> brightness
@@ -158,7 +163,7 @@ def product_facts(p: Product, cues: dict[str, list[str]] | None = None) -> list[
     for k, v in p.attributes.items():
         if v is None or v == "" or v == []:
             continue
-        out.append(attribute_fact(k, v, cues))
+        out.append(attribute_fact(k, v, cues, p.category))
     if p.price is not None:
         cur = (p.currency or "").upper()
         unit = "usd" if cur in ("USD", "") else None

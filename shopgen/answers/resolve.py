@@ -209,21 +209,6 @@ def ranked_facts(key: set[str], facts: Sequence[Fact]) -> list[tuple[Fact, set[s
     return [(f, cov, sent) for _, _, f, cov, sent in sorted(scored, key=lambda x: (x[0], x[1]))]
 
 
-def best_fact(key: set[str], facts: Sequence[Fact]) -> tuple[Fact | None, set[str], str]:
-    """The fact covering most key words; a named attribute wins a tie over prose, the product over policies."""
-    best: tuple[float, Fact | None, set[str], str] = (0.0, None, set(), "")
-    for i, f in enumerate(facts):
-        cov, sent = cover(key, f)
-        named = len(key & roots(f.own))
-        # The product's own facts win a tie over the shop's general policies ("1-year limited warranty" in
-        # a watch's description over the shop's 2-year warranty).
-        score = len(cov) + 0.5 * named - (0.3 if f.sentences else 0) - (0.8 if f.field.startswith("policies#") else 0)
-        score -= i * 1e-6
-        if cov and score > best[0]:
-            best = (score, f, cov, sent)
-    return best[1], best[2], best[3]
-
-
 def direction(question: str, fact: Fact) -> str | None:
     """`le` when yes means the fact is at most the question's figure, `ge` at least, None: unclear.
     A temperature rating answers warmth (a bag rated 10 °C is not warm enough for 0 °C); a limit

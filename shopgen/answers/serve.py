@@ -84,3 +84,33 @@ def post(url: str, body: dict[str, Any], timeout: float = 120.0) -> tuple[int, d
             return e.code, {"error": e.reason}
     except ValueError as e:
         raise ValueError(f"the service's reply is not JSON ({e})") from None
+
+
+def wait_until_up(url: str, body: dict[str, Any], proc: Any, timeout: float = 600.0) -> dict[str, Any]:
+    """Polls POST /answer on a `shopgen serve answers` process until it answers 200 (the engine takes
+    a while to start); the first answer. Raises RuntimeError when the process dies or time runs out."""
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve answers exited with {proc.returncode}")
+        try:
+            code, out = post(url, body, timeout=120)
+            if code == 200:
+                return out
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError("serve answers did not come up")
+        time.sleep(3)
+
+
+def stop(proc: Any, timeout: float = 60.0) -> None:
+    """Stops a `shopgen serve answers` process as Ctrl-C does (Serve shuts down), killing it if it hangs."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
