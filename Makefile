@@ -5,9 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.shopgen-setup
 DEMO_LIMIT ?= 60
 
-.PHONY: setup demo test test-fast clean dev-down
+.PHONY: setup browser demo test test-fast clean dev-down
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# The review page's browser test drives Debian's Chromium (package chromium), never a browser
+# vendor's download. Checked on every setup: a second run costs one `command -v`.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the review page's browser test"; \
+	  $(SUDO) apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y --no-install-recommends chromium; }; }
 
 # Re-runs only when pyproject.toml changes, so a second `make setup` takes seconds.
 $(STAMP): pyproject.toml
@@ -37,6 +46,7 @@ demo: setup
 	echo "The demo indexed the first $(DEMO_LIMIT) of 324 products (5 per category). The full catalog takes roughly 5x as long:"; \
 	echo "  $(BIN)/shopgen nightly --catalog data/sample_catalog.jsonl --workdir .shopgen/full"; \
 	echo "Run it again: only new or changed products are regenerated (the state is in .shopgen/demo/state)."; \
+	echo "Review what it published (approve, reject, edit): $(BIN)/shopgen review --state .shopgen/demo/state  then open http://127.0.0.1:8765/"; \
 	echo "Ask it a question: $(BIN)/shopgen --set answers.policies=data/policies.md ask \"How much does it weigh?\" --sku SG-TNT-0001"; \
 	echo "Search it again later: $(BIN)/shopgen search \"cork yoga mat\" --json  (starts the embedded server)"
 

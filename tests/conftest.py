@@ -16,7 +16,8 @@ MODEL_CACHE = ROOT / ".shopgen" / "models"
 # Seconds per module on two xdist workers (junit sums, 2 cores, the engine in float32), for the plan.
 SECONDS = {"test_nightly": 373, "test_finetune": 285, "test_cluster": 267, "test_finetune_walkthrough": 248,
            "test_e2e": 241, "test_indexing": 375, "test_engine_failure": 148, "test_finetune_search": 119,
-           "test_e2e_generate": 105, "test_answers": 330, "test_recommend": 55, "test_submit": 52, "test_copy_audit": 13}
+           "test_e2e_generate": 105, "test_answers": 330, "test_review": 150, "test_recommend": 55, "test_submit": 52,
+           "test_copy_audit": 13}
 SMALL_MODULE_S = 3
 
 

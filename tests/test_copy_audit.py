@@ -15,7 +15,9 @@ from shopgen.generate.engine import GateSpec, evaluate
 
 AUDIT = Path(__file__).parent / "data" / "copy_audit.jsonl"
 REASONS = {"ok", "malformed", "wrong_language", "contact_or_claim", "prompt_echo", "wrong_role", "invented_fact",
-           "contradiction", "wrong_form", "no_fact", "not_fluent"}
+           "contradiction", "wrong_form", "no_fact", "not_fluent",
+           # from the review page (shopgen review export --audit): reasons only a person gives
+           "unsafe", "other"}
 
 
 @pytest.fixture(scope="module")

@@ -727,6 +727,7 @@ def config_show(ctx: click.Context) -> None:
 from shopgen.cli.answers import answer, ask, eval_answers, serve
 from shopgen.cli.jobs import jobs, submit
 from shopgen.cli.recs import eval_recs, recommend
+from shopgen.cli.review import review
 from shopgen.cli.searchtune import finetune_search
 
 main.add_command(submit)
@@ -735,6 +736,7 @@ main.add_command(finetune_search)
 main.add_command(eval_recs)
 main.add_command(recommend)
 main.add_command(answer)
+main.add_command(review)
 main.add_command(ask)
 main.add_command(eval_answers)
 main.add_command(serve)

@@ -601,6 +601,24 @@ class NightlyConfig(_Section):
     retry_quarantined: bool = False
 
 
+class ReviewConfig(_Section):
+    """The review page (shopgen review): people approve, reject or edit published copy."""
+
+    # Share of accepted texts drawn as a uniform random audit sample (by a hash of the text, so the
+    # draw is stable): their decisions estimate the gate's precision without the queue's risk order.
+    audit_share: float = Field(default=0.05, ge=0, le=1)
+    # Reviewers who may sign in when the page is bound beyond loopback: name -> password hash
+    # (`shopgen review hash-password`). Without users, a token is generated and printed once.
+    users: dict[str, SecretStr] = Field(default_factory=dict)
+    # Where decisions are kept (append-only): default review.sqlite in the alias's state folder, or
+    # review/ objects under the state prefix when the state is on s3://.
+    store: str | None = None
+    # The queue's address, for report.html's link (e.g. http://review.internal:8765); none: no link.
+    url: str | None = None
+    # Who decides when nobody signs in (a page on loopback, `review decide`).
+    reviewer: str = "local"
+
+
 class CatalogLimits(_Section):
     max_sku_chars: int = 128
     max_title_chars: int = 500
@@ -635,6 +653,7 @@ class Settings(BaseSettings):
     search_finetune: SearchFinetuneConfig = SearchFinetuneConfig()
     content: dict[str, ContentLimits] = Field(default_factory=dict)
     nightly: NightlyConfig = NightlyConfig()
+    review: ReviewConfig = ReviewConfig()
     catalog: CatalogLimits = CatalogLimits()
     ray: RayConfig = RayConfig()
 
@@ -658,6 +677,7 @@ class Settings(BaseSettings):
         self.gate.judgments = fix(self.gate.judgments)
         self.answers.questions = fix(self.answers.questions)
         self.answers.policies = fix(self.answers.policies)
+        self.review.store = fix(self.review.store)
         return self
 
     @model_validator(mode="after")

@@ -131,6 +131,18 @@ class LockTakenOver(_Part):
     heartbeat_at: str | None = None
 
 
+class ReviewSummary(_Part):
+    """The review page's figures at the end of a nightly (shopgen.review.night.review_figures)."""
+    approved: int = 0
+    rejected: int = 0
+    edited: int = 0
+    waiting: int = 0  # published texts no approval or edit holds
+    audit_decided: int = 0  # decisions on the uniform audit sample of accepted texts
+    gate_precision: float | None = None  # approved / decided on that sample
+    gate_precision_ci95: list[float | None] | None = None  # Wilson interval
+    url: str | None = None  # review.url: report.html links to the queue
+
+
 class RunReport(_Part):
     """report.json of a nightly, generate or index run (fields in the order a run writes them)."""
     run_id: str | None = None
@@ -160,6 +172,7 @@ class RunReport(_Part):
     qa: QASummary | None = None
     rebuild_reason: str | None = None
     coverage: Coverage | None = None
+    review: ReviewSummary | None = None
     lock_taken_over: LockTakenOver | None = None
     resumed_batches: list[int | str] | int | None = None
     finished_at: str | None = None

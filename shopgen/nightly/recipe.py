@@ -38,6 +38,7 @@ from shopgen.nightly.steps import (
     Planned,
     Saved,
 )
+from shopgen.review.night import review_figures
 
 
 def night(n: Night, io: Adapters) -> Saved:
@@ -68,6 +69,8 @@ def night(n: Night, io: Adapters) -> Saved:
     n.rep.data["coverage"] = coverage(len(planned.hashes), saved.searchable,
                                       {s: es for s, es in gen.entries.items() if s not in planned.plan.settled},
                                       n.types, all_fresh=len(planned.plan.settled)).to_dict()
+    published = sum(v["fresh"] + v["kept"] for v in gen.status.values())
+    n.rep.data["review"] = {**review_figures(planned.review, published), "url": planned.settings.review.url}
     n.rep.data["status"] = "succeeded"
     return saved
 

@@ -51,6 +51,7 @@ from shopgen.index.stage import IncrementalSpec, IndexRun, run_index
 from shopgen.nightly.commit import BatchCommitter, row_plan
 from shopgen.recommend.stage import NO_RECS, Recs, add_lists, recommend_night
 from shopgen.related.stage import META_COLUMNS, Pool, make_pool, relate
+from shopgen.review.night import NO_REVIEW, Review, apply_to_plan, load_review, note_regenerated, overlay
 
 # A product's row as the index sees it: its source fields, the accepted copy of each type, and the
 # per-type status (JSON: type -> {status, reasons}).
@@ -112,6 +113,10 @@ class Planned:
     previous: st8.StateRows
     invalid: tuple[str, ...]  # in the state, failed validation tonight: kept, not deleted
     plan: st8.Plan
+    # What people decided on the review page (shopgen.review.night), and the types they rejected
+    # that are generated again tonight.
+    review: Review = NO_REVIEW
+    rejected: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def hashes(self) -> dict[str, str]:
@@ -287,12 +292,15 @@ def plan(n: Night, cat: Catalog) -> Planned:
                                 budget=nb.copy_retry_budget, always=nb.retry_quarantined)
         pl = st8.plan(keys, cat.hashes, previous, journal, n.run_id, n.full, present=invalid, policy=policy,
                       unsupported=foreign)
+        review = load_review(n.store, settings.review.store)
+        rejected = apply_to_plan(pl, review, cat.hashes, previous, n.types)
         st.update(pl.counts(), previous_skus=len(previous), journal_batches=len(jnames),
                   prompt_versions={t: v[0] for t, v in versions.items()}, retry_slots=pl.retry_slots,
-                  generator_languages=list(settings.models.languages()))
+                  generator_languages=list(settings.models.languages()), review_rejected=len(rejected),
+                  review_touched=len(review.touched))
     if pl.resumed:
         n.console.print(f"resuming: {len(pl.resumed)} products come from committed batches of an unfinished run")
-    return Planned(cat, settings, gen_model, emb_model, versions, keys, previous, invalid, pl)
+    return Planned(cat, settings, gen_model, emb_model, versions, keys, previous, invalid, pl, review, rejected)
 
 
 def rebuild_reason(full: bool, live: str | None, previous: Mapping[str, dict[str, Any]], was_indexed: set[str],
@@ -369,7 +377,8 @@ def mode(n: Night, p: Planned, live: str | None, recs: Recs = NO_RECS, answered:
     dirty = frozenset(s for s, h in p.hashes.items()
                       if s in pl.regenerate or s not in was_indexed or ch.get(s) != h or not doc.get(s)
                       or not emb.get(s) or (s not in pl.settled and pl.carried.get(s) != pl.previous.get(s)))
-    return Mode(None, live, was_indexed, dirty | ((recs.changed | answered.changed) & p.hashes.keys()))
+    return Mode(None, live, was_indexed,
+                dirty | ((recs.changed | answered.changed | p.review.touched) & p.hashes.keys()))
 
 
 def load(n: Night, p: Planned, m: Mode) -> Loaded:
@@ -511,10 +520,12 @@ def entries_for(p: Planned, g: Generated, part: list[str]) -> dict[str, Entries]
 
 
 def write_current(products: list[Product], entries_of: Callable[[list[Product]], dict[str, Entries]],
-                  types: tuple[str, ...], store: st8.StateStore, model_version: str, prompt: str, out: Path) -> None:
+                  types: tuple[str, ...], store: st8.StateStore, model_version: str, prompt: str, out: Path,
+                  review: Review = NO_REVIEW) -> None:
     """Every given product as an index row: its source fields from tonight's catalog, plus the
-    accepted copy of each type read from the batch file that holds it (enrichment only adds).
-    entries_of(part): sku -> type -> entry, asked a chunk at a time."""
+    accepted copy of each type read from the batch file that holds it (enrichment only adds), with
+    the review's edits in and its rejected texts out. entries_of(part): sku -> type -> entry, asked
+    a chunk at a time."""
     out.mkdir(parents=True, exist_ok=True)
     fields = {t: [name for name, _ in TYPE_FIELDS[t]] for t in types}
     pv = ",".join(prompt_version(CONTENT_TYPES[t], prompt) for t in types)
@@ -522,8 +533,15 @@ def write_current(products: list[Product], entries_of: Callable[[list[Product]],
         part = products[i:i + CHUNK]
         entries = entries_of(part)
         texts = st8.read_copy(store, entries, fields)
-        rows = [{**product_row(x), **texts.get(x.sku, {}), "model_version": model_version, "prompt_version": pv,
-                 "copy": public_json(entries.get(x.sku, {}), types)} for x in part]
+        rows = []
+        for x in part:
+            base = product_row(x)
+            got, status = overlay(x.sku, base["content_hash"], texts.get(x.sku, {}), fields, review)
+            copy = public_json(entries.get(x.sku, {}), types)
+            if status:
+                copy = json.dumps({t: {**v, "status": status.get(t, v["status"])} for t, v in json.loads(copy).items()},
+                                  ensure_ascii=False)
+            rows.append({**base, **got, "model_version": model_version, "prompt_version": pv, "copy": copy})
         pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"part-{i // CHUNK:05d}.parquet")
 
 
@@ -589,7 +607,7 @@ def embed(n: Night, p: Planned, m: Mode, loaded: Loaded, g: Generated, io: Adapt
     current = stages / "current"
     rows = list(loaded.products) if m.dirty is None else [x for x in loaded.products if x.sku in m.dirty]
     write_current(rows, lambda part: entries_for(p, g, [x.sku for x in part]), n.types, n.store, p.gen_model.version,
-                  settings.generation.prompt, current)
+                  settings.generation.prompt, current, p.review)
     to_embed, embedded = stages / "to_embed", stages / "embedded"
     ehash, emb_kept = split_for_embedding(current, to_embed, embedded, {} if n.full else p.previous,
                                           p.emb_model.version, n.store, settings.embedding)
@@ -684,6 +702,7 @@ def save(n: Night, p: Planned, m: Mode, g: Generated, emb: Embedded, idx: Indexe
         _, names = st8.load_journal(n.store)
         figures = st8.save_state(n.store, new_rows, names, carry=p.previous.take(as_stored) if as_stored else None)
         save_answers(n.store, answered)
+        figures["review_regenerated"] = note_regenerated(p.review, p.rejected, g.entries)
         st.update(figures)
     return Saved(searchable, figures["state_rows"])
 

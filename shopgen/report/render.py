@@ -382,6 +382,7 @@ def _page(r: RunReport) -> dict[str, Any]:
         "figures": _figures(r),
         "startup": _secs(startup) if startup is not None else None,
         "coverage": _coverage(r),
+        "review": r.review,
         "gate_checks": [{"check": _text(c.check), "passed": bool(c.passed), "detail": _text(c.detail)}
                         for c in _gate(r).checks],
     }
