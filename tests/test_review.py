@@ -187,8 +187,8 @@ def test_audit_export_is_the_copy_audit_format_and_measures_the_gate():
 
 # ---- end to end: a real nightly, the page in headless Chromium, the next nights --------------------------
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TEST_SKUS = ["SG-DLM-0003", "SG-DLM-0004", "SG-KNF-0002", "SG-RUN-0003", "SG-WBT-0001", "SG-YGM-0005", "SG-YGM-0001",
              "SG-TNT-0003"]
 
@@ -197,7 +197,8 @@ def _catalog(path: Path) -> list[dict]:
     rows = [json.loads(x) for x in SAMPLE.read_text(encoding="utf-8").splitlines()]
     rows = [r for r in rows if r["sku"] in TEST_SKUS]
     evil = {**rows[0], "sku": "SG-XSS-0001",
-            "title": 'Halo <script>document.title="pwned";window.pwned=1</script> Desk Lamp <img src=x onerror="window.pwned=2">'}
+            "title": 'Halo <script>document.title="pwned";window.pwned=1</script> Desk Lamp '
+                     '<img src=x onerror="window.pwned=2">'}
     rows.append(evil)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return rows
@@ -323,7 +324,8 @@ def test_review_page_in_headless_chromium_decisions_stick_through_nights(tmp_pat
                 page.click("#save-edit")
 
             page.goto(base + "/?decision=&status=")  # every decision and status, after a reload
-            rows = {r.get_attribute("data-sku"): r.inner_text() for r in page.locator("#queue tbody tr[data-sku]").all()}
+            rows = {r.get_attribute("data-sku"): r.inner_text()
+                    for r in page.locator("#queue tbody tr[data-sku]").all()}
             assert "\tapprove\t" in rows[approve_sku] and "\treject\t" in rows[reject_sku]
             assert "\tedit\t" in rows[edit_sku]
 
@@ -429,7 +431,8 @@ def test_sign_in_beyond_loopback_and_csrf_on_every_form(tmp_path):
             "loaded": text_hash({"seo_title": LAMP["seo_title"]})}
     assert local.post("/decide", data=form).status_code == 403
     assert desk.decisions.all() == []
-    tok = local.get("/item", params={"sku": "L1", "type": "seo_title"}).text.split('name="csrf" value="')[1].split('"')[0]
+    page = local.get("/item", params={"sku": "L1", "type": "seo_title"}).text
+    tok = page.split('name="csrf" value="')[1].split('"')[0]
     assert local.post("/decide", data={**form, "csrf": tok}).status_code == 303
     assert [d.action for d in desk.decisions.all()] == ["approve"]
     again = local.post("/decide", data={**form, "csrf": tok})  # the same view again: a conflict

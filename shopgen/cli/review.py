@@ -62,8 +62,8 @@ def review(ctx: click.Context, alias: str | None, state: str | None, host: str, 
 @click.option("--type", "type_", required=True, help="Content type (description, bullets, seo_title, ad_copy, faq).")
 @click.option("--approve", is_flag=True, help="Approve the published text: locked until the product's facts change.")
 @click.option("--reject", "reject", default=None, metavar="REASON",
-              help="Reject it for REASON (invented_fact, wrong_role_or_unit, not_fluent, wrong_kind, unsafe, other, ...): "
-                   "it leaves the index now and is generated again once on the next night.")
+              help="Reject it for REASON (invented_fact, wrong_role_or_unit, not_fluent, wrong_kind, unsafe, "
+                   "other, ...): it leaves the index now and is generated again once on the next night.")
 @click.option("--edit-file", "edit_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Publish this text instead: the type's output as JSON ({\"seo_title\": \"...\"}), or plain text "
                    "for a one-field type. It must pass the gate's hard checks.")
@@ -116,7 +116,8 @@ def _edit(type_: str, path: Path) -> dict:
 @click.option("--audit", "audit", default=None, metavar="PATH",
               help="Write decisions as copy audit records (docs/COPY_AUDIT.md), JSONL.")
 @click.option("--train", "train", default=None, metavar="PATH",
-              help="Write approved and edited texts as fine-tuning examples (rejected ones as flagged negatives), JSONL.")
+              help="Write approved and edited texts as fine-tuning examples (rejected ones as flagged negatives), "
+                   "JSONL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @click.pass_context
 def export(ctx: click.Context, alias: str | None, state: str | None, audit: str | None, train: str | None,

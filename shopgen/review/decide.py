@@ -161,7 +161,8 @@ class Desk:
                 doc.pop(k, None)
             else:
                 doc[k] = v
-        doc.setdefault("copy", {}).setdefault(t, {"reasons": []})["status"] = "edited" if fields else "rejected_by_review"
+        status = "edited" if fields else "rejected_by_review"
+        doc.setdefault("copy", {}).setdefault(t, {"reasons": []})["status"] = status
         ms = int(time.time() * 1000)
         res = bulk_write(self.es, index_actions(index, [doc], version=lambda _d: ms), self.settings.es)
         if res.errors:

@@ -109,6 +109,8 @@ class Queue:
     def __init__(self, path: str, store: StateStore, decisions: Decisions, fetch, audit_share: float):
         """fetch(skus) -> {sku: document} from the live index (embedding left out)."""
         self.path, self.store, self.decisions, self.fetch, self.share = path, store, decisions, fetch, audit_share
+        # Counts and filter menus scan the cache: kept until the cache changes (this process is its only writer).
+        self._memo: dict[Any, Any] = {}
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with closing(self._db()) as db, db:
             db.executescript("""
@@ -163,6 +165,7 @@ class Queue:
                 rows = db.execute(f"SELECT sku, doc, runs FROM products WHERE sku IN ({','.join('?' * len(touched))})",
                                   tuple(touched)).fetchall()
             self._items([(r["sku"], json.loads(r["doc"]), r["runs"]) for r in rows])
+        self.forget()
         with closing(self._db()) as db, db:
             db.executemany("DELETE FROM products WHERE sku=?", [(s,) for s in gone])
             db.executemany("DELETE FROM items WHERE sku=?", [(s,) for s in gone])
@@ -202,6 +205,7 @@ class Queue:
                     last, seq = human.get((sku, t)), seqs.get((sku, t), 0)
                 e = entries.get(t)
                 rows.append(classify(sku, t, doc, e.run_id if e else None, last, seq, self.share))
+        self.forget()
         with closing(self._db()) as db, db:
             db.executemany(f"INSERT OR REPLACE INTO items ({','.join(_COLS)}) VALUES ({','.join('?' * len(_COLS))})",
                            [tuple(r[c] for c in _COLS) for r in rows])
@@ -227,8 +231,9 @@ class Queue:
 
     def page(self, filters: dict[str, str], page: int = 0) -> tuple[list[Item], int]:
         where, args = self._where(filters)
+        total = self._cached(("count", where, *args), lambda db: db.execute(f"SELECT COUNT(*) FROM items{where}",
+                                                                            args).fetchone()[0])
         with closing(self._db()) as db:
-            total = db.execute(f"SELECT COUNT(*) FROM items{where}", args).fetchone()[0]
             rows = db.execute(f"SELECT * FROM items{where} ORDER BY bucket, risk DESC, sku, type LIMIT ? OFFSET ?",
                               [*args, PAGE, page * PAGE]).fetchall()
         return [self._item(r) for r in rows], total
@@ -263,13 +268,22 @@ class Queue:
         """The distinct values of a filter column, for the filter menus."""
         if column not in FILTERS:
             raise ValueError(column)
-        with closing(self._db()) as db:
-            return [v for (v,) in db.execute(f"SELECT DISTINCT {column} FROM items WHERE {column} IS NOT NULL "
-                                             f"ORDER BY {column} LIMIT 500")]
+        return self._cached(("values", column), lambda db: [v for (v,) in db.execute(
+            f"SELECT DISTINCT {column} FROM items WHERE {column} IS NOT NULL ORDER BY {column} LIMIT 500")])
 
     def counts(self) -> dict[str, int]:
-        with closing(self._db()) as db:
-            return dict(db.execute("SELECT decision, COUNT(*) FROM items WHERE status != 'none' GROUP BY decision"))
+        return self._cached(("counts",), lambda db: dict(db.execute(
+            "SELECT decision, COUNT(*) FROM items WHERE status != 'none' GROUP BY decision")))
+
+    def forget(self) -> None:
+        """Drop the cached counts and menus (the cache changed)."""
+        self._memo.clear()
+
+    def _cached(self, key: Any, compute) -> Any:
+        if key not in self._memo:
+            with closing(self._db()) as db:
+                self._memo[key] = compute(db)
+        return self._memo[key]
 
     def brands(self) -> list[str]:
         with closing(self._db()) as db:

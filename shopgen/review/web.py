@@ -98,24 +98,27 @@ def _default_filters(args: dict[str, str], request: Request) -> dict[str, str]:
     return args
 
 
-def make_app(desk: Desk, store: StateStore, auth: Auth, log: Path | None = None) -> Starlette:
-    import jinja2
+class Pages:
+    """The page handlers over one Desk."""
 
-    # autoescape for every template: select_autoescape would miss the .html.j2 names.
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
-                             autoescape=True)
-    templates = Jinja2Templates(env=env)
-    types = list(CONTENT_TYPES)
+    def __init__(self, desk: Desk, store: StateStore, auth: Auth):
+        import jinja2
 
-    def session(request: Request) -> tuple[str, bool]:
+        self.desk, self.store, self.auth = desk, store, auth
+        # autoescape for every template: select_autoescape would miss the .html.j2 names.
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+                                 autoescape=True)
+        self.templates = Jinja2Templates(env=env)
+
+    def session(self, request: Request) -> tuple[str, bool]:
         sid = request.cookies.get(SID)
         return (sid, False) if sid and len(sid) == 32 else (secrets.token_hex(16), True)
 
-    def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
-        sid, new = session(request)
+    def render(self, request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
+        sid, new = self.session(request)
         nonce = secrets.token_urlsafe(12)
-        ctx = {**ctx, "csrf": auth.csrf(sid), "nonce": nonce, "user": auth.user(request), "request": request}
-        resp = templates.TemplateResponse(request, name, ctx, status_code=status)
+        ctx = {**ctx, "csrf": self.auth.csrf(sid), "nonce": nonce, "user": self.auth.user(request), "request": request}
+        resp = self.templates.TemplateResponse(request, name, ctx, status_code=status)
         resp.headers["Content-Security-Policy"] = (f"default-src 'none'; script-src 'nonce-{nonce}'; "
                                                    "style-src 'unsafe-inline'; form-action 'self'; "
                                                    "frame-ancestors 'none'; base-uri 'none'")
@@ -125,45 +128,45 @@ def make_app(desk: Desk, store: StateStore, auth: Auth, log: Path | None = None)
             resp.set_cookie(SID, sid, httponly=True, samesite="strict")
         return resp
 
-    async def form_of(request: Request) -> dict[str, str] | Response:
+    async def form_of(self, request: Request) -> dict[str, str] | Response:
         """The POSTed form, or a 403 when its CSRF token is missing or not this session's."""
         form = await request.form()
         sid = request.cookies.get(SID) or ""
         token = str(form.get("csrf") or "")
-        if not sid or not hmac.compare_digest(token, auth.csrf(sid)):
+        if not sid or not hmac.compare_digest(token, self.auth.csrf(sid)):
             return PlainTextResponse("refused: missing or invalid CSRF token; reload the page", status_code=403)
         return {k: str(v) for k, v in form.items()}
 
-    def gate(request: Request) -> Response | None:
-        if auth.user(request) is None:
+    def gate(self, request: Request) -> Response | None:
+        if self.auth.user(request) is None:
             return RedirectResponse("/login", status_code=303)
         return None
 
-    def sync() -> None:
-        desk.queue.sync()
+    def sync(self) -> None:
+        self.desk.queue.sync()
 
-    async def queue(request: Request) -> Response:
-        if (r := gate(request)) is not None:
+    async def queue(self, request: Request) -> Response:
+        if (r := self.gate(request)) is not None:
             return r
-        sync()
+        self.sync()
         args = _default_filters(_page_args(request), request)
         try:
             page = max(0, int(request.query_params.get("page", "0")))
         except ValueError:
             page = 0
-        items, total = desk.queue.page(args, page)
-        menus = {k: desk.queue.values(k) for k in ("locale", "category", "run")}
-        menus.update(type=types, status=["published", "edited", "rejected_by_review", "none"],
+        items, total = self.desk.queue.page(args, page)
+        menus = {k: self.desk.queue.values(k) for k in ("locale", "category", "run")}
+        menus.update(type=list(CONTENT_TYPES), status=["published", "edited", "rejected_by_review", "none"],
                      decision=["pending", "approve", "reject", "edit"])
         q = {k: v for k, v in args.items() if v}
-        return render(request, "queue.html.j2", {
+        return self.render(request, "queue.html.j2", {
             "items": items, "total": total, "page": page, "pages": max(1, -(-total // PAGE)), "args": args,
             "menus": menus, "qs": urlencode(q), "first": page * PAGE, "buckets": BUCKETS,
             "prev_qs": urlencode({**q, "page": page - 1}), "next_qs": urlencode({**q, "page": page + 1}),
-            "counts": desk.queue.counts()})
+            "counts": self.desk.queue.counts()})
 
-    def item_context(request: Request, sku: str, t: str, i: int, args: dict[str, str]) -> dict[str, Any] | None:
-        it = desk.queue.get(sku, t)
+    def item_context(self, request: Request, sku: str, t: str, i: int, args: dict[str, str]) -> dict[str, Any] | None:
+        it = self.desk.queue.get(sku, t)
         if it is None:
             return None
         facts = product_facts(it.doc)
@@ -176,18 +179,18 @@ def make_app(desk: Desk, store: StateStore, auth: Auth, log: Path | None = None)
                 else:
                     pieces.append((name, marks(str(x), facts)))
         q = {k: v for k, v in args.items() if v}
-        nxt, prv = desk.queue.at(args, i + 1), desk.queue.at(args, i - 1)
+        nxt, prv = self.desk.queue.at(args, i + 1), self.desk.queue.at(args, i - 1)
         link = (lambda x, j: f"/item?{urlencode({**q, 'sku': x.sku, 'type': x.type, 'i': j})}" if x else None)
-        return {"it": it, "facts": facts, "pieces": pieces, "checks": stored_checks(store, sku, t, it.status, it.text,
-                                                                                    it.doc, desk),
-                "history": list(reversed(desk.decisions.history(sku, t))), "reasons": REJECT_REASONS,
+        checks = stored_checks(sku, t, it.status, it.text, it.doc, self.desk)
+        return {"it": it, "facts": facts, "pieces": pieces, "checks": checks,
+                "history": list(reversed(self.desk.decisions.history(sku, t))), "reasons": REJECT_REASONS,
                 "reason_help": REASON_HELP, "edit": edit_as_text(t, it.text), "i": i, "qs": urlencode(q),
                 "next": link(nxt, i + 1), "prev": link(prv, i - 1), "args": args, "message": None}
 
-    async def item(request: Request) -> Response:
-        if (r := gate(request)) is not None:
+    async def item(self, request: Request) -> Response:
+        if (r := self.gate(request)) is not None:
             return r
-        sync()
+        self.sync()
         qp = request.query_params
         args = _default_filters(_page_args(request), request)
         try:
@@ -196,19 +199,19 @@ def make_app(desk: Desk, store: StateStore, auth: Auth, log: Path | None = None)
             i = 0
         sku, t = qp.get("sku"), qp.get("type")
         if not sku or not t:
-            it = desk.queue.at(args, i)
+            it = self.desk.queue.at(args, i)
             if it is None:
                 return RedirectResponse(f"/?{urlencode({k: v for k, v in args.items() if v})}", status_code=303)
             sku, t = it.sku, it.type
-        ctx = item_context(request, sku, t, i, args)
+        ctx = self.item_context(request, sku, t, i, args)
         if ctx is None:
             return PlainTextResponse(f"no item {sku}/{t}", status_code=404)
-        return render(request, "item.html.j2", ctx)
+        return self.render(request, "item.html.j2", ctx)
 
-    async def decide(request: Request) -> Response:
-        if (r := gate(request)) is not None:
+    async def decide(self, request: Request) -> Response:
+        if (r := self.gate(request)) is not None:
             return r
-        form = await form_of(request)
+        form = await self.form_of(request)
         if isinstance(form, Response):
             return form
         sku, t, action = form.get("sku", ""), form.get("type", ""), form.get("action", "")
@@ -223,7 +226,8 @@ def make_app(desk: Desk, store: StateStore, auth: Auth, log: Path | None = None)
         try:
             edit = parse_edit(t, {n: form.get(f"edit_{n}", "") for n in CONTENT_TYPES[t].fields()}) \
                 if action == "edit" else None
-            desk.decide(sku, t, action, reviewer=auth.user(request) or "?", base=base, loaded=form.get("loaded", ""),
+            self.desk.decide(sku, t, action, reviewer=self.auth.user(request) or "?", base=base,
+                             loaded=form.get("loaded", ""),
                         reason=form.get("reason") or None, note=form.get("note"), edit=edit)
         except Conflict as e:
             status, message = 409, f"conflict: {e}"
@@ -234,37 +238,41 @@ def make_app(desk: Desk, store: StateStore, auth: Auth, log: Path | None = None)
             at = i if args.get("decision") == "pending" else i + 1
             q = {k: v for k, v in args.items() if v}
             return RedirectResponse(f"/item?{urlencode({**q, 'i': at})}", status_code=303)
-        ctx = item_context(request, sku, t, i, args)
+        ctx = self.item_context(request, sku, t, i, args)
         if ctx is None:
             return PlainTextResponse(message, status_code=status)
         ctx["message"] = message
         if action == "edit":  # the draft stays on the page
             ctx["edit"] = {n: form.get(f"edit_{n}", "") for n in CONTENT_TYPES[t].fields()}
-        return render(request, "item.html.j2", ctx, status)
+        return self.render(request, "item.html.j2", ctx, status)
 
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
         if request.method == "GET":
-            return render(request, "login.html.j2", {"users": bool(auth.users), "token": bool(auth.token),
+            return self.render(request, "login.html.j2", {"users": bool(self.auth.users),
+                                                          "token": bool(self.auth.token),
                                                      "message": None})
-        form = await form_of(request)
+        form = await self.form_of(request)
         if isinstance(form, Response):
             return form
-        name = auth.login(form)
+        name = self.auth.login(form)
         if name is None:
-            return render(request, "login.html.j2", {"users": bool(auth.users), "token": bool(auth.token),
+            return self.render(request, "login.html.j2", {"users": bool(self.auth.users),
+                                                          "token": bool(self.auth.token),
                                                      "message": "wrong token or password"}, 401)
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(USER, auth.user_cookie(name), httponly=True, samesite="strict")
+        resp.set_cookie(USER, self.auth.user_cookie(name), httponly=True, samesite="strict")
         return resp
 
-    async def health(request: Request) -> Response:
+    async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/", queue), Route("/item", item), Route("/decide", decide, methods=["POST"]),
-                             Route("/login", login, methods=["GET", "POST"]), Route("/healthz", health)])
+def make_app(desk: Desk, store: StateStore, auth: Auth) -> Starlette:
+    p = Pages(desk, store, auth)
+    return Starlette(routes=[Route("/", p.queue), Route("/item", p.item), Route("/decide", p.decide, methods=["POST"]),
+                             Route("/login", p.login, methods=["GET", "POST"]), Route("/healthz", p.health)])
 
 
-def stored_checks(store: StateStore, sku: str, t: str, status: str, text: dict[str, Any], doc: dict[str, Any],
+def stored_checks(sku: str, t: str, status: str, text: dict[str, Any], doc: dict[str, Any],
                   desk: Desk) -> list[dict[str, Any]]:
     """The gate's results for the published text, as the night that made it stored them; for an
     edit, the hard checks it passed."""
@@ -275,7 +283,7 @@ def stored_checks(store: StateStore, sku: str, t: str, status: str, text: dict[s
         e = desk.queue.entries(sku).get(t)
         if e is None or not e.uri:
             return [{"check": "gate", "passed": False, "details": list(e.reasons if e else [])}]
-        rows = store.read_where(e.uri, "sku", [sku], ["sku", "qa"]).to_pylist()
+        rows = desk.queue.store.read_where(e.uri, "sku", [sku], ["sku", "qa"]).to_pylist()
         qa = json.loads(rows[0]["qa"] or "{}").get(t, {}) if rows else {}
         return [{"check": c["check"], "passed": c["passed"], "details": c.get("details") or []}
                 for c in qa.get("checks", [])]
