@@ -437,3 +437,31 @@ def test_sign_in_beyond_loopback_and_csrf_on_every_form(tmp_path):
     assert [d.action for d in desk.decisions.all()] == ["approve"]
     again = local.post("/decide", data={**form, "csrf": tok})  # the same view again: a conflict
     assert again.status_code == 409 and "conflict" in again.text
+
+
+def test_reviewed_texts_become_training_pairs_and_held_out_products_stay_out(tmp_path):
+    from shopgen.finetune.data import product_split
+    from shopgen.finetune.reviewed import read_rows, reviewed_examples, train_rows
+
+    rows = [json.loads(x) for x in SAMPLE.read_text(encoding="utf-8").splitlines()[:40]]
+    ds = []
+    for i, r in enumerate(rows):
+        p = {k: r.get(k) for k in ("sku", "title", "category", "brand", "attributes", "price", "currency", "locale",
+                                   "description", "updated_at")}
+        ds.append(_d(1, "approve" if i % 3 else "reject", sku=r["sku"], reason=None if i % 3 else "invented_fact",
+                     product=p, text={"seo_title": r["title"]}, text_hash=f"h{i}"))
+    out = train_rows(ds)
+    assert {r["source"] for r in out} == {"reviewed", "rejected"}
+    assert all(r["flags"] for r in out if r["source"] == "rejected")
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in out) + "not json\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="train.jsonl:41"):
+        read_rows(str(path))
+    path.write_text("".join(json.dumps(r) + "\n" for r in out), encoding="utf-8")
+    exs = reviewed_examples(read_rows(str(path)), ["seo_title"], test_fraction=0.2)
+    approved = {d.sku for d in ds if d.action == "approve"}
+    from shopgen.core.records import Product
+
+    held = {d.sku for d in ds if product_split(Product(**d.product), 0.1, 0.2) == "test"}
+    assert held and {e.sku for e in exs} == approved - held
+    assert all(e.source == "reviewed" and not e.flags and e.split in ("train", "val") for e in exs)

@@ -205,6 +205,9 @@ def models_promote(ctx: click.Context, version: str, registry: str | None, force
 @click.option("--from-accepted", "from_accepted", default=None, metavar="STATE",
               help="Also train on the copy the gate accepted in earlier nightly runs, read from this nightly state "
                    "prefix (folder or s3://, e.g. <workdir>/state/<alias>): adds 'accepted' to finetune.sources.")
+@click.option("--from-review", "from_review", default=None, metavar="PATH",
+              help="Also train on the texts people approved or edited: a `shopgen review export --train` file "
+                   "(finetune.reviewed).")
 @click.option("--promote", is_flag=True, default=None, help="Promote the new version if it passes the gate.")
 @click.option("--task", type=click.Choice(["copy", "answers"]), default="copy", show_default=True,
               help="copy: the shop's product copy; answers: the answer drafter, on the support log (--data).")
@@ -214,8 +217,8 @@ def models_promote(ctx: click.Context, version: str, registry: str | None, force
 @click.pass_context
 def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, workers: int | None, gpu: bool | None,
              max_steps: int | None, epochs: int | None, registry: str | None, name: str | None, storage: str | None,
-             limit: int | None, from_accepted: str | None, promote: bool | None, task: str, data: str | None,
-             as_json: bool) -> None:
+             limit: int | None, from_accepted: str | None, from_review: str | None, promote: bool | None, task: str,
+             data: str | None, as_json: bool) -> None:
     """Fine-tune the generator with Ray Train on the shop's own copy that passes the gate (and, with
     --from-accepted, on copy the gate accepted in earlier nightly runs); evaluate the candidate and the
     base through the serving path (vLLM, grammar, best-of-n, gate) on held-out products; register
@@ -227,7 +230,8 @@ def finetune(ctx: click.Context, catalog: str, base: str, method: str | None, wo
     s = _settings(ctx)
     upd = given({"models.registry": registry, "finetune.method": method, "finetune.workers": workers,
                  "finetune.gpu": gpu, "finetune.max_steps": max_steps, "finetune.epochs": epochs,
-                 "finetune.storage_path": storage, "finetune.accepted_state": from_accepted})
+                 "finetune.storage_path": storage, "finetune.accepted_state": from_accepted,
+                 "finetune.reviewed": from_review})
     if epochs:  # max_steps would override them
         upd["finetune.max_steps"] = None
     if from_accepted:

@@ -479,6 +479,9 @@ class FinetuneConfig(_Section):
     # gate accepted in earlier nightly runs, read from finetune.accepted_state or --from-accepted STATE).
     sources: list[Literal["catalog", "accepted"]] = Field(default_factory=lambda: ["catalog"])
     accepted_state: str | None = None  # a nightly state prefix (folder or s3://, e.g. <workdir>/state/<alias>)
+    # Texts people approved or edited on the review page (`shopgen review export --train`, JSONL, local
+    # or s3://): trained on as they are (a person judged them publishable); held-out products left out.
+    reviewed: str | None = None
     # The prompt the fine-tuned model is trained and served with: facts (the product's facts and the
     # task only: no system guide, style guide or examples) or grounded (the base's full prompt).
     prompt: Literal["facts", "grounded"] = "facts"
@@ -673,6 +676,7 @@ class Settings(BaseSettings):
         self.embedding.cache_dir = fix(self.embedding.cache_dir)
         self.finetune.storage_path = fix(self.finetune.storage_path)
         self.finetune.accepted_state = fix(self.finetune.accepted_state)
+        self.finetune.reviewed = fix(self.finetune.reviewed)
         self.nightly.state = fix(self.nightly.state)
         self.gate.judgments = fix(self.gate.judgments)
         self.answers.questions = fix(self.answers.questions)

@@ -24,7 +24,7 @@ from shopgen.generate.prompts import build_messages, prompt_version
 from shopgen.related.stage import variant_group
 
 SPLITS = ("train", "val", "test")
-SOURCES = ("catalog", "accepted")
+SOURCES = ("catalog", "accepted", "reviewed")  # reviewed: texts people approved or edited (review export --train)
 
 # Where a product carries human-written copy for each content type: (field or attribute keys).
 # The target's own fields are removed from the input, so the model never sees its answer.

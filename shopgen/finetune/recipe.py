@@ -307,6 +307,11 @@ def training_pairs(catalog: str, settings: Settings, limit: int | None,
                                  "or finetune.accepted_state")
             accepted = accepted_copy(ft.accepted_state, settings, products)
         examples += sftdata.accepted_examples(products, accepted, ft.content, **split)
+    if ft.reviewed:
+        from shopgen.finetune.reviewed import read_rows, reviewed_examples
+
+        examples += reviewed_examples(read_rows(ft.reviewed, settings.s3), ft.content,
+                                      **{k: v for k, v in split.items() if k != "gate"})
     examples = sftdata.dedupe(examples)
     kept = sftdata.keep(examples, ft.unsupported)
     stats = sftdata.stats(len(products), examples, kept, ft.content, ft.prompt)
