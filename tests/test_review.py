@@ -64,7 +64,7 @@ def test_decisions_are_append_only_and_the_second_decision_on_one_view_conflicts
     hist = store.history("L1", "seo_title")
     assert [d.seq for d in hist] == [1, 2] and hist[0].action == "approve"
     assert latest(store.all())[("L1", "seo_title")].seq == 2
-    got, mark = store.since(0)
+    got, mark = store.since("")
     assert len(got) == 2 and store.since(mark)[0] == []
 
 
@@ -147,6 +147,9 @@ def test_the_nightly_keeps_locked_texts_regenerates_a_rejection_once_and_never_s
     left = _review(_d(1, "reject", reason="invented_fact"), _d(2, "regenerated", text_hash=""))
     pl4 = Plan(regenerate={"L1": ["seo_title"]}, previous={"L1": {"seo_title": CopyEntry()}})
     assert apply_to_plan(pl4, left, {"L1": "h1"}, {}, ["seo_title"]) == {} and pl4.regenerate == {}
+    # A product in a language the generator does not write is never sent to the LLM for a rejection.
+    pl5 = Plan(carried={"L1": {"seo_title": fresh}}, unsupported=["L1"])
+    assert apply_to_plan(pl5, rj, {"L1": "h1"}, {}, ["seo_title"]) == {} and pl5.regenerate == {}
     # The document: an edit replaces the text; a rejected text (the same text again) is left out.
     fields = {"seo_title": ["seo_title"]}
     ed = _review(_d(1, "edit", edited={"seo_title": "Kelda Halo Desk Lamp"}))
@@ -157,6 +160,12 @@ def test_the_nightly_keeps_locked_texts_regenerates_a_rejection_once_and_never_s
     assert overlay("L1", "h1", {"seo_title": "bad"}, fields, gone) == ({"seo_title": None},
                                                                        {"seo_title": "rejected_by_review"})
     assert overlay("L1", "h1", {"seo_title": "new"}, fields, gone) == ({"seo_title": "new"}, {})
+    # Approving an edited text keeps the edit (not the LLM's original the state still holds).
+    kept = _review(_d(1, "edit", edited={"seo_title": "Mine"}),
+                   _d(2, "approve", text={"seo_title": "Mine"}, text_hash=text_hash({"seo_title": "Mine"})))
+    assert overlay("L1", "h1", {"seo_title": "x"}, fields, kept) == ({"seo_title": "Mine"}, {"seo_title": "edited"})
+    approved = _review(_d(1, "approve", text={"seo_title": "x"}, text_hash=text_hash({"seo_title": "x"})))
+    assert overlay("L1", "h1", {"seo_title": "x"}, fields, approved) == ({"seo_title": "x"}, {})
 
 
 def test_audit_export_is_the_copy_audit_format_and_measures_the_gate():
@@ -407,7 +416,7 @@ def test_sign_in_beyond_loopback_and_csrf_on_every_form(tmp_path):
     assert check_password("s3cret", hash_password("s3cret", rounds=1000))
     assert not check_password("guess", hash_password("s3cret", rounds=1000)) and not check_password("x", "garbage")
     desk, store = _tiny_desk(tmp_path)
-    c = TestClient(make_app(desk, store, Auth(token="tok", users={"ann": hash_password("pw", rounds=1000)})),
+    c = TestClient(make_app(desk, store, Auth(token="tok", users={"ann": hash_password("pw", rounds=1000)}), ["*"]),
                    follow_redirects=False)
     assert c.get("/").headers["location"] == "/login"
     assert c.post("/login", data={"token": "tok"}).status_code == 403  # no CSRF token
@@ -421,12 +430,17 @@ def test_sign_in_beyond_loopback_and_csrf_on_every_form(tmp_path):
     item = c.get("/item", params={"sku": "L1", "type": "seo_title", "i": "0"})
     assert item.status_code == 200 and 'href="#fact-attributes.lumens"' in item.text
     # A forged sign-in cookie is not a sign-in.
-    forged = TestClient(make_app(desk, store, Auth(token="tok")), follow_redirects=False)
+    forged = TestClient(make_app(desk, store, Auth(token="tok"), ["*"]), follow_redirects=False)
     forged.cookies.set("sg_user", "ann|" + "0" * 32)
     assert forged.get("/").status_code == 303
     # On loopback (no sign-in) a decision still needs the session's CSRF token.
-    local = TestClient(make_app(desk, store, Auth()), follow_redirects=False)
+    local = TestClient(make_app(desk, store, Auth()), base_url="http://127.0.0.1", follow_redirects=False)
+    # Loopback serves loopback names only: a site that rebinds its name to 127.0.0.1 gets nothing.
+    assert TestClient(make_app(desk, store, Auth()), base_url="http://evil.example").get("/").status_code == 400
     local.get("/")
+    assert local.post("/decide", data={"csrf": "é", "sku": "L1"}).status_code == 403  # not a 500
+    assert local.get("/item", params={"i": str(10 ** 30)}).status_code == 303  # past the end: back to the queue
+    assert 'decision=&amp;' in local.get("/", params={"decision": "", "status": ""}).text  # "all" stays in links
     form = {"sku": "L1", "type": "seo_title", "action": "approve", "base": "0", "i": "0",
             "loaded": text_hash({"seo_title": LAMP["seo_title"]})}
     assert local.post("/decide", data=form).status_code == 403
@@ -437,6 +451,12 @@ def test_sign_in_beyond_loopback_and_csrf_on_every_form(tmp_path):
     assert [d.action for d in desk.decisions.all()] == ["approve"]
     again = local.post("/decide", data={**form, "csrf": tok})  # the same view again: a conflict
     assert again.status_code == 409 and "conflict" in again.text
+    cross = local.post("/decide", data={**form, "base": "1", "csrf": tok}, headers={"origin": "http://evil.example"})
+    assert cross.status_code == 403
+    store.write("lock.json", json.dumps({"expires_at_epoch": time.time() + 60}).encode())  # a nightly runs
+    with pytest.raises(Refused, match="nightly run"):
+        desk.decide("L1", "seo_title", "approve", reviewer="ann")
+    store.delete("lock.json")
 
 
 def test_reviewed_texts_become_training_pairs_and_held_out_products_stay_out(tmp_path):
@@ -465,3 +485,35 @@ def test_reviewed_texts_become_training_pairs_and_held_out_products_stay_out(tmp
     held = {d.sku for d in ds if product_split(Product(**d.product), 0.1, 0.2) == "test"}
     assert held and {e.sku for e in exs} == approved - held
     assert all(e.source == "reviewed" and not e.flags and e.split in ("train", "val") for e in exs)
+
+
+def test_the_nightly_notes_a_regeneration_once_and_leaves_a_newer_decision_alone(tmp_path):
+    from shopgen.review.night import load_review, note_regenerated
+
+    state = StateStore(str(tmp_path / "state"))
+    dec = SqliteDecisions(str(tmp_path / "state" / "review.sqlite"))
+    dec.append(_d(1, "reject", reason="invented_fact"))
+    dec.append(_d(1, "reject", reason="invented_fact", sku="L2"))
+    r = load_review(state)
+    assert r.regenerate({"L1": "h1", "L2": "h1"}) == {"L1": ["seo_title"], "L2": ["seo_title"]}
+    dec.append(_d(2, "edit", sku="L2", edited={"seo_title": "Mine"}))  # a person, while the night ran
+    assert note_regenerated(r, {"L1": ["seo_title"], "L2": ["seo_title"]}, {}) == 1
+    again = load_review(state)
+    assert again.regenerate({"L1": "h1", "L2": "h1"}) == {} and again.touched == {"L2"}
+    assert again.left("L1", "seo_title", "h1") and not again.left("L1", "seo_title", "h2")
+
+
+def test_self_training_never_learns_a_rejected_text_and_learns_the_edit(tmp_path):
+    from shopgen.core.config import Settings
+    from shopgen.finetune.recipe import without_rejected
+
+    state = StateStore(str(tmp_path / "state"))
+    dec = SqliteDecisions(str(tmp_path / "state" / "review.sqlite"))
+    copy = {"L1": {"seo_title": {"seo_title": "bad"}, "description": {"description": "fine"}},
+            "L2": {"seo_title": {"seo_title": "orig"}}, "L3": {"seo_title": {"seo_title": "ok"}}}
+    assert without_rejected(copy, state, Settings(), {}) == copy
+    dec.append(_d(1, "reject", reason="invented_fact", text_hash=text_hash({"seo_title": "bad"})))
+    dec.append(_d(1, "edit", sku="L2", edited={"seo_title": "mine"}, text_hash=text_hash({"seo_title": "orig"})))
+    got = without_rejected(copy, state, Settings(), {"L1": "h1", "L2": "h1", "L3": "h1"})
+    assert got == {"L1": {"description": {"description": "fine"}}, "L2": {"seo_title": {"seo_title": "mine"}},
+                   "L3": {"seo_title": {"seo_title": "ok"}}}

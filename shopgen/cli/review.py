@@ -49,7 +49,8 @@ def review(ctx: click.Context, alias: str | None, state: str | None, host: str, 
         auth.token = secrets.token_urlsafe(24)
         # Printed once, to the terminal only: never written to a log or a report.
         click.echo(f"sign-in token (shown once): {auth.token}", err=True)
-    app = make_app(desk, desk.queue.store, auth)
+    # Beyond loopback a sign-in guards every page; on loopback only loopback names are served.
+    app = make_app(desk, desk.queue.store, auth, None if host in LOOPBACK else ["*"])
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"review queue for alias {desk.alias!r}: http://{shown}:{port}/  (Ctrl-C stops it)", err=True)
     serve(app, host, port, s.home / "logs" / "review.log")
@@ -75,7 +76,7 @@ def decide(ctx: click.Context, alias: str | None, state: str | None, sku: str, t
            reject: str | None, edit_file: str | None, note: str | None, reviewer: str | None, as_json: bool) -> None:
     """Make one decision from a script (the page's approve, reject and edit)."""
     from shopgen.core.content import CONTENT_TYPES
-    from shopgen.review.decide import Refused
+    from shopgen.review.decide import Refused, Unpublished
     from shopgen.review.store import Conflict
 
     if sum(map(bool, (approve, reject, edit_file))) != 1:
@@ -88,7 +89,7 @@ def decide(ctx: click.Context, alias: str | None, state: str | None, sku: str, t
         edit = _edit(type_, Path(edit_file)) if edit_file else None
         d = desk.decide(sku, type_, "approve" if approve else "reject" if reject else "edit",
                         reviewer=reviewer or s.review.reviewer, reason=reject, note=note, edit=edit)
-    except (Refused, Conflict) as e:
+    except (Refused, Conflict, Unpublished) as e:
         raise click.ClickException(str(e)) from None
     click.echo(d.model_dump_json() if as_json else f"{d.action} {d.sku}/{d.type} (entry {d.seq}) by {d.reviewer}")
 

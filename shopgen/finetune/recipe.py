@@ -276,7 +276,26 @@ def accepted_copy(state: str, settings: Settings, products: list[Any]) -> dict[s
     entries = {sku: st8.copy_entries(rows[sku]) for sku in hashes
                if sku in rows and rows[sku].get("content_hash") == hashes[sku]}
     fields = {t: [n for n, _ in fs] for t, fs in TYPE_FIELDS.items()}
-    return {sku: split_copy(f) for sku, f in st8.read_copy(store, entries, fields).items()}
+    copy = {sku: split_copy(f) for sku, f in st8.read_copy(store, entries, fields).items()}
+    return without_rejected(copy, store, settings, hashes)
+
+
+def without_rejected(copy: dict[str, dict[str, dict[str, Any]]], store: Any, settings: Settings,
+                     hashes: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Accepted copy as people left it on the review page: a text they rejected is no target, and
+    a text they edited is the edit (shopgen.review.night.overlay, as the document shows it)."""
+    from shopgen.review.night import load_review, overlay
+
+    review = load_review(store, settings.review.store)
+    if not review.human:
+        return copy
+    out = {}
+    for sku, types in copy.items():
+        names = {t: list(f) for t, f in types.items()}
+        flat, _ = overlay(sku, hashes.get(sku), {k: v for f in types.values() for k, v in f.items()}, names, review)
+        kept = {t: {n: flat.get(n) for n in ns} for t, ns in names.items()}
+        out[sku] = {t: f for t, f in kept.items() if all(v not in (None, [], "") for v in f.values())}
+    return out
 
 
 def split_copy(fields: dict[str, Any]) -> dict[str, dict[str, Any]]:

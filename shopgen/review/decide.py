@@ -29,6 +29,11 @@ class Refused(ValueError):
     """A decision that cannot be made as asked (bad input, or an edit the gate refuses)."""
 
 
+class Unpublished(RuntimeError):
+    """The decision is stored, but the live index could not be changed now: the next night applies it
+    (the product counts as decided on since the last night)."""
+
+
 def product_of(doc: dict[str, Any]) -> Product:
     return Product(**{k: doc.get(k) for k in ("sku", "title", "category", "brand", "price", "currency", "locale",
                                               "updated_at")},
@@ -128,6 +133,11 @@ class Desk:
                            "reload to see it")
         if action == "reject" and reason not in REJECT_REASONS:
             raise Refused(f"a rejection needs a reason, one of {', '.join(REJECT_REASONS)}")
+        if action == "approve" and any(d.action == "reject" and d.text_hash == item.text_hash
+                                       for d in self.decisions.history(sku, t)):
+            raise Refused(f"this text of {sku}/{t} was rejected before; edit it instead")
+        if self.running():
+            raise Refused("a nightly run is writing this alias now; decide again when it has finished")
         edited = None
         if action == "edit":
             edited = edit or {}
@@ -140,11 +150,25 @@ class Desk:
                      content_hash=item.content_hash, product=_facts(item.doc), reviewer=reviewer, at=now_iso(),
                      audit=item.audit, gate_accepted=item.status == "published")
         self.decisions.append(d)  # raises Conflict when another decision took this seq
-        if action != "approve":
-            self.queue.refresh(sku, self.publish(sku, t, edited))
-        else:
+        if action == "approve" and item.status != "edited":
             self.queue.refresh(sku, item.doc)
+            return d
+        try:
+            self.queue.refresh(sku, self.publish(sku, t, d.published))
+        except Exception as e:  # the index is down or the document is gone: the decision stands
+            self.queue.refresh(sku, item.doc)
+            raise Unpublished(f"saved, but the live index could not be changed now ({type(e).__name__}: "
+                              f"{str(e)[:200]}); the next nightly run applies the decision") from None
         return d
+
+    def running(self) -> bool:
+        """A nightly run holds this alias's lock (fresh heartbeat): its index step would overwrite
+        what the page writes, so decisions wait for it."""
+        raw = self.queue.store.read("lock.json")
+        try:
+            return bool(raw) and time.time() < float(json.loads(raw)["expires_at_epoch"])
+        except (ValueError, KeyError, TypeError):
+            return False
 
     def publish(self, sku: str, t: str, fields: dict[str, Any] | None) -> dict[str, Any]:
         """Writes the product's document with this type's text replaced (an edit) or removed (None),

@@ -13,7 +13,7 @@ from typing import Any
 
 from shopgen.core.content import texts_of
 from shopgen.review.night import wilson
-from shopgen.review.records import AUDIT_REASON, Decision
+from shopgen.review.records import AUDIT_REASON, Decision, text_hash
 
 
 def decided(decisions: Iterable[Decision]) -> list[Decision]:
@@ -35,7 +35,7 @@ def audit_records(decisions: Iterable[Decision], catalog: str, brands: list[str]
         publishable = d.action == "approve"
         reason = "ok" if publishable else AUDIT_REASON.get(d.reason or "", "other")
         out.append({
-            "id": f"review-{d.text_hash[:12]}", "catalog": catalog, "sku": d.sku, "type": d.type,
+            "id": "review-" + text_hash({"sku": d.sku, "type": d.type, "text": d.text_hash})[:12], "catalog": catalog, "sku": d.sku, "type": d.type,
             "product": d.product, "brands": brands, "output": json.dumps(d.text, ensure_ascii=False),
             "texts": texts_of(d.text), "publishable": publishable, "reason": reason,
             "note": d.note or ("edited by a reviewer" if d.action == "edit" else ""),

@@ -17,7 +17,7 @@ from typing import Any
 
 from shopgen.core.copy import CopyEntry, Entries, entry
 from shopgen.review.records import Decision, text_hash
-from shopgen.review.store import Decisions, last_human, latest, open_decisions
+from shopgen.review.store import Conflict, Decisions, last_human, latest, open_decisions
 from shopgen.state.plan import Plan, copy_entries
 from shopgen.state.store import StateStore, now_iso
 
@@ -30,7 +30,8 @@ class Review:
     human: dict[Key, Decision] = field(default_factory=dict)  # newest decision by a person
     rejected: dict[Key, frozenset[str]] = field(default_factory=dict)  # text hashes ever rejected
     touched: frozenset[str] = frozenset()  # SKUs decided on since the nightly last looked
-    mark: int = 0
+    mark: str = ""
+    seen: str = ""  # the store's position when this night read it
     store: Decisions | None = None
 
     def locked(self, sku: str, t: str, content_hash: str | None) -> Decision | None:
@@ -58,15 +59,15 @@ NO_REVIEW = Review()
 
 def load_review(store: StateStore, where: str | None = None) -> Review:
     dec = open_decisions(store, where)
-    mark = int(dec.get_meta("nightly_mark") or 0)
+    mark = dec.get_meta("nightly_mark") or ""
+    new, seen = dec.since(mark)
     allof = dec.all()
-    new, _ = dec.since(mark)
     rejected: dict[Key, set[str]] = {}
     for d in allof:
         if d.action == "reject" and d.text_hash:
             rejected.setdefault((d.sku, d.type), set()).add(d.text_hash)
     return Review(latest(allof), last_human(allof), {k: frozenset(v) for k, v in rejected.items()},
-                  frozenset(d.sku for d in new), mark, dec)
+                  frozenset(d.sku for d in new if d.action != "regenerated"), mark, seen, dec)
 
 
 def apply_to_plan(pl: Plan, r: Review, hashes: Mapping[str, str], previous: Mapping[str, dict[str, Any]],
@@ -82,7 +83,9 @@ def apply_to_plan(pl: Plan, r: Review, hashes: Mapping[str, str], previous: Mapp
             pl.regenerate[sku] = keep
         else:
             del pl.regenerate[sku]
-    rejected = {s: [t for t in ts if t in types] for s, ts in r.regenerate(hashes).items()}
+    # Not for a product in a language the generator does not write: its rejected text is only kept out.
+    skip = set(pl.unsupported)
+    rejected = {s: [t for t in ts if t in types] for s, ts in r.regenerate(hashes).items() if s not in skip}
     rejected = {s: ts for s, ts in rejected.items() if ts}
     for sku, ts in rejected.items():
         if sku in pl.settled:
@@ -106,8 +109,9 @@ def overlay(sku: str, content_hash: str | None, texts: dict[str, Any], fields: M
     status: dict[str, str] = {}
     for t, names in fields.items():
         d = r.locked(sku, t, content_hash)
-        if d is not None and d.action == "edit" and d.edited is not None:
-            out.update(d.edited)
+        pub = d.published if d is not None else None
+        if pub is not None and (d.action == "edit" or text_hash({n: out.get(n) for n in names}) != d.text_hash):
+            out.update(pub)  # an edit, or an approval of an edited text
             status[t] = "edited"
             continue
         bad = r.rejected.get((sku, t))
@@ -128,12 +132,15 @@ def note_regenerated(r: Review, done: Mapping[str, list[str]], settled: Mapping[
         for t in ts:
             last = r.last[(sku, t)]
             e: CopyEntry = entry(settled.get(sku) or {}, t)
-            r.store.append(Decision(sku=sku, type=t, seq=last.seq + 1, action="regenerated", reviewer="nightly",
-                                    text_hash="", content_hash=last.content_hash, at=now_iso(),
-                                    note=f"copy {e.status}"))
-            n += 1
-    _, mark = r.store.since(r.mark)
-    r.store.set_meta("nightly_mark", str(mark))
+            try:
+                r.store.append(Decision(sku=sku, type=t, seq=last.seq + 1, action="regenerated", reviewer="nightly",
+                                        text_hash="", content_hash=last.content_hash, at=now_iso(),
+                                        note=f"copy {e.status}"))
+                n += 1
+            except Conflict:  # a person decided again during the night: theirs stands
+                continue
+    # Decisions made while this night ran stay after the mark: the next night rewrites their products.
+    r.store.set_meta("nightly_mark", r.seen)
     return n
 
 

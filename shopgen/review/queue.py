@@ -139,7 +139,7 @@ class Queue:
         info = self.store.fs.get_file_info(f"{self.store.root}/skus.parquet")
         sig = f"{info.mtime_ns}:{info.size}"
         with closing(self._db()) as db:
-            mark = int(self._meta(db, "mark", "0"))
+            mark = self._meta(db, "mark", "")
             same = self._meta(db, "state", "") == sig
         new, mark2 = self.decisions.since(mark)
         if same and not new:  # the common case on every page: nothing to read
@@ -160,16 +160,18 @@ class Queue:
             part = todo[i:i + 500]
             docs = self.fetch(part)
             self._write(part, docs, {s: now[s] for s in part}, {s: runs[s] for s in part})
-        if touched:
+        if touched:  # decided on elsewhere (another page, a script): their documents again from the index
             with closing(self._db()) as db:
-                rows = db.execute(f"SELECT sku, doc, runs FROM products WHERE sku IN ({','.join('?' * len(touched))})",
-                                  tuple(touched)).fetchall()
-            self._items([(r["sku"], json.loads(r["doc"]), r["runs"]) for r in rows])
+                rows = db.execute(f"SELECT sku, doc_hash, runs FROM products WHERE sku IN "
+                                  f"({','.join('?' * len(touched))})", tuple(touched)).fetchall()
+            part = [r["sku"] for r in rows]
+            self._write(part, self.fetch(part), {r["sku"]: r["doc_hash"] for r in rows},
+                        {r["sku"]: r["runs"] for r in rows})
         self.forget()
         with closing(self._db()) as db, db:
             db.executemany("DELETE FROM products WHERE sku=?", [(s,) for s in gone])
             db.executemany("DELETE FROM items WHERE sku=?", [(s,) for s in gone])
-            db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('mark', ?)", (str(mark2),))
+            db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('mark', ?)", (mark2,))
             db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('state', ?)", (sig,))
         return {"fetched": len(todo), "removed": len(gone), "decided": len(touched)}
 

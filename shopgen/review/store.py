@@ -56,11 +56,12 @@ class SqliteDecisions:
     def all(self) -> list[Decision]:
         return self._rows("SELECT body FROM decisions ORDER BY id")
 
-    def since(self, mark: int) -> tuple[list[Decision], int]:
-        """Entries written after `mark` (an opaque position), and the position after them."""
+    def since(self, mark: str) -> tuple[list[Decision], str]:
+        """Entries written after `mark` (an opaque position; "" for the start), and the position after them."""
+        at = int(mark or 0)
         with closing(self._db()) as db:
-            rows = db.execute("SELECT id, body FROM decisions WHERE id > ? ORDER BY id", (mark,)).fetchall()
-        return [Decision.model_validate_json(b) for _, b in rows], max([mark, *(i for i, _ in rows)])
+            rows = db.execute("SELECT id, body FROM decisions WHERE id > ? ORDER BY id", (at,)).fetchall()
+        return [Decision.model_validate_json(b) for _, b in rows], str(max([at, *(i for i, _ in rows)]))
 
     def get_meta(self, k: str) -> str | None:
         with closing(self._db()) as db:
@@ -93,17 +94,21 @@ class ObjectDecisions:
         return [Decision.model_validate_json(self.store.read(f"{folder}/{n}") or b"{}")
                 for n in self.store.list(folder) if n.endswith(".json")]
 
-    def all(self) -> list[Decision]:
+    def _written(self) -> list[tuple[str, Decision]]:
+        """(when the object was written, its entry), oldest first: the store's clock, not the writer's."""
         out = []
         for info in self.store.fs.get_file_info(_selector(f"{self.store.root}/review/decisions")):
             if info.path.endswith(".json"):
                 with self.store.fs.open_input_stream(info.path) as f:
-                    out.append(Decision.model_validate_json(f.read()))
-        return sorted(out, key=lambda d: (d.at, d.sku, d.type, d.seq))
+                    out.append((f"{info.mtime_ns or 0:020d}|{info.path}", Decision.model_validate_json(f.read())))
+        return sorted(out, key=lambda x: x[0])
 
-    def since(self, mark: int) -> tuple[list[Decision], int]:
-        ds = self.all()
-        return ds[mark:], len(ds)
+    def all(self) -> list[Decision]:
+        return [d for _, d in self._written()]
+
+    def since(self, mark: str) -> tuple[list[Decision], str]:
+        got = [(k, d) for k, d in self._written() if k > (mark or "")]
+        return [d for _, d in got], max([mark or "", *(k for k, _ in got)])
 
     def get_meta(self, k: str) -> str | None:
         b = self.store.read(f"review/meta/{k}.json")

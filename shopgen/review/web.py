@@ -12,16 +12,19 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from shopgen.core.content import CONTENT_TYPES
-from shopgen.review.decide import Desk, Refused, edit_as_text, hard_checks, parse_edit
+from shopgen.review.decide import Desk, Refused, Unpublished, edit_as_text, hard_checks, parse_edit
 from shopgen.review.highlight import marks, product_facts
 from shopgen.review.queue import BUCKETS, FILTERS, PAGE
 from shopgen.review.records import REASON_HELP, REJECT_REASONS
@@ -41,11 +44,17 @@ def hash_password(password: str, salt: str | None = None, rounds: int = 600_000)
 def check_password(password: str, stored: str) -> bool:
     try:
         algo, rounds, salt, want = stored.split("$")
+        int(rounds)
     except ValueError:
         return False
     if algo != "pbkdf2_sha256":
         return False
-    return hmac.compare_digest(hash_password(password, salt, int(rounds)).split("$")[3], want)
+    return same(hash_password(password, salt, int(rounds)).split("$")[3], want)
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time equality of two untrusted strings (any characters)."""
+    return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
 
 
 @dataclass
@@ -75,15 +84,25 @@ class Auth:
             return self.reviewer
         raw = request.cookies.get(USER) or ""
         name, _, sig = raw.rpartition("|")
-        return name if name and hmac.compare_digest(sig, self.sign("user|" + name)) else None
+        return name if name and same(sig, self.sign("user|" + name)) else None
 
     def login(self, form: dict[str, str]) -> str | None:
-        if self.token and hmac.compare_digest(form.get("token", ""), self.token):
+        if self.token and same(form.get("token", ""), self.token):
             return "token"
         name = form.get("user", "")
         if name in self.users and check_password(form.get("password", ""), self.users[name]):
             return name
         return None
+
+
+MAX_POSITION = 10 ** 9  # SQLite offsets are 64-bit; a larger page or position from a URL is no page
+
+
+def _position(raw: str | None) -> int:
+    try:
+        return min(max(0, int(raw or "0")), MAX_POSITION)
+    except ValueError:
+        return 0
 
 
 def _page_args(request: Request) -> dict[str, str]:
@@ -133,8 +152,11 @@ class Pages:
         form = await request.form()
         sid = request.cookies.get(SID) or ""
         token = str(form.get("csrf") or "")
-        if not sid or not hmac.compare_digest(token, self.auth.csrf(sid)):
+        if not sid or not same(token, self.auth.csrf(sid)):
             return PlainTextResponse("refused: missing or invalid CSRF token; reload the page", status_code=403)
+        origin = request.headers.get("origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+            return PlainTextResponse("refused: a form from another site", status_code=403)
         return {k: str(v) for k, v in form.items()}
 
     def gate(self, request: Request) -> Response | None:
@@ -150,15 +172,12 @@ class Pages:
             return r
         self.sync()
         args = _default_filters(_page_args(request), request)
-        try:
-            page = max(0, int(request.query_params.get("page", "0")))
-        except ValueError:
-            page = 0
+        page = _position(request.query_params.get("page"))
         items, total = self.desk.queue.page(args, page)
         menus = {k: self.desk.queue.values(k) for k in ("locale", "category", "run")}
         menus.update(type=list(CONTENT_TYPES), status=["published", "edited", "rejected_by_review", "none"],
                      decision=["pending", "approve", "reject", "edit"])
-        q = {k: v for k, v in args.items() if v}
+        q = dict(args)  # a blank filter ("all") stays in the links, or the defaults would come back
         return self.render(request, "queue.html.j2", {
             "items": items, "total": total, "page": page, "pages": max(1, -(-total // PAGE)), "args": args,
             "menus": menus, "qs": urlencode(q), "first": page * PAGE, "buckets": BUCKETS,
@@ -178,7 +197,7 @@ class Pages:
                     pieces.extend((f"{name} {k}", marks(str(x.get(k) or ""), facts)) for k in ("question", "answer"))
                 else:
                     pieces.append((name, marks(str(x), facts)))
-        q = {k: v for k, v in args.items() if v}
+        q = dict(args)
         nxt, prv = self.desk.queue.at(args, i + 1), self.desk.queue.at(args, i - 1)
         link = (lambda x, j: f"/item?{urlencode({**q, 'sku': x.sku, 'type': x.type, 'i': j})}" if x else None)
         checks = stored_checks(sku, t, it.status, it.text, it.doc, self.desk)
@@ -193,15 +212,12 @@ class Pages:
         self.sync()
         qp = request.query_params
         args = _default_filters(_page_args(request), request)
-        try:
-            i = int(qp.get("i", "0"))
-        except ValueError:
-            i = 0
+        i = _position(qp.get("i"))
         sku, t = qp.get("sku"), qp.get("type")
         if not sku or not t:
             it = self.desk.queue.at(args, i)
             if it is None:
-                return RedirectResponse(f"/?{urlencode({k: v for k, v in args.items() if v})}", status_code=303)
+                return RedirectResponse(f"/?{urlencode(args)}", status_code=303)
             sku, t = it.sku, it.type
         ctx = self.item_context(request, sku, t, i, args)
         if ctx is None:
@@ -216,13 +232,15 @@ class Pages:
             return form
         sku, t, action = form.get("sku", ""), form.get("type", ""), form.get("action", "")
         args = {k: form.get(f"f_{k}", "") for k in FILTERS}
+        i = _position(form.get("i"))
         try:
-            i, base = int(form.get("i", "0")), int(form.get("base", "0"))
+            base = int(form.get("base", "0"))
         except ValueError:
             return PlainTextResponse("bad form", status_code=400)
         if t not in CONTENT_TYPES:
             return PlainTextResponse("unknown content type", status_code=400)
         status, message = 200, None
+        self.sync()  # a view older than the last night is refused, not decided on
         try:
             edit = parse_edit(t, {n: form.get(f"edit_{n}", "") for n in CONTENT_TYPES[t].fields()}) \
                 if action == "edit" else None
@@ -233,11 +251,12 @@ class Pages:
             status, message = 409, f"conflict: {e}"
         except Refused as e:
             status, message = 422, f"not saved: {e}"
+        except Unpublished as e:
+            status, message = 502, str(e)
         if message is None:
             # The decided item leaves a pending queue, so the same position holds the next one.
             at = i if args.get("decision") == "pending" else i + 1
-            q = {k: v for k, v in args.items() if v}
-            return RedirectResponse(f"/item?{urlencode({**q, 'i': at})}", status_code=303)
+            return RedirectResponse(f"/item?{urlencode({**args, 'i': at})}", status_code=303)
         ctx = self.item_context(request, sku, t, i, args)
         if ctx is None:
             return PlainTextResponse(message, status_code=status)
@@ -254,7 +273,7 @@ class Pages:
         form = await self.form_of(request)
         if isinstance(form, Response):
             return form
-        name = self.auth.login(form)
+        name = await run_in_threadpool(self.auth.login, form)  # PBKDF2: off the event loop
         if name is None:
             return self.render(request, "login.html.j2", {"users": bool(self.auth.users),
                                                           "token": bool(self.auth.token),
@@ -266,9 +285,12 @@ class Pages:
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")
 
-def make_app(desk: Desk, store: StateStore, auth: Auth) -> Starlette:
+def make_app(desk: Desk, store: StateStore, auth: Auth, hosts: list[str] | None = None) -> Starlette:
+    """hosts: the Host headers served (None: loopback names only, so a page on another site that
+    rebinds its name to 127.0.0.1 gets nothing)."""
     p = Pages(desk, store, auth)
-    return Starlette(routes=[Route("/", p.queue), Route("/item", p.item), Route("/decide", p.decide, methods=["POST"]),
+    allowed = hosts or ["127.0.0.1", "localhost", "[::1]", "::1"]
+    return Starlette(middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed)], routes=[Route("/", p.queue), Route("/item", p.item), Route("/decide", p.decide, methods=["POST"]),
                              Route("/login", p.login, methods=["GET", "POST"]), Route("/healthz", p.health)])
 
 
