@@ -113,7 +113,7 @@ def test_from_accepted_builds_pairs_only_from_accepted_texts_and_never_from_test
 
     _, kept, stats = training_pairs(str(SAMPLE), s, None, copy)  # the whole catalog: the state covers 40 of it
     held = {p.sku for p in products if sftdata.product_split(p, 0.2, 0.3) == "test"}
-    assert held and stats["by_source"] == {"catalog": 0, "accepted": len(kept)} and kept
+    assert held and stats["by_source"] == {"catalog": 0, "accepted": len(kept), "reviewed": 0} and kept
     for e in kept:
         assert e.source == "accepted" and e.content == "seo_title" and e.split in ("train", "val")
         assert e.sku not in held, "a test product reached training"
