@@ -297,16 +297,22 @@ def test_review_page_in_headless_chromium_decisions_stick_through_nights(tmp_pat
             page.goto(base + "/")
             assert page.locator("#queue tbody tr[data-sku]").count() >= 3
             page.screenshot(path=str(ARTIFACTS / "review-queue.png"), full_page=True)
+            with page.expect_navigation():  # the queue's first item, then `j` to the next one
+                page.click("#queue tbody tr[data-sku] a")
+            first = page.locator("#title").inner_text()
+            with page.expect_navigation():
+                page.keyboard.press("j")
+            assert page.locator("#title").inner_text() != first and page.locator("#prev").count() == 1
 
             def open_item(sku):
-                page.goto(f"{base}/item?sku={sku}&type=description&i=0")
+                page.goto(f"{base}/item?sku={sku}&content=description&i=0")
                 assert page.locator("#title").inner_text() == before[sku]["title"]
 
             open_item(approve_sku)
             page.screenshot(path=str(ARTIFACTS / "review-item.png"), full_page=True)
             # A second reviewer loads the same text, then the first approves: the second's rejection conflicts.
             other = browser.new_context().new_page()
-            other.goto(f"{base}/item?sku={approve_sku}&type=description&i=0")
+            other.goto(f"{base}/item?sku={approve_sku}&content=description&i=0")
             with page.expect_navigation():
                 page.keyboard.press("a")  # the approve shortcut
             other.select_option("#reason", "not_fluent")
@@ -319,7 +325,7 @@ def test_review_page_in_headless_chromium_decisions_stick_through_nights(tmp_pat
             with page.expect_navigation():
                 page.click("#reject")
 
-            page.goto(f"{base}/item?sku={edit_sku}&type=description&i=0&status=")
+            page.goto(f"{base}/item?sku={edit_sku}&content=description&i=0&status=")
             bad = f"The {before[edit_sku]['title']}. Call 555-123-4567 today."
             page.fill("#edit_description", bad)  # the gate's hard checks refuse it; the draft stays
             with page.expect_navigation():
@@ -341,7 +347,7 @@ def test_review_page_in_headless_chromium_decisions_stick_through_nights(tmp_pat
             # A title carrying a script is shown as text; nothing in it runs.
             page.goto(base + "/?decision=&status=")
             assert "<script>" in page.locator("#queue").inner_text()
-            page.goto(f"{base}/item?sku=SG-XSS-0001&type=description&i=0")
+            page.goto(f"{base}/item?sku=SG-XSS-0001&content=description&i=0")
             assert "<script>" in page.locator("#title").inner_text()
             assert page.title() != "pwned" and page.evaluate("window.pwned === undefined") and not dialogs
             browser.close()
@@ -427,7 +433,7 @@ def test_sign_in_beyond_loopback_and_csrf_on_every_form(tmp_path):
     q = c.get("/")
     assert q.status_code == 200 and "Kelda Halo 15W Desk Lamp" in q.text and "script-src 'nonce-" in \
         q.headers["content-security-policy"]
-    item = c.get("/item", params={"sku": "L1", "type": "seo_title", "i": "0"})
+    item = c.get("/item", params={"sku": "L1", "content": "seo_title", "i": "0"})
     assert item.status_code == 200 and 'href="#fact-attributes.lumens"' in item.text
     # A forged sign-in cookie is not a sign-in.
     forged = TestClient(make_app(desk, store, Auth(token="tok"), ["*"]), follow_redirects=False)
@@ -445,7 +451,7 @@ def test_sign_in_beyond_loopback_and_csrf_on_every_form(tmp_path):
             "loaded": text_hash({"seo_title": LAMP["seo_title"]})}
     assert local.post("/decide", data=form).status_code == 403
     assert desk.decisions.all() == []
-    page = local.get("/item", params={"sku": "L1", "type": "seo_title"}).text
+    page = local.get("/item", params={"sku": "L1", "content": "seo_title"}).text
     tok = page.split('name="csrf" value="')[1].split('"')[0]
     assert local.post("/decide", data={**form, "csrf": tok}).status_code == 303
     assert [d.action for d in desk.decisions.all()] == ["approve"]

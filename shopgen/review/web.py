@@ -199,7 +199,8 @@ class Pages:
                     pieces.append((name, marks(str(x), facts)))
         q = dict(args)
         nxt, prv = self.desk.queue.at(args, i + 1), self.desk.queue.at(args, i - 1)
-        link = (lambda x, j: f"/item?{urlencode({**q, 'sku': x.sku, 'type': x.type, 'i': j})}" if x else None)
+        # `content` names the item's type: `type` is the queue's filter of the same name.
+        link = (lambda x, j: f"/item?{urlencode({**q, 'sku': x.sku, 'content': x.type, 'i': j})}" if x else None)
         checks = stored_checks(sku, t, it.status, it.text, it.doc, self.desk)
         return {"it": it, "facts": facts, "pieces": pieces, "checks": checks,
                 "history": list(reversed(self.desk.decisions.history(sku, t))), "reasons": REJECT_REASONS,
@@ -213,7 +214,7 @@ class Pages:
         qp = request.query_params
         args = _default_filters(_page_args(request), request)
         i = _position(qp.get("i"))
-        sku, t = qp.get("sku"), qp.get("type")
+        sku, t = qp.get("sku"), qp.get("content")
         if not sku or not t:
             it = self.desk.queue.at(args, i)
             if it is None:
