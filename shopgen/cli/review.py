@@ -136,11 +136,11 @@ def export(ctx: click.Context, alias: str | None, state: str | None, audit: str 
     out: dict = {}
     if audit:
         recs = audit_records(decisions, desk.alias, desk.queue.brands())
-        _write(audit, recs)
+        _write(audit, recs, s.s3)
         out.update(audit_precision(recs), audit=audit)
     if train:
         rows = train_rows(decisions, s.generation.prompt)
-        _write(train, rows)
+        _write(train, rows, s.s3)
         out.update(train=train, train_examples=sum(r["source"] == "reviewed" for r in rows),
                    train_negatives=sum(r["source"] == "rejected" for r in rows))
     if as_json:
@@ -150,12 +150,11 @@ def export(ctx: click.Context, alias: str | None, state: str | None, audit: str 
         click.echo(f"{k}: {v}")
 
 
-def _write(path: str, rows: list[dict]) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(p)
+def _write(path: str, rows: list[dict], s3) -> None:
+    """JSONL to a local path or an s3:// URI."""
+    from shopgen.adapters.storage import write_bytes
+
+    write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"), s3)
 
 
 @review.command("hash-password")

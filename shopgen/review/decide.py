@@ -19,7 +19,7 @@ from shopgen.checks.untrusted import check_contact
 from shopgen.core.config import Settings
 from shopgen.core.content import CONTENT_TYPES, check_limits, texts_of
 from shopgen.core.records import Product
-from shopgen.review.queue import Item, Queue, type_fields
+from shopgen.review.queue import Queue
 from shopgen.review.records import HUMAN_ACTIONS, REJECT_REASONS, Decision, text_hash
 from shopgen.review.store import Conflict, Decisions
 from shopgen.state.store import now_iso
@@ -200,11 +200,7 @@ def _facts(doc: dict[str, Any]) -> dict[str, Any]:
     return json.loads(p.model_dump_json())
 
 
-def current_text(item: Item) -> dict[str, Any]:
-    return item.text or type_fields(item.doc, item.type)
-
-
-__all__ = ["Conflict", "Desk", "Refused", "current_text", "edit_as_text", "hard_checks", "parse_edit", "product_of",
+__all__ = ["Conflict", "Desk", "Refused", "edit_as_text", "hard_checks", "parse_edit", "product_of",
            "text_hash"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,5 +78,3 @@ class Decision(BaseModel):
     def locks(self) -> bool:
         return self.action in ("approve", "edit")
 
-
-ACTIONS: tuple[str, ...] = get_args(Action)
