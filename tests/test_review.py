@@ -76,6 +76,8 @@ def test_marks_link_numbers_and_names_to_facts_and_flag_the_rest():
     assert kinds["20"] == ("unbacked", None) and kinds["Italy"] == ("unbacked", None)
     assert "".join(m.text for m in ms) == "The Kelda Halo gives 1500 lumens at 20W. Made in Italy."
     assert unbacked(["Kelda Halo 15W Desk Lamp, 1500 Lumens"], facts) == []
+    # A bullet that is one code-like token is flagged even at the start of its text (a real Luma output).
+    assert unbacked(["PERCEL_YES_MILLION", "Dimmable light"], facts) == ["PERCEL_YES_MILLION"]
 
 
 def test_the_queue_puts_narrow_then_changed_then_audit_and_marks_the_sample():

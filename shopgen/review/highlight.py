@@ -77,8 +77,9 @@ def marks(text: str, facts: list[Fact]) -> list[Mark]:
         if m.group("num") is not None:
             key = nums.get(_num(tok))
         else:
-            if _SENTENCE_END.search(text[:m.start()]) or tok.lower() in PLAIN:
-                continue  # a capital at a sentence's start is not a name
+            plain_word = tok[1:].islower() or len(tok) == 1
+            if (plain_word and _SENTENCE_END.search(text[:m.start()])) or tok.lower() in PLAIN:
+                continue  # an ordinary capitalised word at a sentence's start is not a name; TOTAL_SIZE_XS is
             key = words.get(tok.lower()) or words.get(tok.lower().rstrip("s"))
         if m.start() > at:
             out.append(Mark(text[at:m.start()]))
